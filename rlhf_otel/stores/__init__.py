@@ -1,0 +1,18 @@
+"""Stores: where interactions and feedback records live.
+
+Example::
+
+    from rlhf_otel.stores import MemoryStore
+    store = MemoryStore(max_entries=1000)
+    logger = rlhf_otel.create_rlhf_logger(store=store)
+
+Any object with the methods of :class:`Store` works wherever ours do (the guide's CUSTOM
+backend).
+"""
+
+from __future__ import annotations
+
+from rlhf_otel.stores._memory import MemoryStore
+from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
+
+__all__ = ["DropCounter", "MemoryStore", "Store", "apply_window", "store_dropped", "store_flush"]
