@@ -19,7 +19,11 @@ from rlhf_otel._extract import Extracted, extract_chunk, extract_prompt, extract
 from rlhf_otel._ids import format_span_id
 from rlhf_otel._logger import RLHFLogger, default_logger
 from rlhf_otel._model import Interaction, utc_now
-from rlhf_otel._spans import interaction_span_name, interaction_to_attributes
+from rlhf_otel._spans import (
+    interaction_span_name,
+    interaction_to_attributes,
+    prebuilt_interaction,
+)
 
 __all__ = ["trace_llm"]
 
@@ -161,7 +165,6 @@ class _Call:
             if self.session is not None:
                 user, session_id = self.session.user_id, self.session.id
                 self.session.interaction_ids.append(self.id)
-            logger._count_accepted()
         response = out.text if opts.capture_output else ""
         if policy is not None:
             prompt, response = policy.prompt(prompt), policy.response(response)
@@ -192,6 +195,21 @@ class _Call:
             if not opts.name and not opts.model:
                 span.update_name(interaction_span_name(out.model))
         span.set_attributes(attrs)
+        if logger is not None:
+            ctx = span.get_span_context()
+            start_ns = getattr(span, "start_time", None) or time.time_ns()
+            logger._remember(
+                span,
+                prebuilt_interaction(
+                    record,
+                    attrs,
+                    interaction_id=self.id,
+                    trace_id=ctx.trace_id,
+                    span_id=ctx.span_id,
+                    start_ns=start_ns,
+                    capture_content=capture,
+                ),
+            )
         if error is not None:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, str(error)[:200]))

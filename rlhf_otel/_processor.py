@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from rlhf_otel import attributes as A
 from rlhf_otel._exporter import RLHFSpanExporter
+from rlhf_otel._spans import PREBUILT
 from rlhf_otel.stores._protocol import DropCounter
 
 __all__ = ["RLHFSpanProcessor"]
@@ -87,6 +88,7 @@ class RLHFSpanProcessor(SpanProcessor):
         if not _is_ours(span):
             return
         if self._shutdown:
+            PREBUILT.pop(span.get_span_context().span_id)
             self.drops.add("after_shutdown")
             return
         if not self._batching:
@@ -115,6 +117,7 @@ class RLHFSpanProcessor(SpanProcessor):
                 self._queue.remove(span)
             except ValueError:
                 return
+            PREBUILT.pop(span.get_span_context().span_id)
             self.drops.add("queue_full")
 
     # -- exporting ----------------------------------------------------------------------
@@ -207,6 +210,7 @@ class RLHFSpanProcessor(SpanProcessor):
 
     def _after_fork_child(self) -> None:
         self._queue.clear()
+        PREBUILT.clear()
         self._init_locks()
 
 
