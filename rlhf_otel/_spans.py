@@ -268,7 +268,13 @@ def _interaction_from_span(
     }
     params.update(_loads(attrs.get(A.RLHF_MODEL_PARAMS), {}) or {})
     latency = attrs.get(A.RLHF_LATENCY_MS)
-    if latency is None and span.start_time is not None and span.end_time is not None:
+    # Our own spans say when latency is unknown; a foreign span's duration is its latency.
+    if (
+        latency is None
+        and A.RLHF_RECORD_KIND not in attrs
+        and span.start_time is not None
+        and span.end_time is not None
+    ):
         latency = (span.end_time - span.start_time) / 1e6
     input_tokens = _int_or_none(attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS))
     output_tokens = _int_or_none(attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS))
