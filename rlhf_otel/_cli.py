@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rlhf_otel._errors import RLHFError
 from rlhf_otel._logger import create_rlhf_logger
@@ -16,7 +17,7 @@ __all__ = ["build_parser", "main"]
 def _demo(args: argparse.Namespace) -> int:
     from rlhf_otel._demo import format_stats, run_demo
 
-    options: dict[str, object] = {"backend": args.backend}
+    options: dict[str, Any] = {"backend": args.backend}
     if args.backend == "local":
         options["data_dir"] = args.data_dir
     with create_rlhf_logger(**options) as logger:

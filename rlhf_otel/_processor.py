@@ -27,6 +27,12 @@ _EXPORT_CHUNK = 512
 _EXIT_TIMEOUT_S = 5.0
 
 
+def _forget(span: ReadableSpan) -> None:
+    ctx = span.get_span_context()
+    if ctx is not None:
+        PREBUILT.pop(ctx.span_id)
+
+
 def _is_ours(span: ReadableSpan) -> bool:
     attrs = span.attributes
     if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
@@ -88,7 +94,7 @@ class RLHFSpanProcessor(SpanProcessor):
         if not _is_ours(span):
             return
         if self._shutdown:
-            PREBUILT.pop(span.get_span_context().span_id)
+            _forget(span)
             self.drops.add("after_shutdown")
             return
         if not self._batching:
@@ -117,7 +123,7 @@ class RLHFSpanProcessor(SpanProcessor):
                 self._queue.remove(span)
             except ValueError:
                 return
-            PREBUILT.pop(span.get_span_context().span_id)
+            _forget(span)
             self.drops.add("queue_full")
 
     # -- exporting ----------------------------------------------------------------------
