@@ -132,6 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 60  # idle keep-alive connections do not hold a thread forever
+    _body_read = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         if _logger.isEnabledFor(logging.DEBUG):
@@ -147,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """``/healthz``: liveness plus counters (token required when one is set)."""
+        self._body_read = (self.headers.get("Content-Length") or "0").strip() == "0"
         if self.path.split("?", 1)[0] != "/healthz":
             return self._plain(404, f"not found: GET {self.path}; exports go to POST")
         if not self._authorized():
@@ -157,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, "application/json", json.dumps(body).encode())
 
     def do_POST(self) -> None:
+        # Until the body is read, an answer must close the connection, or the unread body
+        # would be taken for the next request.
+        self._body_read = False
         receiver = self.server.receiver
         cfg = receiver.config
         if self.path.split("?", 1)[0] != cfg.path:
@@ -262,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return None
         body = self.rfile.read(length)
+        self._body_read = True
         if len(body) != length:
             self.close_connection = True
             return None
@@ -280,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
+                self._body_read = True
                 return b"".join(parts)
             total += size
             if total > limit:
@@ -335,7 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for key, value in (extra or {}).items():
             self.send_header(key, value)
-        if close:
+        if close or not self._body_read:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()

@@ -134,15 +134,14 @@ def run_collect(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         stats = receiver.stats()
         _logger.info(
-            "stopped: %d requests, %d spans, %d interactions and %d feedback stored, "
-            "%d spans ignored, %d rejected%s",
+            "stopped: requests=%d spans=%d interactions=%d feedback=%d ignored=%d rejected=%d%s",
             stats.requests,
             stats.spans_received,
             stats.interactions_stored,
             stats.feedback_stored,
             stats.spans_ignored,
             stats.spans_rejected,
-            "" if drained else "; the store queue did not drain in time",
+            "" if drained else " (the store queue did not drain in time)",
         )
     return 0 if drained else 1
 

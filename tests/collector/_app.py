@@ -64,7 +64,9 @@ def log_interaction(tracer: Tracer, n: int, *, user_id: str | None = None) -> st
         finish_reasons=("stop",),
     )
     with tracer.start_as_current_span(
-        interaction_span_name(it.model), kind=SpanKind.CLIENT, attributes=interaction_to_attributes(it)
+        interaction_span_name(it.model),
+        kind=SpanKind.CLIENT,
+        attributes=interaction_to_attributes(it),
     ) as span:
         return context_ids(span.get_span_context())
 
@@ -81,21 +83,55 @@ def every_feedback(ids: Sequence[str], prefix: str = "fb") -> list[Feedback]:
     """One feedback of each type about ``ids`` (at least three interactions)."""
     a, b, c = ids[0], ids[1], ids[2]
     return [
-        Feedback(id=f"{prefix}-binary", interaction_id=a, type=FeedbackType.BINARY,
-                 data={"value": "thumbs_up"}, timestamp=T0, user_id="user-0", source="web"),
-        Feedback(id=f"{prefix}-rating", interaction_id=a, type=FeedbackType.RATING,
-                 data={"rating": 4, "max_rating": 5, "comment": "good, not great"}, timestamp=T0),
-        Feedback(id=f"{prefix}-text", interaction_id=b, type=FeedbackType.TEXT,
-                 data={"comment": "too long", "sentiment": "negative"}, timestamp=T0,
-                 session_id="session-1", metadata={"page": 2}),
-        Feedback(id=f"{prefix}-multi", interaction_id=b, type=FeedbackType.MULTI_DIMENSIONAL,
-                 data={"dimensions": {"accuracy": 0.9, "tone": 0.5},
-                       "weights": {"accuracy": 2.0, "tone": 1.0}, "overall_comment": "ok"},
-                 timestamp=T0),
-        Feedback(id=f"{prefix}-compare", interaction_id=c, type=FeedbackType.COMPARATIVE,
-                 data={"preferred_response_id": c, "compared_response_ids": [a, b],
-                       "reason": "shorter", "confidence_level": 0.75},
-                 timestamp=T0, target_ids=(c, a, b)),
+        Feedback(
+            id=f"{prefix}-binary",
+            interaction_id=a,
+            type=FeedbackType.BINARY,
+            data={"value": "thumbs_up"},
+            timestamp=T0,
+            user_id="user-0",
+            source="web",
+        ),
+        Feedback(
+            id=f"{prefix}-rating",
+            interaction_id=a,
+            type=FeedbackType.RATING,
+            data={"rating": 4, "max_rating": 5, "comment": "good, not great"},
+            timestamp=T0,
+        ),
+        Feedback(
+            id=f"{prefix}-text",
+            interaction_id=b,
+            type=FeedbackType.TEXT,
+            data={"comment": "too long", "sentiment": "negative"},
+            timestamp=T0,
+            session_id="session-1",
+            metadata={"page": 2},
+        ),
+        Feedback(
+            id=f"{prefix}-multi",
+            interaction_id=b,
+            type=FeedbackType.MULTI_DIMENSIONAL,
+            data={
+                "dimensions": {"accuracy": 0.9, "tone": 0.5},
+                "weights": {"accuracy": 2.0, "tone": 1.0},
+                "overall_comment": "ok",
+            },
+            timestamp=T0,
+        ),
+        Feedback(
+            id=f"{prefix}-compare",
+            interaction_id=c,
+            type=FeedbackType.COMPARATIVE,
+            data={
+                "preferred_response_id": c,
+                "compared_response_ids": [a, b],
+                "reason": "shorter",
+                "confidence_level": 0.75,
+            },
+            timestamp=T0,
+            target_ids=(c, a, b),
+        ),
     ]
 
 
@@ -103,11 +139,18 @@ def log_feedback_event(tracer: Tracer, n: int) -> str:
     """An interaction span that receives a rating while it is still open (an event)."""
     it = Interaction(id="unused", prompt=f"p{n}", response=f"r{n}", timestamp=T0, model="gpt-test")
     with tracer.start_as_current_span(
-        interaction_span_name(it.model), kind=SpanKind.CLIENT, attributes=interaction_to_attributes(it)
+        interaction_span_name(it.model),
+        kind=SpanKind.CLIENT,
+        attributes=interaction_to_attributes(it),
     ) as span:
         iid = context_ids(span.get_span_context())
-        fb = Feedback(id=f"event-{n}", interaction_id=iid, type=FeedbackType.RATING,
-                      data={"rating": 2, "max_rating": 5, "comment": None}, timestamp=T0)
+        fb = Feedback(
+            id=f"event-{n}",
+            interaction_id=iid,
+            type=FeedbackType.RATING,
+            data={"rating": 2, "max_rating": 5, "comment": None},
+            timestamp=T0,
+        )
         span.add_event(A.RLHF_FEEDBACK_EVENT, attributes=feedback_to_attributes(fb))
     return iid
 
