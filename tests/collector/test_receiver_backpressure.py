@@ -68,7 +68,7 @@ def _bodies(count: int, per_body: int) -> list[bytes]:
 
 
 def test_flood_gets_429_and_loses_no_accepted_record() -> None:
-    """With the store stalled, requests past the bound get 429 + Retry-After; every 200 is stored."""
+    """With the store stalled, requests past the bound get 429 and Retry-After; 200s are stored."""
     store = GatedStore()
     config = ReceiverConfig(port=0, max_pending_records=12, retry_after=2, ack_timeout=30)
     bodies = _bodies(12, 4)
