@@ -11,27 +11,36 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlhf_otel import attributes as A
 from rlhf_otel._errors import ConfigurationError
+from rlhf_otel._otlp_processor import OTLPSpanProcessor
+from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.stores._protocol import DropCounter
+
+if TYPE_CHECKING:
+    from rlhf_otel._config import RLHFConfig
 
 __all__ = [
     "CONTENT_ATTRIBUTES",
     "ENV_CAPTURE_CONTENT",
     "ContentCaptureSpanExporter",
     "SpanRedactor",
+    "add_otlp_export",
     "build_otlp_exporter",
     "capture_content_from_env",
+    "is_rlhf_span",
     "strip_content",
+    "text_redaction_hook",
 ]
 
 _logger = logging.getLogger("rlhf_otel.otlp")
@@ -66,17 +75,19 @@ SpanRedactor = Callable[[ReadableSpan], "ReadableSpan | None"]
 """A hook that returns the span to send (changed or not), or ``None`` to keep it home."""
 
 
-def capture_content_from_env(environ: Mapping[str, str] | None = None) -> bool:
+def capture_content_from_env(
+    environ: Mapping[str, str] | None = None, *, default: bool = True
+) -> bool:
     """Whether message content may leave over OTLP, per ``OTEL_INSTRUMENTATION_GENAI_...``.
 
-    Unset: True (prompts and responses are the training data). ``true``/``1``/``yes``/
-    ``SPAN_ONLY``/``SPAN_AND_EVENT``: True. ``false``/``0``/``no``/``NO_CONTENT``/
+    Unset: ``default`` (True: prompts and responses are the training data). ``true``/``1``/
+    ``yes``/``SPAN_ONLY``/``SPAN_AND_EVENT``: True. ``false``/``0``/``no``/``NO_CONTENT``/
     ``EVENT_ONLY``: False. Any other value: False, with a warning (privacy wins a tie).
     """
     env = os.environ if environ is None else environ
     raw = env.get(ENV_CAPTURE_CONTENT)
     if raw is None or not raw.strip():
-        return True
+        return default
     value = raw.strip().lower()
     if value in _TRUE:
         return True
@@ -123,19 +134,10 @@ def strip_content(span: ReadableSpan) -> ReadableSpan:
             events[i] = Event(ev.name, ev_attrs, ev.timestamp)
     if attrs is None and events is None:
         return span
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attrs if attrs is not None else span.attributes,
-        events=events if events is not None else span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+    return _with_attributes(
+        span,
+        attrs if attrs is not None else (span.attributes or {}),
+        events if events is not None else span.events,
     )
 
 
@@ -281,3 +283,108 @@ def build_otlp_exporter(
         f"OTLP protocol {chosen!r} is not supported; use one of {', '.join(PROTOCOLS)} "
         "(the OpenTelemetry Python SDK has no http/json exporter)"
     )
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def is_rlhf_span(span: ReadableSpan) -> bool:
+    """An interaction or feedback span (``rlhf.*``, ``gen_ai.operation.name``, feedback event)."""
+    attrs = span.attributes
+    if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
+        return True
+    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
+
+
+def _redact_json_text(value: str, policy: ContentPolicy) -> str:
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return policy.text(value, None)
+    if not isinstance(doc, (list, dict)):
+        return policy.text(value, None)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            return policy.text(node, None)
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        return node
+
+    return json.dumps(walk(doc), ensure_ascii=False, separators=(",", ":"))
+
+
+def text_redaction_hook(redactors: Sequence[Callable[[str], str]]) -> SpanRedactor:
+    """A span hook that runs text ``redactors`` over the content of spans rlhf-otel did not make.
+
+    Spans that rlhf-otel made (``rlhf.record.kind`` set) were redacted when captured and
+    pass unchanged. In other spans, every content attribute (see :data:`CONTENT_ATTRIBUTES`)
+    is redacted: JSON message lists string by string, plain strings as a whole. A redactor
+    that raises turns the text into ``[REDACTION FAILED]``.
+    """
+    policy = ContentPolicy(redactors)
+
+    def redact(span: ReadableSpan) -> ReadableSpan:
+        attrs = span.attributes or {}
+        if A.RLHF_RECORD_KIND in attrs or not any(_is_content(k) for k in attrs):
+            return span
+        new: dict[str, Any] = dict(attrs)
+        for key, value in attrs.items():
+            if not _is_content(key):
+                continue
+            if isinstance(value, str):
+                new[key] = _redact_json_text(value, policy)
+            elif isinstance(value, (list, tuple)):
+                new[key] = tuple(policy.text(v, None) if isinstance(v, str) else v for v in value)
+        return _with_attributes(span, new)
+
+    return redact
+
+
+def _with_attributes(
+    span: ReadableSpan, attributes: Mapping[str, Any], events: Sequence[Event] | None = None
+) -> ReadableSpan:
+    """A copy of ``span`` with other attributes (and events)."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=span.events if events is None else events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def add_otlp_export(tracer_provider: TracerProvider, config: RLHFConfig) -> OTLPSpanProcessor:
+    """Send the interaction and feedback spans of ``tracer_provider`` to ``config.otlp_endpoint``.
+
+    Only spans that carry interactions or feedback are sent (the app's own exporter, if it
+    has one, already sends the rest). ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+    decides whether message content leaves, and when it is unset ``config.capture_content``
+    does; ``config.redact`` applies to GenAI spans of other libraries. The other
+    ``OTEL_EXPORTER_OTLP_*`` variables (protocol, headers, compression, timeout) apply.
+
+    Returns:
+        The processor, already added to ``tracer_provider``; ``shutdown()`` it on close.
+    """
+    exporter = ContentCaptureSpanExporter(
+        build_otlp_exporter(config.otlp_endpoint),
+        capture_content=capture_content_from_env(default=config.capture_content),
+        redact=text_redaction_hook(config.redact) if config.redact else None,
+    )
+    processor = OTLPSpanProcessor(
+        exporter,
+        wanted=is_rlhf_span,
+        schedule_delay=min(config.batch_flush_interval, 1.0),
+        max_queue_size=config.max_queue_size,
+    )
+    tracer_provider.add_span_processor(processor)
+    return processor

@@ -9,46 +9,51 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Final
 
 from rlhf_otel._errors import ConfigurationError
+from rlhf_otel._model import StorageBackend
+from rlhf_otel.stores import MemoryStore
 from rlhf_otel.stores._protocol import Store
 
-__all__ = ["ENV_COLLECT_TOKEN", "ENV_DATA_DIR", "main", "open_store", "register", "run_collect"]
+__all__ = ["BACKENDS", "ENV_COLLECT_TOKEN", "main", "open_store", "register", "run_collect"]
 
 ENV_COLLECT_TOKEN: Final = "RLHF_OTEL_COLLECT_TOKEN"
 """Bearer token that ``rlhf-otel collect`` requires when set (kept out of ``ps`` output)."""
-ENV_DATA_DIR: Final = "RLHF_OTEL_DATA_DIR"
-"""Directory of the JSONL store when ``--data-dir`` is not given."""
-DEFAULT_DATA_DIR: Final = "./rlhf-data"
-BACKENDS: Final = ("jsonl", "memory")
+BACKENDS: Final = ("local", "zerodb", "memory")
 
 _logger = logging.getLogger("rlhf_otel.collect")
 
 
 def open_store(backend: str, data_dir: str | os.PathLike[str] | None = None) -> Store:
-    """Open the store that ``collect`` writes to: the one place a backend is chosen.
+    """Open the store that ``collect`` writes to: the one place its backend is chosen.
+
+    The same factories as the logger's, configured the same way (``RLHF_OTEL_DATA_DIR``,
+    ``ZERODB_PROJECT_ID``, ``ZERODB_API_KEY``, ... ; see ``RLHFConfig``).
 
     Args:
-        backend: ``"jsonl"`` (default of the CLI; files under ``data_dir``) or ``"memory"``
+        backend: ``"local"`` (JSONL files under ``data_dir``), ``"zerodb"``, or ``"memory"``
             (nothing kept after exit; for smoke tests and benchmarks).
-        data_dir: the JSONL directory; default ``$RLHF_OTEL_DATA_DIR`` or ``./rlhf-data``.
+        data_dir: the local store's directory; default ``$RLHF_OTEL_DATA_DIR`` or
+            ``./rlhf-data``.
 
     Raises:
-        ConfigurationError: unknown backend.
+        ConfigurationError: unknown backend, or the backend's settings are incomplete.
     """
+    if backend not in BACKENDS:
+        raise ConfigurationError(
+            f"unknown store backend {backend!r}; use one of {', '.join(BACKENDS)}"
+        )
     if backend == "memory":
-        from rlhf_otel.stores import MemoryStore
-
         return MemoryStore(max_entries=None)
-    if backend == "jsonl":
-        from rlhf_otel.stores import JsonlStore  # type: ignore[attr-defined]  # lands with jsonl
+    from rlhf_otel._config import RLHFConfig
+    from rlhf_otel.stores import open_local_store, open_zerodb_store
 
-        directory = Path(data_dir or os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
-        store: Store = JsonlStore(directory)
-        return store
-    raise ConfigurationError(f"unknown store backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    options: dict[str, Any] = {"backend": StorageBackend(backend)}
+    if data_dir is not None:
+        options["data_dir"] = os.fspath(data_dir)
+    config = RLHFConfig.from_env(**options)
+    return open_local_store(config) if backend == "local" else open_zerodb_store(config)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,12 +72,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4320, help="port (default 4320; 0: any)")
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="jsonl", help="store backend (default jsonl)"
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="store: local (JSONL files, default), zerodb, or memory",
     )
     parser.add_argument(
         "--data-dir",
         default=None,
-        help=f"JSONL store directory (default ${ENV_DATA_DIR} or {DEFAULT_DATA_DIR})",
+        help="local store directory (default $RLHF_OTEL_DATA_DIR or ./rlhf-data)",
     )
     parser.add_argument(
         "--max-body-mib", type=float, default=16.0, help="largest request body (default 16)"

@@ -69,7 +69,7 @@ def test_register_adds_collect_to_a_parser() -> None:
         "collect",
         "127.0.0.1",
         4320,
-        "jsonl",
+        "local",
     )
 
 
@@ -77,4 +77,4 @@ def test_unknown_backend_is_refused() -> None:
     """The store seam names the backends it knows."""
     with pytest.raises(ConfigurationError) as info:
         open_store("postgres")
-    assert str(info.value) == "unknown store backend 'postgres'; use one of jsonl, memory"
+    assert str(info.value) == "unknown store backend 'postgres'; use one of local, zerodb, memory"
