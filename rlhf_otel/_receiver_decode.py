@@ -242,9 +242,15 @@ def _value(v: common_pb2.AnyValue) -> Any:
 def _attributes(kvs: Sequence[common_pb2.KeyValue]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in kvs:
-        value = _value(kv.value)
-        if value is not None:
-            out[kv.key] = value
+        v = kv.value
+        which = v.WhichOneof("value")
+        if which is None:
+            continue
+        # Scalars inline: this loop is most of the decoding cost.
+        if which == "array_value" or which == "kvlist_value":
+            out[kv.key] = _value(v)
+        else:
+            out[kv.key] = getattr(v, which)
     return out
 
 
