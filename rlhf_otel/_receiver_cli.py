@@ -97,7 +97,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="INFO", help="logging level of rlhf_otel.collect (default INFO)"
     )
-    parser.set_defaults(func=run_collect)
+    parser.set_defaults(handler=run_collect)
     return parser
 
 
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        return int(args.handler(args))
     except ConfigurationError as exc:
         parser.error(str(exc))
     return 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -11,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_otel._cli import build_parser
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel._receiver_cli import open_store, register
+from rlhf_otel._receiver_cli import open_store
 from tests.collector._app import log_interaction
 from tests.collector._bodies import client, post, protobuf_body
 
@@ -26,7 +26,7 @@ def test_collect_runs_until_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "rlhf_otel._receiver_cli",
+            "rlhf_otel._cli",
             "collect",
             "--backend",
             "memory",
@@ -60,11 +60,9 @@ def test_collect_runs_until_sigterm() -> None:
     assert "stopped: requests=1 spans=2 interactions=2 feedback=0 ignored=0 rejected=0" in err
 
 
-def test_register_adds_collect_to_a_parser() -> None:
-    """``register`` gives the lead's CLI a ``collect`` subcommand with loopback defaults."""
-    parser = argparse.ArgumentParser(prog="rlhf-otel")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["collect"])
+def test_cli_has_collect_with_loopback_defaults() -> None:
+    """The ``rlhf-otel`` CLI has a ``collect`` subcommand with loopback defaults."""
+    args = build_parser().parse_args(["collect"])
     assert (args.command, args.host, args.port, args.backend) == (
         "collect",
         "127.0.0.1",
