@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from rlhf_otel import attributes as A
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel._otlp_processor import OTLPSpanProcessor
+from rlhf_otel._processor import _is_ours as is_rlhf_span
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.stores._protocol import DropCounter
 
@@ -286,14 +287,6 @@ def build_otlp_exporter(
 
 
 # ----------------------------------------------------------------------------- wiring
-
-
-def is_rlhf_span(span: ReadableSpan) -> bool:
-    """An interaction or feedback span (``rlhf.*``, ``gen_ai.operation.name``, feedback event)."""
-    attrs = span.attributes
-    if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
-        return True
-    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
 
 
 def _redact_json_text(value: str, policy: ContentPolicy) -> str:

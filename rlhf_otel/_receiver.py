@@ -45,6 +45,7 @@ _MIB: Final = 1024 * 1024
 # google.rpc.Code values for the Status body of error responses.
 _RPC_INVALID_ARGUMENT: Final = 3
 _RPC_RESOURCE_EXHAUSTED: Final = 8
+_RPC_INTERNAL: Final = 13
 _RPC_UNAVAILABLE: Final = 14
 _RPC_UNAUTHENTICATED: Final = 16
 
@@ -155,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         stats = self.server.receiver.stats()
         body = {"status": "ok" if self.server.receiver._writer.healthy() else "store_failing"}
-        body.update({k: v for k, v in _stats_dict(stats).items()})
+        body.update(_stats_dict(stats))
         return self._send(200, "application/json", json.dumps(body).encode())
 
     def do_POST(self) -> None:
@@ -199,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(413, media, _RPC_INVALID_ARGUMENT, str(exc))
         except MalformedBody as exc:
             return self._error(400, media, _RPC_INVALID_ARGUMENT, str(exc))
+        except Exception:  # noqa: BLE001 - a decoder bug answers 500, never a reset
+            _logger.exception("could not decode an export request")
+            return self._error(500, media, _RPC_INTERNAL, "receiver failed to decode the request")
         receiver._count(
             spans_received=decoded.spans,
             spans_ignored=decoded.ignored_spans,

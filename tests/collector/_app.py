@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Tracer
 
+from rlhf_otel import RLHFSpanExporter
 from rlhf_otel import attributes as A
 from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
 from rlhf_otel._spans import (
@@ -17,30 +18,16 @@ from rlhf_otel._spans import (
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
-    records_from_span,
 )
 from rlhf_otel.stores import MemoryStore
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
-class StoreSpanExporter(SpanExporter):
-    """The in-process path: every finished span straight into a store, as records."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            interaction, feedback = records_from_span(span)
-            self.store.write([interaction] if interaction else [], feedback)
-        return SpanExportResult.SUCCESS
-
-
 def direct_provider(store: MemoryStore) -> TracerProvider:
     """A provider whose spans also land in ``store`` directly."""
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(StoreSpanExporter(store)))
+    provider.add_span_processor(SimpleSpanProcessor(RLHFSpanExporter(store)))
     return provider
 
 

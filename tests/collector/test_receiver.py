@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import zlib
 from datetime import datetime, timezone
@@ -305,3 +306,21 @@ def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         ReceiverConfig(**kwargs)  # type: ignore[arg-type]
     assert str(info.value) == message
+
+
+def test_chunked_body_is_accepted(receiver: OTLPReceiver, store: MemoryStore) -> None:
+    """A body sent with chunked Transfer-Encoding (no Content-Length) is read and stored."""
+    body = protobuf_body(_three_and_feedback)
+    conn = http.client.HTTPConnection(*receiver.address, timeout=10)
+    conn.request(
+        "POST",
+        "/v1/traces",
+        body=iter([body[:100], body[100:]]),
+        headers={"Content-Type": "application/x-protobuf"},
+        encode_chunked=True,
+    )
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 200
+    assert len(store) == 8
