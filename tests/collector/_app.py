@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -12,6 +13,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from rlhf_otel import RLHFSpanExporter
 from rlhf_otel import attributes as A
 from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel._schema import feedback_to_dict, interaction_to_dict
 from rlhf_otel._spans import (
     context_ids,
     feedback_links,
@@ -19,7 +21,7 @@ from rlhf_otel._spans import (
     interaction_span_name,
     interaction_to_attributes,
 )
-from rlhf_otel.stores import MemoryStore
+from rlhf_otel.stores import MemoryStore, Store
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -175,3 +177,11 @@ def log_workload(tracer: Tracer) -> None:
     log_foreign_genai(tracer)
     for n in range(3):
         log_ordinary(tracer, n)
+
+
+def stored_records(store: Store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every record of ``store`` in the versioned schema (the JSONL line format), by id."""
+    return (
+        [interaction_to_dict(it) for it in sorted(store.scan_interactions(), key=lambda r: r.id)],
+        [feedback_to_dict(fb) for fb in sorted(store.scan_feedback(), key=lambda r: r.id)],
+    )

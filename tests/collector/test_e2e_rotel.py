@@ -11,16 +11,9 @@ from rlhf_otel import RLHFLogger, create_rlhf_logger
 from rlhf_otel._otlp import build_otlp_exporter
 from rlhf_otel._receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.stores import MemoryStore
-from tests.collector._app import direct_provider, log_workload
+from tests.collector._app import direct_provider, log_workload, stored_records
 from tests.collector.conftest import wait_for
 from tests.servers.rotel import run_rotel
-
-
-def _records(store: MemoryStore) -> tuple[list[object], list[object]]:
-    return (
-        sorted(store.scan_interactions(), key=lambda r: r.id),
-        sorted(store.scan_feedback(), key=lambda r: r.id),
-    )
 
 
 def _log_everything(logger: RLHFLogger) -> None:
@@ -74,10 +67,10 @@ def test_store_behind_rotel_holds_what_the_logger_store_holds(tmp_path: Path) ->
             wait_for(lambda: len(received) == 9)
         stats = rx.stats()
 
-    want_interactions, want_feedback = _records(direct)
-    got_interactions, got_feedback = _records(received)
+    want_interactions, want_feedback = stored_records(direct)
+    got_interactions, got_feedback = stored_records(received)
     assert len(want_interactions) == 4
-    assert sorted(fb.type.value for fb in want_feedback) == [
+    assert sorted(fb["type"] for fb in want_feedback) == [
         "binary",
         "comparative",
         "multi_dimensional",
@@ -105,7 +98,7 @@ def test_workload_behind_rotel_equals_the_direct_store(tmp_path: Path) -> None:
             wait_for(lambda: len(received) == len(direct))
         stats = rx.stats()
 
-    assert _records(received) == _records(direct)
+    assert stored_records(received) == stored_records(direct)
     assert (len(list(direct.scan_interactions())), len(list(direct.scan_feedback()))) == (6, 6)
     assert (stats.spans_ignored, stats.spans_rejected) == (3, 0)
 

@@ -16,7 +16,13 @@ from rlhf_otel._errors import ConfigurationError
 from rlhf_otel._model import TokenUsage
 from rlhf_otel._receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.stores import MemoryStore
-from tests.collector._app import every_feedback, log_feedback, log_interaction, log_ordinary
+from tests.collector._app import (
+    every_feedback,
+    log_feedback,
+    log_interaction,
+    log_ordinary,
+    stored_records,
+)
 from tests.collector._bodies import (
     JSON,
     client,
@@ -35,13 +41,6 @@ def _three_and_feedback(tracer: Tracer) -> None:
     for fb in every_feedback(ids):
         log_feedback(tracer, fb)
     log_ordinary(tracer, 0)
-
-
-def _records(store: MemoryStore) -> tuple[list[object], list[object]]:
-    return (
-        sorted(store.scan_interactions(), key=lambda r: r.id),
-        sorted(store.scan_feedback(), key=lambda r: r.id),
-    )
 
 
 def test_protobuf_export_is_stored(receiver: OTLPReceiver, store: MemoryStore) -> None:
@@ -75,7 +74,7 @@ def test_json_export_stores_what_protobuf_stores(
     assert response.status_code == 200
     assert response.headers["content-type"] == JSON
     assert partial_success(response) == (0, "")
-    assert _records(store) == _records(via_protobuf)
+    assert stored_records(store) == stored_records(via_protobuf)
 
 
 def test_handwritten_otlp_json_span_is_stored(receiver: OTLPReceiver, store: MemoryStore) -> None:

@@ -12,7 +12,7 @@ from rlhf_otel._otlp import build_otlp_exporter
 from rlhf_otel._receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel._spans import INTERACTION_OPERATIONS
 from rlhf_otel.stores import MemoryStore
-from tests.collector._app import direct_provider, log_workload
+from tests.collector._app import direct_provider, log_workload, stored_records
 from tests.collector.conftest import wait_for
 from tests.servers.rotel import ROTEL_DIR, run_rotel
 
@@ -36,12 +36,7 @@ def test_feedback_and_ordinary_spans_reach_different_receivers(tmp_path: Path) -
         wait_for(lambda: ordinary_rx.stats().spans_received == 3)
         feedback_stats, ordinary_stats = feedback_rx.stats(), ordinary_rx.stats()
 
-    assert sorted(feedback_store.scan_interactions(), key=lambda r: r.id) == sorted(
-        direct.scan_interactions(), key=lambda r: r.id
-    )
-    assert sorted(feedback_store.scan_feedback(), key=lambda r: r.id) == sorted(
-        direct.scan_feedback(), key=lambda r: r.id
-    )
+    assert stored_records(feedback_store) == stored_records(direct)
     assert feedback_stats.spans_received == 11
     assert feedback_stats.spans_ignored == 0
     assert ordinary_stats.spans_received == 3
