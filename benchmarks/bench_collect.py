@@ -2,8 +2,8 @@
 
 A load generator (several threads, keep-alive connections) posts gzip OTLP/protobuf payloads
 of interaction and feedback spans, built by the real SDK encoder, to ``rlhf-otel collect``
-running as its own process. Baseline, measured in the same run: decompressing, parsing and
-turning the same payloads into records in this process, with no HTTP and no store.
+running as its own process. Baseline, measured in the same run (best of three): decompressing,
+parsing and turning the same payloads into records in this process, with no HTTP and no store.
 """
 
 from __future__ import annotations
@@ -192,7 +192,8 @@ def main(quick: bool = False) -> None:
     spans_each = 2 * pairs
     payloads = [_payload(pairs, seed) for seed in range(n_payloads)]
     total = n_payloads * spans_each
-    decode = _decode_rate(payloads, spans_each)
+    # Best of three: the machine is shared, and the baseline should be the real cost.
+    decode = max(_decode_rate(payloads, spans_each) for _ in range(3))
     rows = [("decode only (gunzip + parse + records)", f"{decode:,.0f}", "1.00", "-")]
     for backend in _backends():
         with tempfile.TemporaryDirectory() as data_dir:
