@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--json", action="store_true", help="machine-readable output")
     demo.set_defaults(handler=_demo)
+    from rlhf_otel._receiver_cli import register as register_collect
+
+    register_collect(sub)
     return parser
 
 
