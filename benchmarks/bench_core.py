@@ -64,7 +64,10 @@ def _decorator_rows(n: int) -> list[tuple[str, ...]]:
     ]
     if _peers is not None:
         for name, us, dropped in _peers.measure(n):
-            rows.append((name, f"{us:.2f}", f"{us / span_us:.2f}x", dropped))
+            if us != us:  # NaN: the peer is not installed or failed
+                rows.append((name, "-", "-", dropped))
+            else:
+                rows.append((name, f"{us:.2f}", f"{us / span_us:.2f}x", dropped))
     return rows
 
 
