@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -127,7 +126,8 @@ class ZeroDBStore:
     def write(self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]) -> None:
         """Queue a batch for delivery; never blocks on the network and never raises."""
         encoded: list[tuple[dict[str, Any], str]] = []
-        for record in (*interactions, *feedback):
+        records: list[Interaction | Feedback] = [*interactions, *feedback]
+        for record in records:
             try:
                 encoded.append(encode_record(record))
             except Exception as exc:  # a broken record must not take the batch down
@@ -157,8 +157,9 @@ class ZeroDBStore:
 
         Records counted in ``dropped()`` do not make it ``False``; records waiting in the spool
         do. Returns after at most ``timeout`` seconds (``None``: the config's
-        ``flush_timeout``), and at once while the service is known to be down and everything
-        pending is already safe in the spool.
+        ``flush_timeout``); at once while the service is known to be down, everything pending
+        is safe in the spool and the next attempt to reach it (``probe_interval``) falls
+        after the timeout.
         """
         return self._sender.flush(self._config.flush_timeout if timeout is None else timeout)
 
@@ -284,7 +285,7 @@ class ZeroDBStore:
             if self._closed:
                 return
             self._closed = True
-        self._sender.flush(self._config.flush_timeout)
+        self._sender.flush(self._config.flush_timeout, await_probe=False)
         self._sender.stop(self._config.request_timeout + self._config.connect_timeout + 1.0)
         self._http.close()
         if self._spool is not None:

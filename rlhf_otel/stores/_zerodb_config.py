@@ -154,7 +154,9 @@ class ZeroDBConfig:
         for name in ("table_name", "vector_table_name"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value or "/" in value:
-                raise ConfigurationError(f"{name} must be a non-empty name without '/'; got {value!r}")
+                raise ConfigurationError(
+                    f"{name} must be a non-empty name without '/'; got {value!r}"
+                )
         for name in (
             "connect_timeout",
             "request_timeout",

@@ -106,7 +106,9 @@ def row_from_record(d: Mapping[str, Any], text: str, written_us: int) -> dict[st
         raw = (d.get("data") or {}).get("rating")
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             rating = raw
-    targets = list(dict.fromkeys([d["interaction_id"], *(d.get("target_ids") or ())])) if feedback else []
+    targets = (
+        list(dict.fromkeys([d["interaction_id"], *(d.get("target_ids") or ())])) if feedback else []
+    )
     return {
         "id": d["id"],
         "type": d.get("kind"),

@@ -371,8 +371,12 @@ class Sender:
 
     # -- flush, stop, status -----------------------------------------------------------
 
-    def flush(self, timeout: float) -> bool:
-        """Wait until nothing of this store is pending; see ``ZeroDBStore.flush``."""
+    def flush(self, timeout: float, *, await_probe: bool = True) -> bool:
+        """Wait until nothing of this store is pending; see ``ZeroDBStore.flush``.
+
+        While the service is down and everything pending is spooled, wait for the next probe
+        only if ``await_probe`` and it falls before the deadline.
+        """
         st = self._st
         deadline = time.monotonic() + max(timeout, 0.0)
         with st.cv:
@@ -385,7 +389,9 @@ class Sender:
                     if in_memory == 0 and spooled == 0:
                         return True
                     now = time.monotonic()
-                    if in_memory == 0 and self._down(now):
+                    if in_memory == 0 and self._down(now) and (
+                        not await_probe or st.down_until >= deadline
+                    ):
                         return False
                     if now >= deadline or not self._thread.is_alive():
                         return False

@@ -27,6 +27,7 @@ Run standalone (benchmarks): ``python -m tests.servers.zerodb_server --api-key K
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import re
@@ -81,19 +82,20 @@ class Fault:
     location: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class RequestRecord:
-    """What the server saw of one request (never the key itself)."""
+    """What the server saw of one request (never the key itself); logged on arrival."""
 
     method: str
     path: str
     route: str
-    status: int | None
+    status: int | None = None
     rows: int = 0
     fault: str | None = None
     authorized: bool = False
     gzip: bool = False
     idempotency_key: str | None = None
+    at: float = 0.0
 
 
 @dataclass
@@ -168,10 +170,8 @@ class ZeroDBServer:
         with self.lock:
             conns, self._conns = list(self._conns), set()
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def stop(self) -> None:
         self._stopping.set()
@@ -208,7 +208,9 @@ class ZeroDBServer:
         if not self._stopping.is_set():
             self._listen()
 
-    def rows(self, table: str = "rlhf_feedback", project: str | None = None) -> list[dict[str, Any]]:
+    def rows(
+        self, table: str = "rlhf_feedback", project: str | None = None
+    ) -> list[dict[str, Any]]:
         """The rows stored in ``table`` (of ``project``, or of the only project holding it)."""
         with self.lock:
             for (p, t), tab in self.tables.items():
@@ -219,8 +221,11 @@ class ZeroDBServer:
     def count(self, route: str | None = None, *, method: str | None = None) -> int:
         """Requests seen, optionally only to ``route`` / with ``method``."""
         with self.lock:
-            return sum(1 for r in self.requests
-                       if (route is None or r.route == route) and (method is None or r.method == method))
+            return sum(
+                1
+                for r in self.requests
+                if (route is None or r.route == route) and (method is None or r.method == method)
+            )
 
     # -- request handling ------------------------------------------------------------------
 
@@ -244,9 +249,12 @@ class ZeroDBServer:
                 break
         authorized = h.headers.get("X-API-Key") == self.api_key
         gz = h.headers.get("Content-Encoding", "").lower() == "gzip"
-        record = dict(method=method, path=path, route=route, authorized=authorized, gzip=gz,
-                      idempotency_key=h.headers.get("Idempotency-Key"))
+        record = RequestRecord(method=method, path=path, route=route, authorized=authorized,
+                               gzip=gz, idempotency_key=h.headers.get("Idempotency-Key"),
+                               at=time.monotonic())
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        with self.lock:
+            self.requests.append(record)
         status: int | None = None
         fault_name: str | None = None
         nrows = 0
@@ -274,14 +282,11 @@ class ZeroDBServer:
             h.answer(a.status, a.body, a.headers)
         except _Closed:
             h.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         finally:
             with self.lock:
-                self.requests.append(RequestRecord(status=status, rows=nrows, fault=fault_name,
-                                                   **record))
+                record.status, record.rows, record.fault = status, nrows, fault_name
 
     def _pre_fault(self, fault: Fault, path: str) -> None:
         if fault.kind == "status":
@@ -445,10 +450,8 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.owner.lock:
             self.owner._conns.discard(self.connection)
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def answer(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
         data = json.dumps(body).encode()
