@@ -142,6 +142,7 @@ class ZeroDBStore:
                 self._written_us = max(now, self._written_us + 1)
                 rows.append(row_from_record(d, text, self._written_us))
             self._state.accepted += len(rows)
+            reason = "closed" if self._closed else "queue_full"
             if self._closed:
                 overflow, rows = rows, []
             else:
@@ -150,7 +151,9 @@ class ZeroDBStore:
                 self._state.queue.extend(rows)
                 self._state.cv.notify_all()
         if overflow:
-            self._sender.spool_or_drop(overflow, "queue_full")
+            self._sender.spool_or_drop(overflow, reason)
+            if reason == "closed" and self._spool is not None:
+                self._spool.close()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver what is pending; ``True`` if every record written so far reached ZeroDB.

@@ -385,7 +385,9 @@ class Sender:
             try:
                 while True:
                     in_memory = len(st.queue) + len(st.inflight)
-                    spooled = self._spool.own_pending() if self._spool is not None else 0
+                    spooled = 0
+                    if self._spool is not None:
+                        spooled = self._spool.own_pending() + int(st.spool_dirty)
                     if in_memory == 0 and spooled == 0:
                         return True
                     now = time.monotonic()
