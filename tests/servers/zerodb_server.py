@@ -96,6 +96,7 @@ class RequestRecord:
     gzip: bool = False
     idempotency_key: str | None = None
     at: float = 0.0
+    query: Any = None
 
 
 @dataclass
@@ -272,6 +273,8 @@ class ZeroDBServer:
             body = self._decode(raw, h.headers.get("Content-Encoding", ""))
             if isinstance(body, Mapping) and isinstance(body.get("rows"), list):
                 nrows = len(body["rows"])
+            if route == "query" and isinstance(body, Mapping):
+                record.query = dict(body)
             result = self._dispatch(route, method, params, body)
             if fault is not None and fault.kind == "drop_after_commit":
                 raise _Closed()
