@@ -60,6 +60,22 @@ def _cmp(value: Any, target: Any, op: str) -> bool:
     return bool(value <= target)
 
 
+_SETS: dict[int, tuple[list[Any], frozenset[Any]]] = {}
+
+
+def _in(value: Any, arg: list[Any]) -> bool:
+    if isinstance(value, str):
+        # Membership by set, remembered per filter list, keeps big $in queries linear.
+        cached = _SETS.get(id(arg))
+        if cached is None or cached[0] is not arg:
+            if len(_SETS) > 64:
+                _SETS.clear()
+            cached = (arg, frozenset(a for a in arg if isinstance(a, str)))
+            _SETS[id(arg)] = cached
+        return value in cached[1]
+    return any(_eq(value, a) for a in arg)
+
+
 def _cond(value: Any, cond: Any) -> bool:
     if not (isinstance(cond, Mapping) and cond and all(str(k).startswith("$") for k in cond)):
         return _eq(value, cond)
@@ -73,7 +89,7 @@ def _cond(value: Any, cond: Any) -> bool:
         elif op in ("$in", "$nin"):
             if not isinstance(arg, list):
                 raise FilterError(f"{op} needs an array")
-            hit = any(_eq(value, a) for a in arg)
+            hit = _in(value, arg)
             ok = hit if op == "$in" else not hit
         elif op == "$exists":
             ok = (value is not _MISSING) == bool(arg)

@@ -188,7 +188,9 @@ def test_refusing_status_is_not_retried_and_is_reported(
     assert_accounted(store, 6)
 
 
-def test_rejected_row_is_isolated_and_dropped(server: ZeroDBServer, make_store: StoreFactory) -> None:
+def test_rejected_row_is_isolated_and_dropped(
+    server: ZeroDBServer, make_store: StoreFactory
+) -> None:
     """A 422 for one bad row splits the batch until only that row is dropped (and counted)."""
     store = make_store()
     store.initialize()
@@ -213,7 +215,9 @@ def test_bad_request_is_not_retried(server: ZeroDBServer, make_store: StoreFacto
     assert_accounted(store, 1)
 
 
-def test_budget_exhausted_spools_then_replays(server: ZeroDBServer, make_store: StoreFactory) -> None:
+def test_budget_exhausted_spools_then_replays(
+    server: ZeroDBServer, make_store: StoreFactory
+) -> None:
     """Persistent 503s use max_attempts, then the batch waits in the spool; it is replayed
     once the service answers."""
     store = make_store(max_attempts=4, probe_interval=1.0)

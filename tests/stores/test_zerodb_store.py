@@ -214,7 +214,10 @@ def test_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
     [
         ({"api_key": "k"}, "needs a project_id"),
         ({"project_id": "p"}, "needs an API key"),
-        ({"project_id": "p", "api_key": "k", "batch_size": 1001}, r"batch_size must be an int in 1\.\.1000"),
+        (
+            {"project_id": "p", "api_key": "k", "batch_size": 1001},
+            r"batch_size must be an int in 1\.\.1000",
+        ),
         ({"project_id": "p", "api_key": "k", "base_url": "ftp://x"}, "must start with http"),
         ({"project_id": "p", "api_key": "k", "retry_budget": 0}, "retry_budget must be > 0"),
         ({"project_id": "p", "api_key": "k", "compression": "br"}, "compression must be"),
