@@ -170,7 +170,7 @@ class Sender:
     def _settle(self, result: _Result, *, own: bool, replay: bool) -> None:
         for reason, n in result.dropped.items():
             self._drops.add(reason, n)
-        if result.dropped:
+        if sum(result.dropped.values()):
             _LOG.error("ZeroDB store: service rejected %d record(s): %s",
                        sum(result.dropped.values()), result.error)
         with self._st.cv:
@@ -322,8 +322,11 @@ class Sender:
 
     def _replay_one(self) -> None:
         assert self._spool is not None
-        self._spool.rotate()
         claim = self._spool.claim()
+        if claim is None:
+            # Only this process's open file is left: close it so it can be claimed too.
+            self._spool.rotate()
+            claim = self._spool.claim()
         if claim is None:
             gone = self._spool.forget_vanished()
             with self._st.cv:
@@ -350,7 +353,8 @@ class Sender:
                 result = _Result(leftover=result.leftover, error=result.error)
                 self._settle(result, own=claim.own, replay=True)
                 return False
-            result.dropped["spool_corrupt"] += corrupt
+            if corrupt:
+                result.dropped["spool_corrupt"] += corrupt
             if not claim.own:
                 result = _Result(delivered=result.delivered, dropped=result.dropped,
                                  error=result.error)
