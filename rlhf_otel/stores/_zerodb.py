@@ -107,18 +107,21 @@ class ZeroDBStore:
 
     # -- setup -------------------------------------------------------------------------
 
-    def initialize(self) -> bool:
+    def initialize(self, timeout: float = 5.0) -> bool | None:
         """Create the table with its schema and indexes unless it exists.
 
-        Returns:
-            ``True`` if this call created it, ``False`` if it was already there.
+        Each request is tried once, within ``timeout`` seconds, and nothing is raised: the
+        logger calls this on its first record, and telemetry must not fail or stall the app.
 
-        Raises:
-            StoreError: the service refused or could not be reached within ``read_budget``.
+        Returns:
+            ``True`` if this call created the table, ``False`` if it was already there, and
+            ``None`` if the service could not say (logged; ``status().last_error`` has why).
+            Then the first write that finds the table missing creates it.
         """
-        created = self._sender.ensure_table(budget=self._config.read_budget)
+        created = self._sender.ensure_table(budget=timeout, retry=False)
         if created is None:
-            raise StoreError(f"ZeroDB table {self._config.table_name!r}: {self._state.last_error}")
+            _LOG.warning("ZeroDB store: cannot check table %s now: %s",
+                         self._config.table_name, self._state.last_error)
         return created
 
     # -- writes ------------------------------------------------------------------------

@@ -21,8 +21,8 @@ __all__ = [
 
 ENV_API_KEY: Final = "ZERODB_API_KEY"
 ENV_PROJECT_ID: Final = "ZERODB_PROJECT_ID"
-ENV_BASE_URL: Final = "ZERODB_BASE_URL"
-ENV_SPOOL_DIR: Final = "ZERODB_SPOOL_DIR"
+ENV_BASE_URL: Final = "RLHF_OTEL_ZERODB_BASE_URL"
+ENV_SPOOL_DIR: Final = "RLHF_OTEL_ZERODB_SPOOL_DIR"
 
 DEFAULT_BASE_URL: Final = "https://api.ainative.studio"
 MAX_ROWS_PER_REQUEST: Final = 1000
@@ -79,7 +79,7 @@ class ZeroDBConfig:
             Held as a :class:`Secret`: never shown by ``repr``, logs, errors or files.
         table_name: the table holding interactions and feedback (``"rlhf_feedback"``).
         vector_table_name: the table holding caller-supplied embeddings (``"rlhf_vectors"``).
-        base_url: service root; default ``$ZERODB_BASE_URL`` or
+        base_url: service root; default ``$RLHF_OTEL_ZERODB_BASE_URL`` or
             ``https://api.ainative.studio``. ``/api/v1`` is appended unless the URL already
             contains ``/api/`` (as the official SDK does).
         connect_timeout: seconds to open a connection (5).
@@ -99,7 +99,7 @@ class ZeroDBConfig:
             service answers 415; ``"gzip"`` always compresses; ``"none"`` never does.
         spool: whether to spool undeliverable records to disk (True). Without it they are
             dropped and counted as ``"unavailable"``.
-        spool_dir: where spool files go; default ``$ZERODB_SPOOL_DIR`` or
+        spool_dir: where spool files go; default ``$RLHF_OTEL_ZERODB_SPOOL_DIR`` or
             ``$XDG_STATE_HOME/rlhf-otel/zerodb-spool``; a sub-folder per project and table.
         spool_max_bytes: the most bytes of spool kept; past it records are dropped and counted
             as ``"spool_full"`` (1 GiB).

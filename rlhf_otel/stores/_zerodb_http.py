@@ -244,6 +244,7 @@ class ZeroDBHTTP:
         budget: float,
         stop: threading.Event | None = None,
         on_retry: Callable[[Attempt], Attempt | Mapping[str, Any] | None] | None = None,
+        max_attempts: int | None = None,
     ) -> Attempt:
         """``send`` with retries on RETRY outcomes, within ``budget`` seconds and max_attempts.
 
@@ -254,8 +255,8 @@ class ZeroDBHTTP:
         """
         deadline = time.monotonic() + budget
         attempt = self.send(method, path, payload, timeout=budget)
-        n = 1
-        while attempt.outcome is Outcome.RETRY and n < self._config.max_attempts:
+        n, limit = 1, max_attempts or self._config.max_attempts
+        while attempt.outcome is Outcome.RETRY and n < limit:
             delay = self.backoff(n - 1, attempt.retry_after)
             if delay >= deadline - time.monotonic():
                 break

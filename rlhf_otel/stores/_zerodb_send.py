@@ -240,6 +240,8 @@ class Sender:
                    "projection": {"idempotency_key": 1}, "limit": 1000, "offset": 0}
         attempt = self._http.send("POST", self._query_path, payload,
                                   timeout=self._config.request_timeout)
+        if attempt.status == 404:  # no table yet, so none of them is stored
+            return list(rows)
         if attempt.outcome is not Outcome.OK or not isinstance(attempt.body, Mapping):
             with self._st.cv:
                 self._st.last_error = attempt.error
@@ -295,10 +297,14 @@ class Sender:
             result.leftover, result.error = rows, attempt.error
         return result
 
-    def ensure_table(self, *, budget: float) -> bool | None:
-        """Create the table if missing: ``True`` created, ``False`` existed, ``None`` failed."""
+    def ensure_table(self, *, budget: float, retry: bool = True) -> bool | None:
+        """Create the table if missing: ``True`` created, ``False`` existed, ``None`` failed.
+
+        Without ``retry`` each request is tried once, within ``budget`` seconds.
+        """
         path = self._http.table_path(self._config.table_name)
-        found = self._http.call("GET", path, budget=budget)
+        tries = None if retry else 1
+        found = self._http.call("GET", path, budget=budget, max_attempts=tries)
         if found.outcome is Outcome.OK:
             return False
         if found.status == 404:
@@ -306,7 +312,7 @@ class Sender:
                        "description": "rlhf-otel interactions and feedback"}
             made = self._http.call(
                 "POST", f"/projects/{self._config.project_id}/database/tables", payload,
-                budget=budget,
+                budget=budget, max_attempts=tries,
             )
             if made.outcome is Outcome.OK:
                 _LOG.info("ZeroDB store: created table %s", self._config.table_name)

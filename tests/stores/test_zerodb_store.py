@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel._model import (
@@ -199,7 +200,7 @@ def test_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path:
     """project_id and api_key come from ZERODB_PROJECT_ID / ZERODB_API_KEY when not passed."""
     monkeypatch.setenv("ZERODB_PROJECT_ID", "envproj")
     monkeypatch.setenv("ZERODB_API_KEY", "envkey-123")
-    monkeypatch.setenv("ZERODB_SPOOL_DIR", str(tmp_path))
+    monkeypatch.setenv("RLHF_OTEL_ZERODB_SPOOL_DIR", str(tmp_path))
     config = ZeroDBConfig()
     assert (config.project_id, config.secret.reveal()) == ("envproj", "envkey-123")
     assert config.api_root == "https://api.ainative.studio/api/v1"
@@ -232,3 +233,42 @@ def test_config_rejects_bad_values(
     monkeypatch.delenv("ZERODB_API_KEY", raising=False)
     with pytest.raises(ConfigurationError, match=message):
         ZeroDBConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_initialize_while_down_returns_none_without_raising(
+    server: ZeroDBServer, key: str, tmp_path: Path
+) -> None:
+    """initialize() against a refusing service returns None at once; the first write after
+    the service is back creates the table itself."""
+    zs = ZeroDBStore(**fast(server, key, tmp_path, probe_interval=0.2))
+    server.outage(1.0)
+    assert zs.initialize() is None
+    zs.write(interactions(2), [])
+    assert zs.flush(5.0) is True
+    zs.close()
+    assert [it["id"] for it in server.rows()] == ["i0", "i1"]
+
+
+def test_logger_on_zerodb_logs_reads_and_counts(
+    server: ZeroDBServer, key: str, tmp_path: Path, tracer_provider: TracerProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The logger's zerodb backend stores interactions and feedback through the exporter
+    and reads them back, stats included."""
+    from rlhf_otel import create_rlhf_logger
+
+    monkeypatch.setenv("RLHF_OTEL_ZERODB_SPOOL_DIR", str(tmp_path))
+    logger = create_rlhf_logger(
+        backend="zerodb", zerodb_project_id="proj1", zerodb_api_key=key,
+        zerodb_base_url=server.url, tracer_provider=tracer_provider,
+    )
+    try:
+        iid = logger.log_interaction("2+2?", "4", model="m1", user_id="u1")
+        logger.log_rating(iid, 5)
+        assert logger.flush(10.0) is True
+        assert logger.get_interaction(iid) is not None
+        assert [f.data["rating"] for f in logger.query_feedback(FeedbackFilter())] == [5]
+        assert logger.get_feedback_stats().total_feedback == 1
+    finally:
+        logger.close()
+    assert sorted(row["type"] for row in server.rows()) == ["feedback", "interaction"]
