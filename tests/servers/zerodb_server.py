@@ -255,9 +255,6 @@ class ZeroDBServer:
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         with self.lock:
             self.requests.append(record)
-        status: int | None = None
-        fault_name: str | None = None
-        nrows = 0
         try:
             with self.lock:
                 outage = time.monotonic() < self._outage_until and self._outage_mode == "503"
@@ -265,30 +262,28 @@ class ZeroDBServer:
                 raise _Answer(503, {"detail": "Service Unavailable"}, {"Retry-After": "1"})
             fault = self._take_fault(route)
             if fault is not None:
-                fault_name = fault.kind
+                record.fault = fault.kind
                 self._pre_fault(fault, path)
             if not authorized:
                 raise _Answer(401, {"detail": "Invalid or missing API key"})
             body = self._decode(raw, h.headers.get("Content-Encoding", ""))
             if isinstance(body, Mapping) and isinstance(body.get("rows"), list):
-                nrows = len(body["rows"])
+                record.rows = len(body["rows"])
             if route == "query" and isinstance(body, Mapping):
                 record.query = dict(body)
             result = self._dispatch(route, method, params, body)
             if fault is not None and fault.kind == "drop_after_commit":
                 raise _Closed()
-            status = result.status
+            # The record is complete before the client can see the answer.
+            record.status = result.status
             h.answer(result.status, result.body, result.headers)
         except _Answer as a:
-            status = a.status
+            record.status = a.status
             h.answer(a.status, a.body, a.headers)
         except _Closed:
             h.close_connection = True
             with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-        finally:
-            with self.lock:
-                record.status, record.rows, record.fault = status, nrows, fault_name
 
     def _pre_fault(self, fault: Fault, path: str) -> None:
         if fault.kind == "status":
