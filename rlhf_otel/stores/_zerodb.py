@@ -30,8 +30,8 @@ from rlhf_otel.stores._zerodb_rows import (
     encode_record,
     feedback_query,
     interaction_query,
+    make_row,
     record_from_row,
-    row_from_record,
 )
 from rlhf_otel.stores._zerodb_send import Sender, SenderState, ZeroDBStatus
 from rlhf_otel.stores._zerodb_spool import Spool
@@ -143,7 +143,7 @@ class ZeroDBStore:
             rows = []
             for d, text in encoded:
                 self._written_us = max(now, self._written_us + 1)
-                rows.append(row_from_record(d, text, self._written_us))
+                rows.append(make_row(d, text, self._written_us))
             self._state.accepted += len(rows)
             reason = "closed" if self._closed else "queue_full"
             if self._closed:

@@ -128,13 +128,19 @@ class ZeroDBHTTP:
         self,
         method: str,
         path: str,
-        payload: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | bytes | None = None,
         *,
         timeout: float | None = None,
         idempotency_key: str | None = None,
     ) -> Attempt:
-        """One request (two if the service refuses gzip with 415 under ``"auto"``)."""
-        body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+        """One request (two if the service refuses gzip with 415 under ``"auto"``).
+
+        ``payload`` is JSON-encoded, or sent as is when it is already ``bytes``.
+        """
+        if payload is None or isinstance(payload, bytes):
+            body = payload
+        else:
+            body = json.dumps(payload, separators=(",", ":")).encode()
         attempt = self._send_once(method, path, body, timeout, idempotency_key)
         if attempt.status == 415 and self._gzip and self._config.compression == "auto":
             self._gzip = False
@@ -239,11 +245,11 @@ class ZeroDBHTTP:
         self,
         method: str,
         path: str,
-        payload: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | bytes | None = None,
         *,
         budget: float,
         stop: threading.Event | None = None,
-        on_retry: Callable[[Attempt], Attempt | Mapping[str, Any] | None] | None = None,
+        on_retry: Callable[[Attempt], Attempt | Mapping[str, Any] | bytes | None] | None = None,
         max_attempts: int | None = None,
     ) -> Attempt:
         """``send`` with retries on RETRY outcomes, within ``budget`` seconds and max_attempts.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from rlhf_otel._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
@@ -18,7 +19,10 @@ from rlhf_otel._schema import (
 
 __all__ = [
     "TABLE_SCHEMA",
+    "Row",
     "encode_record",
+    "insert_body",
+    "make_row",
     "feedback_query",
     "interaction_query",
     "record_from_row",
@@ -41,7 +45,7 @@ TABLE_SCHEMA: Final[Mapping[str, Any]] = {
         "schema_version": "number",
         "idempotency_key": "string",
         "written_us": "number",
-        "record": "string",
+        "record": "object",
     },
     "indexes": [
         "id",
@@ -56,6 +60,32 @@ TABLE_SCHEMA: Final[Mapping[str, Any]] = {
     ],
 }
 """The row schema created by ``initialize()``: the columns filters use, plus ``record``."""
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_META = json.JSONEncoder(separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A row ready to send: its id, idempotency key, record JSON (the spool line), row JSON."""
+
+    id: str
+    key: str
+    text: str
+    json: str
+
+
+def make_row(d: Mapping[str, Any], text: str, written_us: int) -> Row:
+    """The :class:`Row` of schema dict ``d`` whose JSON is ``text`` (encoded once, here)."""
+    meta = row_from_record(d, text, written_us)
+    del meta["record"]
+    body = _META.encode(meta)
+    return Row(meta["id"], meta["idempotency_key"], text, f'{body[:-1]},"record":{text}}}')
+
+
+def insert_body(rows: Sequence[Row]) -> bytes:
+    """The insert request body for ``rows``, assembled from their pre-encoded JSON."""
+    return ('{"rows":[' + ",".join(r.json for r in rows) + '],"return_ids":false}').encode()
 
 SORT_WRITTEN: Final[Mapping[str, int]] = {"written_us": 1}
 
@@ -77,25 +107,22 @@ def _finite(value: Any) -> Any:
 
 
 def encode_record(record: Interaction | Feedback) -> tuple[dict[str, Any], str]:
-    """The schema dict of ``record`` and its canonical JSON (the spool line and row payload).
+    """The schema dict of ``record`` and its JSON (the spool line and the row's ``record``).
 
     Values JSON cannot hold fall back to their ``repr``; NaN and infinities become ``null``
     (the service's JSON parser refuses them). Never raises for odd metadata.
     """
     d = interaction_to_dict(record) if isinstance(record, Interaction) else feedback_to_dict(record)
     try:
-        text = json.dumps(
-            d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-            default=_fallback,
-        )
-    except ValueError:
+        text = _ENCODER.encode(d)
+    except (TypeError, ValueError):
         d = _finite(json.loads(json.dumps(d, default=_fallback)))
-        text = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = _ENCODER.encode(d)
     return d, text
 
 
 def row_from_record(d: Mapping[str, Any], text: str, written_us: int) -> dict[str, Any]:
-    """The table row of a schema dict ``d`` whose canonical JSON is ``text``.
+    """The table row (as a dict) of a schema dict ``d`` whose JSON is ``text``.
 
     ``idempotency_key`` is a hash of ``text``: the same record sent twice carries the same
     key, so a retried or replayed batch can skip what the service already holds.
@@ -124,13 +151,13 @@ def row_from_record(d: Mapping[str, Any], text: str, written_us: int) -> dict[st
         "schema_version": d.get("schema_version"),
         "idempotency_key": idempotency_key(text),
         "written_us": written_us,
-        "record": text,
+        "record": d,
     }
 
 
 def idempotency_key(text: str) -> str:
-    """The key of a record's canonical JSON."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    """The key of a record's JSON (the same record always encodes to the same text)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def record_from_row(row: Mapping[str, Any]) -> Interaction | Feedback:

@@ -9,18 +9,16 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores._zerodb_config import ZeroDBConfig
 from rlhf_otel.stores._zerodb_http import Attempt, Outcome, ZeroDBHTTP
-from rlhf_otel.stores._zerodb_rows import TABLE_SCHEMA, row_from_record
+from rlhf_otel.stores._zerodb_rows import TABLE_SCHEMA, Row, insert_body, make_row
 from rlhf_otel.stores._zerodb_spool import Claim, Spool
 
 __all__ = ["Sender", "SenderState", "ZeroDBStatus"]
 
 _LOG = logging.getLogger("rlhf_otel.stores.zerodb")
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,8 +162,8 @@ class Sender:
 
     def _send(self, rows: list[Row]) -> None:
         result = self._deliver(rows, check_first=False)
-        self.spool_or_drop(result.leftover, "unavailable")
         self._settle(result, own=True, replay=False)
+        self.spool_or_drop(result.leftover, "unavailable")
 
     def _settle(self, result: _Result, *, own: bool, replay: bool) -> None:
         for reason, n in result.dropped.items():
@@ -208,7 +206,7 @@ class Sender:
         if self._spool is None:
             self._drops.add(reason, len(rows))
             return
-        if self._spool.append([r["record"] for r in rows]):
+        if self._spool.append([r.text for r in rows]):
             with self._st.cv:
                 self._st.spool_dirty = True
                 self._st.cv.notify_all()
@@ -220,7 +218,7 @@ class Sender:
     # -- delivery ----------------------------------------------------------------------
 
     def _deliver(self, rows: list[Row], *, check_first: bool) -> _Result:
-        unique = list({r["idempotency_key"]: r for r in reversed(rows)}.values())[::-1]
+        unique = list({r.key: r for r in reversed(rows)}.values())[::-1]
         base = _Result(delivered=len(rows) - len(unique))
         if check_first:
             missing = self._missing(unique)
@@ -235,7 +233,7 @@ class Sender:
         return base
 
     def _missing(self, rows: list[Row]) -> list[Row] | None:
-        keys = [r["idempotency_key"] for r in rows]
+        keys = [r.key for r in rows]
         payload = {"filter": {"idempotency_key": {"$in": keys}},
                    "projection": {"idempotency_key": 1}, "limit": 1000, "offset": 0}
         attempt = self._http.send("POST", self._query_path, payload,
@@ -250,13 +248,13 @@ class Sender:
         for row in attempt.body.get("rows") or ():
             data = row.get("row_data", row) if isinstance(row, Mapping) else {}
             present.add(data.get("idempotency_key") if isinstance(data, Mapping) else None)
-        return [r for r in rows if r["idempotency_key"] not in present]
+        return [r for r in rows if r.key not in present]
 
     def _insert(self, rows: list[Row]) -> _Result:
         current = [rows]
         already = [0]
 
-        def on_retry(failed: Attempt) -> Attempt | Mapping[str, Any] | None:
+        def on_retry(failed: Attempt) -> Attempt | bytes | None:
             if not failed.maybe_committed:
                 return None
             missing = self._missing(current[0])
@@ -264,10 +262,10 @@ class Sender:
                 return Attempt(Outcome.RETRY, error=failed.error)
             already[0] += len(current[0]) - len(missing)
             current[0] = missing
-            return {"rows": missing, "return_ids": False} if missing else Attempt(Outcome.OK)
+            return insert_body(missing) if missing else Attempt(Outcome.OK)
 
         attempt = self._http.call(
-            "POST", self._rows_path, {"rows": rows, "return_ids": False},
+            "POST", self._rows_path, insert_body(rows),
             budget=self._config.retry_budget, stop=self._stop_event, on_retry=on_retry,
         )
         rows = current[0]
@@ -374,7 +372,7 @@ class Sender:
         for n, line in enumerate(lines):
             try:
                 d = json.loads(line)
-                rows.append(row_from_record(d, line, now + n))
+                rows.append(make_row(d, line, now + n))
             except (ValueError, KeyError, TypeError):
                 corrupt += 1
         return rows, corrupt
