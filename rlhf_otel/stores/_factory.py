@@ -28,7 +28,7 @@ def open_zerodb_store(config: RLHFConfig) -> Store:
     """The ZeroDB store for ``config.zerodb_project_id``."""
     from rlhf_otel.stores._zerodb import ZeroDBStore
 
-    return ZeroDBStore(  # type: ignore[call-arg]  # wired when the ZeroDB store lands
+    return ZeroDBStore(
         project_id=config.zerodb_project_id,
         api_key=config.zerodb_api_key,
         base_url=config.zerodb_base_url,
