@@ -58,6 +58,7 @@ def _loads(value: object, default: Any) -> Any:
 
 # ----------------------------------------------------------------------------- messages
 
+
 def _message_to_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     content = msg.get("content")
@@ -96,6 +97,7 @@ def _message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- interactions
+
 
 def interaction_span_name(model: str | None, operation: str = "chat") -> str:
     """``chat {model}``, or the bare operation when the model is unknown."""
@@ -265,6 +267,7 @@ def _interaction_from_span(
 
 
 # ----------------------------------------------------------------------------- feedback
+
 
 def _evaluation(fb: Feedback) -> dict[str, AttributeValue]:
     d = fb.data
