@@ -112,8 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
             status = int(model.split("-", 1)[1])
             self._send_json(
                 status,
-                {"error": {"message": f"simulated {status}", "type": "server_error",
-                           "param": None, "code": f"http_{status}"}},
+                {
+                    "error": {
+                        "message": f"simulated {status}",
+                        "type": "server_error",
+                        "param": None,
+                        "code": f"http_{status}",
+                    }
+                },
             )
             return
         if model == "slow":
@@ -146,34 +152,56 @@ class _Handler(BaseHTTPRequestHandler):
         tools = body.get("tools") or []
         call = None
         if model == "tools" and tools:
-            call = {"id": f"call_{digest[:8]}", "type": "function",
-                    "function": {"name": tools[0]["function"]["name"],
-                                 "arguments": '{"city": "Paris"}'}}
+            call = {
+                "id": f"call_{digest[:8]}",
+                "type": "function",
+                "function": {
+                    "name": tools[0]["function"]["name"],
+                    "arguments": '{"city": "Paris"}',
+                },
+            }
         finish = "tool_calls" if call else ("length" if model == "length" else "stop")
         completion_tokens = 5 if call else _words(text)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         if not body.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": None if call else text,
-                                       "refusal": None}
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None if call else text,
+                "refusal": None,
+            }
             if call:
                 message["tool_calls"] = [call]
-            self._send_json(200, {
-                "id": cid, "object": "chat.completion", "created": CREATED,
-                "model": f"{model}-2024", "system_fingerprint": "fp_test",
-                "choices": [{"index": 0, "message": message, "logprobs": None,
-                             "finish_reason": finish}],
-                "usage": usage,
-            })
+            self._send_json(
+                200,
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": CREATED,
+                    "model": f"{model}-2024",
+                    "system_fingerprint": "fp_test",
+                    "choices": [
+                        {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+                    ],
+                    "usage": usage,
+                },
+            )
             return
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
             out: dict[str, Any] = {
-                "id": cid, "object": "chat.completion.chunk", "created": CREATED,
-                "model": f"{model}-2024", "system_fingerprint": "fp_test",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": reason}],
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": CREATED,
+                "model": f"{model}-2024",
+                "system_fingerprint": "fp_test",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+                ],
             }
             if include_usage:
                 out["usage"] = None
@@ -184,23 +212,53 @@ class _Handler(BaseHTTPRequestHandler):
                 self._wait()
             yield None, chunk({"role": "assistant", "content": ""})
             if call:
-                yield None, chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
-                                                   "function": {"name": call["function"]["name"],
-                                                                "arguments": ""}}]})
+                yield (
+                    None,
+                    chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    ),
+                )
                 for part in ('{"city": ', '"Paris"}'):
-                    yield None, chunk({"tool_calls": [{"index": 0,
-                                                       "function": {"arguments": part}}]})
+                    yield (
+                        None,
+                        chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                    )
             else:
                 for i, piece in enumerate(_pieces(text)):
                     if model == "stream-error" and i == 2:
-                        yield None, {"error": {"message": "simulated stream failure",
-                                               "type": "server_error"}}
+                        yield (
+                            None,
+                            {
+                                "error": {
+                                    "message": "simulated stream failure",
+                                    "type": "server_error",
+                                }
+                            },
+                        )
                         return
                     yield None, chunk({"content": piece})
             yield None, chunk({}, finish)
             if include_usage:
-                yield None, {"id": cid, "object": "chat.completion.chunk", "created": CREATED,
-                             "model": f"{model}-2024", "choices": [], "usage": usage}
+                yield (
+                    None,
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": CREATED,
+                        "model": f"{model}-2024",
+                        "choices": [],
+                        "usage": usage,
+                    },
+                )
             yield None, "[DONE]"
 
         self._send_events(events())
@@ -211,23 +269,51 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_text = prompt if isinstance(prompt, str) else str((prompt or [""])[0])
         text = f" Echo: {prompt_text}"
         digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        usage = {"prompt_tokens": _words(prompt_text), "completion_tokens": _words(text),
-                 "total_tokens": _words(prompt_text) + _words(text)}
-        base = {"id": f"cmpl-{digest}", "object": "text_completion", "created": CREATED,
-                "model": f"{model}-2024"}
+        usage = {
+            "prompt_tokens": _words(prompt_text),
+            "completion_tokens": _words(text),
+            "total_tokens": _words(prompt_text) + _words(text),
+        }
+        base = {
+            "id": f"cmpl-{digest}",
+            "object": "text_completion",
+            "created": CREATED,
+            "model": f"{model}-2024",
+        }
         if not body.get("stream"):
-            self._send_json(200, {**base, "choices": [{"text": text, "index": 0, "logprobs": None,
-                                                        "finish_reason": "stop"}],
-                                  "usage": usage})
+            self._send_json(
+                200,
+                {
+                    **base,
+                    "choices": [
+                        {"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}
+                    ],
+                    "usage": usage,
+                },
+            )
             return
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def events() -> Iterator[tuple[str | None, Any]]:
             for piece in _pieces(text):
-                yield None, {**base, "choices": [{"text": piece, "index": 0, "logprobs": None,
-                                                  "finish_reason": None}]}
-            yield None, {**base, "choices": [{"text": "", "index": 0, "logprobs": None,
-                                              "finish_reason": "stop"}]}
+                yield (
+                    None,
+                    {
+                        **base,
+                        "choices": [
+                            {"text": piece, "index": 0, "logprobs": None, "finish_reason": None}
+                        ],
+                    },
+                )
+            yield (
+                None,
+                {
+                    **base,
+                    "choices": [
+                        {"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}
+                    ],
+                },
+            )
             if include_usage:
                 yield None, {**base, "choices": [], "usage": usage}
             yield None, "[DONE]"
@@ -244,27 +330,58 @@ class _Handler(BaseHTTPRequestHandler):
         tools = body.get("tools") or []
         output: list[dict[str, Any]]
         if model == "tools" and tools:
-            output = [{"type": "function_call", "id": f"fc_{digest[:8]}",
-                       "call_id": f"call_{digest[:8]}", "name": tools[0]["name"],
-                       "arguments": '{"city": "Paris"}', "status": "completed"}]
+            output = [
+                {
+                    "type": "function_call",
+                    "id": f"fc_{digest[:8]}",
+                    "call_id": f"call_{digest[:8]}",
+                    "name": tools[0]["name"],
+                    "arguments": '{"city": "Paris"}',
+                    "status": "completed",
+                }
+            ]
             output_tokens = 5
         else:
-            output = [{"type": "message", "id": mid, "status": "completed", "role": "assistant",
-                       "content": [{"type": "output_text", "text": text, "annotations": [],
-                                    "logprobs": []}]}]
+            output = [
+                {
+                    "type": "message",
+                    "id": mid,
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [
+                        {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                    ],
+                }
+            ]
             output_tokens = _words(text)
-        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                 "total_tokens": input_tokens + output_tokens,
-                 "input_tokens_details": {"cached_tokens": 0},
-                 "output_tokens_details": {"reasoning_tokens": 0}}
+        usage = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
 
         def response(status: str, out: list[dict[str, Any]], use: Any) -> dict[str, Any]:
-            return {"id": rid, "object": "response", "created_at": CREATED, "status": status,
-                    "model": f"{model}-2024", "output": out, "usage": use, "error": None,
-                    "incomplete_details": None, "instructions": body.get("instructions"),
-                    "parallel_tool_calls": True, "tool_choice": "auto", "tools": tools,
-                    "temperature": body.get("temperature"), "top_p": body.get("top_p"),
-                    "metadata": {}, "text": {"format": {"type": "text"}}}
+            return {
+                "id": rid,
+                "object": "response",
+                "created_at": CREATED,
+                "status": status,
+                "model": f"{model}-2024",
+                "output": out,
+                "usage": use,
+                "error": None,
+                "incomplete_details": None,
+                "instructions": body.get("instructions"),
+                "parallel_tool_calls": True,
+                "tool_choice": "auto",
+                "tools": tools,
+                "temperature": body.get("temperature"),
+                "top_p": body.get("top_p"),
+                "metadata": {},
+                "text": {"format": {"type": "text"}},
+            }
 
         if not body.get("stream"):
             self._send_json(200, response("completed", output, usage))
@@ -282,14 +399,30 @@ class _Handler(BaseHTTPRequestHandler):
             if output[0]["type"] == "message":
                 item = {**output[0], "status": "in_progress", "content": []}
                 yield ev("response.output_item.added", output_index=0, item=item)
-                yield ev("response.content_part.added", item_id=mid, output_index=0,
-                         content_index=0, part={"type": "output_text", "text": "",
-                                                "annotations": []})
+                yield ev(
+                    "response.content_part.added",
+                    item_id=mid,
+                    output_index=0,
+                    content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": []},
+                )
                 for piece in _pieces(text):
-                    yield ev("response.output_text.delta", item_id=mid, output_index=0,
-                             content_index=0, delta=piece, logprobs=[])
-                yield ev("response.output_text.done", item_id=mid, output_index=0,
-                         content_index=0, text=text, logprobs=[])
+                    yield ev(
+                        "response.output_text.delta",
+                        item_id=mid,
+                        output_index=0,
+                        content_index=0,
+                        delta=piece,
+                        logprobs=[],
+                    )
+                yield ev(
+                    "response.output_text.done",
+                    item_id=mid,
+                    output_index=0,
+                    content_index=0,
+                    text=text,
+                    logprobs=[],
+                )
             yield ev("response.output_item.done", output_index=0, item=output[0])
             yield ev("response.completed", response=response("completed", output, usage))
 
@@ -313,8 +446,9 @@ class OpenAIServer:
 
     def __init__(self, *, slow_seconds: float = 0.5) -> None:
         self._server = _Server(slow_seconds)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:

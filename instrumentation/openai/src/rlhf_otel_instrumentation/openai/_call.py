@@ -16,7 +16,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
-from rlhf_otel._current import set_last_interaction_id
+from rlhf_otel._current import OPEN_SPANS, set_last_interaction_id
+from rlhf_otel._logger import RLHFLogger, default_logger
 from rlhf_otel._spans import INTERACTION_OPERATIONS, interaction_span_name
 
 from ._extract import (
@@ -63,6 +64,8 @@ class Settings:
     """What every wrapper of one ``instrument()`` / ``instrument_client()`` call shares."""
 
     tracer: Tracer
+    tracer_provider: trace.TracerProvider | None = None
+    logger: RLHFLogger | None = None
     capture_content: bool = True
     request_stream_usage: bool = False
     provider_name: str | None = None
@@ -71,6 +74,15 @@ class Settings:
     async_stream_types: tuple[type, ...] = ()
     raw_response_types: tuple[type, ...] = ()
     providers: dict[tuple[str, int | None], str] = field(default_factory=dict)
+
+    def logger_for_spans(self) -> RLHFLogger | None:
+        """The logger whose pipeline receives our spans (its content policy, sessions and
+        delivery counts apply to them), if any: the one given, else the default one."""
+        logger = self.logger or default_logger()
+        if logger is None:
+            return None
+        provider = self.tracer_provider or trace.get_tracer_provider()
+        return logger if logger.tracer_provider is provider else None
 
     def provider_of(self, instance: Any) -> str:
         """The provider name for the client behind a resource object."""
@@ -164,7 +176,13 @@ def begin(settings: Settings, kind: Kind, instance: Any, kwargs: dict[str, Any])
         token = otel_context.attach(
             otel_context.set_value(_ACTIVE_KEY, True, trace.set_span_in_context(span))
         )
-        return Call(settings, kind, request, provider, span, token, kwargs, interaction_id)
+        call = Call(settings, kind, request, provider, span, token, kwargs, interaction_id)
+        if interaction_id is not None and span.is_recording():
+            call.logger = logger = settings.logger_for_spans()
+            if logger is not None:
+                call.session = logger.sessions.touch()
+            OPEN_SPANS.add(interaction_id, span)
+        return call
     except Exception:
         log_failure("span start")
         return None
@@ -181,8 +199,10 @@ class Call:
         "interaction_id",
         "kind",
         "kwargs",
+        "logger",
         "provider",
         "request",
+        "session",
         "settings",
         "span",
     )
@@ -209,6 +229,8 @@ class Call:
         self._start = perf_counter()
         self.first_chunk: float | None = None
         self._ended = False
+        self.logger: RLHFLogger | None = None
+        self.session: Any = None
 
     def _detach(self) -> None:
         token, self._token = self._token, None
@@ -271,6 +293,10 @@ class Call:
                 first = self.first_chunk
                 iid = self.interaction_id or ""
                 start_ns = getattr(span, "start_time", None)
+                logger, session = self.logger, self.session
+                capture = self.settings.capture_content
+                if logger is not None:
+                    capture = capture and logger.config.capture_content
                 it = build_interaction(
                     self.request,
                     response,
@@ -282,23 +308,34 @@ class Call:
                     latency_ms=(now - self._start) * 1000.0,
                     time_to_first_token_ms=None if first is None else (first - self._start) * 1e3,
                     error_type=error_type,
+                    user_id=None if session is None else session.user_id,
+                    session_id=None if session is None else session.id,
                     trace_id=iid[:32] or None,
                     span_id=iid[33:] or None,
+                    policy=None if logger is None else logger._content,
                 )
                 span.set_attributes(
-                    interaction_attributes(
-                        it, self.request, response, capture_content=self.settings.capture_content
-                    )
+                    interaction_attributes(it, self.request, response, capture_content=capture)
                 )
+                if logger is not None:
+                    logger._count_accepted()
+                    if session is not None:
+                        session.interaction_ids.append(iid)
                 if error_type is not None:
                     span.set_status(Status(StatusCode.ERROR, description or error_type))
         except Exception:
             log_failure("span attributes")
-        self.span.end()
+        self._close_span()
 
     def _end_span(self) -> None:
         if not self._ended:
             self._ended = True
+            self._close_span()
+
+    def _close_span(self) -> None:
+        if self.interaction_id is not None:
+            OPEN_SPANS.end(self.interaction_id, self.span)
+        else:
             self.span.end()
 
 

@@ -26,6 +26,8 @@ __all__ = [
     "ResponsesEventAccumulator",
     "build_interaction",
     "interaction_attributes",
+    "prompt_index",
+    "read_request",
 ]
 
 # Sampling parameters kept as model_params; the rest of a request is content or plumbing.
@@ -103,6 +105,7 @@ def _tool_call(call: Any) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- requests
 
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     """One wrapped API: its operation name and how to read its request and response."""
@@ -128,7 +131,10 @@ class RequestInfo:
 
 
 def _chat_message(msg: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": _get(msg, "role") or "user", "content": _text(_get(msg, "content"))}
+    out: dict[str, Any] = {
+        "role": _get(msg, "role") or "user",
+        "content": _text(_get(msg, "content")),
+    }
     calls = _get(msg, "tool_calls")
     if calls:
         out["tool_calls"] = [_tool_call(c) for c in calls]
@@ -160,8 +166,12 @@ def _responses_input(items: Any, instructions: Any) -> list[dict[str, Any]]:
             )
         elif kind in (None, "message"):
             role = _get(item, "role") or "user"
-            messages.append({"role": "system" if role == "developer" else role,
-                             "content": _text(_get(item, "content"))})
+            messages.append(
+                {
+                    "role": "system" if role == "developer" else role,
+                    "content": _text(_get(item, "content")),
+                }
+            )
     return messages
 
 
@@ -198,12 +208,19 @@ def read_request(kind: Kind, kwargs: Mapping[str, Any], capture_content: bool) -
             prompt = kwargs.get("prompt")
             if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
                 prompt = prompt[0]
-            info.messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else
-                              ("" if prompt is None else dumps(prompt))}]
+            info.messages = [
+                {
+                    "role": "user",
+                    "content": prompt
+                    if isinstance(prompt, str)
+                    else ("" if prompt is None else dumps(prompt)),
+                }
+            ]
     return info
 
 
 # ----------------------------------------------------------------------------- responses
+
 
 @dataclass(slots=True, kw_only=True)
 class ResponseInfo:
@@ -288,7 +305,11 @@ def read_response(obj: Any) -> ResponseInfo:
     return info
 
 
-READERS: Final = {CHAT: read_chat_completion, COMPLETIONS: read_completion, RESPONSES: read_response}
+READERS: Final = {
+    CHAT: read_chat_completion,
+    COMPLETIONS: read_completion,
+    RESPONSES: read_response,
+}
 
 
 class ChatChunkAccumulator:
@@ -340,7 +361,11 @@ class ChatChunkAccumulator:
         info = self.info
         info.text = "".join(self._texts)
         info.tool_calls = [
-            {"id": c.get("id"), "name": c.get("name"), "arguments": _arguments("".join(c["arguments"]))}
+            {
+                "id": c.get("id"),
+                "name": c.get("name"),
+                "arguments": _arguments("".join(c["arguments"])),
+            }
             for _, c in sorted(self._calls.items())
         ]
         info.finish_reasons = tuple(r for _, r in sorted(self._reasons.items()))
@@ -426,6 +451,15 @@ class ResponsesEventAccumulator:
 
 # ----------------------------------------------------------------------------- interaction
 
+
+def prompt_index(messages: Sequence[Mapping[str, Any]]) -> int | None:
+    """Where the prompt (the last user message) is in ``messages``, if anywhere."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i]["role"] == "user":
+            return i
+    return None
+
+
 def build_interaction(
     request: RequestInfo,
     response: ResponseInfo | None,
@@ -436,34 +470,44 @@ def build_interaction(
     latency_ms: float | None = None,
     time_to_first_token_ms: float | None = None,
     error_type: str | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
     trace_id: str | None = None,
     span_id: str | None = None,
+    policy: Any = None,
 ) -> Interaction:
     """The interaction record of one call.
 
     ``prompt`` is the last user message; ``context`` the other messages in their order;
     ``response`` the text of the first choice. A usage the server did not report stays
-    ``None``.
+    ``None``. ``policy`` (the logger's ``ContentPolicy``) redacts and limits the texts.
     """
     messages = request.messages
+    index = prompt_index(messages)
     prompt = ""
     context: list[dict[str, Any]] = messages
-    for i in range(len(messages) - 1, -1, -1):
-        if messages[i]["role"] == "user":
-            prompt = messages[i]["content"]
-            context = messages[:i] + messages[i + 1 :]
-            break
+    if index is not None:
+        prompt = messages[index]["content"]
+        context = messages[:index] + messages[index + 1 :]
+    text = response.text if response is not None else ""
+    if policy is not None:
+        prompt, text, context = (
+            policy.prompt(prompt),
+            policy.response(text),
+            policy.context(context),
+        )
     return Interaction(
         id=interaction_id,
         prompt=prompt,
-        response=response.text if response is not None else "",
+        response=text,
         timestamp=timestamp,
         model=request.model or (response.model if response is not None else None),
         provider=provider,
         model_params=request.params,
         latency_ms=latency_ms,
         token_usage=response.usage if response is not None else None,
-        user_id=request.user_id,
+        user_id=request.user_id or user_id,
+        session_id=session_id,
         context=context,
         response_id=response.response_id if response is not None else None,
         finish_reasons=response.finish_reasons if response is not None else (),
@@ -476,13 +520,28 @@ def build_interaction(
 
 def _parts(msg: Mapping[str, Any]) -> list[dict[str, Any]]:
     if msg.get("tool_call_id") is not None:
-        return [{"type": "tool_call_response", "id": msg["tool_call_id"], "response": msg["content"]}]
+        return [
+            {"type": "tool_call_response", "id": msg["tool_call_id"], "response": msg["content"]}
+        ]
     parts: list[dict[str, Any]] = []
     if msg["content"]:
         parts.append({"type": "text", "content": msg["content"]})
     for call in msg.get("tool_calls") or ():
         parts.append({"type": "tool_call", **call})
     return parts
+
+
+def _ordered(it: Interaction, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The record's messages in the order they were sent; ``None`` when a size limit
+    dropped some (the core's order, context then prompt, is used then)."""
+    index = prompt_index(messages)
+    context = list(it.context)
+    if index is None:
+        return context if len(context) == len(messages) else None
+    if len(context) != len(messages) - 1:
+        return None
+    context.insert(index, {"role": "user", "content": it.prompt})
+    return context
 
 
 def interaction_attributes(
@@ -504,10 +563,12 @@ def interaction_attributes(
     if response is not None and response.model:
         attrs[A.GEN_AI_RESPONSE_MODEL] = response.model
     if capture_content:
-        attrs[A.GEN_AI_INPUT_MESSAGES] = dumps(
-            [{"role": m["role"], "parts": _parts(m)} for m in request.messages]
-            or [{"role": "user", "parts": [{"type": "text", "content": ""}]}]
-        )
+        ordered = _ordered(it, request.messages)
+        if ordered is not None:
+            attrs[A.GEN_AI_INPUT_MESSAGES] = dumps(
+                [{"role": m["role"], "parts": _parts(m)} for m in ordered]
+                or [{"role": "user", "parts": [{"type": "text", "content": ""}]}]
+            )
         if response is not None and response.tool_calls:
             output: dict[str, Any] = {
                 "role": "assistant",

@@ -15,11 +15,13 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from rlhf_otel._logger import RLHFLogger
+
 from ._call import Settings, log_failure
 from ._extract import CHAT, COMPLETIONS, RESPONSES, Kind
+from ._wrap import Wrapper, make_wrapper
 from .package import _instruments
 from .version import __version__
-from ._wrap import Wrapper, make_wrapper
 
 __all__ = ["CAPTURE_CONTENT_ENV", "STREAM_USAGE_ENV", "OpenAIInstrumentor"]
 
@@ -47,8 +49,20 @@ class _Target:
 TARGETS: Final = tuple(
     _Target(module, prefix + cls, method, kind, path)
     for module, cls, method, kind, path in (
-        ("openai.resources.chat.completions", "Completions", "create", CHAT, ("chat", "completions")),
-        ("openai.resources.chat.completions", "Completions", "parse", CHAT, ("chat", "completions")),
+        (
+            "openai.resources.chat.completions",
+            "Completions",
+            "create",
+            CHAT,
+            ("chat", "completions"),
+        ),
+        (
+            "openai.resources.chat.completions",
+            "Completions",
+            "parse",
+            CHAT,
+            ("chat", "completions"),
+        ),
         ("openai.resources.responses", "Responses", "create", RESPONSES, ("responses",)),
         ("openai.resources.responses", "Responses", "parse", RESPONSES, ("responses",)),
         ("openai.resources.completions", "Completions", "create", COMPLETIONS, ("completions",)),
@@ -75,6 +89,7 @@ def _settings(
     request_stream_usage: bool | None,
     provider_name: str | None = None,
     provider_hosts: Mapping[str, str] | None = None,
+    logger: RLHFLogger | None = None,
 ) -> Settings:
     import openai
     from openai._legacy_response import LegacyAPIResponse
@@ -83,10 +98,12 @@ def _settings(
         capture_content = _env_flag(CAPTURE_CONTENT_ENV) is not False
     if request_stream_usage is None:
         request_stream_usage = _env_flag(STREAM_USAGE_ENV) is True
+    if tracer_provider is None and logger is not None:
+        tracer_provider = logger.tracer_provider
     return Settings(
-        tracer=trace.get_tracer(
-            "rlhf_otel_instrumentation.openai", __version__, tracer_provider
-        ),
+        tracer=trace.get_tracer("rlhf_otel_instrumentation.openai", __version__, tracer_provider),
+        tracer_provider=tracer_provider,
+        logger=logger,
         capture_content=capture_content,
         request_stream_usage=request_stream_usage,
         provider_name=provider_name,
@@ -125,7 +142,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
 
     ``instrument()`` keyword arguments (all optional):
 
-    - ``tracer_provider``: where spans go (default: the global provider).
+    - ``tracer_provider``: where spans go (default: ``logger``'s provider, else the global
+      one).
+    - ``logger``: the :class:`~rlhf_otel.RLHFLogger` whose content policy (redaction, size
+      limits, ``capture_content``), sessions and delivery counts apply to the spans
+      (default: the last logger created, when it is attached to the same provider).
     - ``capture_content`` (default ``True``, or env ``RLHF_OTEL_CAPTURE_CONTENT``): record
       prompts, responses and tool calls; they are the training data.
     - ``request_stream_usage`` (default ``False``, or env ``RLHF_OTEL_OPENAI_STREAM_USAGE``):
@@ -152,6 +173,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
             capture_content=kwargs.get("capture_content"),
             request_stream_usage=kwargs.get("request_stream_usage"),
             provider_hosts=kwargs.get("provider_hosts"),
+            logger=kwargs.get("logger"),
         )
         for target in TARGETS:
             try:
@@ -179,6 +201,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
         request_stream_usage: bool | None = None,
         provider_name: str | None = None,
         provider_hosts: Mapping[str, str] | None = None,
+        logger: RLHFLogger | None = None,
     ) -> None:
         """Record the calls of one ``OpenAI`` / ``AsyncOpenAI`` client only.
 
@@ -194,6 +217,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
             request_stream_usage=request_stream_usage,
             provider_name=provider_name,
             provider_hosts=provider_hosts,
+            logger=logger,
         )
         for target, resource in _resources(client):
             original = getattr(resource, target.method, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from time import perf_counter
 from typing import Any
 
@@ -84,10 +85,9 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is 
             _finish(self._self_call, self._self_accumulator)
 
     def __del__(self) -> None:
-        try:
+        # At interpreter shutdown what we need may be gone already.
+        with contextlib.suppress(Exception):
             _finish(self._self_call, self._self_accumulator)
-        except Exception:  # interpreter shutdown may have torn down what we need
-            pass
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
@@ -138,7 +138,6 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's prox
             _finish(self._self_call, self._self_accumulator)
 
     def __del__(self) -> None:
-        try:
+        # At interpreter shutdown what we need may be gone already.
+        with contextlib.suppress(Exception):
             _finish(self._self_call, self._self_accumulator)
-        except Exception:  # interpreter shutdown may have torn down what we need
-            pass
