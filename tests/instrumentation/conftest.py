@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import openai
@@ -52,8 +52,10 @@ def openai_client(openai_server: OpenAIServer) -> Iterator[openai.OpenAI]:
 
 
 @pytest.fixture
-def async_openai_client(openai_server: OpenAIServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="test-key", max_retries=0)
+async def async_openai_client(openai_server: OpenAIServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="test-key", max_retries=0)
+    yield client
+    await client.close()
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_chat_request_keeps_messages_in_order_with_tool_calls() -> None:
 
 
 def test_chat_request_params_skip_sentinels_and_name_max_tokens() -> None:
-    """Sampling parameters are kept, NOT_GIVEN/omit skipped, max_completion_tokens named max_tokens."""
+    """Sampling params are kept, NOT_GIVEN/omit skipped, max_completion_tokens is max_tokens."""
     info = read_request(
         CHAT,
         {
@@ -314,7 +314,8 @@ def test_attributes_keep_message_order_and_read_back_as_the_record() -> None:
         '{"role":"user","parts":[{"type":"text","content":"Weather in Paris?"}]},'
         '{"role":"assistant","parts":[{"type":"tool_call","id":"call_1","name":"get_weather",'
         '"arguments":{"city":"Paris"}}]},'
-        '{"role":"tool","parts":[{"type":"tool_call_response","id":"call_1","response":"18C, sunny"}]}]'
+        '{"role":"tool","parts":[{"type":"tool_call_response","id":"call_1",'
+        '"response":"18C, sunny"}]}]'
     )
     assert attrs[A.GEN_AI_OUTPUT_MESSAGES] == (
         '[{"role":"assistant","parts":[{"type":"tool_call","id":"call_2","name":"book",'

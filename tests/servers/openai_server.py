@@ -126,11 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
         if model == "slow":
             self._wait()
         handlers = {
-            "/v1/chat/completions": self._chat,
-            "/v1/completions": self._completions,
-            "/v1/responses": self._responses,
+            "/chat/completions": self._chat,
+            "/completions": self._completions,
+            "/responses": self._responses,
         }
-        handler = handlers.get(path)
+        # Any API root works (``/v1``, Groq's ``/openai/v1``, ...).
+        handler = next((h for suffix, h in handlers.items() if path.endswith(suffix)), None)
         if handler is None:
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return

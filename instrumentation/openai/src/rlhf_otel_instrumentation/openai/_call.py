@@ -257,7 +257,9 @@ class Call:
                 from ._streams import AsyncStreamProxy
 
                 return AsyncStreamProxy(result, self, _accumulator(self.kind))
-            parsed = result.parse() if isinstance(result, settings.raw_response_types) else result
+            parsed: Any = result
+            if isinstance(result, settings.raw_response_types):
+                parsed = getattr(result, "parse")()  # noqa: B009  # LegacyAPIResponse, cached
             self.end(READERS[self.kind](parsed))
         except Exception:
             log_failure("response handling")

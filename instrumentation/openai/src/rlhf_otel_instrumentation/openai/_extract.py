@@ -531,7 +531,9 @@ def _parts(msg: Mapping[str, Any]) -> list[dict[str, Any]]:
     return parts
 
 
-def _ordered(it: Interaction, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+def _ordered(
+    it: Interaction, messages: list[dict[str, Any]]
+) -> list[Mapping[str, Any]] | None:
     """The record's messages in the order they were sent; ``None`` when a size limit
     dropped some (the core's order, context then prompt, is used then)."""
     index = prompt_index(messages)

@@ -43,7 +43,7 @@ def _fail(call: Call, accumulator: Any, exc: BaseException) -> None:
     call.end(response, error_type=type(exc).__qualname__, description=str(exc))
 
 
-class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
+class StreamProxy(wrapt.ObjectProxy[Any]):
     """A ``Stream`` that records chunks; the span ends on exhaustion, error, ``close()``,
     context-manager exit or garbage collection, whichever comes first."""
 
@@ -90,7 +90,7 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is 
             _finish(self._self_call, self._self_accumulator)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
+class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     """The ``AsyncStream`` counterpart of :class:`StreamProxy`."""
 
     def __init__(self, wrapped: Any, call: Call, accumulator: Any) -> None:
