@@ -177,6 +177,7 @@ def begin(settings: Settings, kind: Kind, instance: Any, kwargs: dict[str, Any])
             otel_context.set_value(_ACTIVE_KEY, True, trace.set_span_in_context(span))
         )
         call = Call(settings, kind, request, provider, span, token, kwargs, interaction_id)
+        call.start_attrs = start_attrs
         if interaction_id is not None and span.is_recording():
             call.logger = logger = settings.logger_for_spans()
             if logger is not None:
@@ -204,6 +205,7 @@ class Call:
         "request",
         "session",
         "settings",
+        "start_attrs",
         "span",
     )
 
@@ -231,6 +233,7 @@ class Call:
         self._ended = False
         self.logger: RLHFLogger | None = None
         self.session: Any = None
+        self.start_attrs: dict[str, AttributeValue] = {}
 
     def _detach(self) -> None:
         token, self._token = self._token, None
@@ -316,9 +319,11 @@ class Call:
                     span_id=iid[33:] or None,
                     policy=None if logger is None else logger._content,
                 )
-                span.set_attributes(
-                    interaction_attributes(it, self.request, response, capture_content=capture)
-                )
+                attrs = interaction_attributes(it, self.request, response, capture_content=capture)
+                for key, value in self.start_attrs.items():
+                    if attrs.get(key) == value:
+                        del attrs[key]  # set at span start already; spare re-validation
+                span.set_attributes(attrs)
                 if logger is not None:
                     logger._count_accepted()
                     if session is not None:

@@ -558,25 +558,27 @@ def interaction_attributes(
 
     The extra detail does not change the record: ``records_from_span`` reads back ``it``.
     """
+    ordered = _ordered(it, request.messages) if capture_content else None
     attrs = interaction_to_attributes(
-        it, capture_content=capture_content, operation=request.kind.operation
+        it, capture_content=capture_content and ordered is None, operation=request.kind.operation
     )
     attrs[A.RLHF_INTERACTION_ID] = it.id
     if response is not None and response.model:
         attrs[A.GEN_AI_RESPONSE_MODEL] = response.model
+    if ordered is not None:
+        attrs[A.GEN_AI_INPUT_MESSAGES] = dumps(
+            [{"role": m["role"], "parts": _parts(m)} for m in ordered]
+            or [{"role": "user", "parts": [{"type": "text", "content": ""}]}]
+        )
     if capture_content:
-        ordered = _ordered(it, request.messages)
-        if ordered is not None:
-            attrs[A.GEN_AI_INPUT_MESSAGES] = dumps(
-                [{"role": m["role"], "parts": _parts(m)} for m in ordered]
-                or [{"role": "user", "parts": [{"type": "text", "content": ""}]}]
-            )
-        if response is not None and response.tool_calls:
-            output: dict[str, Any] = {
-                "role": "assistant",
-                "parts": _parts({"content": response.text, "tool_calls": response.tool_calls}),
-            }
-            if response.finish_reasons:
-                output["finish_reason"] = response.finish_reasons[0]
-            attrs[A.GEN_AI_OUTPUT_MESSAGES] = dumps([output])
+        calls = response.tool_calls if response is not None else None
+        output: dict[str, Any] = {
+            "role": "assistant",
+            "parts": _parts({"content": it.response, "tool_calls": calls})
+            if calls
+            else [{"type": "text", "content": it.response}],
+        }
+        if it.finish_reasons:
+            output["finish_reason"] = it.finish_reasons[0]
+        attrs[A.GEN_AI_OUTPUT_MESSAGES] = dumps([output])
     return attrs
