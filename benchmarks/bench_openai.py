@@ -51,9 +51,17 @@ MESSAGES = [
 ANSWER = "1. Use the imperative mood. 2. Keep the subject short. 3. Explain why, not how."
 _COMPLETION = json.dumps(
     {
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "gpt-bench",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": ANSWER}}],
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-bench",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": ANSWER},
+            }
+        ],
         "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50},
     }
 ).encode()
@@ -64,15 +72,34 @@ def _sse() -> bytes:
     words = ANSWER.split(" ")
     for i, word in enumerate(words):
         delta = {"content": word if i == 0 else " " + word}
-        out.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
-                    "model": "gpt-bench", "choices": [{"index": 0, "delta": delta,
-                                                        "finish_reason": None}]})
-    out.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
-                "model": "gpt-bench", "choices": [{"index": 0, "delta": {},
-                                                    "finish_reason": "stop"}]})
-    out.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
-                "model": "gpt-bench", "choices": [],
-                "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50}})
+        out.append(
+            {
+                "id": "chatcmpl-bench",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-bench",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            }
+        )
+    out.append(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-bench",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+    )
+    out.append(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-bench",
+            "choices": [],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50},
+        }
+    )
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in out) + "data: [DONE]\n\n"
     return body.encode()
 
@@ -89,7 +116,9 @@ def _handler(request: httpx2.Request) -> httpx2.Response:
 def make_client() -> openai.OpenAI:
     """A real client whose HTTP stays in process."""
     return openai.OpenAI(
-        api_key="bench", base_url="https://api.openai.com/v1", max_retries=0,
+        api_key="bench",
+        base_url="https://api.openai.com/v1",
+        max_retries=0,
         http_client=httpx2.Client(transport=httpx2.MockTransport(_handler)),
     )
 
@@ -108,7 +137,10 @@ class CountingExporter(SpanExporter):
 def _call(client: openai.OpenAI, stream: bool) -> None:
     if stream:
         for _ in client.chat.completions.create(
-            model="gpt-bench", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            model="gpt-bench",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
         ):
             pass
     else:
@@ -191,18 +223,28 @@ def _per_call_us(client: openai.OpenAI, stream: bool, calls: int) -> float:
     return (time.process_time() - start) / calls * 1e6
 
 
-def measure(configs: dict[str, Setup | None], stream: bool, rounds: int, calls: int) -> dict[str, float]:
-    """Median over rounds of the mean time per call, for each configuration."""
+def measure(
+    configs: dict[str, Setup | None], stream: bool, rounds: int, calls: int
+) -> dict[str, tuple[float, float]]:
+    """(median, minimum) over rounds of the CPU time per call, for each configuration.
+
+    Rounds interleave the configurations; the garbage collector is paused inside each timed
+    batch (collected before it) so a full collection does not land on one configuration.
+    """
     client = make_client()
     samples: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
         for name, setup in configs.items():
             with _instrumented(setup, SimpleSpanProcessor(CountingExporter())):
-                _per_call_us(client, stream, max(calls // 10, 5))  # warm-up
+                _per_call_us(client, stream, 5)  # warm-up
                 gc.collect()
-                samples[name].append(_per_call_us(client, stream, calls))
+                gc.disable()
+                try:
+                    samples[name].append(_per_call_us(client, stream, calls))
+                finally:
+                    gc.enable()
     client.close()
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return {name: (statistics.median(v), min(v)) for name, v in samples.items()}
 
 
 def load(configs: dict[str, Setup | None], calls: int) -> dict[str, tuple[int, int]]:
@@ -219,8 +261,9 @@ def load(configs: dict[str, Setup | None], calls: int) -> dict[str, tuple[int, i
                 _call(client, False)
             provider.force_flush()
         out[f"{name} + BatchSpanProcessor"] = (exporter.count, calls)
-    import rlhf_otel
     from rlhf_otel_instrumentation.openai import OpenAIInstrumentor
+
+    import rlhf_otel
 
     logger = rlhf_otel.create_rlhf_logger(
         backend="memory", tracer_provider=TracerProvider(), memory_max_entries=None
@@ -251,7 +294,10 @@ def _langfuse_child(quick: bool) -> dict[str, Any] | None:
         return None
     proc = subprocess.run(
         [sys.executable, __file__, "--langfuse-child"] + (["--quick"] if quick else []),
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if proc.returncode != 0:
         print(f"  (langfuse run failed: {proc.stderr.strip().splitlines()[-1:]})")
@@ -262,62 +308,96 @@ def _langfuse_child(quick: bool) -> dict[str, Any] | None:
 
 def langfuse_child_main(quick: bool) -> None:
     """In the child: baseline and Langfuse-wrapped calls, printed as one JSON line."""
-    rounds, calls = (3, 50) if quick else (15, 200)
+    rounds, calls = (3, 20) if quick else (25, 40)
     client = make_client()
-    base = {s: [_per_call_us(client, s, calls) for _ in range(rounds)] for s in (False, True)}
+
+    def timed(c: openai.OpenAI, s: bool) -> float:
+        gc.collect()
+        gc.disable()
+        try:
+            return _per_call_us(c, s, calls)
+        finally:
+            gc.enable()
+
+    base = {s: [timed(client, s) for _ in range(rounds)] for s in (False, True)}
+    from langfuse import Langfuse
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from langfuse import Langfuse
-
     exporter = InMemorySpanExporter()
-    Langfuse(public_key="pk-bench", secret_key="sk-bench", base_url="http://127.0.0.1:9",
-             tracer_provider=TracerProvider(), span_exporter=exporter)
+    Langfuse(
+        public_key="pk-bench",
+        secret_key="sk-bench",
+        base_url="http://127.0.0.1:9",
+        tracer_provider=TracerProvider(),
+        span_exporter=exporter,
+    )
     from langfuse.openai import openai as lf_openai
 
     lf_client = lf_openai.OpenAI(
-        api_key="bench", base_url="https://api.openai.com/v1", max_retries=0,
+        api_key="bench",
+        base_url="https://api.openai.com/v1",
+        max_retries=0,
         http_client=httpx2.Client(transport=httpx2.MockTransport(_handler)),
     )
-    wrapped = {s: [_per_call_us(lf_client, s, calls) for _ in range(rounds)] for s in (False, True)}
-    print(json.dumps({
-        "plain": [statistics.median(base[False]), statistics.median(wrapped[False])],
-        "stream": [statistics.median(base[True]), statistics.median(wrapped[True])],
-    }))
+    wrapped = {s: [timed(lf_client, s) for _ in range(rounds)] for s in (False, True)}
+    print(
+        json.dumps(
+            {
+                "plain": [statistics.median(base[False]), statistics.median(wrapped[False])],
+                "stream": [statistics.median(base[True]), statistics.median(wrapped[True])],
+            }
+        )
+    )
 
 
-def _table(title: str, results: dict[str, float]) -> None:
-    base = results["uninstrumented"]
-    print(f"\n{title}")
-    print(f"  {'configuration':<22}{'us/call':>10}{'overhead us':>13}{'x baseline':>12}"
-          f"{'overhead x ours':>17}")
-    ours = results["rlhf-otel"] - base
-    for name, value in results.items():
-        over = value - base
+def _table(title: str, results: dict[str, tuple[float, float]]) -> None:
+    base, base_min = results["uninstrumented"]
+    ours = results["rlhf-otel"][0] - base
+    ours_min = results["rlhf-otel"][1] - base_min
+    print(f"\n{title}  (median of rounds; [best round] in brackets)")
+    print(
+        f"  {'configuration':<18}{'us/call':>9}{'overhead us':>13}{'x baseline':>12}"
+        f"{'overhead / ours':>17}{'[best overhead]':>17}{'[/ ours]':>10}"
+    )
+    for name, (value, best) in results.items():
+        over, over_min = value - base, best - base_min
         rel = "" if name == "uninstrumented" else f"{over / ours:>17.2f}"
-        print(f"  {name:<22}{value:>10.1f}{over:>13.1f}{value / base:>12.3f}{rel}")
+        rel_min = (
+            "" if name == "uninstrumented" else f"{over_min:>17.1f}{over_min / ours_min:>10.2f}"
+        )
+        print(f"  {name:<18}{value:>9.1f}{over:>13.1f}{value / base:>12.3f}{rel}{rel_min}")
 
 
 def main(quick: bool = False) -> None:
     """Print the overhead tables and the full-speed span counts."""
-    rounds, calls, load_calls = (3, 50, 1_000) if quick else (15, 200, 8_000)
-    print(f"bench_openai: {rounds} rounds x {calls} calls per configuration (median of "
-          f"per-round CPU time per call); load: {load_calls} calls; openai {openai.__version__}")
+    rounds, calls, load_calls = (3, 20, 1_000) if quick else (25, 40, 8_000)
+    print(
+        f"bench_openai: {rounds} rounds x {calls} calls per configuration (median of "
+        f"per-round CPU time per call); load: {load_calls} calls; openai {openai.__version__}"
+    )
     configs = available()
+    print(f"  machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for stream in (False, True):
         results = measure(configs, stream, rounds, calls)
-        _table("streamed chat call (14 chunks + usage)" if stream else "non-streamed chat call",
-               results)
+        _table(
+            "streamed chat call (14 chunks + usage)" if stream else "non-streamed chat call",
+            results,
+        )
     lf = _langfuse_child(quick)
     if lf is not None:
         print("\nlangfuse.openai wrapper (child process, own baseline)")
         for kind in ("plain", "stream"):
             base, value = lf[kind]
-            print(f"  {kind:<8} baseline {base:8.1f} us   langfuse {value:8.1f} us   "
-                  f"overhead {value - base:7.1f} us   x baseline {value / base:.3f}")
+            print(
+                f"  {kind:<8} baseline {base:8.1f} us   langfuse {value:8.1f} us   "
+                f"overhead {value - base:7.1f} us   x baseline {value / base:.3f}"
+            )
     print(f"\nfull-speed load: {load_calls} sync calls in one loop")
     for name, (got, sent) in load(configs, load_calls).items():
-        print(f"  {name:<40} exported {got:>6} of {sent}   lost {sent - got:>5} "
-              f"({(sent - got) / sent:.1%})")
+        print(
+            f"  {name:<40} exported {got:>6} of {sent}   lost {sent - got:>5} "
+            f"({(sent - got) / sent:.1%})"
+        )
 
 
 if __name__ == "__main__":
