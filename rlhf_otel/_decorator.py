@@ -18,8 +18,12 @@ from rlhf_otel._current import OPEN_SPANS, set_last_interaction_id
 from rlhf_otel._extract import Extracted, extract_chunk, extract_prompt, extract_response
 from rlhf_otel._ids import format_span_id
 from rlhf_otel._logger import RLHFLogger, default_logger
-from rlhf_otel._model import Interaction, utc_now
-from rlhf_otel._spans import interaction_span_name, interaction_to_attributes
+from rlhf_otel._model import Interaction
+from rlhf_otel._spans import (
+    interaction_span_name,
+    interaction_to_attributes,
+    ns_to_datetime,
+)
 
 __all__ = ["trace_llm"]
 
@@ -36,6 +40,8 @@ class _Options:
         "capture_output",
         "logger",
         "names",
+        "base_attributes",
+        "span_name",
     )
 
     def __init__(
@@ -54,6 +60,15 @@ class _Options:
         self.capture_input = capture_input
         self.capture_output = capture_output
         self.logger = logger
+        self.span_name = name or interaction_span_name(model)
+        self.base_attributes: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: "chat",
+            A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
+        }
+        if model:
+            self.base_attributes[A.GEN_AI_REQUEST_MODEL] = model
+        if provider:
+            self.base_attributes[A.GEN_AI_PROVIDER_NAME] = provider
         try:
             params = inspect.signature(func).parameters.values()
             self.names = tuple(
@@ -86,20 +101,11 @@ class _Call:
         self.kwargs = kwargs
         self.logger = logger = opts.logger or default_logger()
         tracer: Tracer = logger.tracer if logger is not None else trace.get_tracer("rlhf_otel")
-        attrs: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: "chat",
-            A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
-        }
-        if opts.model:
-            attrs[A.GEN_AI_REQUEST_MODEL] = opts.model
-        if opts.provider:
-            attrs[A.GEN_AI_PROVIDER_NAME] = opts.provider
         self.span = span = tracer.start_span(
-            opts.name or interaction_span_name(opts.model), kind=SpanKind.CLIENT, attributes=attrs
+            opts.span_name, kind=SpanKind.CLIENT, attributes=opts.base_attributes
         )
         ctx = span.get_span_context()
         self.id = format_span_id(ctx.trace_id, ctx.span_id)
-        span.set_attribute(A.RLHF_INTERACTION_ID, self.id)
         set_last_interaction_id(self.id)
         OPEN_SPANS.add(self.id, span)
         self.start = time.perf_counter()
@@ -161,17 +167,19 @@ class _Call:
             if self.session is not None:
                 user, session_id = self.session.user_id, self.session.id
                 self.session.interaction_ids.append(self.id)
-            logger._count_accepted()
         response = out.text if opts.capture_output else ""
         if policy is not None:
             prompt, response = policy.prompt(prompt), policy.response(response)
             context = policy.context(context)
-        reasons = out.finish_reasons or (["abandoned"] if abandoned else [])
+        if not capture:
+            prompt, response, context = "", "", []
+        ctx = span.get_span_context()
+        start_ns = getattr(span, "start_time", None) or time.time_ns()
         record = Interaction(
             id=self.id,
             prompt=prompt,
             response=response,
-            timestamp=utc_now(),
+            timestamp=ns_to_datetime(start_ns),
             model=opts.model or out.model,
             provider=opts.provider,
             latency_ms=latency_ms,
@@ -180,18 +188,24 @@ class _Call:
             session_id=session_id,
             context=context,
             response_id=out.response_id,
-            finish_reasons=reasons,
+            finish_reasons=tuple(out.finish_reasons or (["abandoned"] if abandoned else ())),
             error_type=None if error is None else type(error).__qualname__,
             time_to_first_token_ms=None
             if self.first is None
             else (self.first - self.start) * 1000.0,
+            trace_id=f"{ctx.trace_id:032x}",
+            span_id=f"{ctx.span_id:016x}",
         )
         attrs = interaction_to_attributes(record, capture_content=capture)
+        attrs[A.RLHF_INTERACTION_ID] = self.id
         if out.model:
             attrs[A.GEN_AI_RESPONSE_MODEL] = out.model
             if not opts.name and not opts.model:
                 span.update_name(interaction_span_name(out.model))
         span.set_attributes(attrs)
+        if logger is not None:
+            # Built from the same normalised values the span carries, so it equals decoding it.
+            logger._remember(span, record)
         if error is not None:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, str(error)[:200]))

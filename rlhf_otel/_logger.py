@@ -15,7 +15,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from rlhf_otel import _validate as V
 from rlhf_otel import attributes as A
@@ -39,10 +39,12 @@ from rlhf_otel._processor import RLHFSpanProcessor
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel._session import SessionManager
 from rlhf_otel._spans import (
+    PREBUILT,
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
+    prebuilt_interaction,
 )
 from rlhf_otel._stats import FeedbackStats, compute_stats
 from rlhf_otel.stores._memory import MemoryStore
@@ -374,7 +376,8 @@ class RLHFLogger:
         return self._emit_interaction(record, session)
 
     def _emit_interaction(self, record: Interaction, session: FeedbackSession | None) -> str:
-        attrs = interaction_to_attributes(record, capture_content=self.config.capture_content)
+        capture = self.config.capture_content
+        attrs = interaction_to_attributes(record, capture_content=capture)
         end_ns = time.time_ns()
         start_ns = end_ns - int((record.latency_ms or 0.0) * 1e6)
         if record.id:
@@ -389,13 +392,33 @@ class RLHFLogger:
         interaction_id = record.id or format_span_id(ctx.trace_id, ctx.span_id)
         if not record.id:
             span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
+        self._remember(
+            span,
+            prebuilt_interaction(
+                record,
+                attrs,
+                interaction_id=interaction_id,
+                trace_id=ctx.trace_id,
+                span_id=ctx.span_id,
+                start_ns=start_ns,
+                capture_content=capture,
+            ),
+        )
         span.end(end_ns)
-        self._count_accepted()
         if session is not None:
             session.interaction_ids.append(interaction_id)
         set_last_interaction_id(interaction_id)
         self._dbg("Logged interaction: %s", interaction_id)
         return interaction_id
+
+    def _remember(self, span: Span, record: Interaction | Feedback) -> None:
+        """Count the record and hand it to the exporter; a span the provider's own sampler
+        did not record never reaches any exporter, so it is counted as dropped."""
+        self._count_accepted()
+        if span.is_recording():
+            PREBUILT.put(span.get_span_context().span_id, record)
+        else:
+            self._drops.add("not_recorded_by_provider_sampler")
 
     # -- feedback -------------------------------------------------------------------------
 

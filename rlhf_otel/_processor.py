@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from rlhf_otel import attributes as A
 from rlhf_otel._exporter import RLHFSpanExporter
+from rlhf_otel._spans import PREBUILT
 from rlhf_otel.stores._protocol import DropCounter
 
 __all__ = ["RLHFSpanProcessor"]
@@ -24,6 +25,12 @@ _log = logging.getLogger("rlhf_otel")
 _LIVE: weakref.WeakSet[RLHFSpanProcessor] = weakref.WeakSet()
 _EXPORT_CHUNK = 512
 _EXIT_TIMEOUT_S = 5.0
+
+
+def _forget(span: ReadableSpan) -> None:
+    ctx = span.get_span_context()
+    if ctx is not None:
+        PREBUILT.pop(ctx.span_id)
 
 
 def _is_ours(span: ReadableSpan) -> bool:
@@ -87,6 +94,7 @@ class RLHFSpanProcessor(SpanProcessor):
         if not _is_ours(span):
             return
         if self._shutdown:
+            _forget(span)
             self.drops.add("after_shutdown")
             return
         if not self._batching:
@@ -115,6 +123,7 @@ class RLHFSpanProcessor(SpanProcessor):
                 self._queue.remove(span)
             except ValueError:
                 return
+            _forget(span)
             self.drops.add("queue_full")
 
     # -- exporting ----------------------------------------------------------------------
@@ -207,6 +216,7 @@ class RLHFSpanProcessor(SpanProcessor):
 
     def _after_fork_child(self) -> None:
         self._queue.clear()
+        PREBUILT.clear()
         self._init_locks()
 
 
