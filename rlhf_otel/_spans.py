@@ -77,7 +77,16 @@ def _message_to_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(content, str) and content:
         parts.append({"type": "text", "content": content})
     for call in msg.get("tool_calls") or ():
-        parts.append({"type": "tool_call", **call})
+        # OpenAI nests name/arguments under "function" and says type "function".
+        function = call.get("function") if isinstance(call.get("function"), Mapping) else call
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
+        )
     if msg.get("tool_call_id") is not None:
         parts = [{"type": "tool_call_response", "id": msg["tool_call_id"], "response": content}]
     return {"role": msg.get("role", "user"), "parts": parts}

@@ -222,3 +222,41 @@ def test_each_feedback_type_round_trips_with_every_field(
     got = logger.get_interaction(iid)
     assert got is not None
     assert set(got.feedback_ids) == set(ids.values())
+
+
+def test_openai_shaped_tool_calls_survive(logger: RLHFLogger) -> None:
+    """An OpenAI tool call in the context keeps its id, name and arguments."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+    iid = logger.log_interaction(
+        "And tomorrow?",
+        "Sunny.",
+        context=[
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "content": "18C", "tool_call_id": "call_1"},
+        ],
+    )
+    it = logger.get_interaction(iid)
+    assert it is not None
+    assert list(it.context) == [
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_1", "name": "weather", "arguments": '{"city":"Paris"}'}]},
+        {"role": "tool", "content": "18C", "tool_call_id": "call_1"},
+    ]
+
+
+def test_hand_assembled_messages_equal_json_dumps(logger: RLHFLogger,
+                                                  span_exporter: InMemorySpanExporter) -> None:
+    """Quotes, backslashes, control characters and non-ASCII text encode exactly as json.dumps."""
+    tricky = 'say "hi"\\n\n\t\x00 é 😀 </script>'
+    logger.log_interaction(tricky, tricky, finish_reasons=['st"op'])
+    logger.flush()
+    (span,) = span_exporter.get_finished_spans()
+    attrs = span.attributes or {}
+    assert attrs["gen_ai.input.messages"] == json.dumps(
+        [{"role": "user", "parts": [{"type": "text", "content": tricky}]}],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+    assert attrs["gen_ai.output.messages"] == json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": tricky}], "finish_reason": 'st"op'}],
+        ensure_ascii=False, separators=(",", ":"),
+    )
