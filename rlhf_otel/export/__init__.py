@@ -1,0 +1,36 @@
+"""Exports: records as JSON, JSONL, CSV or Parquet, and training sets for TRL.
+
+Example::
+
+    from rlhf_otel.export import export_feedback
+
+    text = export_feedback(store, "jsonl", feedback_types=["rating"])
+    report = export_feedback(store, "dpo", out="pairs.jsonl")
+    print(report.rows, dict(report.skipped))
+
+Training formats (``dpo``, ``kto``, ``reward``, ``sft``) load with
+``datasets.load_dataset("json", data_files=...)`` (or ``"parquet"``) and match the
+preference, unpaired-preference and conversational dataset types of Hugging Face TRL.
+"""
+
+from __future__ import annotations
+
+from rlhf_otel.export._api import export_feedback
+from rlhf_otel.export._options import ExportOptions, ExportReport, TrainingOptions
+from rlhf_otel.export._parquet import ParquetUnavailableError, record_schema, training_schema
+from rlhf_otel.export._records import CSV_COLUMNS, unescape_csv_cell
+from rlhf_otel.export._training import TrainingRows, iter_training_rows
+
+__all__ = [
+    "CSV_COLUMNS",
+    "ExportOptions",
+    "ExportReport",
+    "ParquetUnavailableError",
+    "TrainingOptions",
+    "TrainingRows",
+    "export_feedback",
+    "iter_training_rows",
+    "record_schema",
+    "training_schema",
+    "unescape_csv_cell",
+]
