@@ -16,12 +16,14 @@ _STOP_WORDS: Final = """
     a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
+    its itself just me most my myself nor now of off on once only or other our ours
     out over own same she should so some such than that the their theirs them then there these
-    they this those through to too under until up very was we were what when where which while
+    they this those through to under until up very was we were what when where which while
     who whom why will with would you your yours also really much response answer it's i'm don't
     didn't doesn't isn't wasn't"""
 _STOP: Final = frozenset(_STOP_WORDS.split())
+# Meaningful only as the first word of a phrase ("too slow", "not helpful").
+_MODIFIERS: Final = frozenset({"too", "not", "no", "never", "more", "less"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,9 @@ def _terms(text: str) -> set[str]:
     terms: set[str] = set()
     prev: str | None = None
     for w in words:
+        if w in _MODIFIERS:
+            prev = w
+            continue
         if w in _STOP or len(w) < 3 or w.isdigit():
             prev = None
             continue
