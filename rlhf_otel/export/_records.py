@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any, Final
@@ -35,7 +34,6 @@ __all__ = [
 
 PROGRESS_EVERY: Final = 10_000
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
-_NUMBER: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _fallback(value: object) -> object:
@@ -160,7 +158,7 @@ def write_json(
             (_feedback_dict(fb, opts) for fb in iter_feedback(store, opts, report, progress)),
         )
     counts = {"interactions": report.interactions, "feedback": report.feedback}
-    fh.write("," + nl + ind + '"counts"' + sep + dump(counts, 1) + nl + "}" + nl)
+    fh.write("," + nl + ind + '"counts"' + sep + dump(counts, 1) + nl + "}\n")
     report.rows = report.interactions + report.feedback
 
 
@@ -190,11 +188,12 @@ CSV_COLUMNS: Final = (
 
 
 def neutralize_cell(value: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula (numbers stay as they are).
+    """Prefix ``'`` to a text cell a spreadsheet would run as a formula (OWASP's advice).
 
-    Cells already starting with ``'`` get one more, so :func:`unescape_csv_cell` is exact.
+    Applied to text only: numbers we write (latency, tokens) stay numbers. Text already
+    starting with ``'`` gets one more, so :func:`unescape_csv_cell` is exact.
     """
-    if value and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+    if value.startswith(_FORMULA_START):
         return "'" + value
     return value
 
@@ -240,7 +239,9 @@ def write_csv(
     safe = neutralize_cell if opts.neutralize_formulas else (lambda s: s)
 
     def emit(row: dict[str, object]) -> None:
-        writer.writerow([safe(_cell(row.get(c))) for c in columns])
+        writer.writerow(
+            [safe(v) if isinstance(v := row.get(c), str) else _cell(v) for c in columns]
+        )
 
     if opts.include_interactions:
         for it in iter_interactions(store, opts, report, progress):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Union
 
-from rlhf_otel._errors import StoreError, ValidationError
+from rlhf_otel._errors import ValidationError
 
 __all__ = ["OutTarget", "binary_sink", "describe", "text_sink"]
 
@@ -43,7 +43,9 @@ def _atomic_path(path: Path, mode: str, **kwargs: Any) -> Iterator[IO[Any]]:
 
 def _check_dir(path: Path) -> None:
     if not path.parent.is_dir():
-        raise StoreError(f"cannot write export to {path}: directory {path.parent} does not exist")
+        raise FileNotFoundError(
+            f"cannot write export to {path}: directory {path.parent} does not exist"
+        )
 
 
 @contextlib.contextmanager
