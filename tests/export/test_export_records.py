@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import io
 import json
 import subprocess
 import sys
 import tracemalloc
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
