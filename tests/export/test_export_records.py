@@ -265,10 +265,10 @@ def test_streams_to_path_text_and_binary_streams(data: Dataset, tmp_path: Path) 
 
 
 def test_large_export_streams_with_bounded_memory(tmp_path: Path) -> None:
-    """Exporting 30,000 records to a file allocates far less than the file's size."""
+    """Exporting 12,000 records to a file allocates far less than the file's size."""
     store = MemoryStore(max_entries=None)
     store.write(
-        [interaction(f"i{k}", "p" * 200, "r" * 400, T0, model="m") for k in range(30_000)], []
+        [interaction(f"i{k}", "p" * 600, "r" * 1000, T0, model="m") for k in range(12_000)], []
     )
     path = tmp_path / "big.jsonl"
     tracemalloc.start()
