@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Final
 
+from rlhf_otel._analytics_text import Percentiles
 from rlhf_otel._analytics_types import AnalyticsResult
 from rlhf_otel._report_svg import Bar, Point, bar_chart, hbar_chart, interval_chart, line_chart
 from rlhf_otel._schema import format_timestamp
@@ -56,8 +57,12 @@ _JS: Final = """
 
 _GUARD: Final = """
 window.__reportErrors=[];
-window.addEventListener('error',function(e){window.__reportErrors.push(String(e.message));
-  document.documentElement.setAttribute('data-report-errors',window.__reportErrors.join(' | '));});
+function __reportError(m){window.__reportErrors.push(String(m));
+  document.documentElement.setAttribute('data-report-errors',window.__reportErrors.join(' | '));}
+window.addEventListener('error',function(e){__reportError(e.message);});
+var __consoleError=console.error;
+console.error=function(){__reportError(Array.prototype.join.call(arguments,' '));
+  return __consoleError.apply(console,arguments);};
 """
 
 
@@ -90,9 +95,11 @@ def _table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]], name:
 
 def _charts(r: AnalyticsResult) -> list[str]:
     s = r.stats
+    label = {"hour": "%m-%d %Hh", "day": "%b %d", "week": "wk %b %d", "month": "%Y-%m"}
+    fmt = label[r.trends.interval]
     time_bars = [
         Bar(
-            p.key[:16].replace("T", " "),
+            p.start.strftime(fmt) if p.start else p.key,
             (float(p.feedback),),
             f"{p.key}\nfeedback {p.feedback}\ninteractions {p.interactions}",
         )
@@ -184,6 +191,10 @@ def _charts(r: AnalyticsResult) -> list[str]:
     return out
 
 
+def _p50(p: Percentiles | None) -> float | None:
+    return None if p is None else p.p50
+
+
 def _tables(r: AnalyticsResult) -> list[str]:
     perf = [
         [
@@ -191,7 +202,7 @@ def _tables(r: AnalyticsResult) -> list[str]:
             str(p.interactions),
             _num(p.latency_ms.p50 if p.latency_ms else None, 0),
             _num(p.latency_ms.p95 if p.latency_ms else None, 0),
-            _num(p.total_tokens.p50 if p.total_tokens else None, 0),
+            _num(_p50(p.total_tokens or p.output_tokens), 0),
             _pct(p.satisfaction),
         ]
         for p in r.performance
