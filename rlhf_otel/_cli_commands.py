@@ -1,6 +1,7 @@
 """The ``stats``, ``export``, ``query`` and ``report`` commands of the ``rlhf-otel`` CLI.
 
-``register(subparsers)`` adds them to an argparse parser; each sets ``func`` to a callable
+``register(subparsers)`` adds them to an argparse parser; each sets ``handler`` (and
+``func``) to a callable
 taking the parsed namespace and returning the exit code (0 done, 1 failed, 2 bad arguments
 or unreadable store, with a one-line message on stderr).
 """
@@ -8,6 +9,7 @@ or unreadable store, with a one-line message on stderr).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -58,11 +60,11 @@ def open_store(args: argparse.Namespace) -> Store:
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise CLIError(f"cannot read store: {data_dir} is not a directory (set --data-dir)")
-    from rlhf_otel import stores
-
-    jsonl_store: Callable[[Path], Store] | None = getattr(stores, "JsonlStore", None)
-    if jsonl_store is None:
-        raise CLIError("cannot read store: this build has no JSONL store")
+    try:
+        module = importlib.import_module("rlhf_otel.stores._jsonl")
+    except ImportError as exc:
+        raise CLIError("cannot read store: this build has no JSONL store") from exc
+    jsonl_store: Callable[[Path], Store] = module.JsonlStore
     return jsonl_store(data_dir)
 
 
@@ -124,7 +126,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--type", dest="types", action="append", type=_feedback_type)
     p.add_argument("--source", help="only feedback from this source")
     p.add_argument("--full", action="store_true", help="add breakdowns, rankings, agreement")
-    p.set_defaults(func=_wrap(_cmd_stats, store_opener))
+    _set_handler(p, _wrap(_cmd_stats, store_opener))
 
     p = subparsers.add_parser("export", help="export records or a training set")
     _common(p)
@@ -144,7 +146,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--positive-threshold", type=float, default=0.75)
     p.add_argument("--negative-threshold", type=float, default=0.25)
     _progress_flags(p)
-    p.set_defaults(func=_wrap(_cmd_export, store_opener))
+    _set_handler(p, _wrap(_cmd_export, store_opener))
 
     p = subparsers.add_parser("query", help="list feedback or interactions")
     _common(p)
@@ -157,7 +159,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--max-rating", type=float)
     p.add_argument("--limit", type=_non_negative, default=20)
     p.add_argument("--offset", type=_non_negative, default=0)
-    p.set_defaults(func=_wrap(_cmd_query, store_opener))
+    _set_handler(p, _wrap(_cmd_query, store_opener))
 
     p = subparsers.add_parser("report", help="write a self-contained HTML report")
     _common(p)
@@ -167,7 +169,12 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--source")
     p.add_argument("--title", default="rlhf-otel feedback report")
     _progress_flags(p)
-    p.set_defaults(func=_wrap(_cmd_report, store_opener))
+    _set_handler(p, _wrap(_cmd_report, store_opener))
+
+
+def _set_handler(p: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int]) -> None:
+    # ``handler`` is what the main entry point dispatches on; ``func`` is the argparse idiom.
+    p.set_defaults(handler=run, func=run)
 
 
 def _wrap(
