@@ -7,8 +7,10 @@ over the feedback, so every store (including a user's own) gets it.
 from __future__ import annotations
 
 import itertools
+import math
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
@@ -43,6 +45,7 @@ __all__ = ["get_analytics"]
 UNKNOWN: Final = "(unknown)"
 MAX_FILLED_BUCKETS: Final = 5000
 LOW_RATING: Final = 0.25
+_NAN: Final = math.nan
 
 
 def bucket_start(ts: datetime, interval: Interval) -> datetime:
@@ -141,22 +144,38 @@ class _Groups:
         return [g.result(str(k)) for k, g in rows[:limit]]
 
 
+def _floats() -> array[float]:
+    return array("d")
+
+
+def _ints() -> array[int]:
+    return array("q")
+
+
 @dataclass(slots=True)
 class _Index:
-    """Compact per-interaction columns of the interactions in scope."""
+    """Compact per-interaction columns of the interactions in scope.
+
+    Numbers live in typed arrays (NaN / -1 for missing) and names and buckets are interned,
+    so a million interactions cost tens of megabytes, not hundreds.
+    """
 
     pos: dict[str, int] = field(default_factory=dict)
+    names: dict[Any, Any] = field(default_factory=dict)
     model: list[str] = field(default_factory=list)
     user: list[str] = field(default_factory=list)
     session: list[str] = field(default_factory=list)
     bucket: list[datetime] = field(default_factory=list)
-    latency: list[float | None] = field(default_factory=list)
-    ttft: list[float | None] = field(default_factory=list)
-    out_tokens: list[int | None] = field(default_factory=list)
-    total_tokens: list[int | None] = field(default_factory=list)
+    latency: array[float] = field(default_factory=_floats)
+    ttft: array[float] = field(default_factory=_floats)
+    out_tokens: array[int] = field(default_factory=_ints)
+    total_tokens: array[int] = field(default_factory=_ints)
     has_feedback: bytearray = field(default_factory=bytearray)
-    s_sum: list[float] = field(default_factory=list)
-    s_n: list[int] = field(default_factory=list)
+    s_sum: array[float] = field(default_factory=_floats)
+    s_n: array[int] = field(default_factory=_ints)
+
+    def intern(self, value: Any) -> Any:
+        return self.names.setdefault(value, value)
 
 
 def _label(value: str | None) -> str:
@@ -167,15 +186,24 @@ class _Agreement:
     """The latest value each user gave each interaction, per kind of judgement."""
 
     def __init__(self) -> None:
-        self.values: dict[str, dict[str, dict[str, Any]]] = {}
+        # One judgement is kept as a (user, value) tuple; a dict only once a second user
+        # judges the same interaction, since most interactions have a single rater.
+        self.values: dict[str, dict[str, tuple[str, Any] | dict[str, Any]]] = {}
 
     def add(self, kind: str, interaction_id: str, user: str, value: Any) -> None:
-        self.values.setdefault(kind, {}).setdefault(interaction_id, {})[user] = value
+        per = self.values.setdefault(kind, {})
+        old = per.get(interaction_id)
+        if old is None or (isinstance(old, tuple) and old[0] == user):
+            per[interaction_id] = (user, value)
+        elif isinstance(old, tuple):
+            per[interaction_id] = {old[0]: old[1], user: value}
+        else:
+            old[user] = value
 
     def results(self) -> list[AgreementStats]:
         out = []
         for kind in sorted(self.values, key=lambda k: (k.startswith("dimension:"), k)):
-            items = {i: v for i, v in self.values[kind].items() if len(v) >= 2}
+            items = {i: v for i, v in self.values[kind].items() if isinstance(v, dict)}
             if not items:
                 continue
             units = [list(v.values()) for v in items.values()]
@@ -339,17 +367,20 @@ def _add_interaction(
     if it.id in idx.pos:
         return
     idx.pos[it.id] = len(idx.model)
-    model, user, session = _label(it.model), _label(it.user_id), _label(it.session_id)
-    bucket = bucket_start(it.timestamp, interval)
+    model = idx.intern(_label(it.model))
+    user = idx.intern(_label(it.user_id))
+    session = idx.intern(_label(it.session_id))
+    bucket = idx.intern(bucket_start(it.timestamp, interval))
     idx.model.append(model)
     idx.user.append(user)
     idx.session.append(session)
     idx.bucket.append(bucket)
-    idx.latency.append(it.latency_ms)
-    idx.ttft.append(it.time_to_first_token_ms)
+    idx.latency.append(_NAN if it.latency_ms is None else float(it.latency_ms))
+    ttft = it.time_to_first_token_ms
+    idx.ttft.append(_NAN if ttft is None else float(ttft))
     u = it.token_usage
-    idx.out_tokens.append(None if u is None else u.completion)
-    idx.total_tokens.append(None if u is None else u.total)
+    idx.out_tokens.append(-1 if u is None or u.completion is None else int(u.completion))
+    idx.total_tokens.append(-1 if u is None or u.total is None else int(u.total))
     idx.has_feedback.append(0)
     idx.s_sum.append(0.0)
     idx.s_n.append(0)
@@ -438,8 +469,8 @@ def _finish_interactions(
             groups["session"].get(idx.session[p]).with_feedback += 1
             groups["time"].get(idx.bucket[p]).with_feedback += 1
         lat = idx.latency[p]
-        if lat is not None and idx.s_n[p]:
-            lat_points.append((float(lat), idx.s_sum[p] / idx.s_n[p]))
+        if lat == lat and idx.s_n[p]:
+            lat_points.append((lat, idx.s_sum[p] / idx.s_n[p]))
     performance = []
     for model, rows in sorted(per_model.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         g = groups["model"].get(model)
@@ -447,19 +478,15 @@ def _finish_interactions(
             ModelPerformance(
                 model=model,
                 interactions=len(rows),
-                latency_ms=percentiles(_present(idx.latency[p] for p in rows)),
-                time_to_first_token_ms=percentiles(_present(idx.ttft[p] for p in rows)),
-                output_tokens=percentiles(_present(idx.out_tokens[p] for p in rows)),
-                total_tokens=percentiles(_present(idx.total_tokens[p] for p in rows)),
+                latency_ms=percentiles(v for p in rows if (v := idx.latency[p]) == v),
+                time_to_first_token_ms=percentiles(v for p in rows if (v := idx.ttft[p]) == v),
+                output_tokens=percentiles(float(v) for p in rows if (v := idx.out_tokens[p]) >= 0),
+                total_tokens=percentiles(float(v) for p in rows if (v := idx.total_tokens[p]) >= 0),
                 satisfaction=g.s_sum / g.s_n if g.s_n else None,
                 satisfaction_count=g.s_n,
             )
         )
     return performance, lat_points
-
-
-def _present(values: Iterable[float | int | None]) -> list[float]:
-    return [float(v) for v in values if v is not None]
 
 
 def _fill_gaps(points: list[GroupStats], interval: Interval) -> list[GroupStats]:

@@ -7,7 +7,11 @@ Rows match the dataset types Hugging Face TRL's trainers read: preference
 
 from __future__ import annotations
 
+import array
+import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -63,32 +67,75 @@ class _Signals:
         return "+".join(kinds)
 
 
+class _Spill:
+    """Texts kept in an unnamed temporary file, read back by position: memory stays small."""
+
+    def __init__(self) -> None:
+        # Owned by the rows iterator, which closes it when exhausted or discarded.
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115
+        self._fd = self._file.fileno()
+        self._offsets = array.array("q")
+        self._lengths = array.array("q")
+        self._end = 0
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def add(self, text: str) -> int:
+        data = text.encode("utf-8")
+        self._offsets.append(self._end)
+        self._lengths.append(len(data))
+        self._end += len(data)
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > 1 << 20:
+            self._flush()
+        return len(self._offsets) - 1
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._file.write(b"".join(self._pending))
+            self._file.flush()
+            self._pending.clear()
+            self._pending_size = 0
+
+    def get(self, handle: int) -> str:
+        if self._pending:
+            self._flush()
+        return os.pread(self._fd, self._lengths[handle], self._offsets[handle]).decode("utf-8")
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass(slots=True)
 class _Resp:
-    """What a training row needs of one interaction."""
+    """What a training row needs of one interaction (its response text is spilled)."""
 
     id: str
     key: int
-    response: str
+    text: int
 
 
 @dataclass(slots=True)
 class _Prompts:
-    """Distinct (prompt, context) pairs, each stored once."""
+    """Distinct (prompt, context) pairs, each stored once (text spilled, keyed by digest)."""
 
-    index: dict[tuple[str, str], int] = field(default_factory=dict)
-    items: list[tuple[str, tuple[Message, ...]]] = field(default_factory=list)
+    spill: _Spill
+    index: dict[bytes, int] = field(default_factory=dict)
+    items: list[tuple[int, tuple[Message, ...]]] = field(default_factory=list)
     any_context: bool = False
 
     def key(self, prompt: str, context: Sequence[Mapping[str, Any]]) -> int:
-        ctx_key = json.dumps([dict(m) for m in context], sort_keys=True) if context else ""
-        k = (prompt, ctx_key)
+        digest = hashlib.blake2b(prompt.encode("utf-8"), digest_size=16)
+        if context:
+            digest.update(b"\0" + json.dumps([dict(m) for m in context], sort_keys=True).encode())
+        k = digest.digest()
         idx = self.index.get(k)
         if idx is None:
             idx = len(self.items)
             self.index[k] = idx
             msgs = tuple(_message(m) for m in context)
-            self.items.append((prompt, msgs))
+            self.items.append((self.spill.add(prompt), msgs))
             self.any_context = self.any_context or bool(msgs)
         return idx
 
@@ -123,6 +170,7 @@ class TrainingRows:
         self._progress = progress
         self._rows: Iterator[dict[str, Any]] | None = None
         self._conversational: bool | None = None
+        self._spill_file: _Spill | None = None
 
     def __iter__(self) -> TrainingRows:
         return self
@@ -215,7 +263,7 @@ class TrainingRows:
         for pref, other, _ in comparisons:
             needed.add(pref)
             needed.add(other)
-        prompts = _Prompts()
+        prompts = _Prompts(self._spill)
         by_id: dict[str, _Resp] = {}
         order: list[_Resp] = []
         if needed:
@@ -223,14 +271,28 @@ class TrainingRows:
                 report.interactions += 1
                 self._tick()
                 if it.id in needed and it.id not in by_id:
-                    resp = _Resp(it.id, prompts.key(it.prompt, it.context), it.response)
+                    key = prompts.key(it.prompt, it.context)
+                    resp = _Resp(it.id, key, self._spill.add(it.response))
                     by_id[it.id] = resp
                     order.append(resp)
         return signals, comparisons, by_id, order, prompts
 
     # ------------------------------------------------------------------ rows
 
+    @property
+    def _spill(self) -> _Spill:
+        if self._spill_file is None:
+            self._spill_file = _Spill()
+        return self._spill_file
+
     def _generate(self) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self._rows_of_format()
+        finally:
+            if self._spill_file is not None:
+                self._spill_file.close()
+
+    def _rows_of_format(self) -> Iterator[dict[str, Any]]:
         signals, comparisons, by_id, order, prompts = self._read()
         mode = self._opts.training.conversational
         conv = mode == "always" or (mode == "auto" and prompts.any_context)
@@ -250,7 +312,8 @@ class TrainingRows:
             yield row
 
     def _prompt(self, prompts: _Prompts, key: int, conv: bool) -> Any:
-        prompt, context = prompts.items[key]
+        handle, context = prompts.items[key]
+        prompt = self._spill.get(handle)
         if conv:
             return [*context, {"role": "user", "content": prompt}]
         return prompt
@@ -259,13 +322,16 @@ class TrainingRows:
     def _completion(text: str, conv: bool) -> Any:
         return [{"role": "assistant", "content": text}] if conv else text
 
+    def _same_text(self, a: _Resp, b: _Resp) -> bool:
+        return a.text == b.text or self._spill.get(a.text) == self._spill.get(b.text)
+
     def _pair_row(
         self, prompts: _Prompts, chosen: _Resp, rejected: _Resp, margin: float, conv: bool
     ) -> dict[str, Any]:
         row = {
             "prompt": self._prompt(prompts, chosen.key, conv),
-            "chosen": self._completion(chosen.response, conv),
-            "rejected": self._completion(rejected.response, conv),
+            "chosen": self._completion(self._spill.get(chosen.text), conv),
+            "rejected": self._completion(self._spill.get(rejected.text), conv),
         }
         if self.format is ExportFormat.REWARD:
             row["margin"] = margin
@@ -289,7 +355,7 @@ class TrainingRows:
                 skipped["interaction_not_found"] += 1
             elif a.key != b.key:
                 skipped["different_prompts"] += 1
-            elif a.response == b.response:
+            elif self._same_text(a, b):
                 skipped["identical_responses"] += 1
             elif (pref, other) in seen or (other, pref) in seen:
                 skipped["duplicate_pair"] += 1
@@ -325,7 +391,7 @@ class TrainingRows:
                     if (win.id, lose.id) in seen or (lose.id, win.id) in seen:
                         skipped["duplicate_pair"] += 1
                         continue
-                    if win.response == lose.response:
+                    if self._same_text(win, lose):
                         skipped["identical_responses"] += 1
                         continue
                     if cap is not None and taken >= cap:
@@ -362,7 +428,7 @@ class TrainingRows:
             self.report.used[sig.sources()] += 1
             yield {
                 "prompt": self._prompt(prompts, resp.key, conv),
-                "completion": self._completion(resp.response, conv),
+                "completion": self._completion(self._spill.get(resp.text), conv),
                 "label": label,
             }
 
@@ -385,8 +451,8 @@ class TrainingRows:
                 skipped["not_well_rated"] += 1
             else:
                 self.report.used[sig.sources()] += 1
-                yield {"messages": self._prompt(prompts, resp.key, True)
-                       + [{"role": "assistant", "content": resp.response}]}  # fmt: skip
+                answer = {"role": "assistant", "content": self._spill.get(resp.text)}
+                yield {"messages": [*self._prompt(prompts, resp.key, True), answer]}
 
 
 def _compare(a: _Signals, b: _Signals, kinds: list[str]) -> tuple[str, float] | None:
