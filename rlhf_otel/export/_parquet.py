@@ -126,22 +126,37 @@ def _feedback_row(fb: Feedback) -> dict[str, Any]:
 
 
 def _write_batches(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows in batches; a batch holds rows of one ``kind``, the other columns null."""
     pa = require_pyarrow()
     pq = pa.parquet
-
-    names = schema.names
     written = 0
+    cols: dict[str, list[Any]] = {}
+    size = 0
+    tag: object = None
+
+    def flush() -> None:
+        arrays = [
+            pa.array(cols[f.name], type=f.type) if f.name in cols else pa.nulls(size, f.type)
+            for f in schema
+        ]
+        writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+
     with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
-        cols: dict[str, list[Any]] = {n: [] for n in names}
         for row in rows:
-            for n in names:
-                cols[n].append(row.get(n))
+            row_tag = row.get("kind")
+            if size == BATCH_ROWS or row_tag != tag or not cols:
+                if size:
+                    flush()
+                tag, size = row_tag, 0
+                cols = {k: [] for k in row}
+            for k, v in row.items():
+                cols[k].append(v)
+            size += 1
             written += 1
-            if written % BATCH_ROWS == 0:
-                writer.write_batch(pa.RecordBatch.from_pydict(cols, schema=schema))
-                cols = {n: [] for n in names}
-        if cols[names[0]] or not written:
-            writer.write_batch(pa.RecordBatch.from_pydict(cols, schema=schema))
+        if size or not written:
+            if not written:
+                cols = {f.name: [] for f in schema}
+            flush()
     return written
 
 
