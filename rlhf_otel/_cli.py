@@ -8,8 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rlhf_otel._cli_commands import OneLineErrorParser, register
 from rlhf_otel._errors import RLHFError
 from rlhf_otel._logger import create_rlhf_logger
+from rlhf_otel._receiver_cli import register as register_collect
 
 __all__ = ["build_parser", "main"]
 
@@ -38,7 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="rlhf-otel", description="Human feedback on LLM answers, as OpenTelemetry spans."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -49,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--json", action="store_true", help="machine-readable output")
     demo.set_defaults(handler=_demo)
-    from rlhf_otel._receiver_cli import register as register_collect
-
+    register(sub)
     register_collect(sub)
     return parser
 

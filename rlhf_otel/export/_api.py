@@ -1,0 +1,221 @@
+"""``export_feedback``: every format, to memory, a path or a stream."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import IO, Any, Literal, overload
+
+from rlhf_otel._errors import ValidationError
+from rlhf_otel._model import ExportFormat, FeedbackType
+from rlhf_otel._spans import dumps
+from rlhf_otel.export._options import (
+    TRAINING_FORMATS,
+    ExportOptions,
+    ExportReport,
+    ProgressCallback,
+    TrainingOptions,
+    coerce_format,
+)
+from rlhf_otel.export._parquet import require_pyarrow, write_parquet_records, write_parquet_rows
+from rlhf_otel.export._records import write_csv, write_json, write_jsonl
+from rlhf_otel.export._sinks import OutTarget, binary_sink, describe, text_sink
+from rlhf_otel.export._training import TrainingRows
+from rlhf_otel.stores._protocol import Store
+
+__all__ = ["export_feedback"]
+
+_WRITERS = {
+    ExportFormat.JSON: write_json,
+    ExportFormat.JSONL: write_jsonl,
+    ExportFormat.CSV: write_csv,
+}
+
+
+@overload
+def export_feedback(
+    store: Store,
+    format: ExportFormat | str,
+    *,
+    out: None = None,
+    options: ExportOptions | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    include_interactions: bool | None = None,
+    include_feedback: bool | None = None,
+    include_metadata: bool | None = None,
+    feedback_types: Sequence[FeedbackType | str] | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    limit: int | None = None,
+    pretty_print: bool | None = None,
+    container: Literal["jsonl", "parquet"] | None = None,
+    training: TrainingOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> str | bytes: ...
+
+
+@overload
+def export_feedback(
+    store: Store,
+    format: ExportFormat | str,
+    *,
+    out: OutTarget,
+    options: ExportOptions | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    include_interactions: bool | None = None,
+    include_feedback: bool | None = None,
+    include_metadata: bool | None = None,
+    feedback_types: Sequence[FeedbackType | str] | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    limit: int | None = None,
+    pretty_print: bool | None = None,
+    container: Literal["jsonl", "parquet"] | None = None,
+    training: TrainingOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExportReport: ...
+
+
+def export_feedback(
+    store: Store,
+    format: ExportFormat | str,
+    *,
+    out: OutTarget | None = None,
+    options: ExportOptions | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    include_interactions: bool | None = None,
+    include_feedback: bool | None = None,
+    include_metadata: bool | None = None,
+    feedback_types: Sequence[FeedbackType | str] | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    limit: int | None = None,
+    pretty_print: bool | None = None,
+    container: Literal["jsonl", "parquet"] | None = None,
+    training: TrainingOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> str | bytes | ExportReport:
+    """Export records or a training set from ``store``.
+
+    Record formats: ``json`` (one document, pretty-printed by default), ``jsonl`` (one
+    schema record per line, ``kind`` and the feedback ``type`` kept), ``csv`` (RFC 4180,
+    formula cells neutralised), ``parquet`` (typed columns). Training formats: ``dpo``,
+    ``kto``, ``reward``, ``sft`` (rows as TRL reads them; JSONL, or Parquet with
+    ``container="parquet"`` or an ``out`` ending in ``.parquet``).
+
+    Args:
+        store: any :class:`~rlhf_otel.stores.Store`.
+        format: an :class:`~rlhf_otel.ExportFormat` or its value.
+        out: ``None`` returns the export (``str``, or ``bytes`` for Parquet); a path (written
+            atomically) or a text/binary stream streams it with bounded memory and returns
+            an :class:`ExportReport`.
+        options: all options at once; the keyword arguments below override its fields.
+        start_time, end_time, include_interactions, include_feedback, include_metadata,
+        feedback_types, user_id, session_id, limit, pretty_print, container, training:
+            see :class:`ExportOptions`.
+        progress: called with the number of records read so far, every 10,000 records.
+
+    Raises:
+        ValidationError: an unknown format or a bad option (the message says what is allowed).
+        ParquetUnavailableError: Parquet asked for without ``pyarrow`` installed.
+    """
+    fmt = coerce_format(format)
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "start_time": start_time,
+            "end_time": end_time,
+            "include_interactions": include_interactions,
+            "include_feedback": include_feedback,
+            "include_metadata": include_metadata,
+            "feedback_types": feedback_types,
+            "user_id": user_id,
+            "session_id": session_id,
+            "limit": limit,
+            "pretty_print": pretty_print,
+            "container": container,
+            "training": training,
+        }.items()  # fmt: skip
+        if v is not None
+    }
+    opts = dataclasses.replace(options or ExportOptions(), **overrides)
+    if opts.pretty_print and fmt is not ExportFormat.JSON:
+        raise ValidationError(f"pretty_print applies to json only, not {fmt.value}")
+    if opts.container is not None and fmt not in TRAINING_FORMATS:
+        raise ValidationError(
+            f"container applies to training formats (dpo, kto, reward, sft), not {fmt.value}"
+        )
+    holder: list[str | bytes] = []
+    report = _run(store, fmt, opts, out, holder, progress)
+    if out is None:
+        return holder[0]
+    report.path = describe(out)
+    return report
+
+
+def _run(
+    store: Store,
+    fmt: ExportFormat,
+    opts: ExportOptions,
+    out: OutTarget | None,
+    holder: list[str | bytes],
+    progress: ProgressCallback | None,
+) -> ExportReport:
+    if fmt in TRAINING_FORMATS:
+        return _run_training(store, fmt, opts, out, holder, progress)
+    report = ExportReport(format=fmt.value)
+    if fmt is ExportFormat.PARQUET:
+        require_pyarrow()
+        with binary_sink(out, holder) as bfh:
+            start = _tell(bfh)
+            write_parquet_records(bfh, store, opts, report, progress)
+            report.bytes_written = _delta(bfh, start)
+    else:
+        with text_sink(out, holder) as tfh:
+            _WRITERS[fmt](tfh, store, opts, report, progress)
+    return report
+
+
+def _run_training(
+    store: Store,
+    fmt: ExportFormat,
+    opts: ExportOptions,
+    out: OutTarget | None,
+    holder: list[str | bytes],
+    progress: ProgressCallback | None,
+) -> ExportReport:
+    container = opts.container
+    if container is None:
+        path = describe(out)
+        container = "parquet" if path is not None and path.endswith(".parquet") else "jsonl"
+    if container == "parquet":
+        require_pyarrow()
+    rows = TrainingRows(store, fmt, opts, progress)
+    rows.prepare()
+    if container == "parquet":
+        with binary_sink(out, holder) as bfh:
+            start = _tell(bfh)
+            write_parquet_rows(bfh, fmt, rows.conversational, rows)
+            rows.report.bytes_written = _delta(bfh, start)
+    else:
+        with text_sink(out, holder) as tfh:
+            write = tfh.write
+            for row in rows:
+                write(dumps(row) + "\n")
+    return rows.report
+
+
+def _tell(fh: IO[bytes]) -> int | None:
+    try:
+        return fh.tell()
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _delta(fh: IO[bytes], start: int | None) -> int | None:
+    end = _tell(fh)
+    return None if start is None or end is None else end - start
