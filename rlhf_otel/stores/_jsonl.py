@@ -184,7 +184,8 @@ class JsonlStore:
             pending=self._pending,
             problems=self._problems,
         )
-        self._worker = Worker(self, interval=cfg.fsync_interval_s if cfg.fsync == "interval" else None)
+        interval = cfg.fsync_interval_s if cfg.fsync == "interval" else None
+        self._worker = Worker(self, interval=interval)
         with self._dir.maintenance(wait=False) as locked:
             if locked:
                 self._maint.recover(self._dir.listing())

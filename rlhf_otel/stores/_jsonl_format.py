@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+_orjson: Any
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised only where the extra is missing
@@ -22,6 +23,7 @@ __all__ = [
     "IDX",
     "KINDS",
     "PLAIN",
+    "SUM",
     "TORN",
     "LineBlocks",
     "SegmentName",
@@ -38,6 +40,7 @@ ACTIVE: Final = ".active.jsonl"
 PLAIN: Final = ".jsonl"
 GZ: Final = ".jsonl.gz"
 IDX: Final = ".idx"
+SUM: Final = ".sum"
 TORN: Final = ".torn"
 GZ_MEMBER_BYTES: Final = 64 * 1024
 """Raw bytes per gzip member: a lookup in a compressed segment inflates one member."""
@@ -45,7 +48,7 @@ _READ_CHUNK: Final = 1 << 20
 
 _NAME_RE: Final = re.compile(
     r"(interactions|feedback)-(\d{8}T\d{12}Z)-([0-9a-f]{8})-(\d{6,})"
-    r"(\.active\.jsonl|\.jsonl\.gz|\.jsonl|\.idx|\.torn|\.[a-z0-9.]+\.([0-9a-f]{8})\.tmp)"
+    r"(\.active\.jsonl|\.jsonl\.gz|\.jsonl|\.idx|\.sum|\.torn|\.[a-z0-9.]+\.([0-9a-f]{8})\.tmp)"
 )
 
 
@@ -98,9 +101,10 @@ def dumps_line(record: Mapping[str, Any]) -> bytes:
     """One compact JSON line (UTF-8, ``\\n``-terminated); odd values become their ``repr``."""
     if _orjson is not None:
         try:
-            return _orjson.dumps(
+            line: bytes = _orjson.dumps(
                 record, default=_fallback, option=_orjson.OPT_NON_STR_KEYS
-            ) + b"\n"
+            )
+            return line + b"\n"
         except TypeError:
             pass  # e.g. an int beyond 64 bits: the stdlib encoder takes anything
     text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_fallback)

@@ -49,7 +49,9 @@ def line_keys(line: bytes) -> tuple[str, tuple[str, ...], str] | None:
     return d["id"], tuple(dict.fromkeys(t for t in targets if isinstance(t, str))), ts
 
 
-def iter_lines(blocks: Iterable[tuple[int, bytes]], compressed: bool) -> Iterator[tuple[int, bytes]]:
+def iter_lines(
+    blocks: Iterable[tuple[int, bytes]], compressed: bool
+) -> Iterator[tuple[int, bytes]]:
     """``(loc, line)`` for each complete line of ``blocks`` (see ``LineBlocks``)."""
     for loc, block in blocks:
         if compressed:
@@ -242,9 +244,9 @@ class TailIndex:
         ):
             hashes = memoryview(bytes(src)).cast("Q")
             if relocate is None:
-                dst.extend(zip(hashes, locs))
+                dst.extend(zip(hashes, locs, strict=True))
             else:
-                dst.extend(zip(hashes, map(relocate, locs)))
+                dst.extend(zip(hashes, map(relocate, locs), strict=True))
         b.records, b.min_ts, b.max_ts = self.records, self.min_ts, self.max_ts
         return b
 

@@ -24,6 +24,7 @@ from rlhf_otel.stores._jsonl_format import (
     GZ_MEMBER_BYTES,
     IDX,
     PLAIN,
+    SUM,
     TORN,
     LineBlocks,
     gzip_member,
@@ -31,6 +32,7 @@ from rlhf_otel.stores._jsonl_format import (
 )
 from rlhf_otel.stores._jsonl_fs import DataDir, Listing
 from rlhf_otel.stores._jsonl_index import IdxFile, IndexBuilder, TailIndex, iter_lines
+from rlhf_otel.stores._jsonl_read import SIDECAR as _SIDECAR
 from rlhf_otel.stores._jsonl_read import simple_needle
 from rlhf_otel.stores._protocol import DropCounter
 
@@ -150,6 +152,7 @@ class Maintenance:
         tmp = f"{stem}{GZ}.{self._owner}.tmp"
         try:
             self.repair_sealed_tail(stem, fd)
+            src_st = os.fstat(fd)
             out = self._dir.create(tmp)
         except OSError:
             os.close(fd)
@@ -180,6 +183,7 @@ class Maintenance:
                 owner=self._owner,
                 durable=self._durable,
             )
+            self._carry_summary(stem, src_st, st)
             self._dir.rename(tmp, stem + GZ)
         except BaseException:
             self._dir.unlink(tmp)
@@ -188,6 +192,26 @@ class Maintenance:
         if self._durable:
             self._dir.sync()
         return True
+
+    def _carry_summary(self, stem: str, src: os.stat_result, dst: os.stat_result) -> None:
+        """Re-key a plain segment's statistics summary to its compressed twin (same lines)."""
+        try:
+            fd = self._dir.open_read(stem + SUM)
+        except FileNotFoundError:
+            return
+        try:
+            raw = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
+        head = _SIDECAR.size
+        if len(raw) < head:
+            return
+        magic, ino, size = _SIDECAR.unpack_from(raw)
+        if ino != src.st_ino or size != src.st_size:
+            return
+        data = _SIDECAR.pack(magic, dst.st_ino, dst.st_size) + raw[head:]
+        with contextlib.suppress(OSError):
+            self._dir.write_file(stem + SUM, data, owner=self._owner, durable=False)
 
     def _write_members(
         self,
@@ -261,7 +285,7 @@ class Maintenance:
             if not (too_old or too_big):
                 continue
             records += self._records_in(parsed.stem, st)
-            for extra in (name, parsed.stem + IDX, parsed.stem + TORN):
+            for extra in (name, parsed.stem + IDX, parsed.stem + SUM, parsed.stem + TORN):
                 if self._dir.unlink(extra):
                     total -= sizes.get(extra, 0)
             deleted += 1
@@ -376,6 +400,7 @@ class Maintenance:
             st = os.fstat(out)
             os.close(out)
             out = -1
+            self._dir.unlink(stem + SUM)
             if builder.records == 0:
                 self._dir.unlink(stem + IDX)
                 self._dir.unlink(name)

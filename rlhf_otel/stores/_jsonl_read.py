@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import re
+import struct
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from rlhf_otel.stores._jsonl_format import (
     GZ,
     IDX,
     PLAIN,
+    SUM,
     LineBlocks,
     SegmentName,
     loads_line,
@@ -24,11 +26,13 @@ from rlhf_otel.stores._jsonl_format import (
 from rlhf_otel.stores._jsonl_fs import DataDir
 from rlhf_otel.stores._jsonl_index import IdxFile, IndexBuilder, TailIndex, iter_lines
 
-__all__ = ["Problems", "SegmentReader", "simple_needle"]
+__all__ = ["SIDECAR", "Problems", "SegmentReader", "simple_needle"]
 
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 _SIMPLE: Final = re.compile(r"[A-Za-z0-9 ._:@/+=#~!$%&'()*,;?\[\]{}^|<>-]*")
 _IDX_CACHE_MAX: Final = 256
+SIDECAR: Final = struct.Struct("<8sQQ")
+SIDECAR_MAGIC: Final = b"RLHFSUM1"
 _FALLBACK: Final = {ACTIVE: (ACTIVE, PLAIN, GZ), PLAIN: (PLAIN, GZ), GZ: (GZ,)}
 _KIND_OF_LINE: Final = {"interactions": "interaction", "feedback": "feedback"}
 Segment = tuple[SegmentName, str]
@@ -239,7 +243,47 @@ class SegmentReader:
                         if {d.get("interaction_id"), *(d.get("target_ids") or ())} & wanted:
                             yield d
 
+    # ------------------------------------------------------------------ sidecars
+    def load_sidecar(self, stem: str, fd: int) -> bytes | None:
+        """The saved summary of a sealed segment if it still matches the segment file."""
+        st = os.fstat(fd)
+        try:
+            sfd = self._dir.open_read(stem + SUM)
+        except FileNotFoundError:
+            return None
+        try:
+            raw = _read_all(sfd)
+        finally:
+            os.close(sfd)
+        if len(raw) < SIDECAR.size:
+            return None
+        magic, ino, size = SIDECAR.unpack_from(raw)
+        if magic != SIDECAR_MAGIC or ino != st.st_ino or size != st.st_size:
+            return None
+        return raw[SIDECAR.size :]
+
+    def save_sidecar(self, stem: str, fd: int, payload: bytes) -> None:
+        """Save a summary of a sealed segment, keyed to its inode and size."""
+        st = os.fstat(fd)
+        data = SIDECAR.pack(SIDECAR_MAGIC, st.st_ino, st.st_size) + payload
+        try:
+            self._dir.write_file(stem + SUM, data, owner=self._owner, durable=False)
+        except OSError as exc:
+            _log.info("rlhf-otel JSONL store: summary of %s not saved (%s)", stem, exc)
+
     # ------------------------------------------------------------------ scans
+    def segment_blocks(self, stem: str, name: str, fd: int) -> Iterator[tuple[int, bytes]]:
+        """``(loc, block of whole lines)`` of one open segment; problems are counted."""
+        end = self.readable_end(stem, name, fd)
+        blocks = LineBlocks(fd, compressed=name.endswith(GZ), end=end)
+        yield from blocks
+        if blocks.tail and end is None:
+            self.problems.add("torn_line", stem, -1)
+        if blocks.truncated:
+            self.problems.add("truncated_gzip", stem, -1)
+        if blocks.corrupt:
+            self.problems.add("corrupt_gzip", stem, -1)
+
     def iter_blocks(
         self, kind: str, lo: str | None = None, hi: str | None = None
     ) -> Iterator[tuple[str, int, bytes]]:
@@ -256,17 +300,8 @@ class SegmentReader:
                 stem = seg[0].stem
                 if (lo is not None or hi is not None) and self._outside(stem, name, fd, lo, hi):
                     continue
-                compressed = name.endswith(GZ)
-                end = self.readable_end(stem, name, fd)
-                blocks = LineBlocks(fd, compressed=compressed, end=end)
-                for loc, block in blocks:
+                for loc, block in self.segment_blocks(stem, name, fd):
                     yield stem, loc, block
-                if blocks.tail and end is None:
-                    self.problems.add("torn_line", stem, -1)
-                if blocks.truncated:
-                    self.problems.add("truncated_gzip", stem, -1)
-                if blocks.corrupt:
-                    self.problems.add("corrupt_gzip", stem, -1)
 
     def _outside(self, stem: str, name: str, fd: int, lo: str | None, hi: str | None) -> bool:
         if name.endswith(ACTIVE):
@@ -303,6 +338,13 @@ class SegmentReader:
 
 def _canonical(ts: str) -> bool:
     return len(ts) == 27 and ts.endswith("Z")
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 22):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _lines_at(fd: int, loc: int, compressed: bool) -> list[bytes]:

@@ -1,22 +1,25 @@
-"""Feedback statistics straight from JSONL bytes: regexes for the common lines, JSON for the rest.
+"""Feedback statistics straight from JSONL bytes, with per-segment summaries.
 
 The schema's key order is fixed (``rlhf_otel._schema``), so the fields statistics need sit
-at known places on a line. Lines the patterns do not cover (other feedback types, unusual
-values, another writer's formatting) are parsed as JSON, so the result never depends on
-which path a line took.
+at known places on a line: regexes read the common lines in bulk and every other line is
+parsed as JSON, so the result never depends on which path a line took. A sealed segment's
+partial statistics are saved next to it (``<stem>.sum``, keyed to the segment's inode and
+size) the first time they are computed; a later query whose time range covers the whole
+segment merges that summary instead of reading the segment again.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections import Counter
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from rlhf_otel._schema import format_timestamp, parse_timestamp
 from rlhf_otel._stats import FeedbackStats, StatsAccumulator
-from rlhf_otel.stores._jsonl_format import loads_line
+from rlhf_otel.stores._jsonl_format import _orjson, loads_line
 from rlhf_otel.stores._jsonl_read import SegmentReader
 
 __all__ = ["jsonl_stats"]
@@ -39,16 +42,23 @@ _FEEDBACK: Final = re.compile(
     + rb'"[^\n]*,"target_ids":\["([^"\\\n]*)"\],'
     rb'"trace_id":(?:null|"[0-9a-f]*"),"span_id":(?:null|"[0-9a-f]*")\}(?=\n)'
 )
+_KIND: Final = {"interactions": "interaction", "feedback": "feedback"}
 
 
+@dataclass(slots=True)
 class _Range:
-    def __init__(self, start: datetime | None, end: datetime | None) -> None:
-        self.start, self.end = start, end
-        self.lo = b"" if start is None else format_timestamp(start).encode()
-        self.hi = b"\xff" if end is None else format_timestamp(end).encode()
+    start: datetime | None
+    end: datetime | None
+    lo: bytes
+    hi: bytes
+
+    @classmethod
+    def of(cls, start: datetime | None, end: datetime | None) -> _Range:
+        lo = b"" if start is None else format_timestamp(start).encode()
+        hi = b"\xff" if end is None else format_timestamp(end).encode()
+        return cls(start, end, lo, hi)
 
     def contains(self, ts: object) -> bool:
-        """Slow-path check of any timestamp string."""
         if not isinstance(ts, str):
             return False
         try:
@@ -58,53 +68,124 @@ class _Range:
         return (self.start is None or t >= self.start) and (self.end is None or t <= self.end)
 
 
+_ALL: Final = _Range.of(None, None)
+
+
+class _Span:
+    """Smallest and largest canonical timestamp seen; ``exact`` turns false on any other."""
+
+    def __init__(self) -> None:
+        self.lo = b""
+        self.hi = b""
+        self.exact = True
+
+    def add(self, stamps: list[bytes]) -> None:
+        if stamps:
+            lo, hi = min(stamps), max(stamps)
+            if not self.lo or lo < self.lo:
+                self.lo = lo
+            if hi > self.hi:
+                self.hi = hi
+
+
 def jsonl_stats(
     reader: SegmentReader, start: datetime | None, end: datetime | None
 ) -> FeedbackStats:
     """Statistics of every record in ``[start, end]`` of one store."""
-    rng = _Range(start, end)
+    rng = _Range.of(start, end)
     acc = StatsAccumulator()
-    lo = None if start is None else rng.lo.decode()
-    hi = None if end is None else rng.hi.decode()
-    for stem, loc, block in reader.iter_blocks("interactions", lo, hi):
-        _interactions(acc, rng, block, reader, stem, loc)
-    for stem, loc, block in reader.iter_blocks("feedback", lo, hi):
-        _feedback(acc, rng, block, reader, stem, loc)
+    for kind in ("interactions", "feedback"):
+        for seg in reader.segments(kind):
+            with reader.opened(seg) as opened:
+                if opened is None:
+                    continue
+                fd, name = opened
+                stem = seg[0].stem
+                if reader.readable_end(stem, name, fd) is not None:
+                    _scan(acc, rng, kind, reader.segment_blocks(stem, name, fd), reader, stem)
+                    continue
+                summary = _load_summary(reader, stem, fd)
+                if summary is None:
+                    part, span = StatsAccumulator(), _Span()
+                    blocks = reader.segment_blocks(stem, name, fd)
+                    _scan(part, _ALL, kind, blocks, reader, stem, span)
+                    summary = (span.lo, span.hi if span.exact else b"", part)
+                    _save_summary(reader, stem, fd, summary)
+                lo, hi, part = summary
+                if lo and hi and lo >= rng.lo and hi <= rng.hi:
+                    _merge(acc, part)
+                elif lo and hi and (hi < rng.lo or lo > rng.hi):
+                    continue
+                else:
+                    _scan(acc, rng, kind, reader.segment_blocks(stem, name, fd), reader, stem)
     return acc.result(start, end)  # type: ignore[arg-type]  # end None only for direct calls
 
 
-def _interactions(
-    acc: StatsAccumulator, rng: _Range, block: bytes, reader: SegmentReader, stem: str, loc: int
+def _scan(
+    acc: StatsAccumulator,
+    rng: _Range,
+    kind: str,
+    blocks: Any,
+    reader: SegmentReader,
+    stem: str,
+    span: _Span | None = None,
 ) -> None:
-    buf = b"\n" + block
-    found = _INTERACTION.findall(buf)
-    lo, hi = rng.lo, rng.hi
+    for loc, block in blocks:
+        if kind == "interactions":
+            _interactions(acc, rng, block, reader, stem, loc, span)
+        else:
+            _feedback(acc, rng, block, reader, stem, loc, span)
+
+
+def _interactions(
+    acc: StatsAccumulator,
+    rng: _Range,
+    block: bytes,
+    reader: SegmentReader,
+    stem: str,
+    loc: int,
+    span: _Span | None,
+) -> None:
+    found = _INTERACTION.findall(b"\n" + block)
     if len(found) == block.count(b"\n"):
+        lo, hi = rng.lo, rng.hi
+        if span is not None:
+            span.add([ts for _, ts in found])
         acc.interaction_ids.update([i.decode() for i, ts in found if lo <= ts <= hi])
         return
     for line in block.split(b"\n")[:-1]:
-        _slow_line(acc, rng, line, "interaction", reader, stem, loc)
+        _slow_line(acc, rng, line, "interaction", reader, stem, loc, span)
 
 
 def _feedback(
-    acc: StatsAccumulator, rng: _Range, block: bytes, reader: SegmentReader, stem: str, loc: int
+    acc: StatsAccumulator,
+    rng: _Range,
+    block: bytes,
+    reader: SegmentReader,
+    stem: str,
+    loc: int,
+    span: _Span | None,
 ) -> None:
     buf = b"\n" + block
     lo, hi = rng.lo, rng.hi
     pos = 0
     up = down = 0
     targets: list[bytes] = []
-    add = acc.add_feedback_fields
+    ratings: list[tuple[bytes, bytes, bytes, bytes]] = []
+    texts: list[tuple[bytes, bytes | None, bytes]] = []
+    stamps: list[bytes] = []
     for m in _FEEDBACK.finditer(buf):
         s = m.start()
         if s != pos:
             for line in buf[pos + 1 : s].split(b"\n"):
-                _slow_line(acc, rng, line, "feedback", reader, stem, loc)
+                _slow_line(acc, rng, line, "feedback", reader, stem, loc, span)
         pos = m.end()
         iid, value, rating, low, high, comment, sentiment, ts, target = m.groups()
-        if not (lo <= ts <= hi) or target != iid:
-            if target != iid:
-                _slow_line(acc, rng, buf[s + 1 : pos], "feedback", reader, stem, loc)
+        if target != iid:
+            _slow_line(acc, rng, buf[s + 1 : pos], "feedback", reader, stem, loc, span)
+            continue
+        stamps.append(ts)
+        if not lo <= ts <= hi:
             continue
         if value is not None:
             if value == b"thumbs_up":
@@ -112,36 +193,52 @@ def _feedback(
             else:
                 down += 1
             targets.append(iid)
-            continue
-        sid = iid.decode()
-        if rating is not None:
-            data = {"rating": _num(rating), "min_rating": _num(low), "max_rating": _num(high)}
-            add("rating", data, sid, (sid,))
+        elif rating is not None:
+            ratings.append((iid, rating, low, high))
         else:
-            text = comment.decode() if b"\\" not in comment else json.loads(b'"' + comment + b'"')
-            add("text", {"comment": text, "sentiment": _str(sentiment)}, sid, (sid,))
+            texts.append((iid, sentiment, comment))
     if pos < len(buf) - 1:
         for line in buf[pos + 1 : -1].split(b"\n"):
-            _slow_line(acc, rng, line, "feedback", reader, stem, loc)
-    if up or down:
-        _add_binary(acc, up, down, targets)
+            _slow_line(acc, rng, line, "feedback", reader, stem, loc, span)
+    if span is not None:
+        span.add(stamps)
+    _bulk(acc, up, down, targets, ratings, texts)
 
 
-def _add_binary(acc: StatsAccumulator, up: int, down: int, targets: Iterable[bytes]) -> None:
-    # the bulk form of add_feedback_fields("binary", ...) for up + down records
-    acc.total_feedback += up + down
-    acc.by_type["binary"] += up + down
-    acc.thumbs_up += up
-    acc.thumbs_down += down
+def _bulk(
+    acc: StatsAccumulator,
+    up: int,
+    down: int,
+    targets: list[bytes],
+    ratings: list[tuple[bytes, bytes, bytes, bytes]],
+    texts: list[tuple[bytes, bytes | None, bytes]],
+) -> None:
+    # the bulk form of StatsAccumulator.add_feedback_fields for the three common types;
+    # tests hold it equal to the record-by-record path
+    n = up + down + len(ratings) + len(texts)
+    if not n:
+        return
+    acc.total_feedback += n
+    if up + down:
+        acc.by_type["binary"] += up + down
+        acc.thumbs_up += up
+        acc.thumbs_down += down
+    if ratings:
+        acc.by_type["rating"] += len(ratings)
+        for iid, r, lo_raw, hi_raw in ratings:
+            rating, lo, hi = float(r), float(lo_raw), float(hi_raw)
+            acc.ratings.append(rating)
+            acc.normalized.append((rating - lo) / (hi - lo) if hi > lo else 1.0)
+            acc.scales.add((lo, hi))
+            targets.append(iid)
+    if texts:
+        acc.by_type["text"] += len(texts)
+        for iid, sentiment, comment in texts:
+            text = comment.decode() if b"\\" not in comment else json.loads(b'"' + comment + b'"')
+            acc.text_lengths.append(len(text))
+            acc.sentiments[sentiment.decode() if sentiment else "unspecified"] += 1
+            targets.append(iid)
     acc.targeted.update([t.decode() for t in targets])
-
-
-def _num(raw: bytes) -> float | int:
-    return float(raw) if b"." in raw else int(raw)
-
-
-def _str(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode()
 
 
 def _slow_line(
@@ -152,6 +249,7 @@ def _slow_line(
     reader: SegmentReader,
     stem: str,
     loc: int,
+    span: _Span | None,
 ) -> None:
     if not line:
         return
@@ -159,7 +257,13 @@ def _slow_line(
     if d is None or d.get("kind") != kind:
         reader.problems.add("unreadable_line", stem, loc)
         return
-    if not rng.contains(d.get("timestamp")):
+    ts = d.get("timestamp")
+    if span is not None:
+        if isinstance(ts, str) and len(ts) == 27 and ts.endswith("Z"):
+            span.add([ts.encode()])
+        else:
+            span.exact = False
+    if not rng.contains(ts):
         return
     try:
         if kind == "interaction":
@@ -170,3 +274,71 @@ def _slow_line(
             )
     except (KeyError, TypeError, ValueError, AttributeError):
         reader.problems.add("unreadable_line", stem, loc)
+
+
+# ---------------------------------------------------------------------- summaries
+def _merge(dst: StatsAccumulator, src: StatsAccumulator) -> None:
+    for f in fields(StatsAccumulator):
+        mine, theirs = getattr(dst, f.name), getattr(src, f.name)
+        if isinstance(mine, set):
+            mine.update(theirs)
+        elif isinstance(mine, list):
+            mine.extend(theirs)
+        elif isinstance(mine, dict):  # Counter and the per-dimension sums alike add up
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        else:
+            setattr(dst, f.name, mine + theirs)
+
+
+def _dump(acc: StatsAccumulator) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(StatsAccumulator):
+        value = getattr(acc, f.name)
+        out[f.name] = list(value) if isinstance(value, set) else value
+    return out
+
+
+def _undump(d: dict[str, Any]) -> StatsAccumulator:
+    acc = StatsAccumulator()
+    for f in fields(StatsAccumulator):
+        mine = getattr(acc, f.name)
+        value = d[f.name]
+        if isinstance(mine, set):
+            mine.update(map(tuple, value) if value and isinstance(value[0], list) else value)
+        elif isinstance(mine, Counter):
+            mine.update(value)
+        else:
+            setattr(acc, f.name, value)
+    return acc
+
+
+_Summary = tuple[bytes, bytes, StatsAccumulator]
+_SUMMARY_VERSION: Final = 1
+_FIELDS: Final = [f.name for f in fields(StatsAccumulator)]
+
+
+def _load_summary(reader: SegmentReader, stem: str, fd: int) -> _Summary | None:
+    raw = reader.load_sidecar(stem, fd)
+    if raw is None:
+        return None
+    try:
+        d = _orjson.loads(raw) if _orjson is not None else json.loads(raw)
+        if d["v"] != _SUMMARY_VERSION or d["fields"] != _FIELDS:
+            return None
+        return d["lo"].encode(), d["hi"].encode(), _undump(d["acc"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _save_summary(reader: SegmentReader, stem: str, fd: int, summary: _Summary) -> None:
+    lo, hi, acc = summary
+    d = {
+        "v": _SUMMARY_VERSION,
+        "fields": _FIELDS,
+        "lo": lo.decode(),
+        "hi": hi.decode(),
+        "acc": _dump(acc),
+    }
+    raw = _orjson.dumps(d) if _orjson is not None else json.dumps(d).encode()
+    reader.save_sidecar(stem, fd, raw)

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final
 
-from rlhf_otel.stores._jsonl_format import ACTIVE, PLAIN
+from rlhf_otel.stores._jsonl_format import PLAIN
 from rlhf_otel.stores._jsonl_index import TailIndex
 from rlhf_otel.stores._jsonl_maint import Aborted
 
@@ -101,10 +101,10 @@ class Worker:
                 store._maint.recover(listing)
                 if cfg.compress:
                     for segs in store._dir.listing().segments.values():
-                        for parsed, name in segs:
-                            if name.endswith(PLAIN) and not name.endswith(ACTIVE):
-                                if parsed.stem in store._pending or self._owner_alive(parsed.writer):
-                                    continue
+                        for parsed, _ in segs:
+                            if parsed.suffix != PLAIN or parsed.stem in store._pending:
+                                continue
+                            if not self._owner_alive(parsed.writer):
                                 self._compress(parsed.stem, None)
                 self._retain()
 
