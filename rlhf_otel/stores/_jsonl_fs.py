@@ -50,6 +50,8 @@ class Listing:
     """Indexes, torn fragments and temporary files."""
     writers: set[str]
     """Writer ids that have a lock file."""
+    unborn: list[str]
+    """Lock files of writers that died while starting (``.writer-*.lock.new``)."""
 
 
 class DataDir:
@@ -149,11 +151,15 @@ class DataDir:
         }
         others: list[tuple[SegmentName, str]] = []
         writers: set[str] = set()
+        unborn: list[str] = []
         with os.scandir(self.fd) as it:
             for entry in it:
                 name = entry.name
                 if name.startswith(".writer-") and name.endswith(".lock"):
                     writers.add(name[8:-5])
+                    continue
+                if name.startswith(".writer-") and name.endswith(".lock.new"):
+                    unborn.append(name)
                     continue
                 parsed = parse_name(name)
                 if parsed is None or not entry.is_file(follow_symlinks=False):
@@ -168,7 +174,7 @@ class DataDir:
                     others.append((parsed, name))
         for segs in segments.values():
             segs.sort(key=lambda s: s[0].order)
-        return Listing(segments, others, writers)
+        return Listing(segments, others, writers, unborn)
 
     # ------------------------------------------------------------------ locks
     @contextlib.contextmanager
@@ -225,6 +231,20 @@ class DataDir:
             os.close(fd)
             return None
         return fd
+
+    def remove_unborn(self, name: str) -> None:
+        """Remove a ``.writer-*.lock.new`` left by a process that died while starting."""
+        try:
+            fd = os.open(name, os.O_RDWR | _NOFOLLOW, dir_fd=self.fd)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        finally:
+            os.close(fd)
+        self.unlink(name)
 
     def release_writer(self, writer: str, fd: int, *, remove: bool) -> None:
         """Drop a writer lock, removing its file first when the writer's work is finished."""

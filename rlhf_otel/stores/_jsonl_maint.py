@@ -86,6 +86,8 @@ class Maintenance:
                         self._dir.unlink(name)
             finally:
                 self._dir.release_writer(writer, fd, remove=True)
+        for name in listing.unborn:
+            self._dir.remove_unborn(name)
         if repaired and self._durable:
             self._dir.sync()
         return repaired
