@@ -68,9 +68,7 @@ class JsonlStoreConfig:
     retention_max_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_file_size_mb, (int, float)) or not (
-            self.max_file_size_mb > 0
-        ):
+        if not isinstance(self.max_file_size_mb, (int, float)) or not (self.max_file_size_mb > 0):
             raise ConfigurationError(
                 f"max_file_size_mb must be a number > 0 (MiB); got {self.max_file_size_mb!r}"
             )
@@ -206,6 +204,7 @@ class JsonlStore:
 
     def _encode(self, records: Sequence[Any], to_dict: Any) -> list[EncodedRecord]:
         out: list[EncodedRecord] = []
+        append = out.append
         for r in records:
             try:
                 d = to_dict(r)
@@ -214,10 +213,15 @@ class JsonlStore:
                 self._drops.add("unserializable")
                 _log.warning("rlhf-otel JSONL store: record %r cannot be serialised", r.id)
                 continue
-            targets = ()
-            if d["kind"] == "feedback":
-                targets = tuple(dict.fromkeys((d["interaction_id"], *d["target_ids"])))
-            out.append((line, d["id"], targets, d["timestamp"]))
+            if d["kind"] != "feedback":
+                append((line, d["id"], (), d["timestamp"]))
+                continue
+            iid, named = d["interaction_id"], d["target_ids"]
+            if len(named) == 1 and named[0] == iid:
+                targets: tuple[str, ...] = (iid,)
+            else:
+                targets = tuple(dict.fromkeys((iid, *named)))
+            append((line, d["id"], targets, d["timestamp"]))
         return out
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -457,4 +461,3 @@ def _bounds(start: datetime | None, end: datetime | None) -> tuple[str | None, s
         None if start is None else format_timestamp(start),
         None if end is None else format_timestamp(end),
     )
-

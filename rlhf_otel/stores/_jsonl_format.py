@@ -101,9 +101,7 @@ def dumps_line(record: Mapping[str, Any]) -> bytes:
     """One compact JSON line (UTF-8, ``\\n``-terminated); odd values become their ``repr``."""
     if _orjson is not None:
         try:
-            line: bytes = _orjson.dumps(
-                record, default=_fallback, option=_orjson.OPT_NON_STR_KEYS
-            )
+            line: bytes = _orjson.dumps(record, default=_fallback, option=_orjson.OPT_NON_STR_KEYS)
             return line + b"\n"
         except TypeError:
             pass  # e.g. an int beyond 64 bits: the stdlib encoder takes anything

@@ -14,6 +14,7 @@ import re
 import struct
 import sys
 import threading
+import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -214,6 +215,31 @@ class TailIndex:
                 self.min_ts = ts
             if ts > self.max_ts:
                 self.max_ts = ts
+
+    def add_batch(
+        self,
+        rids: list[str],
+        targets: list[tuple[str, ...]],
+        locs: list[int],
+        stamps: list[str],
+    ) -> None:
+        """Index records written at ``locs`` (the writer's fast path; same as ``add``)."""
+        crc, adler = zlib.crc32, zlib.adler32
+        hashes = array("Q", [crc(b) << 32 | adler(b) for b in (r.encode() for r in rids)])
+        self._id_locs.extend(locs)
+        self._ids += hashes.tobytes()
+        for tgts, loc in zip(targets, locs, strict=True):
+            for t in tgts:
+                self._tgt_locs.append(loc)
+                self._tgts += _PACK(id_hash(t))
+        self.records += len(rids)
+        stamps = [ts for ts in stamps if ts]
+        if stamps:
+            lo, hi = min(stamps), max(stamps)
+            if not self.min_ts or lo < self.min_ts:
+                self.min_ts = lo
+            if hi > self.max_ts:
+                self.max_ts = hi
 
     def update(self, fd: int, size: int) -> None:
         """Index the complete lines between the last update and ``size`` (read from file)."""

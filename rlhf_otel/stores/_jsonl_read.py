@@ -62,9 +62,7 @@ class Problems:
             if len(self._seen) < 100_000:
                 self._seen.add(key)
             self._counts[what] += 1
-        _log.warning(
-            "rlhf-otel JSONL store: %s in segment %s at %d was skipped", what, stem, loc
-        )
+        _log.warning("rlhf-otel JSONL store: %s in segment %s at %d was skipped", what, stem, loc)
 
     def snapshot(self) -> dict[str, int]:
         """Counts by kind of problem."""

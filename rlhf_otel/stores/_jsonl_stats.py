@@ -34,12 +34,18 @@ _FEEDBACK: Final = re.compile(
     rb'\n\{"schema_version":1,"kind":"feedback","id":"[^"\\\n]*",'
     rb'"interaction_id":"([^"\\\n]*)","type":"(?:'
     rb'binary","data":\{"value":"(thumbs_up|thumbs_down)"'
-    rb'|rating","data":\{"rating":' + _NUM + rb',"min_rating":' + _NUM
-    + rb',"max_rating":' + _NUM + rb',"comment":(?:null|' + _STR + rb")"
+    rb'|rating","data":\{"rating":'
+    + _NUM
+    + rb',"min_rating":'
+    + _NUM
+    + rb',"max_rating":'
+    + _NUM
+    + rb',"comment":(?:null|'
+    + _STR
+    + rb")"
     rb'|text","data":\{"comment":"((?:[^"\\\n]|\\.)*)",'
     rb'"sentiment":(?:null|"(positive|negative|neutral)")'
-    rb')\},"timestamp":"' + _TS
-    + rb'"[^\n]*,"target_ids":\["([^"\\\n]*)"\],'
+    rb')\},"timestamp":"' + _TS + rb'"[^\n]*,"target_ids":\["([^"\\\n]*)"\],'
     rb'"trace_id":(?:null|"[0-9a-f]*"),"span_id":(?:null|"[0-9a-f]*")\}(?=\n)'
 )
 _KIND: Final = {"interactions": "interaction", "feedback": "feedback"}

@@ -161,9 +161,7 @@ def _interaction(rng: random.Random, rid: str, ts: str, users: int) -> dict[str,
     }
 
 
-def _feedback(
-    rng: random.Random, rid: str, ts: str, ids: list[str], users: int
-) -> dict[str, Any]:
+def _feedback(rng: random.Random, rid: str, ts: str, ids: list[str], users: int) -> dict[str, Any]:
     target = rng.choice(ids)
     roll = rng.random()
     targets = [target]

@@ -105,9 +105,7 @@ class SegmentWriter:
                 if self._max is not None and kind in self._active and seg.size >= self._max:
                     self._seal(kind)
 
-    def _append(
-        self, kind: str, seg: _Active, chunk: Sequence[EncodedRecord], total: int
-    ) -> None:
+    def _append(self, kind: str, seg: _Active, chunk: Sequence[EncodedRecord], total: int) -> None:
         data = b"".join([item[0] for item in chunk])
         try:
             _jsonl_fs.write_all(seg.fd, data)
@@ -115,10 +113,16 @@ class SegmentWriter:
             self._write_failed(kind, seg, exc, len(chunk))
             return
         loc = seg.size
-        add = seg.index.add
-        for line, rid, targets, ts in chunk:
-            add(rid, targets, loc, ts)
-            loc += len(line)
+        locs = []
+        for item in chunk:
+            locs.append(loc)
+            loc += len(item[0])
+        seg.index.add_batch(
+            [item[1] for item in chunk],
+            [item[2] for item in chunk],
+            locs,
+            [item[3] for item in chunk],
+        )
         seg.size = loc
         seg.index.upto = loc
         seg.dirty = True
@@ -253,4 +257,3 @@ class SegmentWriter:
             )
             return False
         return True
-

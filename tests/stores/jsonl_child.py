@@ -23,9 +23,7 @@ def main() -> None:
         n = 0
         while True:
             its = [interaction(n * BATCH + k, f"{prefix}-i") for k in range(BATCH)]
-            fbs = [
-                feedback(n * BATCH + k, its[k].id, f"{prefix}-f") for k in range(BATCH)
-            ]
+            fbs = [feedback(n * BATCH + k, its[k].id, f"{prefix}-f") for k in range(BATCH)]
             store.write(its, fbs)
             if store.flush():
                 sys.stdout.write(f"ack {n}\n")
@@ -35,8 +33,10 @@ def main() -> None:
     with JsonlStore(data_dir, max_file_size_mb=0.02, compress=True, fsync="none") as store:
         for start in range(0, count, 50):
             its = [interaction(k, f"{prefix}-i") for k in range(start, min(count, start + 50))]
-            fbs = [feedback(k, its[j].id, f"{prefix}-f") for j, k in enumerate(
-                range(start, min(count, start + 50)))]
+            fbs = [
+                feedback(k, its[j].id, f"{prefix}-f")
+                for j, k in enumerate(range(start, min(count, start + 50)))
+            ]
             store.write(its, fbs)
     print("done", flush=True)
 

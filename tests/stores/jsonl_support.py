@@ -43,7 +43,7 @@ def feedback(n: int, target: str, prefix: str = "f", *, user: str | None = None)
         ftype, data = FeedbackType.BINARY, {"value": "thumbs_up" if n % 2 else "thumbs_down"}
     elif kind == 1:
         ftype = FeedbackType.RATING
-        data = {"rating": n % 5 + 1, "min_rating": 1, "max_rating": 5, "comment": "ok \"q\""}
+        data = {"rating": n % 5 + 1, "min_rating": 1, "max_rating": 5, "comment": 'ok "q"'}
     elif kind == 2:
         ftype, data = FeedbackType.TEXT, {"comment": f"naïve \\ text {n}", "sentiment": None}
     elif kind == 3:

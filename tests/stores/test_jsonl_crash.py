@@ -44,7 +44,7 @@ def test_torn_final_line_is_moved_aside_and_counted(tmp_path: Path) -> None:
         "s.write([interaction(n) for n in range(10)], [])\n"
         "name = [n for n in os.listdir(sys.argv[1]) if n.endswith('.active.jsonl')][0]\n"
         "with open(os.path.join(sys.argv[1], name), 'ab') as f:\n"
-        "    f.write(b'{\"schema_version\":1,\"kind\":\"interaction\",\"id\":\"i10\",\"time')\n"
+        '    f.write(b\'{"schema_version":1,"kind":"interaction","id":"i10","time\')\n'
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -55,7 +55,9 @@ def test_torn_final_line_is_moved_aside_and_counted(tmp_path: Path) -> None:
         assert [it.id for it in store.scan_interactions()] == [f"i{n}" for n in range(10)]
         torn = [p for p in data.iterdir() if p.name.endswith(".torn")]
         assert len(torn) == 1
-        assert torn[0].read_bytes().startswith(b'{"schema_version":1,"kind":"interaction","id":"i10"')
+        assert (
+            torn[0].read_bytes().startswith(b'{"schema_version":1,"kind":"interaction","id":"i10"')
+        )
     with JsonlStore(data) as store:
         assert store.dropped() == {}
 
@@ -207,7 +209,7 @@ def test_kill_dash_nine(tmp_path: Path) -> None:
         proc.stdout.close()
         acked[prefix] = max(acks, default=0)
         # at most one torn line per segment, and only as its last line
-        for name, lines in raw_lines(data).items():
+        for _name, lines in raw_lines(data).items():
             for line in lines[:-2]:
                 json.loads(line)
             if lines[-1] == b"" and len(lines) > 1:
@@ -230,4 +232,5 @@ def test_kill_dash_nine(tmp_path: Path) -> None:
         pass
     assert [n for n in os.listdir(data) if n.endswith((".tmp", ".new", ".active.jsonl"))] == []
     gz = [p for p in data.iterdir() if p.name.endswith(".gz")]
-    assert gz and all(gzip.decompress(p.read_bytes()) for p in gz)
+    assert gz
+    assert all(gzip.decompress(p.read_bytes()) for p in gz)

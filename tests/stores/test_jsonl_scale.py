@@ -54,7 +54,8 @@ def test_hundred_thousand_records(synthetic: tuple[Path, SyntheticStore]) -> Non
     store = JsonlStore(data)
     assert time.perf_counter() - started < 1.0
     first = store.get_interaction(syn.interaction_ids[-1])  # builds this segment's index
-    assert first is not None and first.id == syn.interaction_ids[-1]
+    assert first is not None
+    assert first.id == syn.interaction_ids[-1]
     assert store.get_feedback(syn.feedback_ids[-1]) is not None
     started = time.perf_counter()
     found = [store.get_interaction(rid) for rid in syn.interaction_ids]

@@ -99,7 +99,10 @@ def test_filters(store: JsonlStore) -> None:
     by_user = list(store.scan_interactions(InteractionFilter(user_id="user-1")))
     assert [it.id for it in by_user] == [f"i{n}" for n in range(100) if n % 3 == 1]
     window = InteractionFilter(
-        start_time=T0 + timedelta(seconds=10), end_time=T0 + timedelta(seconds=19), limit=3, offset=2
+        start_time=T0 + timedelta(seconds=10),
+        end_time=T0 + timedelta(seconds=19),
+        limit=3,
+        offset=2,
     )
     assert [it.id for it in store.scan_interactions(window)] == ["i12", "i13", "i14"]
     assert list(store.scan_interactions(InteractionFilter(limit=0))) == []
@@ -118,9 +121,7 @@ def test_filters(store: JsonlStore) -> None:
 def test_feedback_for_interaction_uses_targets(store: JsonlStore) -> None:
     """Feedback on an interaction is found through its id and every comparative target."""
     _fill(store, 60)
-    assert [fb.id for fb in store.scan_feedback(FeedbackFilter(interaction_ids=["i7"]))] == [
-        "f7"
-    ]
+    assert [fb.id for fb in store.scan_feedback(FeedbackFilter(interaction_ids=["i7"]))] == ["f7"]
     found = store.scan_feedback(FeedbackFilter(interaction_ids=["i4-other", "i9", "i50"]))
     assert [fb.id for fb in found] == ["f4", "f9", "f50"]
 
@@ -133,7 +134,10 @@ def test_stats_pushdown_equals_record_by_record(tmp_path: Path) -> None:
     store.write([], [feedback(1000, "i3", user="x")])
     store.close()
     store = JsonlStore(data)
-    for start, end in ((None, T0 + timedelta(days=1)), (T0 + timedelta(seconds=37), T0 + timedelta(seconds=301))):
+    for start, end in (
+        (None, T0 + timedelta(days=1)),
+        (T0 + timedelta(seconds=37), T0 + timedelta(seconds=301)),
+    ):
         acc = StatsAccumulator()
         for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
             acc.add_interaction(it)
@@ -236,7 +240,9 @@ def test_retention_by_age(tmp_path: Path) -> None:
     store = JsonlStore(data, max_file_size_mb=0.01, retention_max_age=timedelta(hours=1))
     _fill(store, 100)
     old = time.time() - 7200
-    sealed = sorted(p for p in data.iterdir() if p.name.endswith(".jsonl") and ".active." not in p.name)
+    sealed = sorted(
+        p for p in data.iterdir() if p.name.endswith(".jsonl") and ".active." not in p.name
+    )
     os.utime(sealed[0], (old, old))
     store.apply_retention()
     assert not sealed[0].exists()
@@ -284,7 +290,8 @@ def test_gzip_segments_are_standard_gzip(tmp_path: Path) -> None:
         _wait_compressed(data)
     gz = sorted(p for p in data.iterdir() if p.name.endswith(".gz"))
     lines = [json.loads(x) for p in gz for x in gzip.decompress(p.read_bytes()).splitlines()]
-    assert lines and all(d["schema_version"] == 1 for d in lines)
+    assert lines
+    assert all(d["schema_version"] == 1 for d in lines)
 
 
 def test_naive_end_is_read_as_utc(store: JsonlStore) -> None:
