@@ -172,8 +172,16 @@ class DataDir:
                     segments[parsed.kind].append((parsed, name))
                 else:
                     others.append((parsed, name))
-        for segs in segments.values():
+        for kind, segs in segments.items():
+            # a plain segment next to its compressed twin is a compression that crashed
+            # between the rename and the unlink: the twin holds the same lines
+            gz = {p.stem for p, _ in segs if p.suffix == ".jsonl.gz"}
+            dupes = [s for s in segs if s[0].suffix == ".jsonl" and s[0].stem in gz]
+            if dupes:
+                segs[:] = [s for s in segs if s not in dupes]
+                others.extend(dupes)
             segs.sort(key=lambda s: s[0].order)
+            segments[kind] = segs
         return Listing(segments, others, writers, unborn)
 
     # ------------------------------------------------------------------ locks

@@ -88,6 +88,9 @@ class Maintenance:
                 self._dir.release_writer(writer, fd, remove=True)
         for name in listing.unborn:
             self._dir.remove_unborn(name)
+        for p, name in listing.others:
+            if p.suffix == PLAIN and p.temp_owner is None:
+                self._dir.unlink(name)  # the compressed twin is complete
         if repaired and self._durable:
             self._dir.sync()
         return repaired

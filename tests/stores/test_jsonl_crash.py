@@ -234,3 +234,21 @@ def test_kill_dash_nine(tmp_path: Path) -> None:
     gz = [p for p in data.iterdir() if p.name.endswith(".gz")]
     assert gz
     assert all(gzip.decompress(p.read_bytes()) for p in gz)
+
+
+def test_crash_between_compress_rename_and_unlink(tmp_path: Path) -> None:
+    """A plain segment left next to its compressed twin is read once and then removed."""
+    data = tmp_path / "data"
+    with JsonlStore(data, max_file_size_mb=0.01, compress=True) as store:
+        for start in range(0, 200, 20):
+            store.write([interaction(n) for n in range(start, start + 20)], [])
+        deadline = time.monotonic() + 10
+        while any(p.name.endswith(".jsonl") and ".active." not in p.name for p in data.iterdir()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    gz = sorted(p for p in data.iterdir() if p.name.endswith(".jsonl.gz"))[0]
+    twin = gz.with_name(gz.name[: -len(".gz")])
+    twin.write_bytes(gzip.decompress(gz.read_bytes()))
+    with JsonlStore(data) as store:
+        assert [it.id for it in store.scan_interactions()] == [f"i{n}" for n in range(200)]
+        assert not twin.exists()
