@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -20,7 +21,7 @@ from rlhf_otel._schema import (
     interaction_from_dict,
     interaction_to_dict,
 )
-from rlhf_otel._stats import FeedbackStats
+from rlhf_otel._stats import FeedbackStats, StatsAccumulator
 from rlhf_otel.stores._jsonl_format import dumps_line
 from rlhf_otel.stores._jsonl_fs import DataDir
 from rlhf_otel.stores._jsonl_index import TailIndex
@@ -28,7 +29,7 @@ from rlhf_otel.stores._jsonl_maint import Maintenance
 from rlhf_otel.stores._jsonl_read import Problems, SegmentReader, simple_needle
 from rlhf_otel.stores._jsonl_stats import jsonl_stats
 from rlhf_otel.stores._jsonl_worker import Worker
-from rlhf_otel.stores._jsonl_writer import EncodedRecord, SegmentWriter
+from rlhf_otel.stores._jsonl_writer import EncodedRecord, Sealed, SegmentWriter
 from rlhf_otel.stores._protocol import DropCounter, apply_window
 
 __all__ = ["FsyncPolicy", "JsonlHealth", "JsonlStore", "JsonlStoreConfig"]
@@ -161,10 +162,18 @@ class JsonlStore:
         self._drops = DropCounter()
         self._problems = Problems()
         self._pending: dict[str, TailIndex] = {}
+        self._pending_stats: dict[str, tuple[TailIndex, StatsAccumulator]] = {}
         self._closed = False
         self._close_lock = threading.Lock()
         self._retention = (0, 0)
-        self.writer_id, self._writer_fd = self._dir.new_writer()
+        try:
+            self.writer_id, self._writer_fd = self._dir.new_writer()
+        except OSError as exc:
+            self._dir.close()
+            raise ConfigurationError(
+                f"data_dir {self.data_dir!r} is not writable ({exc.strerror}); the JSONL "
+                "store needs a directory it can create files in"
+            ) from exc
         self._maint = Maintenance(self._dir, self.writer_id, durable=durable, drops=self._drops)
         self._writer = SegmentWriter(
             self._dir,
@@ -214,14 +223,14 @@ class JsonlStore:
                 _log.warning("rlhf-otel JSONL store: record %r cannot be serialised", r.id)
                 continue
             if d["kind"] != "feedback":
-                append((line, d["id"], (), d["timestamp"]))
+                append((line, d["id"], (), d["timestamp"], None))
                 continue
             iid, named = d["interaction_id"], d["target_ids"]
             if len(named) == 1 and named[0] == iid:
                 targets: tuple[str, ...] = (iid,)
             else:
                 targets = tuple(dict.fromkeys((iid, *named)))
-            append((line, d["id"], targets, d["timestamp"]))
+            append((line, d["id"], targets, d["timestamp"], (d["type"], d["data"])))
         return out
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -343,7 +352,7 @@ class JsonlStore:
 
     def compute_stats(self, start: datetime | None, end: datetime | None) -> FeedbackStats:
         """Feedback statistics over ``[start, end]``, read straight from the segment bytes."""
-        return jsonl_stats(self._reader, start, end)
+        return jsonl_stats(self._reader, start, end, self._writer.merge_stats)
 
     # ------------------------------------------------------------------ maintenance
     def purge(self, before: datetime | None = None, user_id: str | None = None) -> int:
@@ -368,6 +377,7 @@ class JsonlStore:
             self._maint.recover(self._dir.listing())
             for stem in list(self._pending):
                 self._pending.pop(stem, None)
+                self._pending_stats.pop(stem, None)
                 self._worker.submit(("seal", stem))
             result = self._maint.purge(self._dir.listing(), before=before, user_id=user_id)
         for stem in result.rewritten:
@@ -416,8 +426,10 @@ class JsonlStore:
             writer_id=self.writer_id,
         )
 
-    def _sealed(self, sealed: Any) -> None:
+    def _sealed(self, sealed: Sealed) -> None:
         self._pending[sealed.stem] = sealed.index
+        if sealed.stats is not None:
+            self._pending_stats[sealed.stem] = (sealed.index, sealed.stats)
         self._worker.submit(("seal", sealed.stem))
 
     # ------------------------------------------------------------------ lifecycle
@@ -434,6 +446,11 @@ class JsonlStore:
         self.flush()
         self._writer.close()
         self._worker.stop()
+        for stem in list(self._pending):
+            # cheap to save now, costly to rebuild: the index and the statistics of the
+            # segments just sealed (their compression waits for the next open)
+            with contextlib.suppress(OSError):
+                self._worker.finish_seal(stem)
         self._dir.release_writer(self.writer_id, self._writer_fd, remove=True)
         self._dir.close()
 

@@ -17,7 +17,7 @@ import threading
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -50,21 +50,45 @@ def line_keys(line: bytes) -> tuple[str, tuple[str, ...], str] | None:
     return d["id"], tuple(dict.fromkeys(t for t in targets if isinstance(t, str))), ts
 
 
-def iter_lines(
-    blocks: Iterable[tuple[int, bytes]], compressed: bool
-) -> Iterator[tuple[int, bytes]]:
-    """``(loc, line)`` for each complete line of ``blocks`` (see ``LineBlocks``)."""
-    for loc, block in blocks:
-        if compressed:
-            for line in block.split(b"\n")[:-1]:
-                yield loc, line
-            continue
-        pos = 0
-        end = len(block)
-        while pos < end:
-            nl = block.index(b"\n", pos)
-            yield loc + pos, block[pos:nl]
-            pos = nl + 1
+_INTERACTION_BLOCK: Final = re.compile(
+    rb'\n\{"schema_version":\d+,"kind":"interaction","id":"([^"\\\n]*)","timestamp":"([^"\\\n]*)"'
+)
+_FEEDBACK_BLOCK: Final = re.compile(
+    rb'\n\{"schema_version":\d+,"kind":"feedback","id":"([^"\\\n]*)",'
+    rb'"interaction_id":"([^"\\\n]*)",[^\n]*,"target_ids":\[("[^"\\\n]*"(?:,"[^"\\\n]*")*)?\],'
+    rb'"trace_id":(?:null|"[^"\\\n]*"),"span_id":(?:null|"[^"\\\n]*")\}(?=\n)'
+)
+Keys = tuple[int, str, tuple[str, ...], str]
+"""(offset of the line in its block, id, target ids, timestamp or "")."""
+
+
+def block_keys(block: bytes) -> list[Keys]:
+    """The keys of every record line in a block of whole lines (regex, else JSON per line)."""
+    buf = b"\n" + block
+    out: list[Keys] = []
+    if block.startswith(b'{"schema_version":1,"kind":"interaction",'):
+        for m in _INTERACTION_BLOCK.finditer(buf):
+            out.append((m.start(), m.group(1).decode(), (), m.group(2).decode()))
+    else:
+        for m in _FEEDBACK_BLOCK.finditer(buf):
+            iid = m.group(2).decode()
+            raw = m.group(3)
+            if raw is None or raw == b'"' + m.group(2) + b'"':
+                targets: tuple[str, ...] = (iid,)
+            else:
+                named = [t.decode() for t in raw[1:-1].split(b'","')]
+                targets = tuple(dict.fromkeys((iid, *named)))
+            out.append((m.start(), m.group(1).decode(), targets, ""))
+    if len(out) == block.count(b"\n"):
+        return out
+    out = []
+    pos = 0
+    for line in block.split(b"\n")[:-1]:
+        keys = line_keys(line)
+        if keys is not None:
+            out.append((pos, *keys))
+        pos += len(line) + 1
+    return out
 
 
 class IndexBuilder:
@@ -77,12 +101,12 @@ class IndexBuilder:
         self.min_ts = ""
         self.max_ts = ""
 
-    def add(self, loc: int, line: bytes) -> bool:
-        """Index one line; ``False`` if it is not a record (it is skipped)."""
-        keys = line_keys(line)
-        if keys is None:
-            return False
-        rid, targets, ts = keys
+    def add_block(self, loc: int, block: bytes, compressed: bool) -> None:
+        """Index every record line of a block; lines of a compressed block share ``loc``."""
+        for pos, rid, targets, ts in block_keys(block):
+            self._add(loc if compressed else loc + pos, rid, targets, ts)
+
+    def _add(self, loc: int, rid: str, targets: tuple[str, ...], ts: str) -> None:
         self.records += 1
         self.ids.append((id_hash(rid), loc))
         for t in targets:
@@ -92,7 +116,6 @@ class IndexBuilder:
                 self.min_ts = ts
             if ts > self.max_ts:
                 self.max_ts = ts
-        return True
 
     def to_bytes(self, seg_size: int, seg_ino: int) -> bytes:
         """The index file for a segment of this size and inode."""
@@ -246,11 +269,10 @@ class TailIndex:
         if size <= self.upto:
             return
         end = self.upto
-        for loc, line in iter_lines(LineBlocks(fd, compressed=False, start=end, end=size), False):
-            end = loc + len(line) + 1
-            keys = line_keys(line)
-            if keys is not None:
-                self.add(keys[0], keys[1], loc, keys[2])
+        for loc, block in LineBlocks(fd, compressed=False, start=end, end=size):
+            for pos, rid, targets, ts in block_keys(block):
+                self.add(rid, targets, loc + pos, ts)
+            end = loc + len(block)
         self.upto = end
 
     def find(self, rid: str) -> list[int]:

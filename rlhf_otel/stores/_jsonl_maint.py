@@ -31,7 +31,7 @@ from rlhf_otel.stores._jsonl_format import (
     loads_line,
 )
 from rlhf_otel.stores._jsonl_fs import DataDir, Listing
-from rlhf_otel.stores._jsonl_index import IdxFile, IndexBuilder, TailIndex, iter_lines
+from rlhf_otel.stores._jsonl_index import IdxFile, IndexBuilder, TailIndex
 from rlhf_otel.stores._jsonl_read import SIDECAR as _SIDECAR
 from rlhf_otel.stores._jsonl_read import simple_needle
 from rlhf_otel.stores._protocol import DropCounter
@@ -236,8 +236,7 @@ class Maintenance:
                 raw_starts.append(piece_loc)
                 offsets.append(out_pos)
                 if builder is not None:
-                    for line in piece.split(b"\n")[:-1]:
-                        builder.add(out_pos, line)
+                    builder.add_block(out_pos, piece, True)
                 out_pos += len(member)
             if stop():
                 raise Aborted
@@ -395,8 +394,7 @@ class Maintenance:
                 for _, piece in pieces:
                     data = gzip_member(piece) if compressed else piece
                     _jsonl_fs.write_all(out, data)
-                    for line_loc, line in iter_lines([(out_pos, piece)], compressed):
-                        builder.add(out_pos if compressed else line_loc, line)
+                    builder.add_block(out_pos, piece, compressed)
                     out_pos += len(data)
             if not removed:
                 return 0

@@ -24,7 +24,7 @@ from rlhf_otel.stores._jsonl_format import (
     read_gz_lines_at,
 )
 from rlhf_otel.stores._jsonl_fs import DataDir
-from rlhf_otel.stores._jsonl_index import IdxFile, IndexBuilder, TailIndex, iter_lines
+from rlhf_otel.stores._jsonl_index import IdxFile, IndexBuilder, TailIndex
 
 __all__ = ["SIDECAR", "Problems", "SegmentReader", "simple_needle"]
 
@@ -183,8 +183,8 @@ class SegmentReader:
     def _build_idx(self, stem: str, fd: int, st: os.stat_result, compressed: bool) -> IdxFile:
         builder = IndexBuilder()
         blocks = LineBlocks(fd, compressed=compressed)
-        for loc, line in iter_lines(blocks, compressed):
-            builder.add(loc, line)
+        for loc, block in blocks:
+            builder.add_block(loc, block, compressed)
         data = builder.to_bytes(st.st_size, st.st_ino)
         try:
             self._dir.write_file(stem + IDX, data, owner=self._owner, durable=self._durable)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from rlhf_otel._schema import format_timestamp, parse_timestamp
 from rlhf_otel._stats import FeedbackStats, StatsAccumulator
-from rlhf_otel.stores._jsonl_format import _orjson, loads_line
+from rlhf_otel.stores._jsonl_format import loads_line
 from rlhf_otel.stores._jsonl_read import SegmentReader
+from rlhf_otel.stores._jsonl_summary import Summary, decode_summary, encode_summary, merge_stats
 
 __all__ = ["jsonl_stats"]
 
@@ -95,9 +96,16 @@ class _Span:
 
 
 def jsonl_stats(
-    reader: SegmentReader, start: datetime | None, end: datetime | None
+    reader: SegmentReader,
+    start: datetime | None,
+    end: datetime | None,
+    merge_own: Callable[[str, StatsAccumulator, str, str], bool] | None = None,
 ) -> FeedbackStats:
-    """Statistics of every record in ``[start, end]`` of one store."""
+    """Statistics of every record in ``[start, end]`` of one store.
+
+    ``merge_own(stem, acc, lo, hi)`` adds the running statistics of an active segment this
+    process writes, when they fit the range, so that it need not be read.
+    """
     rng = _Range.of(start, end)
     acc = StatsAccumulator()
     for kind in ("interactions", "feedback"):
@@ -108,7 +116,10 @@ def jsonl_stats(
                 fd, name = opened
                 stem = seg[0].stem
                 if reader.readable_end(stem, name, fd) is not None:
-                    _scan(acc, rng, kind, reader.segment_blocks(stem, name, fd), reader, stem)
+                    lo_s, hi_s = rng.lo.decode(), rng.hi.decode("latin-1")
+                    if merge_own is None or not merge_own(stem, acc, lo_s, hi_s):
+                        blocks = reader.segment_blocks(stem, name, fd)
+                        _scan(acc, rng, kind, blocks, reader, stem)
                     continue
                 summary = _load_summary(reader, stem, fd)
                 if summary is None:
@@ -119,7 +130,7 @@ def jsonl_stats(
                     _save_summary(reader, stem, fd, summary)
                 lo, hi, part = summary
                 if lo and hi and lo >= rng.lo and hi <= rng.hi:
-                    _merge(acc, part)
+                    merge_stats(acc, part)
                 elif lo and hi and (hi < rng.lo or lo > rng.hi):
                     continue
                 else:
@@ -283,68 +294,10 @@ def _slow_line(
 
 
 # ---------------------------------------------------------------------- summaries
-def _merge(dst: StatsAccumulator, src: StatsAccumulator) -> None:
-    for f in fields(StatsAccumulator):
-        mine, theirs = getattr(dst, f.name), getattr(src, f.name)
-        if isinstance(mine, set):
-            mine.update(theirs)
-        elif isinstance(mine, list):
-            mine.extend(theirs)
-        elif isinstance(mine, dict):  # Counter and the per-dimension sums alike add up
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0) + v
-        else:
-            setattr(dst, f.name, mine + theirs)
-
-
-def _dump(acc: StatsAccumulator) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(StatsAccumulator):
-        value = getattr(acc, f.name)
-        out[f.name] = list(value) if isinstance(value, set) else value
-    return out
-
-
-def _undump(d: dict[str, Any]) -> StatsAccumulator:
-    acc = StatsAccumulator()
-    for f in fields(StatsAccumulator):
-        mine = getattr(acc, f.name)
-        value = d[f.name]
-        if isinstance(mine, set):
-            mine.update(map(tuple, value) if value and isinstance(value[0], list) else value)
-        elif isinstance(mine, Counter):
-            mine.update(value)
-        else:
-            setattr(acc, f.name, value)
-    return acc
-
-
-_Summary = tuple[bytes, bytes, StatsAccumulator]
-_SUMMARY_VERSION: Final = 1
-_FIELDS: Final = [f.name for f in fields(StatsAccumulator)]
-
-
-def _load_summary(reader: SegmentReader, stem: str, fd: int) -> _Summary | None:
+def _load_summary(reader: SegmentReader, stem: str, fd: int) -> Summary | None:
     raw = reader.load_sidecar(stem, fd)
-    if raw is None:
-        return None
-    try:
-        d = _orjson.loads(raw) if _orjson is not None else json.loads(raw)
-        if d["v"] != _SUMMARY_VERSION or d["fields"] != _FIELDS:
-            return None
-        return d["lo"].encode(), d["hi"].encode(), _undump(d["acc"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return None if raw is None else decode_summary(raw)
 
 
-def _save_summary(reader: SegmentReader, stem: str, fd: int, summary: _Summary) -> None:
-    lo, hi, acc = summary
-    d = {
-        "v": _SUMMARY_VERSION,
-        "fields": _FIELDS,
-        "lo": lo.decode(),
-        "hi": hi.decode(),
-        "acc": _dump(acc),
-    }
-    raw = _orjson.dumps(d) if _orjson is not None else json.dumps(d).encode()
-    reader.save_sidecar(stem, fd, raw)
+def _save_summary(reader: SegmentReader, stem: str, fd: int, summary: Summary) -> None:
+    reader.save_sidecar(stem, fd, encode_summary(*summary))

@@ -9,9 +9,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final
 
+from rlhf_otel._stats import StatsAccumulator
 from rlhf_otel.stores._jsonl_format import PLAIN
 from rlhf_otel.stores._jsonl_index import TailIndex
 from rlhf_otel.stores._jsonl_maint import Aborted
+from rlhf_otel.stores._jsonl_summary import encode_summary
 
 if TYPE_CHECKING:
     from rlhf_otel.stores._jsonl import JsonlStore
@@ -119,16 +121,41 @@ class Worker:
             os.close(fd)
         return False
 
+    def finish_seal(self, stem: str) -> None:
+        """Save a sealed segment's index and statistics, without compressing it."""
+        store = self._store
+        index = store._pending.pop(stem, None)
+        known = store._pending_stats.pop(stem, None)
+        if known is not None and index is not None:
+            self._save_summary(stem, *known)
+        if index is not None:
+            store._maint.index(stem, index)
+
     def _seal(self, stem: str) -> None:
         store = self._store
         index = store._pending.get(stem)
         if store.config.fsync != "none":
             store._sync_file(stem)
+        known = store._pending_stats.pop(stem, None)
+        if known is not None and index is not None:
+            self._save_summary(stem, *known)
         if store.config.compress:
             self._compress(stem, index)
         elif index is not None:
             store._maint.index(stem, index)
         store._pending.pop(stem, None)
+
+    def _save_summary(self, stem: str, index: TailIndex, stats: StatsAccumulator) -> None:
+        store = self._store
+        try:
+            fd = store._dir.open_read(stem + PLAIN)
+        except FileNotFoundError:
+            return
+        try:
+            raw = encode_summary(index.min_ts.encode(), index.max_ts.encode(), stats)
+            store._reader.save_sidecar(stem, fd, raw)
+        finally:
+            os.close(fd)
 
     def _compress(self, stem: str, index: TailIndex | None) -> None:
         store = self._store

@@ -6,22 +6,25 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
+from rlhf_otel._stats import StatsAccumulator
 from rlhf_otel.stores import _jsonl_fs
 from rlhf_otel.stores._jsonl_format import ACTIVE, PLAIN, stem_for
 from rlhf_otel.stores._jsonl_fs import DataDir, drop_reason
 from rlhf_otel.stores._jsonl_index import TailIndex
+from rlhf_otel.stores._jsonl_summary import merge_stats
 from rlhf_otel.stores._protocol import DropCounter
 
-__all__ = ["EncodedRecord", "SegmentWriter"]
+__all__ = ["EncodedRecord", "SegmentWriter", "Sealed"]
 
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 
-EncodedRecord = tuple[bytes, str, tuple[str, ...], str]
-"""(line, id, target ids, timestamp) of one record ready to append."""
+EncodedRecord = tuple[bytes, str, tuple[str, ...], str, "tuple[str, Mapping[str, Any]] | None"]
+"""(line, id, target ids, timestamp, feedback (type, data) or None) of one record."""
 
 
 @dataclass(slots=True)
@@ -31,14 +34,17 @@ class _Active:
     index: TailIndex
     size: int = 0
     dirty: bool = False
+    stats: StatsAccumulator | None = field(default_factory=StatsAccumulator)
 
 
 @dataclass(slots=True)
-class _Sealed:
+class Sealed:
+    """A segment this writer just sealed, with what it learned while writing it."""
+
     stem: str
     kind: str
     index: TailIndex
-    durable: bool = field(default=False)
+    stats: StatsAccumulator | None
 
 
 class SegmentWriter:
@@ -56,7 +62,7 @@ class SegmentWriter:
         max_bytes: int | None,
         fsync: str,
         drops: DropCounter,
-        on_seal: Callable[[_Sealed], None],
+        on_seal: Callable[[Sealed], None],
     ) -> None:
         self._dir = ddir
         self._writer = writer
@@ -117,6 +123,8 @@ class SegmentWriter:
         for item in chunk:
             locs.append(loc)
             loc += len(item[0])
+        if seg.stats is not None:
+            seg.stats = _count(seg.stats, kind, chunk)
         seg.index.add_batch(
             [item[1] for item in chunk],
             [item[2] for item in chunk],
@@ -207,7 +215,7 @@ class SegmentWriter:
             )
             return
         self._dir_dirty = True
-        self._on_seal(_Sealed(seg.stem, kind, seg.index, durable=not seg.dirty))
+        self._on_seal(Sealed(seg.stem, kind, seg.index, seg.stats))
 
     def seal_all(self) -> None:
         """Seal every active segment (before a purge, and at close)."""
@@ -226,6 +234,21 @@ class SegmentWriter:
         """stem -> (kind, index, committed size) of this writer's active segments."""
         with self._lock:
             return {s.stem: (k, s.index, s.size) for k, s in self._active.items()}
+
+    def merge_stats(self, stem: str, into: StatsAccumulator, lo: str, hi: str) -> bool:
+        """Add an active segment's statistics to ``into`` if its records all lie in
+        ``[lo, hi]`` (canonical timestamps); ``False`` if the segment must be read instead."""
+        with self._lock:
+            for seg in self._active.values():
+                if seg.stem != stem:
+                    continue
+                if seg.stats is None:
+                    return False
+                if seg.index.records and not (lo <= seg.index.min_ts and seg.index.max_ts <= hi):
+                    return False
+                merge_stats(into, seg.stats)
+                return True
+        return False
 
     # ------------------------------------------------------------------ durability
     def sync(self) -> bool:
@@ -257,3 +280,21 @@ class SegmentWriter:
             )
             return False
         return True
+
+
+def _count(
+    stats: StatsAccumulator, kind: str, chunk: Sequence[EncodedRecord]
+) -> StatsAccumulator | None:
+    """Add a written chunk to a segment's running statistics (``None``: give up on them)."""
+    if kind == "interactions":
+        stats.interaction_ids.update([item[1] for item in chunk])
+        return stats
+    add = stats.add_feedback_fields
+    try:
+        for item in chunk:
+            fb = item[4]
+            if fb is not None:
+                add(fb[0], fb[1], item[2][0], item[2])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None  # a malformed record: this segment's statistics come from its bytes
+    return stats

@@ -132,21 +132,26 @@ def test_stats_pushdown_equals_record_by_record(tmp_path: Path) -> None:
     store = JsonlStore(data, max_file_size_mb=0.02)
     _fill(store, 400)
     store.write([], [feedback(1000, "i3", user="x")])
-    store.close()
-    store = JsonlStore(data)
-    for start, end in (
+    windows = (
         (None, T0 + timedelta(days=1)),
         (T0 + timedelta(seconds=37), T0 + timedelta(seconds=301)),
-    ):
-        acc = StatsAccumulator()
-        for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
-            acc.add_interaction(it)
-        for fb in store.scan_feedback(FeedbackFilter(start_time=start, end_time=end)):
-            acc.add_feedback(fb)
-        expected = acc.result(start, end)
-        assert store.compute_stats(start, end) == expected
-        assert store.compute_stats(start, end) == expected  # from saved summaries
+        (T0 + timedelta(seconds=390), T0 + timedelta(days=1)),
+    )
+    for reopen in (False, True, True):
+        if reopen:
+            store.close()
+            store = JsonlStore(data)
+        for start, end in windows:
+            acc = StatsAccumulator()
+            for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
+                acc.add_interaction(it)
+            for fb in store.scan_feedback(FeedbackFilter(start_time=start, end_time=end)):
+                acc.add_feedback(fb)
+            expected = acc.result(start, end)
+            assert store.compute_stats(start, end) == expected
+            assert store.compute_stats(start, end) == expected  # from saved summaries
     store.close()
+    assert any(p.name.endswith(".sum") for p in data.iterdir())
 
 
 def test_latest_version_wins_on_lookup(store: JsonlStore) -> None:
