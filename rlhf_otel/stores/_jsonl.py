@@ -166,15 +166,27 @@ class JsonlStore:
         self._closed = False
         self._close_lock = threading.Lock()
         self._retention = (0, 0)
+        self._durable = durable
         try:
-            self.writer_id, self._writer_fd = self._dir.new_writer()
+            self._start_writer()
         except OSError as exc:
             self._dir.close()
             raise ConfigurationError(
                 f"data_dir {self.data_dir!r} is not writable ({exc.strerror}); the JSONL "
                 "store needs a directory it can create files in"
             ) from exc
-        self._maint = Maintenance(self._dir, self.writer_id, durable=durable, drops=self._drops)
+        with self._dir.maintenance(wait=False) as locked:
+            if locked:
+                self._maint.recover(self._dir.listing())
+        self._worker.submit(("sweep", None))
+
+    def _start_writer(self) -> None:
+        cfg = self.config
+        self._pid = os.getpid()
+        self.writer_id, self._writer_fd = self._dir.new_writer()
+        self._maint = Maintenance(
+            self._dir, self.writer_id, durable=self._durable, drops=self._drops
+        )
         self._writer = SegmentWriter(
             self._dir,
             self.writer_id,
@@ -186,17 +198,23 @@ class JsonlStore:
         self._reader = SegmentReader(
             self._dir,
             self.writer_id,
-            durable=durable,
+            durable=self._durable,
             own_active=self._writer.active,
             pending=self._pending,
             problems=self._problems,
         )
         interval = cfg.fsync_interval_s if cfg.fsync == "interval" else None
         self._worker = Worker(self, interval=interval)
-        with self._dir.maintenance(wait=False) as locked:
-            if locked:
-                self._maint.recover(self._dir.listing())
-        self._worker.submit(("sweep", None))
+
+    def _forked(self) -> None:
+        # a forked child shares the parent's segment descriptors and lock: it must never
+        # append to them, so it becomes a writer of its own
+        with contextlib.suppress(OSError):
+            os.close(self._writer_fd)
+        self._writer.abandon()
+        self._pending.clear()
+        self._pending_stats.clear()
+        self._start_writer()
 
     @property
     def data_dir(self) -> str:
@@ -206,6 +224,8 @@ class JsonlStore:
     # ------------------------------------------------------------------ writing
     def write(self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]) -> None:
         """Append a batch; a full disk or other I/O error is counted in ``dropped()``."""
+        if os.getpid() != self._pid:
+            self._forked()
         if interactions:
             self._writer.write("interactions", self._encode(interactions, interaction_to_dict))
         if feedback:

@@ -217,6 +217,13 @@ class SegmentWriter:
         self._dir_dirty = True
         self._on_seal(Sealed(seg.stem, kind, seg.index, seg.stats))
 
+    def abandon(self) -> None:
+        """Forget the active segments without touching them (in a forked child)."""
+        for seg in self._active.values():
+            with contextlib.suppress(OSError):
+                os.close(seg.fd)
+        self._active.clear()
+
     def seal_all(self) -> None:
         """Seal every active segment (before a purge, and at close)."""
         with self._lock:

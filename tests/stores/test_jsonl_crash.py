@@ -252,3 +252,27 @@ def test_crash_between_compress_rename_and_unlink(tmp_path: Path) -> None:
     with JsonlStore(data) as store:
         assert [it.id for it in store.scan_interactions()] == [f"i{n}" for n in range(200)]
         assert not twin.exists()
+
+
+# Python 3.12+ warns on fork() with threads alive; forking with a store open is the point
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_forked_child_becomes_its_own_writer(tmp_path: Path) -> None:
+    """After fork, parent and child append to different segments; nothing interleaves."""
+    data = tmp_path / "data"
+    store = JsonlStore(data)
+    store.write([interaction(0)], [])
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's exit code is the assertion
+        try:
+            store.write([interaction(n, "c") for n in range(200)], [])
+            store.close()
+        finally:
+            os._exit(0)
+    store.write([interaction(n, "p") for n in range(200)], [])
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.close()
+    ids = ids_in_files(data)
+    assert sorted(ids) == sorted(
+        ["i0"] + [f"c{n}" for n in range(200)] + [f"p{n}" for n in range(200)]
+    )
