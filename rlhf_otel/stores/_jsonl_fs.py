@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,9 @@ class DataDir:
             raise ConfigurationError(f"data_dir {str(p)!r} exists and is not a directory")
         self.path = p
         self.fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # scandir(fd) reads through a duplicate that shares the directory offset: two
+        # threads listing at once would see entries twice or not at all
+        self._list_lock = threading.Lock()
 
     def close(self) -> None:
         """Release the directory handle."""
@@ -152,7 +156,7 @@ class DataDir:
         others: list[tuple[SegmentName, str]] = []
         writers: set[str] = set()
         unborn: list[str] = []
-        with os.scandir(self.fd) as it:
+        with self._list_lock, os.scandir(self.fd) as it:
             for entry in it:
                 name = entry.name
                 if name.startswith(".writer-") and name.endswith(".lock"):

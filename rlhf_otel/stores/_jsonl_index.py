@@ -95,50 +95,58 @@ class IndexBuilder:
     """Collects ``(hash, loc)`` pairs and the time span of one segment's lines."""
 
     def __init__(self) -> None:
-        self.ids: list[tuple[int, int]] = []
-        self.targets: list[tuple[int, int]] = []
+        self.id_hashes: list[int] = []
+        self.id_locs: list[int] = []
+        self.tgt_hashes: list[int] = []
+        self.tgt_locs: list[int] = []
         self.records = 0
         self.min_ts = ""
         self.max_ts = ""
 
     def add_block(self, loc: int, block: bytes, compressed: bool) -> None:
         """Index every record line of a block; lines of a compressed block share ``loc``."""
-        for pos, rid, targets, ts in block_keys(block):
-            self._add(loc if compressed else loc + pos, rid, targets, ts)
-
-    def _add(self, loc: int, rid: str, targets: tuple[str, ...], ts: str) -> None:
-        self.records += 1
-        self.ids.append((id_hash(rid), loc))
-        for t in targets:
-            self.targets.append((id_hash(t), loc))
-        if ts:
-            if not self.min_ts or ts < self.min_ts:
-                self.min_ts = ts
-            if ts > self.max_ts:
-                self.max_ts = ts
+        keys = block_keys(block)
+        if not keys:
+            return
+        crc, adler = zlib.crc32, zlib.adler32
+        locs = [loc] * len(keys) if compressed else [loc + k[0] for k in keys]
+        self.id_locs += locs
+        self.id_hashes += [crc(b) << 32 | adler(b) for b in (k[1].encode() for k in keys)]
+        for k, line_loc in zip(keys, locs, strict=True):
+            for t in k[2]:
+                self.tgt_locs.append(line_loc)
+                self.tgt_hashes.append(id_hash(t))
+        self.records += len(keys)
+        stamps = [k[3] for k in keys if k[3]]
+        if stamps:
+            lo, hi = min(stamps), max(stamps)
+            if not self.min_ts or lo < self.min_ts:
+                self.min_ts = lo
+            if hi > self.max_ts:
+                self.max_ts = hi
 
     def to_bytes(self, seg_size: int, seg_ino: int) -> bytes:
         """The index file for a segment of this size and inode."""
-        self.ids.sort()
-        self.targets.sort()
         header = _HEADER.pack(
             _MAGIC,
             seg_size,
             seg_ino,
             self.records,
-            len(self.ids),
-            len(self.targets),
+            len(self.id_hashes),
+            len(self.tgt_hashes),
             self.min_ts.encode()[:32],
             self.max_ts.encode()[:32],
         ).ljust(_HEADER_SIZE, b"\0")
         parts = [header]
-        for pairs in (self.ids, self.targets):
-            hashes = array("Q", (h for h, _ in pairs))
-            locs = array("Q", (loc for _, loc in pairs))
+        for hashes, locs in ((self.id_hashes, self.id_locs), (self.tgt_hashes, self.tgt_locs)):
+            # a stable sort by hash keeps equal hashes in file order
+            order = sorted(range(len(hashes)), key=hashes.__getitem__)
+            h_arr = array("Q", [hashes[i] for i in order])
+            l_arr = array("Q", [locs[i] for i in order])
             if not _LITTLE:
-                hashes.byteswap()
-                locs.byteswap()
-            parts += [hashes.tobytes(), locs.tobytes()]
+                h_arr.byteswap()
+                l_arr.byteswap()
+            parts += [h_arr.tobytes(), l_arr.tobytes()]
         return b"".join(parts)
 
 
@@ -286,15 +294,12 @@ class TailIndex:
     def to_builder(self, relocate: Callable[[int], int] | None = None) -> IndexBuilder:
         """An :class:`IndexBuilder` with these entries (``relocate`` maps each location)."""
         b = IndexBuilder()
-        for src, locs, dst in (
-            (self._ids, self._id_locs, b.ids),
-            (self._tgts, self._tgt_locs, b.targets),
-        ):
-            hashes = memoryview(bytes(src)).cast("Q")
-            if relocate is None:
-                dst.extend(zip(hashes, locs, strict=True))
-            else:
-                dst.extend(zip(hashes, map(relocate, locs), strict=True))
+        b.id_hashes = memoryview(bytes(self._ids)).cast("Q").tolist()
+        b.tgt_hashes = memoryview(bytes(self._tgts)).cast("Q").tolist()
+        b.id_locs, b.tgt_locs = self._id_locs.tolist(), self._tgt_locs.tolist()
+        if relocate is not None:
+            b.id_locs = [relocate(loc) for loc in b.id_locs]
+            b.tgt_locs = [relocate(loc) for loc in b.tgt_locs]
         b.records, b.min_ts, b.max_ts = self.records, self.min_ts, self.max_ts
         return b
 

@@ -305,3 +305,27 @@ def test_naive_end_is_read_as_utc(store: JsonlStore) -> None:
     cet = timezone(timedelta(hours=1))
     start = datetime(2026, 1, 1, 1, 0, 3, tzinfo=cet)
     assert store.compute_stats(start, T0 + timedelta(seconds=5)).total_interactions == 3
+
+
+def test_concurrent_reads_see_each_segment_once(tmp_path: Path) -> None:
+    """Threads scanning at once each see every record exactly once."""
+    import threading
+
+    data = tmp_path / "data"
+    store = JsonlStore(data, max_file_size_mb=0.004)
+    _fill(store, 400)
+    expected = [f"i{n}" for n in range(400)]
+    results: list[list[str]] = []
+
+    def scan() -> None:
+        for _ in range(5):
+            results.append([it.id for it in store.scan_interactions()])
+
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 20
+    assert all(r == expected for r in results)
+    store.close()
