@@ -61,5 +61,3 @@ def new_feedback_id() -> str:
     ``os.urandom`` call (which releases the GIL) on the hot path.
     """
     return f"{random.getrandbits(128):032x}"
-
-

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, Final, Protocol
 
 from opentelemetry.trace import Link, SpanContext, SpanKind
@@ -17,12 +19,17 @@ from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
 
 __all__ = [
     "INTERACTION_OPERATIONS",
+    "PREBUILT",
+    "PrebuiltRecords",
     "ReadableSpanLike",
     "dumps",
     "feedback_links",
     "feedback_to_attributes",
     "interaction_span_name",
     "interaction_to_attributes",
+    "ns_to_datetime",
+    "prebuilt_feedback",
+    "prebuilt_interaction",
     "records_from_span",
 ]
 
@@ -47,6 +54,11 @@ def dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_fallback)
 
 
+def _json_str(text: str) -> str:
+    """A JSON string literal, exactly as ``dumps`` writes it."""
+    return _encode_basestring(text)
+
+
 def _loads(value: object, default: Any) -> Any:
     if not isinstance(value, str):
         return default
@@ -57,6 +69,7 @@ def _loads(value: object, default: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- messages
+
 
 def _message_to_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
@@ -96,6 +109,7 @@ def _message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- interactions
+
 
 def interaction_span_name(model: str | None, operation: str = "chat") -> str:
     """``chat {model}``, or the bare operation when the model is unknown."""
@@ -150,16 +164,22 @@ def interaction_to_attributes(
     if it.error_type:
         attrs[A.ERROR_TYPE] = it.error_type
     if capture_content:
-        messages = [_message_to_otel(m) for m in it.context]
-        messages.append({"role": "user", "parts": [{"type": "text", "content": it.prompt}]})
-        attrs[A.GEN_AI_INPUT_MESSAGES] = dumps(messages)
-        output: dict[str, Any] = {
-            "role": "assistant",
-            "parts": [{"type": "text", "content": it.response}],
-        }
-        if it.finish_reasons:
-            output["finish_reason"] = it.finish_reasons[0]
-        attrs[A.GEN_AI_OUTPUT_MESSAGES] = dumps([output])
+        # Hand-assembled JSON (same bytes as dumps()): this runs on every traced call.
+        user = f'{{"role":"user","parts":[{{"type":"text","content":{_json_str(it.prompt)}}}]}}'
+        if it.context:
+            earlier = ",".join(dumps(_message_to_otel(m)) for m in it.context)
+            attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{earlier},{user}]"
+        else:
+            attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{user}]"
+        finish = (
+            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}'
+            if it.finish_reasons
+            else ""
+        )
+        attrs[A.GEN_AI_OUTPUT_MESSAGES] = (
+            f'[{{"role":"assistant","parts":[{{"type":"text","content":'
+            f"{_json_str(it.response)}}}]{finish}}}]"
+        )
     return attrs
 
 
@@ -175,10 +195,42 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _ns_to_datetime(ns: int | None) -> datetime:
+def ns_to_datetime(ns: int | None) -> datetime:
+    """A span timestamp (ns since the epoch) as an aware UTC datetime."""
     if ns is None:
         return datetime.now(timezone.utc)
     return datetime.fromtimestamp(ns / 1e9, timezone.utc)
+
+
+class PrebuiltRecords:
+    """Records that our own API already built for a span, by span id.
+
+    A cache, not a second source of truth: the record is exactly what decoding the span's
+    attributes gives (tests check both paths agree), so the exporter skips the decoding.
+    Losing an entry only costs speed, which is why the cache simply empties itself if it
+    ever grows past ``limit`` (spans that never reached our exporter).
+    """
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self._records: dict[int, Interaction | Feedback] = {}
+        self._limit = limit
+
+    def put(self, span_id: int, record: Interaction | Feedback) -> None:
+        """Remember the record of a span about to end."""
+        if len(self._records) >= self._limit:
+            self._records.clear()
+        self._records[span_id] = record
+
+    def pop(self, span_id: int) -> Interaction | Feedback | None:
+        """Take the record of a span, if one was remembered."""
+        return self._records.pop(span_id, None)
+
+    def clear(self) -> None:
+        """Forget everything (after fork, in the child)."""
+        self._records.clear()
+
+
+PREBUILT: Final = PrebuiltRecords()
 
 
 class _ContextLike(Protocol):
@@ -228,7 +280,13 @@ def _interaction_from_span(
     }
     params.update(_loads(attrs.get(A.RLHF_MODEL_PARAMS), {}) or {})
     latency = attrs.get(A.RLHF_LATENCY_MS)
-    if latency is None and span.start_time is not None and span.end_time is not None:
+    # Our own spans say when latency is unknown; a foreign span's duration is its latency.
+    if (
+        latency is None
+        and A.RLHF_RECORD_KIND not in attrs
+        and span.start_time is not None
+        and span.end_time is not None
+    ):
         latency = (span.end_time - span.start_time) / 1e6
     input_tokens = _int_or_none(attrs.get(A.GEN_AI_USAGE_INPUT_TOKENS))
     output_tokens = _int_or_none(attrs.get(A.GEN_AI_USAGE_OUTPUT_TOKENS))
@@ -245,7 +303,7 @@ def _interaction_from_span(
         id=str(interaction_id),
         prompt=prompt,
         response=response,
-        timestamp=_ns_to_datetime(span.start_time),
+        timestamp=ns_to_datetime(span.start_time),
         model=attrs.get(A.GEN_AI_REQUEST_MODEL) or attrs.get(A.GEN_AI_RESPONSE_MODEL),
         provider=attrs.get(A.GEN_AI_PROVIDER_NAME) or attrs.get(A.GEN_AI_SYSTEM),
         model_params=params,
@@ -264,7 +322,67 @@ def _interaction_from_span(
     )
 
 
+def prebuilt_interaction(
+    draft: Interaction,
+    attrs: Mapping[str, Any],
+    *,
+    interaction_id: str,
+    trace_id: int,
+    span_id: int,
+    start_ns: int,
+    capture_content: bool,
+) -> Interaction:
+    """The record that decoding the span built from ``draft`` and ``attrs`` would give."""
+    params: dict[str, Any] = {
+        key: attrs[name] for key, name in _KNOWN_PARAMS.items() if name in attrs
+    }
+    if A.RLHF_MODEL_PARAMS in attrs:
+        params.update(_loads(attrs[A.RLHF_MODEL_PARAMS], {}) or {})
+    usage = draft.token_usage
+    if usage is not None and usage.total is None and None not in (usage.prompt, usage.completion):
+        usage = TokenUsage(usage.prompt, usage.completion, usage.prompt + usage.completion)  # type: ignore[operator]
+    # Built field by field: dataclasses.replace() costs several times more on this path.
+    return Interaction(
+        id=interaction_id,
+        prompt=draft.prompt if capture_content else "",
+        response=draft.response if capture_content else "",
+        timestamp=ns_to_datetime(start_ns),
+        model=draft.model,
+        provider=draft.provider,
+        model_params=params,
+        latency_ms=None if draft.latency_ms is None else float(draft.latency_ms),
+        token_usage=usage,
+        user_id=draft.user_id,
+        session_id=draft.session_id,
+        context=[_message_from_otel(_message_to_otel(m)) for m in draft.context]
+        if capture_content
+        else [],
+        metadata=_loads(attrs.get(A.RLHF_METADATA), {}) or {},
+        response_id=draft.response_id,
+        finish_reasons=tuple(str(f) for f in draft.finish_reasons),
+        error_type=draft.error_type,
+        time_to_first_token_ms=draft.time_to_first_token_ms,
+        trace_id=f"{trace_id:032x}",
+        span_id=f"{span_id:016x}",
+    )
+
+
+def prebuilt_feedback(
+    draft: Feedback, attrs: Mapping[str, Any], start_ns: int, trace_id: int, span_id: int
+) -> Feedback:
+    """The record that decoding the feedback span built from ``draft`` would give."""
+    return replace(
+        draft,
+        timestamp=ns_to_datetime(start_ns),
+        metadata=_loads(attrs.get(A.RLHF_METADATA), {}) or {},
+        target_ids=tuple(draft.target_ids or (draft.interaction_id,)),
+        trace_id=f"{trace_id:032x}",
+        span_id=f"{span_id:016x}",
+    )
+
+
 # ----------------------------------------------------------------------------- feedback
+
 
 def _evaluation(fb: Feedback) -> dict[str, AttributeValue]:
     d = fb.data
@@ -407,7 +525,7 @@ def _feedback_from_attributes(
         interaction_id=interaction_id,
         type=ftype,
         data=data,
-        timestamp=_ns_to_datetime(timestamp_ns),
+        timestamp=ns_to_datetime(timestamp_ns),
         user_id=attrs.get(A.USER_ID),
         session_id=attrs.get(A.SESSION_ID),
         source=attrs.get(A.RLHF_FEEDBACK_SOURCE),
@@ -432,17 +550,23 @@ def records_from_span(span: ReadableSpanLike) -> tuple[Interaction | None, list[
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
     """
-    attrs = span.attributes or {}
     ctx = span.get_span_context()
     feedback: list[Feedback] = []
     interaction: Interaction | None = None
-    if attrs.get(A.RLHF_RECORD_KIND) == A.RECORD_KIND_FEEDBACK:
+    prebuilt = PREBUILT.pop(ctx.span_id)
+    # One copy: the SDK's attribute mapping is slow to query key by key.
+    attrs = dict(span.attributes or {}) if prebuilt is None else {}
+    if isinstance(prebuilt, Interaction):
+        interaction = prebuilt
+    elif isinstance(prebuilt, Feedback):
+        feedback.append(prebuilt)
+    elif attrs.get(A.RLHF_RECORD_KIND) == A.RECORD_KIND_FEEDBACK:
         feedback.append(_feedback_from_attributes(attrs, span.start_time, ctx))
     elif is_interaction_span(attrs):
         interaction = _interaction_from_span(span, attrs, ctx)
     for event in span.events:
         if event.name == A.RLHF_FEEDBACK_EVENT and event.attributes:
-            feedback.append(_feedback_from_attributes(event.attributes, event.timestamp, ctx))
+            feedback.append(_feedback_from_attributes(dict(event.attributes), event.timestamp, ctx))
     return interaction, feedback
 
 

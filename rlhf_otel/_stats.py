@@ -117,7 +117,8 @@ class FeedbackStats:
         }
         if out["rating"] is not None:
             out["rating"]["distribution"] = {
-                f"{k:g}": v for k, v in self.rating.distribution.items()  # type: ignore[union-attr]
+                f"{k:g}": v
+                for k, v in self.rating.distribution.items()  # type: ignore[union-attr]
             }
         return out
 
@@ -256,9 +257,7 @@ class StatsAccumulator:
             return None
         sentiments = {"positive": 0, "negative": 0, "neutral": 0, "unspecified": 0}
         sentiments.update(self.sentiments)
-        return TextStats(
-            len(self.text_lengths), statistics.fmean(self.text_lengths), sentiments
-        )
+        return TextStats(len(self.text_lengths), statistics.fmean(self.text_lengths), sentiments)
 
     def _multi(self) -> MultiDimensionalStats | None:
         if not self.multi_count:

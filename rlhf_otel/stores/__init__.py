@@ -12,7 +12,24 @@ backend).
 
 from __future__ import annotations
 
+from rlhf_otel.stores._factory import open_local_store, open_zerodb_store
 from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
+from rlhf_otel.stores._zerodb import ZeroDBStore
+from rlhf_otel.stores._zerodb_config import Secret, ZeroDBConfig
+from rlhf_otel.stores._zerodb_send import ZeroDBStatus
 
-__all__ = ["DropCounter", "MemoryStore", "Store", "apply_window", "store_dropped", "store_flush"]
+__all__ = [
+    "DropCounter",
+    "MemoryStore",
+    "Secret",
+    "Store",
+    "ZeroDBConfig",
+    "ZeroDBStatus",
+    "ZeroDBStore",
+    "apply_window",
+    "open_local_store",
+    "open_zerodb_store",
+    "store_dropped",
+    "store_flush",
+]

@@ -1,0 +1,227 @@
+"""``rlhf-otel collect`` ingest rate on loopback, against the raw cost of decoding the payloads.
+
+A load generator (several threads, keep-alive connections) posts gzip OTLP/protobuf payloads
+of interaction and feedback spans, built by the real SDK encoder, to ``rlhf-otel collect``
+running as its own process. Baseline, measured in the same run (best of three): decompressing,
+parsing and turning the same payloads into records in this process, with no HTTP and no store.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel._receiver_decode import decode_request, decompress, parse_request
+from rlhf_otel._spans import (
+    context_ids,
+    feedback_links,
+    feedback_to_attributes,
+    interaction_span_name,
+    interaction_to_attributes,
+)
+
+try:
+    from _util import table
+except ImportError:  # run as a module from the repository root
+    from benchmarks._util import table
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _payload(n_pairs: int, seed: int) -> bytes:
+    """gzip protobuf of ``n_pairs`` interactions, each with one rating span."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("bench")
+    for i in range(n_pairs):
+        it = Interaction(
+            id="x",
+            prompt=f"prompt {seed}-{i} " + "lorem ipsum " * 20,
+            response="answer " * 40,
+            timestamp=T0,
+            model="gpt-bench",
+            provider="openai",
+            model_params={"temperature": 0.7},
+            latency_ms=321.0,
+            token_usage=TokenUsage(120, 80, 200),
+            user_id=f"u{i % 50}",
+            session_id="s",
+            context=[{"role": "system", "content": "be helpful"}],
+        )
+        with tracer.start_as_current_span(
+            interaction_span_name(it.model),
+            kind=SpanKind.CLIENT,
+            attributes=interaction_to_attributes(it),
+        ) as span:
+            iid = context_ids(span.get_span_context())
+        fb = Feedback(
+            id=f"fb-{seed}-{i}",
+            interaction_id=iid,
+            type=FeedbackType.RATING,
+            data={"rating": 4, "max_rating": 5, "comment": "fine"},
+            timestamp=T0,
+        )
+        with tracer.start_as_current_span(
+            "feedback rating", attributes=feedback_to_attributes(fb), links=feedback_links(fb)
+        ):
+            pass
+    provider.shutdown()
+    return gzip.compress(encode_spans(exporter.get_finished_spans()).SerializeToString())
+
+
+def _decode_rate(payloads: list[bytes], spans_each: int) -> float:
+    start = time.perf_counter()
+    for body in payloads:
+        decoded = decode_request(
+            parse_request(decompress(body, "gzip", 1 << 30), "application/x-protobuf")
+        )
+        assert decoded.kept_spans == spans_each
+    return len(payloads) * spans_each / (time.perf_counter() - start)
+
+
+def _start_collect(backend: str, data_dir: str) -> tuple[subprocess.Popen[str], str, int]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlhf_otel._receiver_cli",
+            "collect",
+            "--backend",
+            backend,
+            "--data-dir",
+            data_dir,
+            "--port",
+            "0",
+            "--max-pending",
+            "50000",
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    while "listening on" not in line:
+        if not line:
+            raise RuntimeError(f"rlhf-otel collect did not start (backend {backend})")
+        line = process.stderr.readline()
+    url = line.split("listening on ", 1)[1].strip()
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    return process, host_port.split(":")[0], int(host_port.split(":")[1])
+
+
+def _load(host: str, port: int, payloads: list[bytes], threads: int) -> tuple[float, int]:
+    """Post every payload (retrying 429/503 after Retry-After); seconds taken, retries."""
+    queue = list(payloads)
+    lock = threading.Lock()
+    retries = [0]
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
+        while True:
+            with lock:
+                if not queue:
+                    break
+                body = queue.pop()
+            while True:
+                conn.request("POST", "/v1/traces", body, headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    break
+                if response.status not in (429, 503):
+                    raise RuntimeError(f"collect answered {response.status}")
+                with lock:
+                    retries[0] += 1
+                time.sleep(float(response.getheader("Retry-After") or 1) / 10)
+                if response.getheader("Connection") == "close":
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn.close()
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - start, retries[0]
+
+
+def _stored(host: str, port: int) -> int:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/healthz")
+    stats = json.loads(conn.getresponse().read())
+    conn.close()
+    return int(stats["interactions_stored"]) + int(stats["feedback_stored"])
+
+
+def _backends() -> list[str]:
+    try:
+        import rlhf_otel.stores._jsonl  # noqa: F401
+    except ImportError:
+        return ["memory"]
+    return ["memory", "local"]
+
+
+def main(quick: bool = False) -> None:
+    """Print ingest spans/s per store backend next to the decode-only rate."""
+    n_payloads, pairs, threads = (20, 50, 4) if quick else (400, 100, 8)
+    spans_each = 2 * pairs
+    payloads = [_payload(pairs, seed) for seed in range(n_payloads)]
+    total = n_payloads * spans_each
+    # Best of three: the machine is shared, and the baseline should be the real cost.
+    decode = max(_decode_rate(payloads, spans_each) for _ in range(3))
+    rows = [("decode only (gunzip + parse + records)", f"{decode:,.0f}", "1.00", "-")]
+    for backend in _backends():
+        with tempfile.TemporaryDirectory() as data_dir:
+            process, host, port = _start_collect(backend, data_dir)
+            try:
+                seconds, retries = _load(host, port, payloads, threads)
+                stored = _stored(host, port)
+            finally:
+                process.terminate()
+                process.wait(60)
+            if stored != total:
+                raise RuntimeError(f"{backend}: stored {stored} of {total} records")
+            rate = total / seconds
+            label = "JSONL" if backend == "local" else backend
+            rows.append(
+                (
+                    f"collect -> {label} store ({threads} clients)",
+                    f"{rate:,.0f}",
+                    f"{rate / decode:.2f}",
+                    str(retries),
+                )
+            )
+    print(
+        f"{n_payloads} gzip OTLP payloads x {spans_each} spans "
+        f"({total:,} spans, {sum(map(len, payloads)) / n_payloads / 1024:.1f} KiB each)"
+    )
+    print(table(rows, ("path", "spans/s", "x decode", "429/503 retries")))
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

@@ -1,0 +1,5 @@
+"""Version of the rlhf-otel OpenAI instrumentation."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,255 @@
+"""RLHFSpanProcessor: batches our spans to the exporter and never loses one silently."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from rlhf_otel import attributes as A
+from rlhf_otel._exporter import RLHFSpanExporter
+from rlhf_otel._spans import PREBUILT
+from rlhf_otel.stores._protocol import DropCounter
+
+__all__ = ["RLHFSpanProcessor"]
+
+_log = logging.getLogger("rlhf_otel")
+_LIVE: weakref.WeakSet[RLHFSpanProcessor] = weakref.WeakSet()
+_EXPORT_CHUNK = 512
+_EXIT_TIMEOUT_S = 5.0
+
+
+def _forget(span: ReadableSpan) -> None:
+    ctx = span.get_span_context()
+    if ctx is not None:
+        PREBUILT.pop(ctx.span_id)
+
+
+def _is_ours(span: ReadableSpan) -> bool:
+    attrs = span.attributes
+    if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
+        return True
+    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
+
+
+class RLHFSpanProcessor(SpanProcessor):
+    """Queues interaction and feedback spans and exports them in batches.
+
+    A background thread exports when ``batch_size`` spans wait or every
+    ``schedule_delay`` seconds. When ``max_queue_size`` spans wait (the thread could not keep
+    up, e.g. starved of the GIL), the thread that ends a span exports a batch itself, waiting
+    at most ``max_block`` seconds for a running export, and only then drops the span,
+    counting it as ``queue_full``. Spans that carry no interaction or feedback are ignored.
+
+    With ``batching=False`` every span is exported before ``on_end`` returns.
+    The processor is safe across ``os.fork()``: the child drops the parent's queued spans
+    (the parent still sends them) and starts its own thread.
+    """
+
+    def __init__(
+        self,
+        exporter: RLHFSpanExporter,
+        *,
+        batch_size: int = 50,
+        schedule_delay: float = 5.0,
+        max_queue_size: int = 20_000,
+        max_block: float = 5.0,
+        batching: bool = True,
+        drops: DropCounter | None = None,
+    ) -> None:
+        self.exporter = exporter
+        self.drops = drops if drops is not None else exporter.drops
+        self._batch_size = batch_size
+        self._delay = schedule_delay
+        self._max_queue = max_queue_size
+        self._max_block = max_block
+        self._batching = batching
+        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._init_locks()
+        self._shutdown = False
+        _register_hooks_once()
+        _LIVE.add(self)
+
+    def _init_locks(self) -> None:
+        self._export_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # -- span lifecycle -----------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do at start."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the span if it carries our records (never raises)."""
+        if not _is_ours(span):
+            return
+        if self._shutdown:
+            _forget(span)
+            self.drops.add("after_shutdown")
+            return
+        if not self._batching:
+            with self._export_lock:
+                self._export_locked([span])
+            return
+        queue = self._queue
+        queue.append(span)
+        n = len(queue)
+        if n >= self._max_queue:
+            self._export_inline(span)
+        elif n == self._batch_size or n % _EXPORT_CHUNK == 0:
+            self._ensure_thread()
+            self._wake.set()
+        elif self._thread is None:
+            self._ensure_thread()
+
+    def _export_inline(self, span: ReadableSpan) -> None:
+        if self._export_lock.acquire(timeout=self._max_block):
+            try:
+                self._drain_locked(max_items=_EXPORT_CHUNK)
+            finally:
+                self._export_lock.release()
+        elif len(self._queue) > self._max_queue:
+            try:
+                self._queue.remove(span)
+            except ValueError:
+                return
+            _forget(span)
+            self.drops.add("queue_full")
+
+    # -- exporting ----------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._thread_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._worker, name="rlhf-otel-export", daemon=True
+                )
+                self._thread.start()
+
+    def _worker(self) -> None:
+        while not self._shutdown:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            while self._queue and not self._shutdown:
+                with self._export_lock:
+                    self._drain_locked(max_items=_EXPORT_CHUNK)
+
+    def _drain_locked(self, max_items: int | None = None) -> None:
+        queue = self._queue
+        while queue:
+            batch: list[ReadableSpan] = []
+            try:
+                while queue and (max_items is None or len(batch) < max_items):
+                    batch.append(queue.popleft())
+            except IndexError:
+                pass
+            self._export_locked(batch)
+            if max_items is not None:
+                return
+
+    def _export_locked(self, batch: list[ReadableSpan]) -> None:
+        if not batch:
+            return
+        try:
+            self.exporter.export(batch)
+        except Exception:  # the exporter reports failure as a result; this is a bug guard
+            _log.exception("exporter raised; %d spans counted as dropped", len(batch))
+            self.drops.add("exporter_error", len(batch))
+
+    # -- flush / shutdown -----------------------------------------------------------------
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything queued, then flush the store; ``False`` if not done in time."""
+        deadline = time.monotonic() + timeout_millis / 1000.0
+        if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            return False
+        try:
+            self._drain_locked()
+        finally:
+            self._export_lock.release()
+        remaining_ms = int(max(deadline - time.monotonic(), 0.0) * 1000)
+        return self.exporter.force_flush(remaining_ms) and not self._queue
+
+    def shutdown(self) -> None:
+        """Flush, stop the thread and shut the exporter down (idempotent)."""
+        if self._shutdown:
+            return
+        self.force_flush()
+        self._shutdown = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+        with self._export_lock:
+            self._drain_locked()
+            self.exporter.shutdown()
+        _LIVE.discard(self)
+
+    @property
+    def pending(self) -> int:
+        """Spans queued and not yet exported."""
+        return len(self._queue)
+
+    def dropped(self) -> Mapping[str, int]:
+        """Records lost so far, by reason."""
+        return self.drops.snapshot()
+
+    # -- fork ---------------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        self._export_lock.acquire()
+
+    def _after_fork_parent(self) -> None:
+        self._export_lock.release()
+
+    def _after_fork_child(self) -> None:
+        self._queue.clear()
+        PREBUILT.clear()
+        self._init_locks()
+
+
+def _each_live(method: str) -> None:
+    for processor in list(_LIVE):
+        getattr(processor, method)()
+
+
+def _flush_at_exit() -> None:
+    deadline = time.monotonic() + _EXIT_TIMEOUT_S
+    for processor in list(_LIVE):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            processor.force_flush(int(remaining * 1000))
+        except Exception:  # never fail interpreter exit
+            _log.warning("flush at exit failed", exc_info=True)
+
+
+_hooks_registered = False
+
+
+def _register_hooks_once() -> None:
+    # Registered with the first processor, not at import: importing us changes nothing.
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(
+            before=lambda: _each_live("_before_fork"),
+            after_in_parent=lambda: _each_live("_after_fork_parent"),
+            after_in_child=lambda: _each_live("_after_fork_child"),
+        )
+    atexit.register(_flush_at_exit)

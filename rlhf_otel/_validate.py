@@ -1,0 +1,253 @@
+"""Validation at the public API: clean payloads or a ValidationError that says what is allowed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rlhf_otel._errors import ValidationError
+from rlhf_otel._ids import validate_id
+from rlhf_otel._model import BinaryFeedback, FeedbackType, Sentiment, TokenUsage
+
+__all__ = [
+    "binary_data",
+    "comparative_data",
+    "feedback_data",
+    "finite_number",
+    "multi_dimensional_data",
+    "optional_str",
+    "rating_data",
+    "text_data",
+    "token_usage",
+]
+
+_ROLES = ("system", "user", "assistant", "tool", "developer")
+
+
+def finite_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite int or float (``bool`` is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(
+            f"{name} must be a finite number; got {type(value).__name__} {value!r}"
+        )
+    if not math.isfinite(value):
+        raise ValidationError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _clean_number(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+def optional_str(name: str, value: object, *, allow_empty: bool = False) -> str | None:
+    """``value`` if it is ``None`` or a string (non-empty unless ``allow_empty``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string or None; got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise ValidationError(f"{name} must not be empty or only whitespace")
+    return value
+
+
+def binary_data(value: object) -> dict[str, Any]:
+    """Payload of a thumbs feedback; ``True``/``False`` mean up/down."""
+    if value is True or value is False:
+        value = BinaryFeedback.THUMBS_UP if value else BinaryFeedback.THUMBS_DOWN
+    try:
+        return {"value": BinaryFeedback(value).value}
+    except ValueError:
+        raise ValidationError(
+            f"binary feedback value {value!r} is not allowed; use BinaryFeedback.THUMBS_UP "
+            "('thumbs_up'), BinaryFeedback.THUMBS_DOWN ('thumbs_down'), True or False"
+        ) from None
+
+
+def rating_data(
+    rating: object, comment: object, max_rating: object, min_rating: object
+) -> dict[str, Any]:
+    """Payload of a rating on the scale ``min_rating..max_rating`` (defaults 1..5)."""
+    hi = finite_number("max_rating", max_rating)
+    lo = finite_number("min_rating", min_rating)
+    if hi <= lo:
+        raise ValidationError(f"max_rating ({hi:g}) must be greater than min_rating ({lo:g})")
+    value = finite_number("rating", rating)
+    if not lo <= value <= hi:
+        raise ValidationError(f"Rating must be between {lo:g} and {hi:g}; got {value:g}")
+    return {
+        "rating": _clean_number(value),
+        "min_rating": _clean_number(lo),
+        "max_rating": _clean_number(hi),
+        "comment": optional_str("comment", comment, allow_empty=True),
+    }
+
+
+def text_data(comment: object, sentiment: object) -> dict[str, Any]:
+    """Payload of a text feedback; the comment must say something."""
+    if not isinstance(comment, str) or not comment.strip():
+        raise ValidationError("text feedback comment must be a non-empty string")
+    if sentiment is not None:
+        try:
+            sentiment = Sentiment(sentiment).value
+        except ValueError:
+            raise ValidationError(
+                f"sentiment {sentiment!r} is not allowed; use 'positive', 'negative', "
+                "'neutral' or None"
+            ) from None
+    return {"comment": comment, "sentiment": sentiment}
+
+
+def multi_dimensional_data(
+    dimensions: object, weights: object, overall_comment: object
+) -> dict[str, Any]:
+    """Payload of a multi-dimensional rating; weights, if given, cover exactly the dimensions."""
+    if not isinstance(dimensions, Mapping) or not dimensions:
+        raise ValidationError("dimensions must be a non-empty mapping of name to number")
+    dims: dict[str, int | float] = {}
+    for name, value in dimensions.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError(f"dimension names must be non-empty strings; got {name!r}")
+        dims[name] = _clean_number(finite_number(f"dimension {name!r}", value))
+    clean_weights: dict[str, int | float] | None = None
+    if weights is not None:
+        if not isinstance(weights, Mapping):
+            raise ValidationError("weights must be a mapping of dimension name to number")
+        if set(weights) != set(dims):
+            missing = sorted(set(dims) - set(weights))
+            extra = sorted(set(weights) - set(dims))
+            raise ValidationError(
+                f"weights must name exactly the dimensions; missing {missing}, unknown {extra}"
+            )
+        clean_weights = {}
+        for name, w in weights.items():
+            value = finite_number(f"weight {name!r}", w)
+            if value < 0:
+                raise ValidationError(f"weight {name!r} must be >= 0; got {value:g}")
+            clean_weights[name] = _clean_number(value)
+        if sum(clean_weights.values()) <= 0:
+            raise ValidationError("weights must not all be zero")
+    return {
+        "dimensions": dims,
+        "weights": clean_weights,
+        "overall_comment": optional_str("overall_comment", overall_comment, allow_empty=True),
+    }
+
+
+def comparative_data(
+    preferred: object, compared: object, reason: object, confidence: object
+) -> dict[str, Any]:
+    """Payload of a comparison: one preferred response over one or more others."""
+    preferred_id = validate_id(preferred, "preferred_response_id")
+    if isinstance(compared, (str, bytes)) or not isinstance(compared, Sequence):
+        raise ValidationError("compared_response_ids must be a list of interaction ids")
+    if not compared:
+        raise ValidationError(
+            "compared_response_ids must not be empty: a comparison needs at least one other "
+            "response"
+        )
+    ids = [validate_id(i, "compared response id") for i in compared]
+    if preferred_id in ids:
+        raise ValidationError(
+            f"preferred_response_id {preferred_id!r} also appears in compared_response_ids; "
+            "a response cannot be compared with itself"
+        )
+    if len(set(ids)) != len(ids):
+        raise ValidationError("compared_response_ids must not repeat an id")
+    conf = None
+    if confidence is not None:
+        conf = finite_number("confidence_level", confidence)
+        if not 0.0 <= conf <= 1.0:
+            raise ValidationError(f"Confidence level must be between 0 and 1; got {conf:g}")
+    return {
+        "preferred_response_id": preferred_id,
+        "compared_response_ids": ids,
+        "reason": optional_str("reason", reason, allow_empty=True),
+        "confidence_level": conf,
+    }
+
+
+def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a generic ``log_feedback`` payload by its type."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("feedback data must be a mapping")
+    try:
+        if ftype is FeedbackType.BINARY:
+            return binary_data(data["value"])
+        if ftype is FeedbackType.RATING:
+            return rating_data(
+                data["rating"],
+                data.get("comment"),
+                data.get("max_rating", 5),
+                data.get("min_rating", 1),
+            )
+        if ftype is FeedbackType.TEXT:
+            return text_data(data["comment"], data.get("sentiment"))
+        if ftype is FeedbackType.MULTI_DIMENSIONAL:
+            return multi_dimensional_data(
+                data["dimensions"], data.get("weights"), data.get("overall_comment")
+            )
+        return comparative_data(
+            data["preferred_response_id"],
+            data["compared_response_ids"],
+            data.get("reason"),
+            data.get("confidence_level"),
+        )
+    except KeyError as exc:
+        raise ValidationError(
+            f"{ftype.value} feedback data lacks the field {exc.args[0]!r}"
+        ) from None
+
+
+def token_usage(value: object) -> TokenUsage | None:
+    """A :class:`TokenUsage` from one or a mapping with prompt/completion/total."""
+    if value is None or isinstance(value, TokenUsage):
+        usage = value
+    elif isinstance(value, Mapping):
+        unknown = set(value) - {"prompt", "completion", "total"}
+        if unknown:
+            raise ValidationError(
+                f"token_usage keys {sorted(unknown)} unknown; allowed: prompt, completion, total"
+            )
+        usage = TokenUsage(value.get("prompt"), value.get("completion"), value.get("total"))
+    else:
+        raise ValidationError("token_usage must be a TokenUsage or a mapping")
+    if usage is None:
+        return None
+    for name in ("prompt", "completion", "total"):
+        count = getattr(usage, name)
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 0
+        ):
+            raise ValidationError(f"token_usage.{name} must be an int >= 0; got {count!r}")
+    if usage.total is None and usage.prompt is not None and usage.completion is not None:
+        usage = TokenUsage(usage.prompt, usage.completion, usage.prompt + usage.completion)
+    return usage
+
+
+def context_messages(value: object) -> list[Mapping[str, Any]]:
+    """Conversation context: a list of ``{"role", "content"}`` mappings."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValidationError("context must be a list of {'role', 'content'} mappings")
+    out: list[Mapping[str, Any]] = []
+    for i, msg in enumerate(value):
+        if not isinstance(msg, Mapping) or msg.get("role") not in _ROLES:
+            raise ValidationError(
+                f"context[{i}] must be a mapping with role in {', '.join(_ROLES)}; got {msg!r:.80}"
+            )
+        content = msg.get("content")
+        if content is not None and not isinstance(content, str):
+            raise ValidationError(f"context[{i}].content must be a string")
+        out.append(msg)
+    return out
+
+
+def metadata(value: object) -> dict[str, Any]:
+    """A metadata mapping with string keys."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValidationError("metadata must be a mapping with string keys")
+    return dict(value)

@@ -1,0 +1,37 @@
+"""Build the configured store for a logger (imports optional backends lazily)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rlhf_otel.stores._protocol import Store
+
+if TYPE_CHECKING:
+    from rlhf_otel._config import RLHFConfig
+
+__all__ = ["open_local_store", "open_zerodb_store"]
+
+
+def open_local_store(config: RLHFConfig) -> Store:
+    """The JSONL store in ``config.data_dir``."""
+    from rlhf_otel.stores._jsonl import JsonlStore
+
+    return JsonlStore(
+        config.data_dir,
+        compress=config.compress,
+        max_file_size_mb=config.max_file_size_mb,
+        rotate_files=config.rotate_files,
+    )
+
+
+def open_zerodb_store(config: RLHFConfig) -> Store:
+    """The ZeroDB store for ``config.zerodb_project_id``."""
+    from rlhf_otel.stores._zerodb import ZeroDBStore
+
+    return ZeroDBStore(
+        project_id=config.zerodb_project_id,
+        api_key=config.zerodb_api_key,
+        base_url=config.zerodb_base_url,
+        table_name=config.table_name,
+        vector_table_name=config.vector_table_name,
+    )

@@ -1,0 +1,71 @@
+"""Reading prompts and responses out of arguments and return values (no client needed)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from rlhf_otel import TokenUsage
+from rlhf_otel._extract import Extracted, extract_chunk, extract_prompt, extract_response
+
+
+def test_prompt_from_messages_keeps_earlier_turns_as_context() -> None:
+    """The last user message is the prompt; the others are context, in order."""
+    msgs = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "u2"},
+    ]
+    assert extract_prompt(("messages",), (msgs,), {}) == (
+        "u2",
+        [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "u1"},
+            {"role": "assistant", "content": "a1"},
+        ],
+    )
+
+
+def test_prompt_from_named_parameter_or_first_string() -> None:
+    """A prompt-like parameter wins; otherwise the first string argument."""
+    assert extract_prompt(("self", "n", "question"), (object(), 3, "why?"), {}) == ("why?", [])
+    assert extract_prompt(("a", "b"), (1, "text"), {}) == ("text", [])
+    assert extract_prompt((), (), {"foo": "bar"}) == ("bar", [])
+    assert extract_prompt(("x",), (1,), {}) == ("", [])
+
+
+def test_response_api_object_and_content_parts() -> None:
+    """Responses-API objects give output_text and input/output token usage."""
+    resp = SimpleNamespace(
+        output_text="done",
+        model="gpt-5",
+        id="resp_1",
+        status="completed",
+        usage=SimpleNamespace(input_tokens=3, output_tokens=4, total_tokens=7),
+    )
+    out = extract_response(resp)
+    assert (out.text, out.model, out.response_id, out.usage, out.finish_reasons) == (
+        "done",
+        "gpt-5",
+        "resp_1",
+        TokenUsage(3, 4, 7),
+        ["completed"],
+    )
+
+
+def test_unknown_return_value_is_not_guessed() -> None:
+    """An object we do not understand gives an empty response, not its repr."""
+    assert extract_response(12345).text == ""
+
+
+def test_chunks_accumulate() -> None:
+    """String, bytes, dict and Responses-API delta chunks fold into one text."""
+    acc = Extracted()
+    for c in (
+        "a",
+        b"b",
+        {"delta": "c"},
+        SimpleNamespace(type="response.output_text.delta", delta="d"),
+    ):
+        extract_chunk(c, acc)
+    assert acc.text == "abcd"

@@ -1,0 +1,373 @@
+"""Pure extraction: request and response objects to an Interaction, with no client."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rlhf_otel_instrumentation.openai import provider_for_host
+from rlhf_otel_instrumentation.openai._extract import (
+    CHAT,
+    COMPLETIONS,
+    RESPONSES,
+    ChatChunkAccumulator,
+    CompletionChunkAccumulator,
+    ResponsesEventAccumulator,
+    build_interaction,
+    interaction_attributes,
+    read_chat_completion,
+    read_completion,
+    read_request,
+    read_response,
+)
+
+from rlhf_otel import attributes as A
+from rlhf_otel._model import TokenUsage
+from rlhf_otel._redact import ContentPolicy, redact_secrets
+from rlhf_otel._spans import records_from_span
+
+TOOL_TURN = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"},
+]
+WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _chat_completion(**message: object) -> ChatCompletion:
+    return ChatCompletion.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-2024-08-06",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+        }
+    )
+
+
+def test_chat_request_keeps_messages_in_order_with_tool_calls() -> None:
+    """A chat request's messages keep their order; tool calls take the GenAI shape."""
+    info = read_request(CHAT, {"model": "gpt-4o", "messages": TOOL_TURN}, True)
+    assert info.messages == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}],
+        },
+        {"role": "tool", "content": "18C, sunny", "tool_call_id": "call_1"},
+    ]
+
+
+def test_chat_request_params_skip_sentinels_and_name_max_tokens() -> None:
+    """Sampling params are kept, NOT_GIVEN/omit skipped, max_completion_tokens is max_tokens."""
+    info = read_request(
+        CHAT,
+        {
+            "model": "gpt-4o",
+            "messages": [],
+            "temperature": 0.2,
+            "top_p": openai.NOT_GIVEN,
+            "seed": openai.omit,
+            "max_completion_tokens": 64,
+            "stop": ["\n"],
+            "user": "user-7",
+            "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+        },
+        True,
+    )
+    assert info.model == "gpt-4o"
+    assert info.params == {
+        "temperature": 0.2,
+        "stop": ["\n"],
+        "max_tokens": 64,
+        "tools": ["get_weather"],
+    }
+    assert info.user_id == "user-7"
+
+
+def test_request_without_content_capture_has_no_messages() -> None:
+    """With content capture off no message is read at all."""
+    info = read_request(CHAT, {"model": "m", "messages": TOOL_TURN}, False)
+    assert info.messages == []
+
+
+def test_responses_request_maps_instructions_and_items() -> None:
+    """Responses input: instructions become a system message, function items tool turns."""
+    info = read_request(
+        RESPONSES,
+        {
+            "model": "gpt-4o",
+            "instructions": "Be brief.",
+            "max_output_tokens": 50,
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+                {"type": "function_call", "call_id": "c1", "name": "w", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+                {"role": "developer", "content": "Answer now."},
+            ],
+        },
+        True,
+    )
+    assert info.messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "name": "w", "arguments": {}}],
+        },
+        {"role": "tool", "content": "sunny", "tool_call_id": "c1"},
+        {"role": "system", "content": "Answer now."},
+    ]
+    assert info.params == {"max_tokens": 50}
+
+
+def test_completions_request_takes_first_prompt_of_a_list() -> None:
+    """A legacy completion prompt list records its first prompt."""
+    info = read_request(COMPLETIONS, {"model": "davinci", "prompt": ["a", "b"]}, True)
+    assert info.messages == [{"role": "user", "content": "a"}]
+
+
+def test_read_chat_completion() -> None:
+    """A ChatCompletion gives id, model, text, finish reasons and usage."""
+    info = read_chat_completion(_chat_completion(content="Hi there"))
+    assert (info.response_id, info.model, info.text) == (
+        "chatcmpl-1",
+        "gpt-4o-2024-08-06",
+        "Hi there",
+    )
+    assert info.finish_reasons == ("stop",)
+    assert info.usage == TokenUsage(11, 3, 14)
+
+
+def test_read_completion_and_response() -> None:
+    """Legacy completions and Responses-API objects are read the same way."""
+    completion = openai.types.Completion.model_validate(
+        {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "created": 1,
+            "model": "davinci-002",
+            "choices": [{"text": " ok", "index": 0, "finish_reason": "length", "logprobs": None}],
+        }
+    )
+    info = read_completion(completion)
+    assert (info.text, info.finish_reasons, info.usage) == (" ok", ("length",), None)
+    response = Response.model_construct(
+        id="resp_1",
+        model="gpt-4o",
+        status="incomplete",
+        incomplete_details={"reason": "max_output_tokens"},
+        output=[{"type": "message", "content": [{"type": "output_text", "text": "par"}]}],
+        usage={"input_tokens": 4, "output_tokens": 9, "total_tokens": 13},
+    )
+    info = read_response(response)
+    assert (info.text, info.finish_reasons, info.usage) == (
+        "par",
+        ("length",),
+        TokenUsage(4, 9, 13),
+    )
+
+
+def test_chat_chunks_fold_text_tool_calls_and_final_usage() -> None:
+    """Chunks fold into text, tool calls (arguments joined) and the usage chunk's counts."""
+    acc = ChatChunkAccumulator()
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m-1"}
+    deltas = [
+        {"role": "assistant", "content": "Let me "},
+        {"content": "check."},
+        {"tool_calls": [{"index": 0, "id": "call_9", "function": {"name": "w", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"a": '}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]},
+    ]
+    for delta in deltas:
+        acc.add(
+            ChatCompletionChunk.model_validate({**base, "choices": [{"index": 0, "delta": delta}]})
+        )
+    acc.add(
+        ChatCompletionChunk.model_validate(
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+        )
+    )
+    half = acc.result()
+    assert half.usage is None
+    acc.add(
+        ChatCompletionChunk.model_validate(
+            {
+                **base,
+                "choices": [],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+            }
+        )
+    )
+    info = acc.result()
+    assert info.text == "Let me check."
+    assert info.tool_calls == [{"id": "call_9", "name": "w", "arguments": {"a": 1}}]
+    assert (info.response_id, info.model, info.finish_reasons) == ("c1", "m-1", ("tool_calls",))
+    assert info.usage == TokenUsage(5, 7, 12)
+
+
+def test_completion_chunks_fold() -> None:
+    """Legacy completion chunks fold into text and finish reason; no usage chunk, no usage."""
+    acc = CompletionChunkAccumulator()
+    for text, reason in ((" a", None), (" b", None), ("", "stop")):
+        acc.add(
+            {
+                "id": "x",
+                "model": "d",
+                "choices": [{"index": 0, "text": text, "finish_reason": reason}],
+            }
+        )
+    info = acc.result()
+    assert (info.text, info.finish_reasons, info.usage) == (" a b", ("stop",), None)
+
+
+def test_responses_events_use_final_response_or_deltas() -> None:
+    """Responses events: the final response wins; before it, the deltas read so far."""
+    acc = ResponsesEventAccumulator()
+    acc.add({"type": "response.created", "response": {"id": "resp_1", "model": "m"}})
+    acc.add({"type": "response.output_text.delta", "delta": "Hel"})
+    assert (acc.result().text, acc.result().response_id) == ("Hel", "resp_1")
+    acc.add(
+        {
+            "type": "response.completed",
+            "response": {
+                "id": "resp_1",
+                "model": "m",
+                "status": "completed",
+                "output": [
+                    {"type": "message", "content": [{"type": "output_text", "text": "Hello"}]}
+                ],
+                "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+            },
+        }
+    )
+    info = acc.result()
+    assert (info.text, info.finish_reasons, info.usage) == ("Hello", ("stop",), TokenUsage(1, 2, 3))
+    failed = ResponsesEventAccumulator()
+    failed.add(
+        {
+            "type": "response.failed",
+            "response": {"status": "failed", "error": {"code": "server_error"}},
+        }
+    )
+    assert failed.error_type == "server_error"
+
+
+def _span_round_trip(attrs: dict[str, object]) -> object:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("t").start_span("chat gpt-4o", attributes=attrs)  # type: ignore[arg-type]
+    span.end(end_time=span.start_time + 1)  # type: ignore[operator]
+    return exporter.get_finished_spans()[0]
+
+
+def test_attributes_keep_message_order_and_read_back_as_the_record() -> None:
+    """Span attributes list messages in sent order and records_from_span gives the record back."""
+    request = read_request(CHAT, {"model": "gpt-4o", "messages": TOOL_TURN}, True)
+    response = read_chat_completion(
+        _chat_completion(
+            content=None,
+            tool_calls=[
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "book", "arguments": "{}"},
+                }
+            ],
+        )
+    )
+    it = build_interaction(
+        request,
+        response,
+        interaction_id="0" * 31 + "1-" + "0" * 15 + "2",
+        timestamp=WHEN,
+        provider="openai",
+        latency_ms=12.5,
+    )
+    attrs = interaction_attributes(it, request, response, capture_content=True)
+    assert attrs[A.GEN_AI_INPUT_MESSAGES] == (
+        '[{"role":"system","parts":[{"type":"text","content":"You are terse."}]},'
+        '{"role":"user","parts":[{"type":"text","content":"Weather in Paris?"}]},'
+        '{"role":"assistant","parts":[{"type":"tool_call","id":"call_1","name":"get_weather",'
+        '"arguments":{"city":"Paris"}}]},'
+        '{"role":"tool","parts":[{"type":"tool_call_response","id":"call_1",'
+        '"response":"18C, sunny"}]}]'
+    )
+    assert attrs[A.GEN_AI_OUTPUT_MESSAGES] == (
+        '[{"role":"assistant","parts":[{"type":"tool_call","id":"call_2","name":"book",'
+        '"arguments":{}}],"finish_reason":"stop"}]'
+    )
+    assert attrs[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    back, _ = records_from_span(_span_round_trip(attrs))  # type: ignore[arg-type]
+    assert back is not None
+    assert back.prompt == "Weather in Paris?"
+    assert list(back.context) == list(it.context)
+    assert (back.response, back.finish_reasons, back.token_usage) == (
+        "",
+        ("stop",),
+        TokenUsage(11, 3, 14),
+    )
+    assert back.latency_ms == 12.5
+
+
+def test_policy_redacts_every_text() -> None:
+    """A logger's content policy redacts prompt, response and context of the record."""
+    request = read_request(
+        CHAT,
+        {
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "key sk-abcdefghijklmnopqrstuvwx"},
+                {"role": "user", "content": "mail me at a@b.io"},
+            ],
+        },
+        True,
+    )
+    response = read_chat_completion(_chat_completion(content="ok a@b.io"))
+    it = build_interaction(
+        request,
+        response,
+        interaction_id="x",
+        timestamp=WHEN,
+        provider="openai",
+        policy=ContentPolicy([redact_secrets]),
+    )
+    assert it.prompt == "mail me at [REDACTED:email]"
+    assert it.response == "ok [REDACTED:email]"
+    assert list(it.context) == [{"role": "system", "content": "key [REDACTED:api_key]"}]
+
+
+def test_provider_for_host() -> None:
+    """Provider names come from the host or a parent domain, overrides first, else openai."""
+    assert provider_for_host("api.openai.com") == "openai"
+    assert provider_for_host("api.groq.com") == "groq"
+    assert provider_for_host("my-res.openai.azure.com") == "azure.ai.openai"
+    assert provider_for_host("API.Together.XYZ.") == "together_ai"
+    assert provider_for_host("127.0.0.1") == "openai"
+    assert provider_for_host("127.0.0.1", 8000, {"127.0.0.1:8000": "vllm"}) == "vllm"
+    assert provider_for_host("127.0.0.1", 9000, {"127.0.0.1:8000": "vllm"}) == "openai"
+    assert provider_for_host("gpu-box", None, {"gpu-box": "vllm"}) == "vllm"
