@@ -104,6 +104,53 @@ def _write_floor(path: Path, its: list[Interaction], fbs: list[Feedback]) -> flo
     return time.perf_counter() - started
 
 
+def _log_through(logger_kwargs: dict[str, object], n: int) -> float:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from rlhf_otel import create_rlhf_logger
+
+    provider = TracerProvider()
+    logger = create_rlhf_logger(
+        tracer_provider=provider,
+        batch_size=BATCH,
+        enable_session_tracking=False,
+        **logger_kwargs,
+    )
+    started = time.perf_counter()
+    for k in range(n):
+        iid = logger.log_interaction(
+            f"How do I tune parameter {k}? " * 4,
+            f"Set it to {k % 97} and re-run the evaluation suite. " * 5,
+            model="gpt-4o-mini",
+            user_id=f"user{k % 50}",
+            metadata={"route": "/chat", "k": k},
+        )
+        logger.log_rating(iid, k % 5 + 1)
+    assert logger.flush()
+    elapsed = time.perf_counter() - started
+    logger.close()
+    provider.shutdown()
+    return elapsed
+
+
+def _bench_logger(tmp: Path, n: int) -> None:
+    memory, local = [], []
+    for k in range(3):
+        memory.append(_log_through({"backend": "memory", "memory_max_entries": None}, n))
+        local.append(_log_through({"backend": "local", "data_dir": str(tmp / f"lg{k}")}, n))
+    print(f"\nlogger: {n:,} log_interaction + {n:,} log_rating, batch_size {BATCH}")
+    _table(
+        [
+            (
+                "logger -> JSONL store records/s",
+                f"{2 * n / min(local):,.0f}",
+                f"{2 * n / min(memory):,.0f} (-> memory)",
+                f"{min(memory) / min(local):.2f}x of memory store",
+            )
+        ]
+    )
+
+
 def _table(rows: list[tuple[str, ...]]) -> None:
     header = ("measure", "value", "baseline", "ratio")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -138,6 +185,7 @@ def main(quick: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-jsonl-"))
     try:
         _bench_write(tmp, 5_000 if quick else 100_000)
+        _bench_logger(tmp, 1_000 if quick else 20_000)
         _bench_read(tmp, 20_000 if quick else 1_000_000)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

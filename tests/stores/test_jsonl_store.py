@@ -329,3 +329,21 @@ def test_concurrent_reads_see_each_segment_once(tmp_path: Path) -> None:
     assert len(results) == 20
     assert all(r == expected for r in results)
     store.close()
+
+
+def test_without_orjson_lines_are_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stdlib encoder (orjson not installed) writes the very same bytes and reads them."""
+    from rlhf_otel.stores import _jsonl_format
+
+    with JsonlStore(tmp_path / "fast") as fast:
+        _fill(fast, 25)
+    monkeypatch.setattr(_jsonl_format, "_orjson", None)
+    with JsonlStore(tmp_path / "stdlib") as slow:
+        _fill(slow, 25)
+        assert [it.id for it in slow.scan_interactions()] == [f"i{n}" for n in range(25)]
+        assert slow.get_feedback("f3") == feedback(3, "i3")
+    fast_lines = sorted(x for ls in raw_lines(tmp_path / "fast").values() for x in ls)
+    slow_lines = sorted(x for ls in raw_lines(tmp_path / "stdlib").values() for x in ls)
+    assert fast_lines == slow_lines
