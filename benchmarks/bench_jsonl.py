@@ -48,7 +48,7 @@ from rlhf_otel.stores._jsonl_synth import write_synthetic_store  # noqa: E402
 BATCH = 512
 
 
-def _records(n: int) -> tuple[list[Interaction], list[Feedback]]:
+def _records(n: int, first: int = 0) -> tuple[list[Interaction], list[Feedback]]:
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     its = [
         Interaction(
@@ -64,11 +64,11 @@ def _records(n: int) -> tuple[list[Interaction], list[Feedback]]:
             token_usage=TokenUsage(40, 90, 130),
             metadata={"route": "/chat", "k": k},
         )
-        for k in range(n)
+        for k in range(first, first + n)
     ]
     fbs = [
         Feedback(
-            id=f"{k + 1:032x}",
+            id=f"{first + k + 1:032x}",
             interaction_id=its[k].id,
             type=FeedbackType.RATING,
             data={"rating": k % 5 + 1, "min_rating": 1, "max_rating": 5, "comment": None},
@@ -187,6 +187,7 @@ def main(quick: bool = False) -> None:
         _bench_write(tmp, 5_000 if quick else 100_000)
         _bench_logger(tmp, 1_000 if quick else 20_000)
         _bench_read(tmp, 20_000 if quick else 1_000_000)
+        _bench_written(tmp, 20_000 if quick else 1_000_000)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -318,6 +319,61 @@ def _bench_read(tmp: Path, n: int) -> None:
                 f"{_rss_mb():.0f} MB",
                 f"data {size / 1e6:,.0f} MB",
                 f"{_rss_mb() * 1e6 / size:.2f}x",
+            ),
+        ]
+    )
+
+
+def _bench_written(tmp: Path, n: int) -> None:
+    data = tmp / "written"
+    started = time.perf_counter()
+    with JsonlStore(data) as store:
+        for first in range(0, n, 10_000):
+            its, fbs = _records(min(10_000, n - first), first)
+            for k in range(0, len(its), BATCH // 2):
+                store.write(its[k : k + BATCH // 2], fbs[k : k + BATCH // 2])
+    wrote = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in data.iterdir())
+    print(
+        f"\nwritten through the store: {n:,} + {n:,} records, {size / 1e6:,.0f} MB "
+        f"({wrote:.1f} s; indexes and statistics kept while writing)"
+    )
+    raw = min(_read_everything(data) for _ in range(2))
+    started = time.perf_counter()
+    store = JsonlStore(data)
+    opened = time.perf_counter() - started
+    rng = random.Random(9)
+    picks = [f"{k + 1:032x}-{k + 1:016x}" for k in rng.sample(range(n), 200)]
+    times = []
+    for rid in picks:
+        t = time.perf_counter()
+        assert store.get_interaction(rid) is not None
+        times.append(time.perf_counter() - t)
+    started = time.perf_counter()
+    stats = store.compute_stats(None, datetime(2030, 1, 1, tzinfo=timezone.utc))
+    first_stats = time.perf_counter() - started
+    assert (stats.total_interactions, stats.total_feedback) == (n, n)
+    store.close()
+    _table(
+        [
+            ("open", f"{opened * 1e3:.1f} ms", f"read all {raw:.2f} s", f"{opened / raw:.4f}x"),
+            (
+                "first lookup after open",
+                f"{times[0] * 1e3:.2f} ms",
+                f"read all {raw:.2f} s",
+                f"{times[0] / raw:.5f}x",
+            ),
+            (
+                "lookup by id p99",
+                f"{sorted(times)[-2] * 1e3:.2f} ms",
+                f"read all {raw:.2f} s",
+                f"{sorted(times)[-2] / raw:.5f}x",
+            ),
+            (
+                "stats, first run after open",
+                f"{first_stats:.2f} s",
+                f"read all {raw:.2f} s",
+                f"{first_stats / raw:.2f}x",
             ),
         ]
     )
