@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, Literal
 
-from rlhf_otel._errors import ConfigurationError, ValidationError
+from rlhf_otel._errors import ConfigurationError, StoreError, ValidationError
 from rlhf_otel._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
 from rlhf_otel._schema import (
     feedback_from_dict,
@@ -291,18 +291,27 @@ class JsonlStore:
         return self._drops.snapshot()
 
     # ------------------------------------------------------------------ reading
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(
+                f"this JsonlStore on {self.data_dir!r} is closed; open a new one to read"
+            )
+
     def get_interaction(self, interaction_id: str) -> Interaction | None:
         """The interaction with this id (the newest version if written twice), or ``None``."""
+        self._check_open()
         d = self._reader.lookup("interactions", interaction_id)
         return None if d is None else _parse(interaction_from_dict, d)
 
     def get_feedback(self, feedback_id: str) -> Feedback | None:
         """The feedback with this id (the newest version if written twice), or ``None``."""
+        self._check_open()
         d = self._reader.lookup("feedback", feedback_id)
         return None if d is None else _parse(feedback_from_dict, d)
 
     def scan_interactions(self, flt: InteractionFilter | None = None) -> Iterator[Interaction]:
         """Interactions matching ``flt``, oldest written first, ``offset``/``limit`` applied."""
+        self._check_open()
         if flt is None:
             return self._records("interactions", interaction_from_dict)
         if flt.limit == 0:
@@ -333,6 +342,7 @@ class JsonlStore:
         With ``interaction_ids`` set, only the feedback indexed under those interactions is
         read.
         """
+        self._check_open()
         if flt is None:
             return self._records("feedback", feedback_from_dict)
         if flt.limit == 0:
@@ -372,6 +382,7 @@ class JsonlStore:
 
     def compute_stats(self, start: datetime | None, end: datetime | None) -> FeedbackStats:
         """Feedback statistics over ``[start, end]``, read straight from the segment bytes."""
+        self._check_open()
         return jsonl_stats(self._reader, start, end, self._writer.merge_stats)
 
     # ------------------------------------------------------------------ maintenance
@@ -384,6 +395,7 @@ class JsonlStore:
         another live process is still appending to cannot be rewritten; they are logged
         (run the purge again once that process has closed its store).
         """
+        self._check_open()
         if before is None and user_id is None:
             raise ValidationError("purge needs before=<datetime> and/or user_id=<str>")
         if before is not None and not isinstance(before, datetime):
@@ -430,6 +442,7 @@ class JsonlStore:
 
     def health(self) -> JsonlHealth:
         """Counters and sizes, for monitoring."""
+        self._check_open()
         listing = self._dir.listing()
         names = [n for segs in listing.segments.values() for _, n in segs]
         size = 0

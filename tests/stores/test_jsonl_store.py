@@ -347,3 +347,16 @@ def test_without_orjson_lines_are_identical(
     fast_lines = sorted(x for ls in raw_lines(tmp_path / "fast").values() for x in ls)
     slow_lines = sorted(x for ls in raw_lines(tmp_path / "stdlib").values() for x in ls)
     assert fast_lines == slow_lines
+
+
+def test_reads_after_close_say_so(tmp_path: Path) -> None:
+    """Reading through a closed store raises StoreError; a new instance reads the data."""
+    from rlhf_otel._errors import StoreError
+
+    store = JsonlStore(tmp_path)
+    store.write([interaction(1)], [])
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.get_interaction("i1")
+    with JsonlStore(tmp_path) as again:
+        assert again.get_interaction("i1") == interaction(1)
