@@ -277,7 +277,7 @@ def _bench_read(tmp: Path, n: int) -> None:
                 f"{reopened / raw:.4f}x",
             ),
             (
-                "first lookups (build 2 indexes)",
+                "first 2 lookups (build all indexes)",
                 f"{first:.2f} s",
                 f"scan {scan:.2f} s",
                 f"{first / scan:.2f}x",
