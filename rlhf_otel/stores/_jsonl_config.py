@@ -1,0 +1,90 @@
+"""Settings and health figures of the JSONL store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Final, Literal
+
+from rlhf_otel._errors import ConfigurationError
+
+__all__ = ["FsyncPolicy", "JsonlHealth", "JsonlStoreConfig"]
+
+FsyncPolicy = Literal["interval", "batch", "none"]
+_POLICIES: Final = ("interval", "batch", "none")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JsonlStoreConfig:
+    """Settings of a :class:`JsonlStore` (the guide's ``local`` backend options).
+
+    Attributes:
+        data_dir: the store's directory, created mode 0700 if missing (default
+            ``./rlhf-data``).
+        compress: gzip segments when they are sealed (default ``False``, as in the guide).
+        max_file_size_mb: size at which a segment is sealed and a new one started, in MiB
+            (default 100).
+        rotate_files: seal segments by size at all (default ``True``); when off, each
+            process appends to one segment until it closes.
+        fsync: ``"interval"`` (default: records reach the OS at every batch and the disk
+            within ``fsync_interval_s``), ``"batch"`` (every batch is on disk before
+            ``write`` returns) or ``"none"`` (never fsync: throw-away runs).
+        fsync_interval_s: the interval for ``fsync="interval"`` (default 1.0 s).
+        retention_max_age: delete sealed segments last written longer ago than this.
+        retention_max_bytes: delete the oldest sealed segments while the store is larger.
+    """
+
+    data_dir: str | os.PathLike[str] = "./rlhf-data"
+    compress: bool = False
+    max_file_size_mb: float = 100.0
+    rotate_files: bool = True
+    fsync: FsyncPolicy = "interval"
+    fsync_interval_s: float = 1.0
+    retention_max_age: timedelta | None = None
+    retention_max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_file_size_mb, (int, float)) or not (self.max_file_size_mb > 0):
+            raise ConfigurationError(
+                f"max_file_size_mb must be a number > 0 (MiB); got {self.max_file_size_mb!r}"
+            )
+        if self.fsync not in _POLICIES:
+            raise ConfigurationError(
+                f"fsync must be one of 'interval', 'batch', 'none'; got {self.fsync!r}"
+            )
+        if not self.fsync_interval_s > 0:
+            raise ConfigurationError(
+                f"fsync_interval_s must be > 0 seconds; got {self.fsync_interval_s!r}"
+            )
+        if self.retention_max_age is not None and (
+            not isinstance(self.retention_max_age, timedelta)
+            or self.retention_max_age <= timedelta(0)
+        ):
+            raise ConfigurationError(
+                "retention_max_age must be a positive datetime.timedelta or None; "
+                f"got {self.retention_max_age!r}"
+            )
+        if self.retention_max_bytes is not None and (
+            isinstance(self.retention_max_bytes, bool)
+            or not isinstance(self.retention_max_bytes, int)
+            or self.retention_max_bytes < 1
+        ):
+            raise ConfigurationError(
+                "retention_max_bytes must be a positive int or None; "
+                f"got {self.retention_max_bytes!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class JsonlHealth:
+    """What a :class:`JsonlStore` has seen: drops by reason, read problems, maintenance."""
+
+    dropped: Mapping[str, int]
+    read_problems: Mapping[str, int]
+    segments: int
+    bytes: int
+    retention_deleted_segments: int
+    retention_deleted_records: int
+    writer_id: str = field(default="")

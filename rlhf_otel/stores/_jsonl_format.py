@@ -1,0 +1,244 @@
+"""Bytes on disk for the JSONL store: line encoding, segment names, gzip members, id hashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+_orjson: Any
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised only where the extra is missing
+    _orjson = None
+
+__all__ = [
+    "ACTIVE",
+    "GZ",
+    "IDX",
+    "KINDS",
+    "PLAIN",
+    "SUM",
+    "TORN",
+    "LineBlocks",
+    "SegmentName",
+    "dumps_line",
+    "gzip_member",
+    "id_hash",
+    "loads_line",
+    "parse_name",
+    "read_gz_lines_at",
+]
+
+KINDS: Final = ("interactions", "feedback")
+ACTIVE: Final = ".active.jsonl"
+PLAIN: Final = ".jsonl"
+GZ: Final = ".jsonl.gz"
+IDX: Final = ".idx"
+SUM: Final = ".sum"
+TORN: Final = ".torn"
+GZ_MEMBER_BYTES: Final = 64 * 1024
+"""Raw bytes per gzip member: a lookup in a compressed segment inflates one member."""
+_READ_CHUNK: Final = 1 << 20
+
+_NAME_RE: Final = re.compile(
+    r"(interactions|feedback)-(\d{8}T\d{12}Z)-([0-9a-f]{8})-(\d{6,})"
+    r"(\.active\.jsonl|\.jsonl\.gz|\.jsonl|\.idx|\.sum|\.torn|\.[a-z0-9.]+\.([0-9a-f]{8})\.tmp)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentName:
+    """A parsed file name of this store: ``<kind>-<created>-<writer>-<seq><suffix>``."""
+
+    kind: str
+    created: str
+    writer: str
+    seq: int
+    suffix: str
+    temp_owner: str | None
+
+    @property
+    def stem(self) -> str:
+        """The name without its suffix: the segment's identity across its life."""
+        return f"{self.kind}-{self.created}-{self.writer}-{self.seq:06d}"
+
+    @property
+    def order(self) -> tuple[str, str, int]:
+        """Sort key: creation time, then writer, then sequence."""
+        return (self.created, self.writer, self.seq)
+
+
+def parse_name(name: str) -> SegmentName | None:
+    """The parts of one of this store's file names, or ``None`` for any other name."""
+    m = _NAME_RE.fullmatch(name)
+    if m is None:
+        return None
+    suffix = m.group(5)
+    owner = m.group(6)
+    return SegmentName(m.group(1), m.group(2), m.group(3), int(m.group(4)), suffix, owner)
+
+
+def stem_for(kind: str, created: datetime, writer: str, seq: int) -> str:
+    """A new segment stem; ``created`` is UTC."""
+    return f"{kind}-{created.strftime('%Y%m%dT%H%M%S%f')}Z-{writer}-{seq:06d}"
+
+
+def _fallback(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def dumps_line(record: Mapping[str, Any]) -> bytes:
+    """One compact JSON line (UTF-8, ``\\n``-terminated); odd values become their ``repr``."""
+    if _orjson is not None:
+        try:
+            line: bytes = _orjson.dumps(record, default=_fallback, option=_orjson.OPT_NON_STR_KEYS)
+            return line + b"\n"
+        except TypeError:
+            pass  # e.g. an int beyond 64 bits: the stdlib encoder takes anything
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_fallback)
+    return text.encode("utf-8", "surrogatepass") + b"\n"
+
+
+def loads_line(line: bytes) -> dict[str, Any] | None:
+    """The object on one line, or ``None`` if the line is not a JSON object."""
+    obj: Any
+    try:
+        obj = _orjson.loads(line) if _orjson is not None else json.loads(line)
+    except ValueError:
+        try:  # the stdlib encoder may have written NaN, which orjson refuses
+            obj = json.loads(line)
+        except ValueError:
+            return None
+    return obj if isinstance(obj, dict) else None
+
+
+def id_hash(value: str | bytes) -> int:
+    """A stable 64-bit hash of an id (same in every process, unlike ``hash``)."""
+    b = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    return (zlib.crc32(b) << 32) | zlib.adler32(b)
+
+
+def gzip_member(raw: bytes, level: int = 6) -> bytes:
+    """One complete gzip member holding ``raw``; members concatenate into a valid .gz."""
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return c.compress(raw) + c.flush()
+
+
+class LineBlocks:
+    """Whole-line blocks of a segment, read in chunks, with where each block starts.
+
+    Iterating yields ``(loc, block)``: ``block`` is one or more complete lines (each ending
+    in ``\\n``); ``loc`` is the file offset of the block (plain) or of the gzip member the
+    block's first line starts in (compressed). After iteration: ``tail`` holds an
+    unterminated final fragment (a torn line), ``truncated`` says a compressed file ended
+    mid-member, ``corrupt`` says inflating failed (every line before it was given back).
+    """
+
+    def __init__(self, fd: int, *, compressed: bool, start: int = 0, end: int | None = None):
+        self._fd = fd
+        self._compressed = compressed
+        self._start = start
+        self._end = end
+        self.tail = b""
+        self.truncated = False
+        self.corrupt = False
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return self._gz() if self._compressed else self._plain()
+
+    def _read(self, pos: int) -> bytes:
+        n = _READ_CHUNK if self._end is None else min(_READ_CHUNK, self._end - pos)
+        return _pread(self._fd, n, pos) if n > 0 else b""
+
+    def _plain(self) -> Iterator[tuple[int, bytes]]:
+        pos = self._start
+        carry = b""
+        while True:
+            chunk = self._read(pos)
+            if not chunk:
+                break
+            pos += len(chunk)
+            buf = carry + chunk if carry else chunk
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                yield pos - len(buf), buf[:cut]
+            carry = buf[cut:]
+        self.tail = carry
+
+    def _gz(self) -> Iterator[tuple[int, bytes]]:
+        pos = member = self._start
+        d = zlib.decompressobj(31)
+        fed = False
+        carry, carry_loc = b"", member
+        data = b""
+        while True:
+            if not data:
+                data = self._read(pos)
+                pos += len(data)
+                if not data:
+                    break
+            try:
+                out = d.decompress(data)
+            except zlib.error:
+                self.corrupt = True
+                break
+            fed = True
+            data = b""
+            if d.eof:
+                data = d.unused_data
+                out += d.flush()
+            if out:
+                if carry:
+                    first = out.find(b"\n") + 1
+                    if not first:
+                        carry += out
+                        out = b""
+                    else:
+                        yield carry_loc, carry + out[:first]
+                        carry, out = b"", out[first:]
+                cut = out.rfind(b"\n") + 1
+                if cut:
+                    yield member, out[:cut]
+                if out:
+                    carry, carry_loc = out[cut:], member
+            if d.eof:
+                member = pos - len(data)
+                d = zlib.decompressobj(31)
+                fed = False
+        if fed and not d.eof and not self.corrupt:
+            self.truncated = True
+            try:
+                rest = d.flush()
+            except zlib.error:
+                rest = b""
+            carry += rest
+            cut = carry.rfind(b"\n") + 1
+            if cut:
+                yield carry_loc, carry[:cut]
+                carry = carry[cut:]
+        self.tail = carry
+
+
+def _pread(fd: int, n: int, pos: int) -> bytes:
+    return os.pread(fd, n, pos)
+
+
+def read_gz_lines_at(fd: int, loc: int) -> list[bytes]:
+    """The complete lines that start in the gzip member at ``loc`` (plus a spill-over)."""
+    blocks = LineBlocks(fd, compressed=True, start=loc)
+    lines: list[bytes] = []
+    for block_loc, block in blocks:
+        if block_loc != loc:
+            break
+        lines.extend(block.split(b"\n")[:-1])
+    return lines

@@ -1,0 +1,106 @@
+"""The JSONL store at 100,000 records: open, lookups, stats and filtered queries, bounded memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rlhf_otel._model import FeedbackFilter
+from rlhf_otel._schema import (
+    feedback_from_dict,
+    feedback_to_dict,
+    interaction_from_dict,
+    interaction_to_dict,
+)
+from rlhf_otel.stores._jsonl import JsonlStore
+from rlhf_otel.stores._jsonl_synth import SyntheticStore, write_synthetic_store
+from tests.stores.jsonl_support import raw_lines
+
+N_INTERACTIONS = 60_000
+N_FEEDBACK = 40_000
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SyntheticStore]:
+    data = tmp_path_factory.mktemp("scale") / "data"
+    syn = write_synthetic_store(
+        data, interactions=N_INTERACTIONS, feedback=N_FEEDBACK, segment_mb=8, seed=3
+    )
+    return data, syn
+
+
+def test_synthetic_lines_are_schema_lines(synthetic: tuple[Path, SyntheticStore]) -> None:
+    """The generator writes exactly what the schema functions produce."""
+    data, _ = synthetic
+    for lines in raw_lines(data).values():
+        for line in lines[:50]:
+            d = json.loads(line)
+            if d["kind"] == "interaction":
+                assert interaction_to_dict(interaction_from_dict(d)) == d
+            else:
+                assert feedback_to_dict(feedback_from_dict(d)) == d
+
+
+def test_hundred_thousand_records(synthetic: tuple[Path, SyntheticStore]) -> None:
+    """Open is instant, lookups are milliseconds with bounded memory, stats are exact."""
+    data, syn = synthetic
+    started = time.perf_counter()
+    store = JsonlStore(data)
+    assert time.perf_counter() - started < 1.0
+    first = store.get_interaction(syn.interaction_ids[-1])  # builds this segment's index
+    assert first is not None
+    assert first.id == syn.interaction_ids[-1]
+    assert store.get_feedback(syn.feedback_ids[-1]) is not None
+    started = time.perf_counter()
+    found = [store.get_interaction(rid) for rid in syn.interaction_ids]
+    found_fb = [store.get_feedback(rid) for rid in syn.feedback_ids]
+    elapsed = time.perf_counter() - started
+    assert [it.id for it in found if it] == syn.interaction_ids
+    assert [fb.id for fb in found_fb if fb] == syn.feedback_ids
+    assert elapsed / (len(found) + len(found_fb)) < 0.02
+    tracemalloc.start()
+    for rid in syn.interaction_ids[:20]:
+        store.get_interaction(rid)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1_000_000  # a lookup never loads the history into memory
+
+    stats = store.compute_stats(None, syn.last_timestamp)
+    assert (stats.total_interactions, stats.total_feedback) == (N_INTERACTIONS, N_FEEDBACK)
+    assert dict(stats.by_type) == syn.by_type
+    assert store.compute_stats(None, syn.last_timestamp) == stats
+
+    expected = Counter()
+    for name, lines in raw_lines(data).items():
+        if name.startswith("feedback"):
+            for line in lines[:-1]:
+                d = json.loads(line)
+                expected[d["user_id"]] += 1
+    got = list(store.scan_feedback(FeedbackFilter(user_id="user-7")))
+    assert len(got) == expected["user-7"]
+    assert {fb.user_id for fb in got} == {"user-7"}
+    store.close()
+
+
+def test_hundred_thousand_records_compressed(synthetic: tuple[Path, SyntheticStore]) -> None:
+    """After compression every record is still found and the stats are unchanged."""
+    data, syn = synthetic
+    with JsonlStore(data) as plain:
+        before = plain.compute_stats(None, syn.last_timestamp)
+    store = JsonlStore(data, compress=True)
+    deadline = time.monotonic() + 120
+    while any(n.endswith(".jsonl") for n in os.listdir(data)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for rid in syn.interaction_ids[::7]:
+        assert store.get_interaction(rid) is not None
+    for rid in syn.feedback_ids[::7]:
+        assert store.get_feedback(rid) is not None
+    assert store.compute_stats(None, syn.last_timestamp) == before
+    store.close()
