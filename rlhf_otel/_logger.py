@@ -633,6 +633,26 @@ class RLHFLogger:
         self._sync()
         return list(self.store.scan_feedback(filter))
 
+    def purge(self, *, before: datetime | None = None, user_id: str | None = None) -> int:
+        """Delete stored records for a data-protection request; returns how many.
+
+        ``before`` removes everything logged earlier; ``user_id`` every record of that user;
+        both together, that user's records before the time. Pending records are written
+        first, so nothing logged before the call escapes it.
+
+        Raises:
+            ValidationError: neither ``before`` nor ``user_id`` was given.
+            RLHFError: the store cannot delete records.
+        """
+        if before is None and user_id is None:
+            raise ValidationError("purge needs before=<datetime> and/or user_id=<str>")
+        purge = getattr(self.store, "purge", None)
+        if purge is None:
+            raise RLHFError(f"store {type(self.store).__name__} cannot delete records (no purge)")
+        self._sync()
+        removed: int = purge(before=before, user_id=user_id)
+        return removed
+
     def get_feedback_stats(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> FeedbackStats:

@@ -13,6 +13,7 @@ backend).
 from __future__ import annotations
 
 from rlhf_otel.stores._factory import open_local_store, open_zerodb_store
+from rlhf_otel.stores._jsonl import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
 from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
 from rlhf_otel.stores._zerodb import ZeroDBStore
@@ -21,6 +22,10 @@ from rlhf_otel.stores._zerodb_send import ZeroDBStatus
 
 __all__ = [
     "DropCounter",
+    "FsyncPolicy",
+    "JsonlHealth",
+    "JsonlStore",
+    "JsonlStoreConfig",
     "MemoryStore",
     "Secret",
     "Store",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
@@ -108,6 +109,21 @@ class MemoryStore:
         if flt is None:
             return iter(items)
         return apply_window((fb for fb in items if flt.matches(fb)), flt.offset, flt.limit)
+
+    def purge(self, before: datetime | None = None, user_id: str | None = None) -> int:
+        """Delete records earlier than ``before`` and/or of ``user_id``; returns how many."""
+
+        def doomed(ts: datetime, user: str | None) -> bool:
+            return (before is None or ts < before) and (user_id is None or user == user_id)
+
+        with self._lock:
+            gone_i = [k for k, it in self._interactions.items() if doomed(it.timestamp, it.user_id)]
+            gone_f = [k for k, fb in self._feedback.items() if doomed(fb.timestamp, fb.user_id)]
+            for key in gone_i:
+                del self._interactions[key]
+            for key in gone_f:
+                self._unindex(self._feedback.pop(key))
+        return len(gone_i) + len(gone_f)
 
     def dropped(self) -> Mapping[str, int]:
         """Records evicted so far, by reason."""

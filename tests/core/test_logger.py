@@ -258,3 +258,20 @@ def test_debug_logs_each_step(
         "Closing RLHFLogger",
     ):
         assert expected in messages
+
+
+@pytest.mark.parametrize("backend", ["memory", "local"])
+def test_purge_a_users_records(tmp_path: Path, backend: str) -> None:
+    """purge(user_id=...) deletes that user's interactions and feedback and nothing else."""
+    with create_rlhf_logger(backend=backend, data_dir=str(tmp_path / "d"),
+                            tracer_provider=TracerProvider()) as lg:
+        mine = lg.log_interaction("q", "a", user_id="leaver")
+        lg.log_rating(mine, 4, user_id="leaver")
+        other = lg.log_interaction("q", "a", user_id="stayer")
+        lg.log_rating(other, 2, user_id="stayer")
+        assert lg.purge(user_id="leaver") == 2
+        assert lg.get_interaction(mine) is None
+        assert lg.get_interaction(other) is not None
+        assert [f.user_id for f in lg.query_feedback()] == ["stayer"]
+        with pytest.raises(ValueError, match="purge needs before=<datetime> and/or user_id=<str>"):
+            lg.purge()
