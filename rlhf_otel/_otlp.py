@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from rlhf_otel import attributes as A
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel._otlp_processor import OTLPSpanProcessor
-from rlhf_otel._processor import _is_ours as is_rlhf_span
 from rlhf_otel._redact import ContentPolicy
+from rlhf_otel._spans import carries_records as is_rlhf_span
 from rlhf_otel.stores._protocol import DropCounter
 
 if TYPE_CHECKING:

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from rlhf_otel import attributes as A
 from rlhf_otel._exporter import RLHFSpanExporter
-from rlhf_otel._spans import PREBUILT
+from rlhf_otel._spans import PREBUILT, carries_records
 from rlhf_otel.stores._protocol import DropCounter
 
 __all__ = ["RLHFSpanProcessor"]
@@ -31,13 +30,6 @@ def _forget(span: ReadableSpan) -> None:
     ctx = span.get_span_context()
     if ctx is not None:
         PREBUILT.pop(ctx.span_id)
-
-
-def _is_ours(span: ReadableSpan) -> bool:
-    attrs = span.attributes
-    if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
-        return True
-    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
 
 
 class RLHFSpanProcessor(SpanProcessor):
@@ -91,7 +83,7 @@ class RLHFSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue the span if it carries our records (never raises)."""
-        if not _is_ours(span):
+        if not carries_records(span):
             return
         if self._shutdown:
             _forget(span)

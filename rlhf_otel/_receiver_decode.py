@@ -327,7 +327,7 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Deco
                     resource = _attributes(rs.resource.attributes)
                 otlp_span = _span(span, ctx, resource)
                 try:
-                    interaction, feedback = records_from_span(otlp_span)
+                    interaction, feedback = records_from_span(otlp_span, use_prebuilt=False)
                 except (KeyError, ValueError, TypeError, AssertionError, AttributeError) as exc:
                     result.reject(1, f"span {span.name!r} ({_ids(ctx)}): {_why(exc)}")
                     continue

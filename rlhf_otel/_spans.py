@@ -21,6 +21,7 @@ __all__ = [
     "INTERACTION_OPERATIONS",
     "PREBUILT",
     "PrebuiltRecords",
+    "carries_records",
     "ReadableSpanLike",
     "dumps",
     "feedback_links",
@@ -553,7 +554,17 @@ def is_interaction_span(attrs: Mapping[str, Any]) -> bool:
     return attrs.get(A.GEN_AI_OPERATION_NAME) in INTERACTION_OPERATIONS
 
 
-def records_from_span(span: ReadableSpanLike) -> tuple[Interaction | None, list[Feedback]]:
+def carries_records(span: ReadableSpanLike) -> bool:
+    """Whether a span may hold an interaction or feedback (a cheap test, before decoding)."""
+    attrs = span.attributes
+    if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
+        return True
+    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
+
+
+def records_from_span(
+    span: ReadableSpanLike, *, use_prebuilt: bool = True
+) -> tuple[Interaction | None, list[Feedback]]:
     """The interaction a span is (if any) and the feedback it carries (span or events).
 
     Raises:
@@ -562,7 +573,8 @@ def records_from_span(span: ReadableSpanLike) -> tuple[Interaction | None, list[
     ctx = span.get_span_context()
     feedback: list[Feedback] = []
     interaction: Interaction | None = None
-    prebuilt = PREBUILT.pop(ctx.span_id)
+    # A receiver decoding spans from elsewhere passes use_prebuilt=False.
+    prebuilt = PREBUILT.pop(ctx.span_id) if use_prebuilt else None
     # One copy: the SDK's attribute mapping is slow to query key by key.
     attrs = dict(span.attributes or {}) if prebuilt is None else {}
     if isinstance(prebuilt, Interaction):
