@@ -231,7 +231,8 @@ class RLHFLogger:
         Returns:
             ``accepted`` (records logged), ``stored`` (written to the store), ``pending``
             (still queued), ``sampled_out``, ``dropped`` (by reason, the store's own losses
-            included) and ``truncated`` (texts cut to the size limits).
+            included) and ``truncated`` (texts cut to the size limits); with OTLP export,
+            ``otlp`` gives that path's own ``pending`` and ``dropped``.
         """
         dropped = dict(self._drops.snapshot())
         for reason, n in store_dropped(self.store).items():
@@ -243,6 +244,16 @@ class RLHFLogger:
             "sampled_out": self.exporter.sampled_out,
             "dropped": dropped,
             "truncated": self._content.truncated,
+            **(
+                {}
+                if self._otlp_processor is None
+                else {
+                    "otlp": {
+                        "pending": self._otlp_processor.pending,
+                        "dropped": dict(self._otlp_processor.dropped()),
+                    }
+                }
+            ),
         }
 
     # -- sessions -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""RLHFSpanProcessor: batches our spans to the exporter and never loses one silently."""
+"""Batching span processors that never lose a span silently: ours, and the OTLP-out one."""
 
 from __future__ import annotations
 
@@ -9,56 +9,66 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlhf_otel._exporter import RLHFSpanExporter
 from rlhf_otel._spans import PREBUILT, carries_records
 from rlhf_otel.stores._protocol import DropCounter
 
-__all__ = ["RLHFSpanProcessor"]
+__all__ = ["BatchingSpanProcessor", "RLHFSpanProcessor"]
 
 _log = logging.getLogger("rlhf_otel")
-_LIVE: weakref.WeakSet[RLHFSpanProcessor] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[BatchingSpanProcessor] = weakref.WeakSet()
 _EXPORT_CHUNK = 512
 _EXIT_TIMEOUT_S = 5.0
 
 
-def _forget(span: ReadableSpan) -> None:
-    ctx = span.get_span_context()
-    if ctx is not None:
-        PREBUILT.pop(ctx.span_id)
-
-
-class RLHFSpanProcessor(SpanProcessor):
-    """Queues interaction and feedback spans and exports them in batches.
+class BatchingSpanProcessor(SpanProcessor):
+    """Queues the spans ``wanted`` and hands them to ``exporter`` in batches.
 
     A background thread exports when ``batch_size`` spans wait or every
     ``schedule_delay`` seconds. When ``max_queue_size`` spans wait (the thread could not keep
-    up, e.g. starved of the GIL), the thread that ends a span exports a batch itself, waiting
-    at most ``max_block`` seconds for a running export, and only then drops the span,
-    counting it as ``queue_full``. Spans that carry no interaction or feedback are ignored.
+    up, e.g. starved of the GIL, or the exporter is slow), the thread that ends a span
+    exports a batch itself, waiting at most ``max_block`` seconds for a running export, and
+    only then drops the span, counting it as ``{drop_prefix}queue_full``. With
+    ``export_inline=False`` (a network exporter that may hang) the span is dropped and
+    counted at once instead, so the caller never waits on the network. With
+    ``count_failures`` a batch the exporter reports as failed is counted as
+    ``{drop_prefix}export_failed`` (an exporter that counts its own failures leaves it off).
+    Nothing here raises into the caller.
 
     With ``batching=False`` every span is exported before ``on_end`` returns.
     The processor is safe across ``os.fork()``: the child drops the parent's queued spans
-    (the parent still sends them) and starts its own thread.
+    (the parent still sends them) and starts its own thread. Pending spans are exported at
+    interpreter exit (5 s at most in all).
     """
 
     def __init__(
         self,
-        exporter: RLHFSpanExporter,
+        exporter: SpanExporter,
         *,
+        wanted: Callable[[ReadableSpan], bool] | None = None,
         batch_size: int = 50,
         schedule_delay: float = 5.0,
         max_queue_size: int = 20_000,
         max_block: float = 5.0,
         batching: bool = True,
         drops: DropCounter | None = None,
+        drop_prefix: str = "",
+        count_failures: bool = False,
+        export_inline: bool = True,
     ) -> None:
         self.exporter = exporter
-        self.drops = drops if drops is not None else exporter.drops
+        self._inline = export_inline
+        self.drops = drops if drops is not None else DropCounter()
+        self._wanted = wanted
+        self._prefix = drop_prefix
+        self._count_failures = count_failures
+        self._chunk = max(batch_size, _EXPORT_CHUNK)
         self._batch_size = batch_size
         self._delay = schedule_delay
         self._max_queue = max_queue_size
@@ -82,41 +92,52 @@ class RLHFSpanProcessor(SpanProcessor):
         """Nothing to do at start."""
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue the span if it carries our records (never raises)."""
-        if not carries_records(span):
-            return
-        if self._shutdown:
-            _forget(span)
-            self.drops.add("after_shutdown")
-            return
-        if not self._batching:
-            with self._export_lock:
-                self._export_locked([span])
-            return
-        queue = self._queue
-        queue.append(span)
-        n = len(queue)
-        if n >= self._max_queue:
-            self._export_inline(span)
-        elif n == self._batch_size or n % _EXPORT_CHUNK == 0:
-            self._ensure_thread()
-            self._wake.set()
-        elif self._thread is None:
-            self._ensure_thread()
+        """Queue the span if it is wanted (never raises)."""
+        try:
+            if self._wanted is not None and not self._wanted(span):
+                return
+            if self._shutdown:
+                self._discard(span, "after_shutdown")
+                return
+            if not self._batching:
+                with self._export_lock:
+                    self._export_locked([span])
+                return
+            queue = self._queue
+            queue.append(span)
+            n = len(queue)
+            if n >= self._max_queue and self._inline:
+                self._export_inline(span)
+            elif n > self._max_queue:
+                self._drop_newest(span)
+            elif n == self._batch_size or n % self._chunk == 0:
+                self._ensure_thread()
+                self._wake.set()
+            elif self._thread is None:
+                self._ensure_thread()
+        except Exception:  # a bug of ours must not reach the code that ended the span
+            _log.exception("span processor failed to queue a span")
+            self.drops.add(f"{self._prefix}internal_error")
+
+    def _discard(self, span: ReadableSpan, reason: str) -> None:
+        """Count a span that will never be exported."""
+        self.drops.add(f"{self._prefix}{reason}")
 
     def _export_inline(self, span: ReadableSpan) -> None:
         if self._export_lock.acquire(timeout=self._max_block):
             try:
-                self._drain_locked(max_items=_EXPORT_CHUNK)
+                self._drain_locked(max_items=self._chunk)
             finally:
                 self._export_lock.release()
         elif len(self._queue) > self._max_queue:
-            try:
-                self._queue.remove(span)
-            except ValueError:
-                return
-            _forget(span)
-            self.drops.add("queue_full")
+            self._drop_newest(span)
+
+    def _drop_newest(self, span: ReadableSpan) -> None:
+        try:
+            self._queue.remove(span)
+        except ValueError:  # already taken by an export
+            return
+        self._discard(span, "queue_full")
 
     # -- exporting ----------------------------------------------------------------------
 
@@ -136,29 +157,35 @@ class RLHFSpanProcessor(SpanProcessor):
             self._wake.clear()
             while self._queue and not self._shutdown:
                 with self._export_lock:
-                    self._drain_locked(max_items=_EXPORT_CHUNK)
+                    self._drain_locked(max_items=self._chunk)
 
     def _drain_locked(self, max_items: int | None = None) -> None:
+        """Export queued spans in batches of at most ``self._chunk``, ``max_items`` in all."""
         queue = self._queue
-        while queue:
+        budget = len(queue) if max_items is None else max_items
+        while queue and budget > 0:
             batch: list[ReadableSpan] = []
             try:
-                while queue and (max_items is None or len(batch) < max_items):
+                while queue and len(batch) < min(self._chunk, budget):
                     batch.append(queue.popleft())
-            except IndexError:
+            except IndexError:  # another thread emptied the queue meanwhile
                 pass
+            budget -= len(batch)
             self._export_locked(batch)
-            if max_items is not None:
+            if max_items is None and not batch:
                 return
 
     def _export_locked(self, batch: list[ReadableSpan]) -> None:
         if not batch:
             return
         try:
-            self.exporter.export(batch)
-        except Exception:  # the exporter reports failure as a result; this is a bug guard
+            result = self.exporter.export(batch)
+        except Exception:  # exporters report failure as a result; this is a bug guard
             _log.exception("exporter raised; %d spans counted as dropped", len(batch))
-            self.drops.add("exporter_error", len(batch))
+            self.drops.add(f"{self._prefix}exporter_error", len(batch))
+            return
+        if self._count_failures and result is not SpanExportResult.SUCCESS:
+            self.drops.add(f"{self._prefix}export_failed", len(batch))
 
     # -- flush / shutdown -----------------------------------------------------------------
 
@@ -172,7 +199,8 @@ class RLHFSpanProcessor(SpanProcessor):
         finally:
             self._export_lock.release()
         remaining_ms = int(max(deadline - time.monotonic(), 0.0) * 1000)
-        return self.exporter.force_flush(remaining_ms) and not self._queue
+        # Everything queued when the lock was taken is exported; later spans are not "before".
+        return bool(self.exporter.force_flush(remaining_ms))
 
     def shutdown(self) -> None:
         """Flush, stop the thread and shut the exporter down (idempotent)."""
@@ -208,8 +236,44 @@ class RLHFSpanProcessor(SpanProcessor):
 
     def _after_fork_child(self) -> None:
         self._queue.clear()
-        PREBUILT.clear()
         self._init_locks()
+
+
+class RLHFSpanProcessor(BatchingSpanProcessor):
+    """Batches interaction and feedback spans to an :class:`RLHFSpanExporter` (which counts
+    its own failures); spans that carry no interaction or feedback are ignored."""
+
+    def __init__(
+        self,
+        exporter: RLHFSpanExporter,
+        *,
+        batch_size: int = 50,
+        schedule_delay: float = 5.0,
+        max_queue_size: int = 20_000,
+        max_block: float = 5.0,
+        batching: bool = True,
+        drops: DropCounter | None = None,
+    ) -> None:
+        super().__init__(
+            exporter,
+            wanted=carries_records,
+            batch_size=batch_size,
+            schedule_delay=schedule_delay,
+            max_queue_size=max_queue_size,
+            max_block=max_block,
+            batching=batching,
+            drops=drops if drops is not None else exporter.drops,
+        )
+
+    def _discard(self, span: ReadableSpan, reason: str) -> None:
+        ctx = span.get_span_context()
+        if ctx is not None:
+            PREBUILT.pop(ctx.span_id)
+        super()._discard(span, reason)
+
+    def _after_fork_child(self) -> None:
+        super()._after_fork_child()
+        PREBUILT.clear()
 
 
 def _each_live(method: str) -> None:
