@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - optional
 def _decorator_rows(n: int) -> list[tuple[str, ...]]:
     provider = TracerProvider()
     logger = rlhf_otel.create_rlhf_logger(
-        store=MemoryStore(max_entries=1000), tracer_provider=provider
+        store=MemoryStore(max_entries=None), tracer_provider=provider
     )
     tracer = provider.get_tracer("bench")
 
