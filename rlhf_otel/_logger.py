@@ -9,9 +9,9 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -44,6 +44,7 @@ from rlhf_otel._spans import (
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
+    prebuilt_feedback,
     prebuilt_interaction,
 )
 from rlhf_otel._stats import FeedbackStats, compute_stats
@@ -56,6 +57,9 @@ _log = logging.getLogger("rlhf_otel")
 _TRACER_NAME = "rlhf_otel"
 _default_lock = threading.Lock()
 _default: RLHFLogger | None = None
+_FEEDBACK_SPAN_NAMES: Final = {t: f"feedback {t.value}" for t in FeedbackType}
+# A draft record's timestamp before the span's start time is known (never stored).
+_UNSET_TIME: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def default_logger() -> RLHFLogger | None:
@@ -542,31 +546,39 @@ class RLHFLogger:
             targets = (data["preferred_response_id"], *data["compared_response_ids"])
         else:
             targets = (target,)
+        default_meta = self.config.default_metadata
         record = Feedback(
             id=feedback_id or new_feedback_id(),
             interaction_id=target,
             type=ftype,
             data=data,
-            timestamp=utc_now(),
+            timestamp=_UNSET_TIME,  # set from the span's start time below
             user_id=user,
             session_id=sid,
             source=source,
-            metadata=c.metadata({**self.config.default_metadata, **meta}),
+            metadata=c.metadata({**default_meta, **meta} if default_meta else meta),
             target_ids=targets,
         )
         attrs = feedback_to_attributes(record)
-        if not (
+        if (
             ftype is not FeedbackType.COMPARATIVE
             and OPEN_SPANS.add_event(target, A.RLHF_FEEDBACK_EVENT, attrs)
         ):
+            self._count_accepted()
+        else:
+            start_ns = time.time_ns()
             span = self.tracer.start_span(
-                f"feedback {ftype.value}",
+                _FEEDBACK_SPAN_NAMES[ftype],
                 kind=SpanKind.INTERNAL,
                 attributes=attrs,
                 links=feedback_links(record),
+                start_time=start_ns,
+            )
+            ctx = span.get_span_context()
+            self._remember(
+                span, prebuilt_feedback(record, attrs, start_ns, ctx.trace_id, ctx.span_id)
             )
             span.end()
-        self._count_accepted()
         if session is not None:
             session.feedback_ids.append(record.id)
         self._dbg("Logged feedback: %s", record.id)
