@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from opentelemetry.context import attach, detach, set_value
@@ -77,8 +77,9 @@ class RLHFSpanExporter(SpanExporter):
                 if not self._sample_all and self._sampled_out(interaction):
                     self.sampled_out += 1
                 else:
-                    attrs: Mapping[str, object] = span.attributes or {}
-                    if self._policy is not None and A.RLHF_RECORD_KIND not in attrs:
+                    if self._policy is not None and A.RLHF_RECORD_KIND not in (
+                        span.attributes or {}
+                    ):
                         interaction = self._redacted(interaction)
                     interactions.append(interaction)
             feedback.extend(fbs)

@@ -14,6 +14,7 @@ __all__ = ["format_span_id", "new_feedback_id", "parse_span_id", "span_context_o
 
 _SPAN_ID_RE: Final = re.compile(r"[0-9a-f]{32}-[0-9a-f]{16}")
 _SAFE_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,255}")
+_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 
 
 def format_span_id(trace_id: int, span_id: int) -> str:
@@ -36,7 +37,7 @@ def span_context_of(value: str) -> SpanContext | None:
     parsed = parse_span_id(value)
     if parsed is None:
         return None
-    return SpanContext(parsed[0], parsed[1], is_remote=True, trace_flags=TraceFlags(1))
+    return SpanContext(parsed[0], parsed[1], is_remote=True, trace_flags=_SAMPLED)
 
 
 def validate_id(value: object, what: str = "interaction id") -> str:

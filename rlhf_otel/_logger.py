@@ -33,7 +33,6 @@ from rlhf_otel._model import (
     InteractionFilter,
     StorageBackend,
     TokenUsage,
-    utc_now,
 )
 from rlhf_otel._processor import RLHFSpanProcessor
 from rlhf_otel._redact import ContentPolicy
@@ -371,11 +370,12 @@ class RLHFLogger:
         V.optional_str("provider", provider)
         user, sid, session = self._who(user_id, session_id)
         c = self._content
+        default_meta = self.config.default_metadata
         record = Interaction(
             id=interaction_id or "",
             prompt=c.prompt(prompt),
             response=c.response(response),
-            timestamp=utc_now(),
+            timestamp=_UNSET_TIME,  # the span's start time, set in _emit_interaction
             model=model,
             provider=provider,
             model_params=params,
@@ -383,10 +383,10 @@ class RLHFLogger:
             token_usage=usage,
             user_id=user,
             session_id=sid,
-            context=c.context(ctx),
-            metadata=c.metadata({**self.config.default_metadata, **meta}),
+            context=c.context(ctx) if ctx else [],
+            metadata=c.metadata({**default_meta, **meta} if default_meta else meta),
             response_id=response_id,
-            finish_reasons=tuple(finish_reasons or ()),
+            finish_reasons=tuple(finish_reasons) if finish_reasons else (),
         )
         return self._emit_interaction(record, session)
 

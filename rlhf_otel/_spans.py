@@ -345,26 +345,31 @@ def prebuilt_interaction(
 ) -> Interaction:
     """Turn ``draft`` (ours, not shared) into exactly the record that decoding the span
     built from it and ``attrs`` gives; updated in place, which is cheapest on this path."""
-    params: dict[str, Any] = {
-        key: attrs[name] for key, name in _KNOWN_PARAMS.items() if name in attrs
-    }
-    if A.RLHF_MODEL_PARAMS in attrs:
-        params.update(_loads(attrs[A.RLHF_MODEL_PARAMS], {}) or {})
+    params: dict[str, Any] = {}
+    if draft.model_params:
+        params = {key: attrs[name] for key, name in _KNOWN_PARAMS.items() if name in attrs}
+        if A.RLHF_MODEL_PARAMS in attrs:
+            params.update(_loads(attrs[A.RLHF_MODEL_PARAMS], {}) or {})
     usage = draft.token_usage
     if usage is not None and usage.total is None and None not in (usage.prompt, usage.completion):
         usage = TokenUsage(usage.prompt, usage.completion, usage.prompt + usage.completion)  # type: ignore[operator]
     draft.id = interaction_id
     draft.timestamp = ns_to_datetime(start_ns)
-    if capture_content:
+    if not capture_content:
+        draft.prompt, draft.response, draft.context = "", "", []
+    elif draft.context:
         draft.context = [_message_from_otel(_message_to_otel(m)) for m in draft.context]
     else:
-        draft.prompt, draft.response, draft.context = "", "", []
+        draft.context = []
     draft.model_params = params
-    draft.metadata = _loads(attrs.get(A.RLHF_METADATA), {}) or {}
+    draft.metadata = _loads(attrs[A.RLHF_METADATA], {}) or {} if A.RLHF_METADATA in attrs else {}
     if draft.latency_ms is not None:
         draft.latency_ms = float(draft.latency_ms)
     draft.token_usage = usage
-    draft.finish_reasons = tuple(str(f) for f in draft.finish_reasons)
+    if draft.finish_reasons:
+        draft.finish_reasons = tuple(str(f) for f in draft.finish_reasons)
+    else:
+        draft.finish_reasons = ()
     draft.trace_id = f"{trace_id:032x}"
     draft.span_id = f"{span_id:016x}"
     return draft
@@ -376,7 +381,7 @@ def prebuilt_feedback(
     """Turn ``draft`` (ours, not shared) into exactly the record that decoding its span
     gives, in place."""
     draft.timestamp = ns_to_datetime(start_ns)
-    draft.metadata = _loads(attrs.get(A.RLHF_METADATA), {}) or {}
+    draft.metadata = _loads(attrs[A.RLHF_METADATA], {}) or {} if A.RLHF_METADATA in attrs else {}
     draft.target_ids = tuple(draft.target_ids or (draft.interaction_id,))
     draft.trace_id = f"{trace_id:032x}"
     draft.span_id = f"{span_id:016x}"
@@ -386,9 +391,12 @@ def prebuilt_feedback(
 # ----------------------------------------------------------------------------- feedback
 
 
-def _evaluation(fb: Feedback) -> dict[str, AttributeValue]:
+_EVALUATION_NAMES: Final = {t: f"rlhf.{t.value}" for t in FeedbackType}
+
+
+def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
     d = fb.data
-    out: dict[str, AttributeValue] = {A.GEN_AI_EVALUATION_NAME: f"rlhf.{fb.type.value}"}
+    out[A.GEN_AI_EVALUATION_NAME] = _EVALUATION_NAMES[fb.type]
     if fb.type is FeedbackType.BINARY:
         out[A.GEN_AI_EVALUATION_SCORE_VALUE] = 1.0 if d["value"] == "thumbs_up" else 0.0
         out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d["value"]
@@ -416,7 +424,6 @@ def _evaluation(fb: Feedback) -> dict[str, AttributeValue]:
         out[A.GEN_AI_EVALUATION_SCORE_LABEL] = "preferred"
         if d.get("reason"):
             out[A.GEN_AI_EVALUATION_EXPLANATION] = d["reason"]
-    return out
 
 
 def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
@@ -465,7 +472,7 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
         attrs[A.RLHF_FEEDBACK_SOURCE] = fb.source
     if fb.metadata:
         attrs[A.RLHF_METADATA] = dumps(fb.metadata)
-    attrs.update(_evaluation(fb))
+    _evaluation(fb, attrs)
     return attrs
 
 

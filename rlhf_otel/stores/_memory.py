@@ -50,7 +50,11 @@ class MemoryStore:
                 if old is not None:
                     self._unindex(old)
                 self._feedback[fb.id] = fb
-                for target in dict.fromkeys((fb.interaction_id, *fb.target_ids)):
+                targets = fb.target_ids
+                if len(targets) == 1 and targets[0] == fb.interaction_id:  # the common case
+                    self._by_target.setdefault(fb.interaction_id, []).append(fb.id)
+                    continue
+                for target in dict.fromkeys((fb.interaction_id, *targets)):
                     self._by_target.setdefault(target, []).append(fb.id)
             if self._max is not None:
                 self._evict()
