@@ -560,9 +560,8 @@ class RLHFLogger:
             target_ids=targets,
         )
         attrs = feedback_to_attributes(record)
-        if (
-            ftype is not FeedbackType.COMPARATIVE
-            and OPEN_SPANS.add_event(target, A.RLHF_FEEDBACK_EVENT, attrs)
+        if ftype is not FeedbackType.COMPARATIVE and OPEN_SPANS.add_event(
+            target, A.RLHF_FEEDBACK_EVENT, attrs
         ):
             self._count_accepted()
         else:
