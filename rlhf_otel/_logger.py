@@ -23,7 +23,7 @@ from rlhf_otel._config import RLHFConfig
 from rlhf_otel._current import OPEN_SPANS, set_last_interaction_id
 from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
 from rlhf_otel._exporter import RLHFSpanExporter
-from rlhf_otel._ids import format_span_id, new_feedback_id, validate_id
+from rlhf_otel._ids import new_feedback_id, validate_id
 from rlhf_otel._model import (
     Feedback,
     FeedbackFilter,
@@ -404,7 +404,8 @@ class RLHFLogger:
             start_time=start_ns,
         )
         ctx = span.get_span_context()
-        interaction_id = record.id or format_span_id(ctx.trace_id, ctx.span_id)
+        trace_hex, span_hex = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+        interaction_id = record.id or f"{trace_hex}-{span_hex}"  # ids.format_span_id
         if not record.id:
             span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
         self._remember(
@@ -413,8 +414,8 @@ class RLHFLogger:
                 record,
                 attrs,
                 interaction_id=interaction_id,
-                trace_id=ctx.trace_id,
-                span_id=ctx.span_id,
+                trace_hex=trace_hex,
+                span_hex=span_hex,
                 start_ns=start_ns,
                 capture_content=capture,
             ),

@@ -338,13 +338,14 @@ def prebuilt_interaction(
     attrs: Mapping[str, Any],
     *,
     interaction_id: str,
-    trace_id: int,
-    span_id: int,
+    trace_hex: str,
+    span_hex: str,
     start_ns: int,
     capture_content: bool,
 ) -> Interaction:
     """Turn ``draft`` (ours, not shared) into exactly the record that decoding the span
-    built from it and ``attrs`` gives; updated in place, which is cheapest on this path."""
+    built from it and ``attrs`` gives; updated in place, which is cheapest on this path.
+    ``trace_hex``/``span_hex``: the span's ids as 32 and 16 lowercase hex digits."""
     params: dict[str, Any] = {}
     if draft.model_params:
         params = {key: attrs[name] for key, name in _KNOWN_PARAMS.items() if name in attrs}
@@ -370,8 +371,8 @@ def prebuilt_interaction(
         draft.finish_reasons = tuple(str(f) for f in draft.finish_reasons)
     else:
         draft.finish_reasons = ()
-    draft.trace_id = f"{trace_id:032x}"
-    draft.span_id = f"{span_id:016x}"
+    draft.trace_id = trace_hex
+    draft.span_id = span_hex
     return draft
 
 
