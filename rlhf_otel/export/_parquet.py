@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
@@ -110,25 +109,6 @@ def _array(pa: Any, values: list[Any], typ: Any, fix: Callable[[Any], Any] | Non
         return pa.array(values, type=typ)
     except (*_CONVERT_ERRORS, pa.ArrowException):
         return pa.array([fix(v) for v in values], type=typ)
-
-
-def _messages_array(pa: Any, values: list[Any], typ: Any) -> Any:
-    """A ``list<struct<role, content>>`` column built from flat role/content columns.
-
-    Several times faster than converting a list of lists of dicts; anything unusual
-    (a null row, a message without ``role``) takes the general conversion.
-    """
-    try:
-        roles = [m["role"] for msgs in values for m in msgs]
-        contents = [m["content"] for msgs in values for m in msgs]
-        offsets = list(itertools.accumulate(map(len, values), initial=0))
-        struct = pa.StructArray.from_arrays(
-            [pa.array(roles, type=pa.string()), pa.array(contents, type=pa.string())],
-            fields=list(typ.value_type),
-        )
-        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), struct, type=typ)
-    except (*_CONVERT_ERRORS, KeyError, pa.ArrowException):
-        return pa.array(values, type=typ)
 
 
 def _kind_array(pa: Any, kind: str, n: int, typ: Any) -> Any:
@@ -251,18 +231,11 @@ def _write_record_batches(
 def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, Any]]) -> int:
     """Write dict rows (every key a schema field) in batches, column by column."""
     pa = require_pyarrow()
-    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     written = 0
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
 
         def flush(batch: list[dict[str, Any]]) -> None:
-            arrays = []
-            for f in schema:
-                values = [row.get(f.name) for row in batch]
-                if f.type == messages:
-                    arrays.append(_messages_array(pa, values, f.type))
-                else:
-                    arrays.append(pa.array(values, type=f.type))
+            arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
 
         batch: list[dict[str, Any]] = []
