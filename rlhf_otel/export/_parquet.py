@@ -112,7 +112,7 @@ def _array(pa: Any, values: list[Any], typ: Any, fix: Callable[[Any], Any] | Non
 
 
 def _kind_array(pa: Any, kind: str, n: int, typ: Any) -> Any:
-    indices = pa.array(bytes(n), type=pa.int8()) if n else pa.array([], type=pa.int8())
+    indices = pa.array([0] * n, type=pa.int8())
     return pa.DictionaryArray.from_arrays(indices, pa.array([kind], type=typ.value_type))
 
 
@@ -257,7 +257,7 @@ def write_parquet_records(
     report: ExportReport,
     progress: ProgressCallback | None,
 ) -> None:
-    """Interactions then feedback, one typed row each, in row groups of a few thousand."""
+    """Interactions then feedback, one typed row each, in row groups of 16,384 rows."""
     schema = record_schema(opts.include_metadata)
 
     def records() -> Iterator[Interaction | Feedback]:
