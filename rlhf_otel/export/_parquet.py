@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rlhf_otel._errors import RLHFError
@@ -24,7 +25,7 @@ __all__ = [
     "write_parquet_rows",
 ]
 
-BATCH_ROWS: Final = 8192
+BATCH_ROWS: Final = 16384
 
 
 class ParquetUnavailableError(RLHFError, ImportError):
@@ -70,8 +71,20 @@ def record_schema(include_metadata: bool = True) -> pyarrow.Schema:
     return pa.schema([(n, t) for n, t in fields if include_metadata or n != "metadata"])
 
 
-def _json(value: object) -> str | None:
-    return json.dumps(value, ensure_ascii=False, default=repr) if value else None
+_encode = json.JSONEncoder(ensure_ascii=False, default=repr).encode
+_CONVERT_ERRORS: tuple[type[BaseException], ...] = (TypeError, ValueError, OverflowError)
+
+
+def _json_map(value: Mapping[str, Any]) -> str | None:
+    if not value:
+        return None
+    return _encode(value if type(value) is dict else dict(value))
+
+
+def _json_messages(value: Sequence[Mapping[str, Any]]) -> str | None:
+    if not value:
+        return None
+    return _encode([m if type(m) is dict else dict(m) for m in value])
 
 
 def _float(value: object) -> float | None:
@@ -84,79 +97,156 @@ def _pairs(value: object) -> list[tuple[str, float]] | None:
     return [(str(k), float(v)) for k, v in value.items()]
 
 
-def _interaction_row(it: Interaction) -> dict[str, Any]:
-    u = it.token_usage
+def _array(pa: Any, values: list[Any], typ: Any, fix: Callable[[Any], Any] | None = None) -> Any:
+    """One Arrow array from a column of Python values, converted in bulk.
+
+    Values the bulk conversion refuses (a number stored as text, say) go through ``fix``
+    one by one, so odd records cost time only in the batches that hold them.
+    """
+    if fix is None:
+        return pa.array(values, type=typ)
+    try:
+        return pa.array(values, type=typ)
+    except (*_CONVERT_ERRORS, pa.ArrowException):
+        return pa.array([fix(v) for v in values], type=typ)
+
+
+def _kind_array(pa: Any, kind: str, n: int, typ: Any) -> Any:
+    indices = pa.array([0] * n, type=pa.int8())
+    return pa.DictionaryArray.from_arrays(indices, pa.array([kind], type=typ.value_type))
+
+
+def _interaction_columns(pa: Any, batch: list[Interaction]) -> dict[str, Any]:
+    """Typed arrays of a batch of interactions, one column at a time."""
+    s, f64, i64 = pa.string(), pa.float64(), pa.int64()
+
+    def col(name: str) -> list[Any]:
+        return list(map(attrgetter(name), batch))
+
+    usage = col("token_usage")
     return {
-        "kind": "interaction", "id": it.id, "timestamp": it.timestamp,
-        "prompt": it.prompt, "response": it.response, "model": it.model,
-        "provider": it.provider, "model_params": _json(dict(it.model_params)),
-        "latency_ms": _float(it.latency_ms),
-        "input_tokens": None if u is None else u.prompt,
-        "output_tokens": None if u is None else u.completion,
-        "total_tokens": None if u is None else u.total,
-        "user_id": it.user_id, "session_id": it.session_id,
-        "context": _json([dict(m) for m in it.context]),
-        "response_id": it.response_id, "finish_reasons": list(it.finish_reasons),
-        "error_type": it.error_type, "time_to_first_token_ms": _float(it.time_to_first_token_ms),
-        "trace_id": it.trace_id, "span_id": it.span_id,
-        "metadata": _json(dict(it.metadata)),
-    }  # fmt: skip
+        "id": pa.array(col("id"), type=s),
+        "timestamp": pa.array(col("timestamp"), type=pa.timestamp("us", tz="UTC")),
+        "prompt": pa.array(col("prompt"), type=s),
+        "response": pa.array(col("response"), type=s),
+        "model": pa.array(col("model"), type=s),
+        "provider": pa.array(col("provider"), type=s),
+        "model_params": pa.array(list(map(_json_map, col("model_params"))), type=s),
+        "latency_ms": _array(pa, col("latency_ms"), f64, _float),
+        "input_tokens": pa.array([None if u is None else u.prompt for u in usage], type=i64),
+        "output_tokens": pa.array([None if u is None else u.completion for u in usage], type=i64),
+        "total_tokens": pa.array([None if u is None else u.total for u in usage], type=i64),
+        "user_id": pa.array(col("user_id"), type=s),
+        "session_id": pa.array(col("session_id"), type=s),
+        "context": pa.array(list(map(_json_messages, col("context"))), type=s),
+        "response_id": pa.array(col("response_id"), type=s),
+        "finish_reasons": _array(pa, col("finish_reasons"), pa.list_(s), list),
+        "error_type": pa.array(col("error_type"), type=s),
+        "time_to_first_token_ms": _array(pa, col("time_to_first_token_ms"), f64, _float),
+        "trace_id": pa.array(col("trace_id"), type=s),
+        "span_id": pa.array(col("span_id"), type=s),
+        "metadata": pa.array(list(map(_json_map, col("metadata"))), type=s),
+    }
 
 
-def _feedback_row(fb: Feedback) -> dict[str, Any]:
-    d = fb.data
-    comment = next((d[k] for k in ("comment", "overall_comment", "reason") if d.get(k)), None)
+def _feedback_columns(pa: Any, batch: list[Feedback]) -> dict[str, Any]:
+    """Typed arrays of a batch of feedback, one column at a time."""
+    s, f64 = pa.string(), pa.float64()
+    data = [fb.data for fb in batch]
+
+    def col(name: str) -> list[Any]:
+        return list(map(attrgetter(name), batch))
+
+    def field(key: str) -> list[Any]:
+        return [d.get(key) for d in data]
+
+    def pairs(key: str) -> Any:
+        values = [None if (v := d.get(key)) is None else _pairs(v) for d in data]
+        return pa.array(values, type=pa.map_(s, f64))
+
+    compared = [None if (v := d.get("compared_response_ids")) is None else list(v) for d in data]
+    comments = [
+        d.get("comment") or d.get("overall_comment") or d.get("reason") or None for d in data
+    ]
     return {
-        "kind": "feedback", "id": fb.id, "timestamp": fb.timestamp,
-        "user_id": fb.user_id, "session_id": fb.session_id,
-        "trace_id": fb.trace_id, "span_id": fb.span_id,
-        "interaction_id": fb.interaction_id, "type": fb.type.value, "source": fb.source,
-        "target_ids": list(fb.target_ids),
-        "value": d.get("value"), "rating": _float(d.get("rating")),
-        "min_rating": _float(d.get("min_rating")), "max_rating": _float(d.get("max_rating")),
-        "comment": comment, "sentiment": d.get("sentiment"),
-        "dimensions": _pairs(d.get("dimensions")), "weights": _pairs(d.get("weights")),
-        "preferred_response_id": d.get("preferred_response_id"),
-        "compared_response_ids": None
-        if d.get("compared_response_ids") is None
-        else list(d["compared_response_ids"]),
-        "confidence_level": _float(d.get("confidence_level")),
-        "metadata": _json(dict(fb.metadata)),
-    }  # fmt: skip
+        "id": pa.array(col("id"), type=s),
+        "timestamp": pa.array(col("timestamp"), type=pa.timestamp("us", tz="UTC")),
+        "user_id": pa.array(col("user_id"), type=s),
+        "session_id": pa.array(col("session_id"), type=s),
+        "trace_id": pa.array(col("trace_id"), type=s),
+        "span_id": pa.array(col("span_id"), type=s),
+        "interaction_id": pa.array(col("interaction_id"), type=s),
+        "type": pa.array([fb.type.value for fb in batch], type=pa.dictionary(pa.int8(), s)),
+        "source": pa.array(col("source"), type=s),
+        "target_ids": _array(pa, col("target_ids"), pa.list_(s), list),
+        "value": pa.array(field("value"), type=s),
+        "rating": _array(pa, field("rating"), f64, _float),
+        "min_rating": _array(pa, field("min_rating"), f64, _float),
+        "max_rating": _array(pa, field("max_rating"), f64, _float),
+        "comment": pa.array(comments, type=s),
+        "sentiment": pa.array(field("sentiment"), type=s),
+        "dimensions": pairs("dimensions"),
+        "weights": pairs("weights"),
+        "preferred_response_id": pa.array(field("preferred_response_id"), type=s),
+        "compared_response_ids": pa.array(compared, type=pa.list_(s)),
+        "confidence_level": _array(pa, field("confidence_level"), f64, _float),
+        "metadata": pa.array(list(map(_json_map, col("metadata"))), type=s),
+    }
 
 
-def _write_batches(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows in batches; a batch holds rows of one ``kind``, the other columns null."""
+def _write_record_batches(
+    fh: IO[bytes], schema: pyarrow.Schema, records: Iterable[Interaction | Feedback]
+) -> int:
+    """Write records in batches of one kind, each column built in bulk, the rest null."""
     pa = require_pyarrow()
-    pq = pa.parquet
     written = 0
-    cols: dict[str, list[Any]] = {}
-    size = 0
-    tag: object = None
+    with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
 
-    def flush() -> None:
-        arrays = [
-            pa.array(cols[f.name], type=f.type) if f.name in cols else pa.nulls(size, f.type)
-            for f in schema
-        ]
-        writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        def flush(batch: list[Any]) -> None:
+            n = len(batch)
+            if isinstance(batch[0], Interaction):
+                kind, cols = "interaction", _interaction_columns(pa, batch)
+            else:
+                kind, cols = "feedback", _feedback_columns(pa, batch)
+            cols["kind"] = _kind_array(pa, kind, n, schema.field("kind").type)
+            arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
 
-    with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
-        for row in rows:
-            row_tag = row.get("kind")
-            if size == BATCH_ROWS or row_tag != tag or not cols:
-                if size:
-                    flush()
-                tag, size = row_tag, 0
-                cols = {k: [] for k in row}
-            for k, v in row.items():
-                cols[k].append(v)
-            size += 1
+        batch: list[Any] = []
+        for record in records:
+            if batch and (len(batch) == BATCH_ROWS or type(record) is not type(batch[0])):
+                flush(batch)
+                batch = []
+            batch.append(record)
             written += 1
-        if size or not written:
-            if not written:
-                cols = {f.name: [] for f in schema}
-            flush()
+        if batch:
+            flush(batch)
+        else:
+            writer.write_batch(
+                pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+            )
+    return written
+
+
+def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, Any]]) -> int:
+    """Write dict rows (every key a schema field) in batches, column by column."""
+    pa = require_pyarrow()
+    written = 0
+    with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
+
+        def flush(batch: list[dict[str, Any]]) -> None:
+            arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            written += 1
+            if len(batch) == BATCH_ROWS:
+                flush(batch)
+                batch = []
+        if batch or not written:
+            flush(batch)
     return written
 
 
@@ -167,18 +257,16 @@ def write_parquet_records(
     report: ExportReport,
     progress: ProgressCallback | None,
 ) -> None:
-    """Interactions then feedback, one typed row each, in row groups of a few thousand."""
+    """Interactions then feedback, one typed row each, in row groups of 16,384 rows."""
     schema = record_schema(opts.include_metadata)
 
-    def rows() -> Iterator[dict[str, Any]]:
+    def records() -> Iterator[Interaction | Feedback]:
         if opts.include_interactions:
-            for it in iter_interactions(store, opts, report, progress):
-                yield _interaction_row(it)
+            yield from iter_interactions(store, opts, report, progress)
         if opts.include_feedback:
-            for fb in iter_feedback(store, opts, report, progress):
-                yield _feedback_row(fb)
+            yield from iter_feedback(store, opts, report, progress)
 
-    report.rows = _write_batches(fh, schema, rows())
+    report.rows = _write_record_batches(fh, schema, records())
 
 
 def training_schema(fmt: ExportFormat, conversational: bool) -> pyarrow.Schema:
@@ -201,4 +289,4 @@ def write_parquet_rows(
     fh: IO[bytes], fmt: ExportFormat, conversational: bool, rows: Iterable[dict[str, Any]]
 ) -> int:
     """Write training rows; returns how many."""
-    return _write_batches(fh, training_schema(fmt, conversational), rows)
+    return _write_rows(fh, training_schema(fmt, conversational), rows)

@@ -34,6 +34,8 @@ __all__ = [
 
 PROGRESS_EVERY: Final = 10_000
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
+_ALL_INTERACTIONS: Final = InteractionFilter()
+_ALL_FEEDBACK: Final = FeedbackFilter()
 
 
 def _fallback(value: object) -> object:
@@ -58,7 +60,8 @@ def iter_interactions(
         session_id=opts.session_id,
         limit=opts.limit,
     )
-    for it in store.scan_interactions(flt):
+    # An empty filter is no filter: a store then skips its per-record matching.
+    for it in store.scan_interactions(None if flt == _ALL_INTERACTIONS else flt):
         report.interactions += 1
         if progress is not None and report.interactions % PROGRESS_EVERY == 0:
             progress(report.interactions + report.feedback)
@@ -77,7 +80,7 @@ def iter_feedback(
         session_id=opts.session_id,
         limit=opts.limit,
     )
-    for fb in store.scan_feedback(flt):
+    for fb in store.scan_feedback(None if flt == _ALL_FEEDBACK else flt):
         report.feedback += 1
         if progress is not None and report.feedback % PROGRESS_EVERY == 0:
             progress(report.interactions + report.feedback)

@@ -74,34 +74,29 @@ class _Spill:
         # Owned by the rows iterator, which closes it when exhausted or discarded.
         self._file = tempfile.TemporaryFile()  # noqa: SIM115
         self._fd = self._file.fileno()
-        self._offsets = array.array("q")
-        self._lengths = array.array("q")
-        self._end = 0
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        # Text ``h`` spans bytes offsets[h]..offsets[h + 1]; bytes past ``_written`` are
+        # still in ``_buf``.
+        self._offsets = array.array("q", [0])
+        self._written = 0
+        self._buf = bytearray()
 
     def add(self, text: str) -> int:
-        data = text.encode("utf-8")
-        self._offsets.append(self._end)
-        self._lengths.append(len(data))
-        self._end += len(data)
-        self._pending.append(data)
-        self._pending_size += len(data)
-        if self._pending_size > 1 << 20:
-            self._flush()
-        return len(self._offsets) - 1
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._file.write(b"".join(self._pending))
+        buf = self._buf
+        buf += text.encode("utf-8")
+        self._offsets.append(self._written + len(buf))
+        if len(buf) > 1 << 20:
+            self._file.write(buf)
             self._file.flush()
-            self._pending.clear()
-            self._pending_size = 0
+            self._written += len(buf)
+            buf.clear()
+        return len(self._offsets) - 2
 
     def get(self, handle: int) -> str:
-        if self._pending:
-            self._flush()
-        return os.pread(self._fd, self._lengths[handle], self._offsets[handle]).decode("utf-8")
+        start, end = self._offsets[handle], self._offsets[handle + 1]
+        written = self._written
+        if start >= written:
+            return self._buf[start - written : end - written].decode("utf-8")
+        return os.pread(self._fd, end - start, start).decode("utf-8")
 
     def close(self) -> None:
         self._file.close()
@@ -222,9 +217,11 @@ class TrainingRows:
             user_id=opts.user_id,
             session_id=opts.session_id,
         )
+        progress = self._progress
         for fb in self._store.scan_feedback(flt) if types else iter(()):
             report.feedback += 1
-            self._tick()
+            if progress is not None:
+                self._tick()
             t = fb.type
             d = fb.data
             if t is FeedbackType.COMPARATIVE:
@@ -267,13 +264,15 @@ class TrainingRows:
         by_id: dict[str, _Resp] = {}
         order: list[_Resp] = []
         if needed:
+            prompt_key, spill_text = prompts.key, self._spill.add
             for it in self._store.scan_interactions():
                 report.interactions += 1
-                self._tick()
-                if it.id in needed and it.id not in by_id:
-                    key = prompts.key(it.prompt, it.context)
-                    resp = _Resp(it.id, key, self._spill.add(it.response))
-                    by_id[it.id] = resp
+                if progress is not None:
+                    self._tick()
+                iid = it.id
+                if iid in needed and iid not in by_id:
+                    resp = _Resp(iid, prompt_key(it.prompt, it.context), spill_text(it.response))
+                    by_id[iid] = resp
                     order.append(resp)
         return signals, comparisons, by_id, order, prompts
 
@@ -322,17 +321,30 @@ class TrainingRows:
     def _completion(text: str, conv: bool) -> Any:
         return [{"role": "assistant", "content": text}] if conv else text
 
-    def _same_text(self, a: _Resp, b: _Resp) -> bool:
-        return a.text == b.text or self._spill.get(a.text) == self._spill.get(b.text)
+    def _texts(self, a: _Resp, b: _Resp) -> tuple[str, str] | None:
+        """The two responses' texts, or ``None`` when they are the same text."""
+        if a.text == b.text:
+            return None
+        get = self._spill.get
+        text_a, text_b = get(a.text), get(b.text)
+        return None if text_a == text_b else (text_a, text_b)
 
     def _pair_row(
-        self, prompts: _Prompts, chosen: _Resp, rejected: _Resp, margin: float, conv: bool
+        self, prompts: _Prompts, key: int, texts: tuple[str, str], margin: float, conv: bool
     ) -> dict[str, Any]:
-        row = {
-            "prompt": self._prompt(prompts, chosen.key, conv),
-            "chosen": self._completion(self._spill.get(chosen.text), conv),
-            "rejected": self._completion(self._spill.get(rejected.text), conv),
-        }
+        chosen, rejected = texts
+        if conv:
+            row: dict[str, Any] = {
+                "prompt": self._prompt(prompts, key, conv),
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        else:
+            row = {
+                "prompt": self._prompt(prompts, key, conv),
+                "chosen": chosen,
+                "rejected": rejected,
+            }
         if self.format is ExportFormat.REWARD:
             row["margin"] = margin
         return row
@@ -355,14 +367,14 @@ class TrainingRows:
                 skipped["interaction_not_found"] += 1
             elif a.key != b.key:
                 skipped["different_prompts"] += 1
-            elif self._same_text(a, b):
+            elif (texts := self._texts(a, b)) is None:
                 skipped["identical_responses"] += 1
             elif (pref, other) in seen or (other, pref) in seen:
                 skipped["duplicate_pair"] += 1
             else:
                 seen.add((pref, other))
                 used["comparative"] += 1
-                yield self._pair_row(prompts, a, b, 1.0 if conf is None else conf, conv)
+                yield self._pair_row(prompts, a.key, texts, 1.0 if conf is None else conf, conv)
         kinds = [k for k in self._opts.training.pair_sources if k != "comparative"]
         if not kinds:
             return
@@ -391,7 +403,8 @@ class TrainingRows:
                     if (win.id, lose.id) in seen or (lose.id, win.id) in seen:
                         skipped["duplicate_pair"] += 1
                         continue
-                    if self._same_text(win, lose):
+                    texts = self._texts(win, lose)
+                    if texts is None:
                         skipped["identical_responses"] += 1
                         continue
                     if cap is not None and taken >= cap:
@@ -399,7 +412,7 @@ class TrainingRows:
                         continue
                     taken += 1
                     used[kind] += 1
-                    yield self._pair_row(prompts, win, lose, abs(diff), conv)
+                    yield self._pair_row(prompts, win.key, texts, abs(diff), conv)
 
     def _kto(
         self,

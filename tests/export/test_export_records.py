@@ -223,6 +223,27 @@ def test_parquet_has_typed_schema_and_round_trips_values() -> None:
     assert rows[3]["confidence_level"] == 0.75
 
 
+def test_parquet_converts_numbers_stored_as_text_and_spans_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rating or latency stored as text becomes a float; kinds stay right across batches."""
+    import rlhf_otel.export._parquet as parquet_module
+
+    monkeypatch.setattr(parquet_module, "BATCH_ROWS", 2)
+    store = MemoryStore()
+    its = [
+        interaction(f"i{k}", "q", "a", T0, latency_ms="12.5" if k == 1 else 3.0) for k in range(3)
+    ]
+    fbs = [rating(f"f{k}", "i0", "4" if k == 2 else 3, T0) for k in range(3)]
+    store.write(its, fbs)
+    table = pq.read_table(io.BytesIO(export_feedback(store, "parquet")))  # type: ignore[arg-type]
+    assert pq.ParquetFile(io.BytesIO(export_feedback(store, "parquet"))).num_row_groups == 4  # type: ignore[arg-type]
+    assert table.column("kind").to_pylist() == ["interaction"] * 3 + ["feedback"] * 3
+    assert table.column("latency_ms").to_pylist() == [3.0, 12.5, 3.0, None, None, None]
+    assert table.column("rating").to_pylist() == [None, None, None, 3.0, 3.0, 4.0]
+    assert table.column("type").to_pylist() == [None, None, None, "rating", "rating", "rating"]
+
+
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path: Path) -> None:
     """Without pyarrow, Parquet export raises an ImportError naming the extra to install."""
     code = (
