@@ -14,8 +14,6 @@ from rlhf_otel.stores._protocol import Store
 
 __all__ = ["ENV_VARS", "RLHFConfig"]
 
-ENV_PREFIX: Final = "RLHF_OTEL_"
-
 ENV_VARS: Final[Mapping[str, str]] = {
     "backend": "RLHF_OTEL_BACKEND",
     "data_dir": "RLHF_OTEL_DATA_DIR",

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, Final, Protocol
 
-from opentelemetry.trace import Link, SpanContext, SpanKind
+from opentelemetry.trace import Link, SpanContext
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
@@ -592,11 +592,6 @@ def records_from_span(
         if event.name == A.RLHF_FEEDBACK_EVENT and event.attributes:
             feedback.append(_feedback_from_attributes(dict(event.attributes), event.timestamp, ctx))
     return interaction, feedback
-
-
-def span_kind_for_interaction() -> SpanKind:
-    """Interactions are CLIENT spans: a call out to a model."""
-    return SpanKind.CLIENT
 
 
 def context_ids(ctx: SpanContext) -> str:
