@@ -312,68 +312,9 @@ READERS: Final = {
 }
 
 
-class ChatChunkAccumulator:
-    """Folds ``ChatCompletionChunk`` s into a :class:`ResponseInfo` (first choice's content)."""
-
-    __slots__ = ("_calls", "_reasons", "_texts", "info")
-
-    def __init__(self) -> None:
-        self.info = ResponseInfo()
-        self._texts: list[str] = []
-        self._calls: dict[int, dict[str, Any]] = {}
-        self._reasons: dict[int, str] = {}
-
-    def add(self, chunk: Any) -> None:
-        """Take one chunk into account."""
-        info = self.info
-        if info.response_id is None:
-            info.response_id = _get(chunk, "id")
-            info.model = _get(chunk, "model")
-        for choice in _get(chunk, "choices") or ():
-            index = _get(choice, "index") or 0
-            reason = _get(choice, "finish_reason")
-            if reason is not None:
-                self._reasons[index] = str(reason)
-            if index != 0:
-                continue
-            delta = _get(choice, "delta")
-            if delta is None:
-                continue
-            content = _get(delta, "content")
-            if content:
-                self._texts.append(content)
-            for call in _get(delta, "tool_calls") or ():
-                slot = self._calls.setdefault(_get(call, "index") or 0, {"arguments": []})
-                if _get(call, "id"):
-                    slot["id"] = _get(call, "id")
-                function = _get(call, "function")
-                if function is not None:
-                    if _get(function, "name"):
-                        slot["name"] = _get(function, "name")
-                    if _get(function, "arguments"):
-                        slot["arguments"].append(_get(function, "arguments"))
-        usage = _get(chunk, "usage")
-        if usage is not None:
-            info.usage = _usage(usage, "prompt_tokens", "completion_tokens")
-
-    def result(self) -> ResponseInfo:
-        """Everything seen so far (a stream read half-way gives the half it read)."""
-        info = self.info
-        info.text = "".join(self._texts)
-        info.tool_calls = [
-            {
-                "id": c.get("id"),
-                "name": c.get("name"),
-                "arguments": _arguments("".join(c["arguments"])),
-            }
-            for _, c in sorted(self._calls.items())
-        ]
-        info.finish_reasons = tuple(r for _, r in sorted(self._reasons.items()))
-        return info
-
-
-class CompletionChunkAccumulator:
-    """Folds legacy ``Completion`` chunks into a :class:`ResponseInfo`."""
+class _ChoiceChunkAccumulator:
+    """Folds chunks with ``choices`` into a :class:`ResponseInfo`: id, model, usage and every
+    choice's finish reason; :meth:`_take_first` reads the first choice's content."""
 
     __slots__ = ("_reasons", "_texts", "info")
 
@@ -393,17 +334,72 @@ class CompletionChunkAccumulator:
             reason = _get(choice, "finish_reason")
             if reason is not None:
                 self._reasons[index] = str(reason)
-            if index == 0 and _get(choice, "text"):
-                self._texts.append(_get(choice, "text"))
+            if index == 0:
+                self._take_first(choice)
         usage = _get(chunk, "usage")
         if usage is not None:
             info.usage = _usage(usage, "prompt_tokens", "completion_tokens")
 
+    def _take_first(self, choice: Any) -> None:
+        raise NotImplementedError
+
     def result(self) -> ResponseInfo:
-        """Everything seen so far."""
+        """Everything seen so far (a stream read half-way gives the half it read)."""
         self.info.text = "".join(self._texts)
         self.info.finish_reasons = tuple(r for _, r in sorted(self._reasons.items()))
         return self.info
+
+
+class ChatChunkAccumulator(_ChoiceChunkAccumulator):
+    """Folds ``ChatCompletionChunk`` s into a :class:`ResponseInfo` (first choice's content
+    and tool calls)."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def _take_first(self, choice: Any) -> None:
+        delta = _get(choice, "delta")
+        if delta is None:
+            return
+        content = _get(delta, "content")
+        if content:
+            self._texts.append(content)
+        for call in _get(delta, "tool_calls") or ():
+            slot = self._calls.setdefault(_get(call, "index") or 0, {"arguments": []})
+            if _get(call, "id"):
+                slot["id"] = _get(call, "id")
+            function = _get(call, "function")
+            if function is not None:
+                if _get(function, "name"):
+                    slot["name"] = _get(function, "name")
+                if _get(function, "arguments"):
+                    slot["arguments"].append(_get(function, "arguments"))
+
+    def result(self) -> ResponseInfo:
+        """Everything seen so far, tool calls included."""
+        info = super().result()
+        info.tool_calls = [
+            {
+                "id": c.get("id"),
+                "name": c.get("name"),
+                "arguments": _arguments("".join(c["arguments"])),
+            }
+            for _, c in sorted(self._calls.items())
+        ]
+        return info
+
+
+class CompletionChunkAccumulator(_ChoiceChunkAccumulator):
+    """Folds legacy ``Completion`` chunks into a :class:`ResponseInfo`."""
+
+    __slots__ = ()
+
+    def _take_first(self, choice: Any) -> None:
+        if _get(choice, "text"):
+            self._texts.append(_get(choice, "text"))
 
 
 _FINAL_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
