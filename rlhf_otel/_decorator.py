@@ -211,14 +211,26 @@ class _Call:
             span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
 
 
-class _TracedIterator(Iterator[Any]):
-    """A generator's stand-in: same protocol, ends the span when the stream ends, raises,
-    is closed or is garbage-collected half read."""
+class _TracedStream:
+    """What a generator's and an async generator's stand-ins share: the call, the id and the
+    span ending as abandoned when the stand-in is closed or garbage-collected half read."""
 
-    def __init__(self, call: _Call, inner: Iterator[Any]) -> None:
+    def __init__(self, call: _Call, inner: Any) -> None:
         self._call = call
         self._inner = inner
         self.interaction_id = call.id
+
+    def _abandon(self) -> None:
+        self._call.finish(streamed=True, abandoned=True)
+
+    def __del__(self) -> None:
+        if not self._call.ended:
+            self._abandon()
+
+
+class _TracedIterator(_TracedStream, Iterator[Any]):
+    """A generator's stand-in: same protocol, ends the span when the stream ends, raises,
+    is closed or is garbage-collected half read."""
 
     def __iter__(self) -> _TracedIterator:
         return self
@@ -243,11 +255,11 @@ class _TracedIterator(Iterator[Any]):
 
     def send(self, value: Any) -> Any:
         """Forwarded to the wrapped generator."""
-        return self._step(self._inner.send, value)  # type: ignore[attr-defined]
+        return self._step(self._inner.send, value)
 
     def throw(self, *args: Any) -> Any:
         """Forwarded to the wrapped generator."""
-        return self._step(self._inner.throw, *args)  # type: ignore[attr-defined]
+        return self._step(self._inner.throw, *args)
 
     def close(self) -> None:
         """Close the wrapped generator; the span ends as abandoned if it was not done."""
@@ -256,20 +268,11 @@ class _TracedIterator(Iterator[Any]):
             if close is not None:
                 close()
         finally:
-            self._call.finish(streamed=True, abandoned=True)
-
-    def __del__(self) -> None:
-        if not self._call.ended:
-            self._call.finish(streamed=True, abandoned=True)
+            self._abandon()
 
 
-class _TracedAsyncIterator(AsyncIterator[Any]):
+class _TracedAsyncIterator(_TracedStream, AsyncIterator[Any]):
     """The async generator's stand-in (see :class:`_TracedIterator`)."""
-
-    def __init__(self, call: _Call, inner: AsyncIterator[Any]) -> None:
-        self._call = call
-        self._inner = inner
-        self.interaction_id = call.id
 
     def __aiter__(self) -> _TracedAsyncIterator:
         return self
@@ -294,11 +297,11 @@ class _TracedAsyncIterator(AsyncIterator[Any]):
 
     async def asend(self, value: Any) -> Any:
         """Forwarded to the wrapped async generator."""
-        return await self._step(self._inner.asend, value)  # type: ignore[attr-defined]
+        return await self._step(self._inner.asend, value)
 
     async def athrow(self, *args: Any) -> Any:
         """Forwarded to the wrapped async generator."""
-        return await self._step(self._inner.athrow, *args)  # type: ignore[attr-defined]
+        return await self._step(self._inner.athrow, *args)
 
     async def aclose(self) -> None:
         """Close the wrapped generator; the span ends as abandoned if it was not done."""
@@ -307,11 +310,7 @@ class _TracedAsyncIterator(AsyncIterator[Any]):
             if aclose is not None:
                 await aclose()
         finally:
-            self._call.finish(streamed=True, abandoned=True)
-
-    def __del__(self) -> None:
-        if not self._call.ended:
-            self._call.finish(streamed=True, abandoned=True)
+            self._abandon()
 
 
 def _wrap(func: F, opts: _Options) -> F:
