@@ -26,15 +26,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel._receiver_decode import decode_request, decompress, parse_request
-from rlhf_otel._spans import (
+from rlhf_otel.receiver._decode import decode_request, decompress, parse_request
+from rlhf_otel.recording._spans import (
     context_ids,
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
 )
+from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
 
 try:
     from _util import table
@@ -103,7 +103,7 @@ def _start_collect(backend: str, data_dir: str) -> tuple[subprocess.Popen[str], 
         [
             sys.executable,
             "-m",
-            "rlhf_otel._receiver_cli",
+            "rlhf_otel.cli._collect",
             "collect",
             "--backend",
             backend,
@@ -180,7 +180,7 @@ def _stored(host: str, port: int) -> int:
 
 def _backends() -> list[str]:
     try:
-        import rlhf_otel.stores._jsonl  # noqa: F401
+        import rlhf_otel.stores.jsonl._store  # noqa: F401
     except ImportError:
         return ["memory"]
     return ["memory", "local"]

@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rlhf_otel._model import (  # noqa: E402
+from rlhf_otel.records._model import (  # noqa: E402
     Feedback,
     FeedbackFilter,
     Interaction,
     InteractionFilter,
 )
-from rlhf_otel._schema import feedback_from_dict, interaction_from_dict  # noqa: E402
+from rlhf_otel.records._schema import feedback_from_dict, interaction_from_dict  # noqa: E402
 from rlhf_otel.stores._protocol import apply_window  # noqa: E402
 
 STEPS = ("raw", "dpo_jsonl", "dpo_parquet", "records_parquet", "analytics")

@@ -33,17 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rlhf_otel._model import (  # noqa: E402
+from rlhf_otel.records._model import (  # noqa: E402
     Feedback,
     FeedbackFilter,
     FeedbackType,
     Interaction,
     TokenUsage,
 )
-from rlhf_otel._schema import feedback_to_dict, interaction_to_dict  # noqa: E402
-from rlhf_otel.stores._jsonl import JsonlStore  # noqa: E402
-from rlhf_otel.stores._jsonl_format import _orjson, dumps_line  # noqa: E402
-from rlhf_otel.stores._jsonl_synth import write_synthetic_store  # noqa: E402
+from rlhf_otel.records._schema import feedback_to_dict, interaction_to_dict  # noqa: E402
+from rlhf_otel.stores.jsonl._format import _orjson, dumps_line  # noqa: E402
+from rlhf_otel.stores.jsonl._store import JsonlStore  # noqa: E402
+from rlhf_otel.stores.jsonl._synth import write_synthetic_store  # noqa: E402
 
 BATCH = 512
 

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rlhf_otel._model import Interaction, TokenUsage  # noqa: E402
-from rlhf_otel.stores._zerodb import ZeroDBStore  # noqa: E402
-from rlhf_otel.stores._zerodb_rows import TABLE_SCHEMA, encode_record, row_from_record  # noqa: E402
+from rlhf_otel.records._model import Interaction, TokenUsage  # noqa: E402
+from rlhf_otel.stores.zerodb._rows import TABLE_SCHEMA, encode_record, row_from_record  # noqa: E402
+from rlhf_otel.stores.zerodb._store import ZeroDBStore  # noqa: E402
 
 KEY = "bench-key"
 PROJECT = "bench"

@@ -13,12 +13,14 @@ Example::
 from __future__ import annotations
 
 from rlhf_otel._config import RLHFConfig
-from rlhf_otel._current import last_interaction_id
 from rlhf_otel._decorator import trace_llm
 from rlhf_otel._errors import ConfigurationError, RLHFError, StoreError, ValidationError
-from rlhf_otel._exporter import RLHFSpanExporter
 from rlhf_otel._logger import RLHFLogger, create_rlhf_logger
-from rlhf_otel._model import (
+from rlhf_otel._redact import Redactor, redact_secrets
+from rlhf_otel.pipeline._exporter import RLHFSpanExporter
+from rlhf_otel.pipeline._processor import RLHFSpanProcessor
+from rlhf_otel.recording._current import last_interaction_id
+from rlhf_otel.records._model import (
     BinaryFeedback,
     ExportFormat,
     Feedback,
@@ -31,9 +33,7 @@ from rlhf_otel._model import (
     StorageBackend,
     TokenUsage,
 )
-from rlhf_otel._processor import RLHFSpanProcessor
-from rlhf_otel._redact import Redactor, redact_secrets
-from rlhf_otel._stats import FeedbackStats
+from rlhf_otel.records._stats import FeedbackStats
 
 __version__ = "0.1.0"
 

@@ -14,16 +14,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from rlhf_otel import attributes as A
-from rlhf_otel._current import OPEN_SPANS, set_last_interaction_id
-from rlhf_otel._extract import Extracted, extract_chunk, extract_prompt, extract_response
-from rlhf_otel._ids import format_span_id
 from rlhf_otel._logger import RLHFLogger, default_logger
-from rlhf_otel._model import Interaction
-from rlhf_otel._spans import (
+from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
+from rlhf_otel.recording._extract import Extracted, extract_chunk, extract_prompt, extract_response
+from rlhf_otel.recording._spans import (
     interaction_span_name,
     interaction_to_attributes,
     ns_to_datetime,
 )
+from rlhf_otel.records._ids import format_span_id
+from rlhf_otel.records._model import Interaction
 
 __all__ = ["trace_llm"]
 

@@ -20,11 +20,23 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 from rlhf_otel import _validate as V
 from rlhf_otel import attributes as A
 from rlhf_otel._config import RLHFConfig
-from rlhf_otel._current import OPEN_SPANS, set_last_interaction_id
 from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
-from rlhf_otel._exporter import RLHFSpanExporter
-from rlhf_otel._ids import new_feedback_id, validate_id
-from rlhf_otel._model import (
+from rlhf_otel._redact import ContentPolicy
+from rlhf_otel._session import SessionManager
+from rlhf_otel.pipeline._exporter import RLHFSpanExporter
+from rlhf_otel.pipeline._processor import RLHFSpanProcessor
+from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
+from rlhf_otel.recording._spans import (
+    PREBUILT,
+    feedback_links,
+    feedback_to_attributes,
+    interaction_span_name,
+    interaction_to_attributes,
+    prebuilt_feedback,
+    prebuilt_interaction,
+)
+from rlhf_otel.records._ids import new_feedback_id, validate_id
+from rlhf_otel.records._model import (
     Feedback,
     FeedbackFilter,
     FeedbackSession,
@@ -34,19 +46,7 @@ from rlhf_otel._model import (
     StorageBackend,
     TokenUsage,
 )
-from rlhf_otel._processor import RLHFSpanProcessor
-from rlhf_otel._redact import ContentPolicy
-from rlhf_otel._session import SessionManager
-from rlhf_otel._spans import (
-    PREBUILT,
-    feedback_links,
-    feedback_to_attributes,
-    interaction_span_name,
-    interaction_to_attributes,
-    prebuilt_feedback,
-    prebuilt_interaction,
-)
-from rlhf_otel._stats import FeedbackStats, compute_stats
+from rlhf_otel.records._stats import FeedbackStats, compute_stats
 from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import DropCounter, Store, store_dropped
 
@@ -153,7 +153,7 @@ class RLHFLogger:
     def _add_otlp(self, config: RLHFConfig) -> Any:
         if not config.otlp_endpoint:
             return None
-        from rlhf_otel._otlp import add_otlp_export
+        from rlhf_otel.pipeline._otlp import add_otlp_export
 
         return add_otlp_export(self.tracer_provider, config)
 

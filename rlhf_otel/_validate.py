@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel._ids import validate_id
-from rlhf_otel._model import BinaryFeedback, FeedbackType, Sentiment, TokenUsage
+from rlhf_otel.records._ids import validate_id
+from rlhf_otel.records._model import BinaryFeedback, FeedbackType, Sentiment, TokenUsage
 
 __all__ = [
     "binary_data",

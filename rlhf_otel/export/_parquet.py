@@ -8,9 +8,9 @@ from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rlhf_otel._errors import RLHFError
-from rlhf_otel._model import ExportFormat, Feedback, Interaction
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._records import iter_feedback, iter_interactions
+from rlhf_otel.records._model import ExportFormat, Feedback, Interaction
 from rlhf_otel.stores._protocol import Store
 
 if TYPE_CHECKING:

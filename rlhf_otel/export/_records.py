@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any, Final
 
-from rlhf_otel._model import (
+from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
+from rlhf_otel.recording._spans import dumps
+from rlhf_otel.records._model import (
     SCHEMA_VERSION,
     Feedback,
     FeedbackFilter,
@@ -16,9 +18,7 @@ from rlhf_otel._model import (
     InteractionFilter,
     utc_now,
 )
-from rlhf_otel._schema import feedback_to_dict, format_timestamp, interaction_to_dict
-from rlhf_otel._spans import dumps
-from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
+from rlhf_otel.records._schema import feedback_to_dict, format_timestamp, interaction_to_dict
 from rlhf_otel.stores._protocol import Store
 
 __all__ = [

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel._model import ExportFormat, FeedbackFilter, FeedbackType
-from rlhf_otel._signals import normalized_rating, weighted_score
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
     ExportOptions,
@@ -27,6 +25,8 @@ from rlhf_otel.export._options import (
     coerce_format,
 )
 from rlhf_otel.export._records import PROGRESS_EVERY
+from rlhf_otel.records._model import ExportFormat, FeedbackFilter, FeedbackType
+from rlhf_otel.records._signals import normalized_rating, weighted_score
 from rlhf_otel.stores._protocol import Store
 
 __all__ = ["TrainingRows", "iter_training_rows"]

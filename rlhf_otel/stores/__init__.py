@@ -13,12 +13,12 @@ backend).
 from __future__ import annotations
 
 from rlhf_otel.stores._factory import open_local_store, open_zerodb_store
-from rlhf_otel.stores._jsonl import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
 from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
-from rlhf_otel.stores._zerodb import ZeroDBStore
-from rlhf_otel.stores._zerodb_config import Secret, ZeroDBConfig
-from rlhf_otel.stores._zerodb_send import ZeroDBStatus
+from rlhf_otel.stores.jsonl._store import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
+from rlhf_otel.stores.zerodb._config import Secret, ZeroDBConfig
+from rlhf_otel.stores.zerodb._send import ZeroDBStatus
+from rlhf_otel.stores.zerodb._store import ZeroDBStore
 
 __all__ = [
     "DropCounter",

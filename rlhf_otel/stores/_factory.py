@@ -14,7 +14,7 @@ __all__ = ["open_local_store", "open_zerodb_store"]
 
 def open_local_store(config: RLHFConfig) -> Store:
     """The JSONL store in ``config.data_dir``."""
-    from rlhf_otel.stores._jsonl import JsonlStore
+    from rlhf_otel.stores.jsonl._store import JsonlStore
 
     return JsonlStore(
         config.data_dir,
@@ -26,7 +26,7 @@ def open_local_store(config: RLHFConfig) -> Store:
 
 def open_zerodb_store(config: RLHFConfig) -> Store:
     """The ZeroDB store for ``config.zerodb_project_id``."""
-    from rlhf_otel.stores._zerodb import ZeroDBStore
+    from rlhf_otel.stores.zerodb._store import ZeroDBStore
 
     return ZeroDBStore(
         project_id=config.zerodb_project_id,

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
-from rlhf_otel._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
+from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
 
 __all__ = ["DropCounter", "Store", "apply_window", "store_dropped", "store_flush"]
 

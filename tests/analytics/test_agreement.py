@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from rlhf_otel._analytics import get_analytics
-from rlhf_otel._analytics_agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
+from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
+from rlhf_otel.analytics._compute import get_analytics
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, interaction, rating, thumbs
 

@@ -12,15 +12,15 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from rlhf_otel import RLHFSpanExporter
 from rlhf_otel import attributes as A
-from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel._schema import feedback_to_dict, interaction_to_dict
-from rlhf_otel._spans import (
+from rlhf_otel.recording._spans import (
     context_ids,
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
 )
+from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.records._schema import feedback_to_dict, interaction_to_dict
 from rlhf_otel.stores import MemoryStore, Store
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

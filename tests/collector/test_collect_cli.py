@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel._cli import build_parser
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel._receiver_cli import open_store
+from rlhf_otel.cli._collect import open_store
+from rlhf_otel.cli._main import build_parser
 from tests.collector._app import log_interaction
 from tests.collector._bodies import client, post, protobuf_body
 
@@ -26,7 +26,7 @@ def test_collect_runs_until_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "rlhf_otel._cli",
+            "rlhf_otel.cli._main",
             "collect",
             "--backend",
             "memory",

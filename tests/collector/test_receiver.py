@@ -13,8 +13,8 @@ from opentelemetry.trace import Tracer
 
 from rlhf_otel import attributes as A
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel._model import TokenUsage
-from rlhf_otel._receiver import OTLPReceiver, ReceiverConfig
+from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.records._model import TokenUsage
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import (
     every_feedback,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from rlhf_otel import TokenUsage
-from rlhf_otel._extract import Extracted, extract_chunk, extract_prompt, extract_response
+from rlhf_otel.recording._extract import Extracted, extract_chunk, extract_prompt, extract_response
 
 
 def test_prompt_from_messages_keeps_earlier_turns_as_context() -> None:

@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rlhf_otel import RLHFLogger, trace_llm
-from rlhf_otel._spans import PREBUILT, records_from_span
+from rlhf_otel.recording._spans import PREBUILT, records_from_span
 from rlhf_otel.stores import MemoryStore
 
 CASES: list[dict[str, Any]] = [

@@ -16,8 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel._schema import record_from_dict
 from rlhf_otel.export import (
     CSV_COLUMNS,
     ExportReport,
@@ -25,6 +23,8 @@ from rlhf_otel.export import (
     record_schema,
     unescape_csv_cell,
 )
+from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.records._schema import record_from_dict
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, Dataset, compare, generate, interaction, multi, rating, text
 

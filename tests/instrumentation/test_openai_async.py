@@ -12,8 +12,8 @@ from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from rlhf_otel_instrumentation.openai import OpenAIInstrumentor
 
-from rlhf_otel._current import last_interaction_id
-from rlhf_otel._model import TokenUsage
+from rlhf_otel.recording._current import last_interaction_id
+from rlhf_otel.records._model import TokenUsage
 from tests.instrumentation.conftest import interaction_of, only_span
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instrumentor")]

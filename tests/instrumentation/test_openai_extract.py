@@ -27,9 +27,9 @@ from rlhf_otel_instrumentation.openai._extract import (
 )
 
 from rlhf_otel import attributes as A
-from rlhf_otel._model import TokenUsage
 from rlhf_otel._redact import ContentPolicy, redact_secrets
-from rlhf_otel._spans import records_from_span
+from rlhf_otel.recording._spans import records_from_span
+from rlhf_otel.records._model import TokenUsage
 
 TOOL_TURN = [
     {"role": "system", "content": "You are terse."},

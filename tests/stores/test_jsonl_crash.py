@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.stores import _jsonl_fs
-from rlhf_otel.stores._jsonl import JsonlStore
+from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
+from rlhf_otel.stores.jsonl._store import JsonlStore
 from tests.stores.jsonl_support import feedback, ids_in_files, interaction, raw_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def test_torn_final_line_is_moved_aside_and_counted(tmp_path: Path) -> None:
     data = tmp_path / "data"
     code = (
         "import os, signal, sys\n"
-        "from rlhf_otel.stores._jsonl import JsonlStore\n"
+        "from rlhf_otel.stores.jsonl._store import JsonlStore\n"
         "from tests.stores.jsonl_support import interaction\n"
         "s = JsonlStore(sys.argv[1])\n"
         "s.write([interaction(n) for n in range(10)], [])\n"

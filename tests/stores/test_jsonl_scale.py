@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel._model import FeedbackFilter
-from rlhf_otel._schema import (
+from rlhf_otel.records._model import FeedbackFilter
+from rlhf_otel.records._schema import (
     feedback_from_dict,
     feedback_to_dict,
     interaction_from_dict,
     interaction_to_dict,
 )
-from rlhf_otel.stores._jsonl import JsonlStore
-from rlhf_otel.stores._jsonl_synth import SyntheticStore, write_synthetic_store
+from rlhf_otel.stores.jsonl._store import JsonlStore
+from rlhf_otel.stores.jsonl._synth import SyntheticStore, write_synthetic_store
 from tests.stores.jsonl_support import raw_lines
 
 N_INTERACTIONS = 60_000

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from rlhf_otel._errors import ConfigurationError, ValidationError
-from rlhf_otel._model import FeedbackFilter, FeedbackType, InteractionFilter
-from rlhf_otel._schema import feedback_to_dict, interaction_to_dict
-from rlhf_otel._stats import StatsAccumulator
-from rlhf_otel.stores._jsonl import JsonlStore
+from rlhf_otel.records._model import FeedbackFilter, FeedbackType, InteractionFilter
+from rlhf_otel.records._schema import feedback_to_dict, interaction_to_dict
+from rlhf_otel.records._stats import StatsAccumulator
 from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores.jsonl._store import JsonlStore
 from tests.stores.jsonl_support import T0, feedback, ids_in_files, interaction, raw_lines
 
 
@@ -335,7 +335,7 @@ def test_without_orjson_lines_are_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The stdlib encoder (orjson not installed) writes the very same bytes and reads them."""
-    from rlhf_otel.stores import _jsonl_format
+    from rlhf_otel.stores.jsonl import _format as _jsonl_format
 
     with JsonlStore(tmp_path / "fast") as fast:
         _fill(fast, 25)

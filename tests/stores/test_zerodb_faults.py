@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rlhf_otel._errors import StoreError
-from rlhf_otel.stores._zerodb import ZeroDBStore
+from rlhf_otel.stores.zerodb._store import ZeroDBStore
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import (
     assert_accounted,

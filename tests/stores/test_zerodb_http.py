@@ -10,8 +10,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from rlhf_otel.stores._zerodb_config import ZeroDBConfig
-from rlhf_otel.stores._zerodb_http import Outcome, ZeroDBHTTP, backoff_delay, parse_retry_after
+from rlhf_otel.stores.zerodb._config import ZeroDBConfig
+from rlhf_otel.stores.zerodb._http import Outcome, ZeroDBHTTP, backoff_delay, parse_retry_after
 
 KEY = "mock-secret-key-0123"
 

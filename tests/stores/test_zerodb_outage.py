@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel._schema import record_from_dict
-from rlhf_otel.stores._zerodb import ZeroDBStore
+from rlhf_otel.records._schema import record_from_dict
+from rlhf_otel.stores.zerodb._store import ZeroDBStore
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import (
     assert_accounted,
@@ -121,7 +121,7 @@ def test_next_process_replays_the_spool(server: ZeroDBServer, key: str, tmp_path
     with revived:
         script = (
             "import json\n"
-            "from rlhf_otel.stores._zerodb import ZeroDBStore\n"
+            "from rlhf_otel.stores.zerodb._store import ZeroDBStore\n"
             f"s = ZeroDBStore(project_id='proj1', base_url={revived.url!r}, "
             f"spool_dir={str(spool)!r}, probe_interval=0.2, backoff_base=0.01)\n"
             "ok = s.flush(10)\n"
@@ -154,7 +154,7 @@ def test_replay_skips_records_the_service_already_holds(
     first.close()
     folder = spool / "proj1" / "rlhf_feedback"
     folder.mkdir(parents=True, exist_ok=True)
-    from rlhf_otel.stores._zerodb_rows import encode_record
+    from rlhf_otel.stores.zerodb._rows import encode_record
 
     lines = [encode_record(it)[1] for it in interactions(10)]
     (folder / "spool-1-dead-0.jsonl").write_text("\n".join(lines) + "\n")

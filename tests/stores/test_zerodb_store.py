@@ -10,17 +10,17 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel._model import (
+from rlhf_otel.records._model import (
     Feedback,
     FeedbackFilter,
     FeedbackType,
     InteractionFilter,
 )
-from rlhf_otel._stats import compute_stats
+from rlhf_otel.records._stats import compute_stats
 from rlhf_otel.stores import MemoryStore, Store
-from rlhf_otel.stores._zerodb import ZeroDBStore
-from rlhf_otel.stores._zerodb_config import ZeroDBConfig
-from rlhf_otel.stores._zerodb_rows import TABLE_SCHEMA
+from rlhf_otel.stores.zerodb._config import ZeroDBConfig
+from rlhf_otel.stores.zerodb._rows import TABLE_SCHEMA
+from rlhf_otel.stores.zerodb._store import ZeroDBStore
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import T0, fast, interactions, new_key, ratings
 

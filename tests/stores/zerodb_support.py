@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from rlhf_otel._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel.stores._zerodb import ZeroDBStore
+from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.stores.zerodb._store import ZeroDBStore
 from tests.servers.zerodb_server import ZeroDBServer
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

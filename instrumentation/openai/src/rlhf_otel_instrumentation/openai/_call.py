@@ -16,9 +16,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
-from rlhf_otel._current import OPEN_SPANS, set_last_interaction_id
 from rlhf_otel._logger import RLHFLogger, default_logger
-from rlhf_otel._spans import INTERACTION_OPERATIONS, interaction_span_name
+from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
+from rlhf_otel.recording._spans import INTERACTION_OPERATIONS, interaction_span_name
 
 from ._extract import (
     CHAT,

@@ -11,8 +11,8 @@ from typing import Any, Final
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
-from rlhf_otel._model import Interaction, TokenUsage
-from rlhf_otel._spans import dumps, interaction_to_attributes
+from rlhf_otel.recording._spans import dumps, interaction_to_attributes
+from rlhf_otel.records._model import Interaction, TokenUsage
 
 __all__ = [
     "CHAT",

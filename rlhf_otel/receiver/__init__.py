@@ -1,0 +1,1 @@
+"""receiver: internal package."""

@@ -1,0 +1,1 @@
+"""report: internal package."""

@@ -1,0 +1,187 @@
+"""The JSONL store's background thread: periodic fsync, then seal, compress, index, retain."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Final
+
+from rlhf_otel.records._stats import StatsAccumulator
+from rlhf_otel.stores.jsonl._format import PLAIN
+from rlhf_otel.stores.jsonl._index import TailIndex
+from rlhf_otel.stores.jsonl._maint import Aborted
+from rlhf_otel.stores.jsonl._summary import encode_summary
+
+if TYPE_CHECKING:
+    from rlhf_otel.stores.jsonl._store import JsonlStore
+
+__all__ = ["Job", "Worker"]
+
+_log = logging.getLogger("rlhf_otel.stores.jsonl")
+Job = tuple[str, "str | None"]
+_STOP: Final = ("stop", None)
+
+
+class Worker:
+    """One daemon thread per store, started on first use and stopped by ``close``."""
+
+    def __init__(self, store: JsonlStore, *, interval: float | None) -> None:
+        self._store = store
+        self._interval = interval
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._next_sync = time.monotonic() + (interval or 0.0)
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; starts the thread if needed."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="rlhf-otel-jsonl", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(job)
+
+    def stop(self) -> None:
+        """Finish the current step of the current job, drop the rest, end the thread."""
+        with self._lock:
+            self._stopping.set()
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            timeout = None
+            if self._interval is not None:
+                timeout = max(0.0, self._next_sync - time.monotonic())
+            try:
+                job = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                job = None
+            self.tick()
+            if job is None or self._stopping.is_set():
+                continue
+            try:
+                self._do(job)
+            except _Stopped:
+                return
+            except Exception as exc:  # the worker must outlive any one failed job
+                _log.warning("rlhf-otel JSONL store: background %s failed: %r", job[0], exc)
+
+    def tick(self) -> None:
+        """fsync the active segments if the interval is up (called between job steps too)."""
+        if self._interval is None or time.monotonic() < self._next_sync:
+            return
+        self._next_sync = time.monotonic() + self._interval
+        self._store._writer.sync()
+
+    def _check(self) -> bool:
+        return self._stopping.is_set()
+
+    def _do(self, job: Job) -> None:
+        kind, stem = job
+        store = self._store
+        cfg = store.config
+        if kind == "seal" and stem is not None:
+            with store._dir.maintenance(wait=True):
+                self._seal(stem)
+                self._retain()
+        elif kind == "sweep":
+            with store._dir.maintenance(wait=False) as locked:
+                if not locked:
+                    return
+                listing = store._dir.listing()
+                store._maint.recover(listing)
+                if cfg.compress:
+                    for segs in store._dir.listing().segments.values():
+                        for parsed, _ in segs:
+                            if parsed.suffix != PLAIN or parsed.stem in store._pending:
+                                continue
+                            if not self._owner_alive(parsed.writer):
+                                self._compress(parsed.stem, None)
+                self._retain()
+
+    def _owner_alive(self, writer: str) -> bool:
+        store = self._store
+        if writer == store.writer_id:
+            return True
+        fd = store._dir.try_lock_writer(writer)
+        if fd is None:
+            return True
+        if fd >= 0:
+            os.close(fd)
+        return False
+
+    def finish_seal(self, stem: str) -> None:
+        """Save a sealed segment's index and statistics, without compressing it."""
+        store = self._store
+        index = store._pending.pop(stem, None)
+        known = store._pending_stats.pop(stem, None)
+        if known is not None and index is not None:
+            self._save_summary(stem, *known)
+        if index is not None:
+            store._maint.index(stem, index)
+
+    def _seal(self, stem: str) -> None:
+        store = self._store
+        index = store._pending.get(stem)
+        if store.config.fsync != "none":
+            store._sync_file(stem)
+        known = store._pending_stats.pop(stem, None)
+        if known is not None and index is not None:
+            self._save_summary(stem, *known)
+        if store.config.compress:
+            self._compress(stem, index)
+        elif index is not None:
+            store._maint.index(stem, index)
+        store._pending.pop(stem, None)
+
+    def _save_summary(self, stem: str, index: TailIndex, stats: StatsAccumulator) -> None:
+        store = self._store
+        try:
+            fd = store._dir.open_read(stem + PLAIN)
+        except FileNotFoundError:
+            return
+        try:
+            raw = encode_summary(index.min_ts.encode(), index.max_ts.encode(), stats)
+            store._reader.save_sidecar(stem, fd, raw)
+        finally:
+            os.close(fd)
+
+    def _compress(self, stem: str, index: TailIndex | None) -> None:
+        store = self._store
+        if store._dir.stat(stem + PLAIN) is None:
+            return
+        try:
+            done = store._maint.compress(stem, index, stop=self._check, tick=self.tick)
+        except Aborted:
+            raise _Stopped from None
+        if done:
+            store._reader.forget(stem)
+
+    def _retain(self) -> None:
+        store = self._store
+        cfg = store.config
+        if cfg.retention_max_age is None and cfg.retention_max_bytes is None:
+            return
+        deleted, records = store._maint.retention(
+            store._dir.listing(),
+            max_age_s=None
+            if cfg.retention_max_age is None
+            else cfg.retention_max_age.total_seconds(),
+            max_bytes=cfg.retention_max_bytes,
+        )
+        store._retention = (store._retention[0] + deleted, store._retention[1] + records)
+
+
+class _Stopped(Exception):
+    pass

@@ -1,0 +1,1 @@
+"""zerodb: internal package."""

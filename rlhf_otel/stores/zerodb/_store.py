@@ -1,0 +1,312 @@
+"""The ZeroDB store: records as rows of a ZeroDB table, sent by a background sender thread.
+
+``write()`` only serialises the records and queues them (it never waits on the network); a
+sender thread owned by the store batches them into inserts of at most 1000 rows, retries
+within a budget, and spools to local JSONL files what it cannot deliver; it replays the spool
+(its own and any earlier process's) once the service answers again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from rlhf_otel._errors import StoreError
+from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
+from rlhf_otel.records._schema import format_timestamp
+from rlhf_otel.stores._protocol import DropCounter
+from rlhf_otel.stores.zerodb._config import ZeroDBConfig
+from rlhf_otel.stores.zerodb._http import Outcome, ZeroDBHTTP
+from rlhf_otel.stores.zerodb._rows import (
+    encode_record,
+    feedback_query,
+    interaction_query,
+    make_row,
+    record_from_row,
+)
+from rlhf_otel.stores.zerodb._send import Sender, SenderState, ZeroDBStatus
+from rlhf_otel.stores.zerodb._spool import Spool
+
+__all__ = ["ZeroDBStore"]
+
+_LOG = logging.getLogger("rlhf_otel.stores.zerodb")
+R = TypeVar("R", Interaction, Feedback)
+_LIVE: weakref.WeakSet[ZeroDBStore] = weakref.WeakSet()
+_ATEXIT = threading.Lock()
+_ATEXIT_DONE: list[bool] = []
+
+
+def _spool_live_stores() -> None:
+    for store in list(_LIVE):
+        store._spool_at_exit()
+
+
+class ZeroDBStore:
+    """Interactions and feedback in a ZeroDB table, over the tables HTTP API.
+
+    Args:
+        config: a :class:`ZeroDBConfig`; or leave it out and pass its fields as keywords
+            (``ZeroDBStore(project_id="p", api_key=..., spool_dir="/var/spool/app")``).
+            Keywords given with a config override its fields.
+        transport: an ``httpx`` transport to use instead of the network (tests, proxies).
+
+    Writes return at once: a sender thread delivers them (see the module docstring).
+    ``flush(timeout)`` says whether everything written so far reached ZeroDB (or was counted
+    as dropped); ``dropped()`` counts records lost by reason; ``status()`` has the rest.
+    Reads flush pending writes first (bounded by ``flush_timeout``) and raise
+    :class:`~rlhf_otel.StoreError` when the service cannot answer within ``read_budget``.
+    """
+
+    def __init__(
+        self,
+        config: ZeroDBConfig | None = None,
+        /,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        if config is None:
+            config = ZeroDBConfig(**options)
+        elif options:
+            config = dataclasses.replace(config, **options)
+        self._config = config
+        self._http = ZeroDBHTTP(config, transport)
+        self._spool = Spool(config.spool_path, config.spool_max_bytes) if config.spool else None
+        self._drops = DropCounter()
+        self._state = SenderState()
+        self._written_us = 0
+        self._closed = False
+        self._sender = Sender(config, self._http, self._spool, self._drops, self._state)
+        self._sender.start()
+        with _ATEXIT:
+            if not _ATEXIT_DONE:
+                atexit.register(_spool_live_stores)
+                _ATEXIT_DONE.append(True)
+        _LIVE.add(self)
+
+    def __repr__(self) -> str:
+        c = self._config
+        return (
+            f"ZeroDBStore(project_id={c.project_id!r}, table_name={c.table_name!r}, "
+            f"api_root={c.api_root!r})"
+        )
+
+    @property
+    def config(self) -> ZeroDBConfig:
+        """The configuration in force (its ``api_key`` is a :class:`Secret`)."""
+        return self._config
+
+    # -- setup -------------------------------------------------------------------------
+
+    def initialize(self, timeout: float = 5.0) -> bool | None:
+        """Create the table with its schema and indexes unless it exists.
+
+        Each request is tried once, within ``timeout`` seconds, and nothing is raised: the
+        logger calls this on its first record, and telemetry must not fail or stall the app.
+
+        Returns:
+            ``True`` if this call created the table, ``False`` if it was already there, and
+            ``None`` if the service could not say (logged; ``status().last_error`` has why).
+            Then the first write that finds the table missing creates it.
+        """
+        created = self._sender.ensure_table(budget=timeout, retry=False)
+        if created is None:
+            _LOG.warning("ZeroDB store: cannot check table %s now: %s",
+                         self._config.table_name, self._state.last_error)
+        return created
+
+    # -- writes ------------------------------------------------------------------------
+
+    def write(self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]) -> None:
+        """Queue a batch for delivery; never blocks on the network and never raises."""
+        encoded: list[tuple[dict[str, Any], str]] = []
+        records: list[Interaction | Feedback] = [*interactions, *feedback]
+        for record in records:
+            try:
+                encoded.append(encode_record(record))
+            except Exception as exc:  # a broken record must not take the batch down
+                self._drops.add("unserializable")
+                _LOG.warning("ZeroDB store: dropped unserialisable record: %s", type(exc).__name__)
+        if not encoded:
+            return
+        with self._state.cv:
+            now = time.time_ns() // 1000
+            rows = []
+            for d, text in encoded:
+                self._written_us = max(now, self._written_us + 1)
+                rows.append(make_row(d, text, self._written_us))
+            self._state.accepted += len(rows)
+            reason = "closed" if self._closed else "queue_full"
+            if self._closed:
+                overflow, rows = rows, []
+            else:
+                room = max(self._config.max_queue - len(self._state.queue), 0)
+                rows, overflow = rows[:room], rows[room:]
+                self._state.queue.extend(rows)
+                self._state.cv.notify_all()
+        if overflow:
+            self._sender.spool_or_drop(overflow, reason)
+            if reason == "closed" and self._spool is not None:
+                self._spool.close()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver what is pending; ``True`` if every record written so far reached ZeroDB.
+
+        Records counted in ``dropped()`` do not make it ``False``; records waiting in the spool
+        do. Returns after at most ``timeout`` seconds (``None``: the config's
+        ``flush_timeout``); at once while the service is known to be down, everything pending
+        is safe in the spool and the next attempt to reach it (``probe_interval``) falls
+        after the timeout.
+        """
+        return self._sender.flush(self._config.flush_timeout if timeout is None else timeout)
+
+    def dropped(self) -> Mapping[str, int]:
+        """Records lost so far, by reason (``rejected_<status>``, ``spool_full``, ...)."""
+        return self._drops.snapshot()
+
+    def status(self) -> ZeroDBStatus:
+        """Counts and health of the delivery pipeline (a consistent snapshot)."""
+        return self._sender.status()
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _before_read(self) -> None:
+        if self._state.has_work():
+            self._sender.flush(self._config.flush_timeout)
+
+    def _query(self, flt: Mapping[str, Any], *, sort: Mapping[str, int], limit: int,
+               offset: int) -> list[Mapping[str, Any]]:
+        payload = {"filter": flt, "sort": dict(sort), "limit": limit, "offset": offset}
+        attempt = self._http.call(
+            "POST", self._http.table_path(self._config.table_name, "/query"), payload,
+            budget=self._config.read_budget,
+        )
+        if attempt.outcome is not Outcome.OK:
+            raise StoreError(f"ZeroDB query failed: {attempt.error}")
+        body = attempt.body if isinstance(attempt.body, Mapping) else {}
+        rows = body.get("rows")
+        if not isinstance(rows, list):
+            raise StoreError("ZeroDB query answer has no 'rows' list")
+        return rows
+
+    def _get(self, kind: type[R], flt: Mapping[str, Any]) -> R | None:
+        self._before_read()
+        rows = self._query(flt, sort={"written_us": -1}, limit=1, offset=0)
+        for row in rows:
+            record = record_from_row(row)
+            if isinstance(record, kind):
+                return record
+        return None
+
+    def get_interaction(self, interaction_id: str) -> Interaction | None:
+        """The interaction with this id (its newest version), or ``None``."""
+        return self._get(Interaction, {"type": "interaction", "id": interaction_id})
+
+    def get_feedback(self, feedback_id: str) -> Feedback | None:
+        """The feedback with this id (its newest version), or ``None``."""
+        return self._get(Feedback, {"type": "feedback", "id": feedback_id})
+
+    def get_feedback_for_interaction(self, interaction_id: str) -> list[Feedback]:
+        """Every feedback that names this interaction as a target, oldest written first."""
+        return list(self.scan_feedback(FeedbackFilter(interaction_ids=[interaction_id])))
+
+    def _scan(self, kind: type[R], flt: Mapping[str, Any], offset: int,
+              limit: int | None) -> Iterator[R]:
+        if limit == 0:
+            return
+        seen: set[str] = set()
+        skipped = yielded = page_offset = 0
+        size = self._config.page_size
+        while True:
+            rows = self._query(flt, sort={"written_us": 1, "id": 1}, limit=size,
+                               offset=page_offset)
+            for row in rows:
+                record = record_from_row(row)
+                if not isinstance(record, kind) or record.id in seen:
+                    continue
+                seen.add(record.id)
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                yield record
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            if len(rows) < size:
+                return
+            page_offset += len(rows)
+
+    def scan_interactions(self, flt: InteractionFilter | None = None) -> Iterator[Interaction]:
+        """Interactions matching ``flt`` (pushed down as a MongoDB-style filter), paged."""
+        self._before_read()
+        offset, limit = (0, None) if flt is None else (flt.offset, flt.limit)
+        return self._scan(Interaction, interaction_query(flt), offset, limit)
+
+    def scan_feedback(self, flt: FeedbackFilter | None = None) -> Iterator[Feedback]:
+        """Feedback matching ``flt`` (pushed down as a MongoDB-style filter), paged."""
+        self._before_read()
+        offset, limit = (0, None) if flt is None else (flt.offset, flt.limit)
+        return self._scan(Feedback, feedback_query(flt), offset, limit)
+
+    def query_feedback(self, flt: FeedbackFilter | None = None) -> list[Feedback]:
+        """``list(scan_feedback(flt))``."""
+        return list(self.scan_feedback(flt))
+
+    def purge(self, *, before: datetime | None = None, user_id: str | None = None) -> int:
+        """Delete delivered records older than ``before`` and/or of ``user_id``; the count.
+
+        Pending writes are flushed first. Records still in the spool are not touched.
+        """
+        if before is None and user_id is None:
+            raise ValueError("purge needs before= and/or user_id=; refusing to delete everything")
+        self._before_read()
+        flt: dict[str, Any] = {}
+        if before is not None:
+            flt["timestamp"] = {"$lt": format_timestamp(before)}
+        if user_id is not None:
+            flt["user_id"] = user_id
+        attempt = self._http.call(
+            "DELETE", self._http.table_path(self._config.table_name, "/rows"),
+            {"filter": flt, "limit": 0}, budget=self._config.read_budget,
+        )
+        if attempt.outcome is not Outcome.OK:
+            raise StoreError(f"ZeroDB delete failed: {attempt.error}")
+        body = attempt.body if isinstance(attempt.body, Mapping) else {}
+        return int(body.get("deleted_count", 0))
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush (up to ``flush_timeout``), stop the sender, spool whatever is left."""
+        with self._state.cv:
+            if self._closed:
+                return
+            self._closed = True
+        self._sender.flush(self._config.flush_timeout, await_probe=False)
+        self._sender.stop(self._config.request_timeout + self._config.connect_timeout + 1.0)
+        self._http.close()
+        if self._spool is not None:
+            self._spool.close()
+        _LIVE.discard(self)
+
+    def _spool_at_exit(self) -> None:
+        if not self._closed:
+            self._sender.stop(0.0)
+            if self._spool is not None:
+                self._spool.close()
+
+    def __enter__(self) -> ZeroDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
