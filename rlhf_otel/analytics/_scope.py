@@ -133,12 +133,19 @@ def select_scope(
         con.execute(f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions LIMIT 0")
     else:
         w = interaction_where(ifl)
+        window = _window(ifl.limit, ifl.offset)
+        order = f" ORDER BY seq{window}" if window else ""
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions {w.sql()} "
-            "QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq) = 1 "
-            f"ORDER BY seq{_window(ifl.limit, ifl.offset)}",
+            f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions {w.sql()}{order}",
             w.params,
         )
+        (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM its").fetchone()
+        if dupes:
+            # a record written twice (a retried batch) counts once: its first copy
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE its AS SELECT * FROM its "
+                "QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq) = 1"
+            )
     fcols = ", ".join(
         dict.fromkeys(["seq", "id", "interaction_id", '"type"', "user_id", *feedback_columns])
     )
@@ -150,11 +157,9 @@ def select_scope(
         con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} LIMIT 0")
     else:
         w = feedback_where(ffl)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE fbs AS {base} {w.sql()} "
-            f"ORDER BY seq{_window(ffl.limit, ffl.offset)}",
-            w.params,
-        )
+        window = _window(ffl.limit, ffl.offset)
+        order = f" ORDER BY seq{window}" if window else ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} {w.sql()}{order}", w.params)
     (n_i,) = con.execute("SELECT count(*) FROM its").fetchone()
     (n_f,) = con.execute("SELECT count(*) FROM fbs").fetchone()
     return int(n_i), int(n_f)
