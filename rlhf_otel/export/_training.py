@@ -143,25 +143,25 @@ class TrainingRows:
             """SELECT count(*) FILTER (WHERE "type" = 'rating' AND norm IS NULL),
                       count(*) FILTER (WHERE "type" = 'multi_dimensional' AND wscore IS NULL)
                FROM fbs"""
-        ).fetchone()
+        ).fetchall()[0]
         for reason, n in zip(("unreadable_rating", "unreadable_dimensions"), unreadable,
                              strict=True):  # fmt: skip
             if n:
                 report.skipped[reason] += int(n)
         if pairs:
-            (itself,) = con.execute("SELECT count(*) FROM cmp WHERE pref = other").fetchone()
+            (itself,) = con.execute("SELECT count(*) FROM cmp WHERE pref = other").fetchall()[0]
             if itself:
                 report.skipped["compared_with_itself"] += int(itself)
-        (needed,) = con.execute("SELECT count(*) FROM needed").fetchone()
+        (needed,) = con.execute("SELECT count(*) FROM needed").fetchall()[0]
         if needed:
-            (report.interactions,) = con.execute("SELECT count(*) FROM interactions").fetchone()
-            (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM resp").fetchone()
+            (report.interactions,) = con.execute("SELECT count(*) FROM interactions").fetchall()[0]
+            (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM resp").fetchall()[0]
             if dupes:
                 con.execute(DEDUPE_RESP)
         if self._progress is not None:
             self._progress(report.interactions + report.feedback)
         mode = opts.training.conversational
-        (any_context,) = con.execute("SELECT count(ctx) > 0 FROM resp").fetchone()
+        (any_context,) = con.execute("SELECT count(ctx) > 0 FROM resp").fetchall()[0]
         conv = mode == "always" or (mode == "auto" and bool(any_context))
         self._conversational = report.conversational = conv
         con.execute(_EVENTS)
@@ -186,8 +186,8 @@ class TrainingRows:
         if limit is not None:
             hit = con.execute(
                 f"SELECT ord FROM events WHERE outcome = 'row' ORDER BY ord LIMIT 1 OFFSET {limit}"
-            ).fetchone()
-            cutoff = None if hit is None else hit[0]
+            ).fetchall()
+            cutoff = hit[0][0] if hit else None
         before = "" if cutoff is None else f"AND ord < {cutoff}"
         upto = "" if cutoff is None else f"AND ord <= {cutoff}"
         for reason, n in con.execute(
