@@ -36,7 +36,7 @@ __all__ = [
     "require_duckdb",
 ]
 
-ARROW_BATCH: Final = 8192
+ARROW_BATCH: Final = 2048
 _MAX_LINE: Final = 16 * 1024 * 1024
 
 

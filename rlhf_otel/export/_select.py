@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PROGRESS_EVERY: Final = 10_000
-FETCH_ROWS: Final = 4096
+FETCH_ROWS: Final = 1024
 
 INTERACTION_SQL_COLUMNS: Final = (
     "id", '"timestamp"', "prompt", "response", "model", "provider",
