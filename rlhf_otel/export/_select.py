@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PROGRESS_EVERY: Final = 10_000
-FETCH_ROWS: Final = 1024
+FETCH_ROWS: Final = 256
 
 INTERACTION_SQL_COLUMNS: Final = (
     "id", '"timestamp"', "prompt", "response", "model", "provider",

@@ -292,7 +292,9 @@ def test_large_export_streams_with_bounded_memory(tmp_path: Path) -> None:
         [interaction(f"i{k}", "p" * 600, "r" * 1000, T0, model="m") for k in range(12_000)], []
     )
     path = tmp_path / "big.jsonl"
-    export_feedback(MemoryStore(), "jsonl")  # imports the engine: code, not data
+    warm = MemoryStore()
+    warm.write([interaction("w", "p", "r", T0, model="m")], [])
+    export_feedback(warm, "jsonl")  # imports the engine and pyarrow: code, not data
     tracemalloc.start()
     try:
         export_feedback(store, "jsonl", out=path)
