@@ -28,6 +28,7 @@ from rlhf_otel.export._pairs_sql import (
     member_events,
     prepare,
     score_events,
+    texts,
 )
 from rlhf_otel.records._model import ExportFormat, FeedbackFilter, FeedbackType
 from rlhf_otel.stores._protocol import Store
@@ -161,7 +162,7 @@ class TrainingRows:
         if self._progress is not None:
             self._progress(report.interactions + report.feedback)
         mode = opts.training.conversational
-        (any_context,) = con.execute("SELECT count(ctx) > 0 FROM resp").fetchall()[0]
+        (any_context,) = con.execute("SELECT bool_or(has_ctx) FROM resp").fetchall()[0]
         conv = mode == "always" or (mode == "auto" and bool(any_context))
         self._conversational = report.conversational = conv
         con.execute(_EVENTS)
@@ -211,19 +212,8 @@ class TrainingRows:
         con = self._engine.con  # type: ignore[union-attr]
         limit = self._opts.limit
         conv = bool(self._conversational)
-        window = "" if limit is None else f" LIMIT {int(limit)}"
-        if self.format in (ExportFormat.DPO, ExportFormat.REWARD):
-            cur = con.execute(
-                f"""SELECT a.prompt, a.ctx, a.response, b.response, e.margin FROM events AS e
-                    JOIN resp AS a ON a.id = e.win JOIN resp AS b ON b.id = e.lose
-                    WHERE e.outcome = 'row' ORDER BY e.ord{window}"""
-            )
-        else:
-            cur = con.execute(
-                f"""SELECT a.prompt, a.ctx, a.response, NULL, e.label FROM events AS e
-                    JOIN resp AS a ON a.id = e.win
-                    WHERE e.outcome = 'row' ORDER BY e.ord{window}"""
-            )
+        pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
+        cur = con.execute(texts(pairs, limit))
         reward = self.format is ExportFormat.REWARD
         while batch := cur.fetchmany(_FETCH):
             for prompt, ctx, first, second, extra in batch:
