@@ -132,7 +132,7 @@ def score_events(kinds: Sequence[str], cap: int | None) -> list[str]:
         SELECT a.gseq, a.pos AS pa, b.pos AS pb, a.id AS ida, b.id AS idb,
                a.rhash = b.rhash AS same_text, {kind} AS kind, {diff} AS diff
         FROM mem AS a JOIN mem AS b ON a.pkey = b.pkey AND a.pos < b.pos""",
-        f"""CREATE OR REPLACE TEMP TABLE pev AS
+        """CREATE OR REPLACE TEMP TABLE pev AS
         SELECT *, CASE WHEN kind IS NULL THEN 'no_common_signal'
                        WHEN diff = 0 THEN 'tie'
                        WHEN EXISTS (SELECT 1 FROM events AS e
@@ -163,11 +163,13 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
     )
     if kto:
         outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
-                           WHEN sat >= CAST({positive!r} AS DOUBLE) OR sat <= CAST({negative!r} AS DOUBLE) THEN 'row'
+                           WHEN sat >= CAST({positive!r} AS DOUBLE)
+                             OR sat <= CAST({negative!r} AS DOUBLE) THEN 'row'
                            ELSE 'ambiguous_score' END"""
     else:
         outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
-                           WHEN sat < CAST({positive!r} AS DOUBLE) THEN 'not_well_rated' ELSE 'row' END"""
+                           WHEN sat < CAST({positive!r} AS DOUBLE) THEN 'not_well_rated'
+                           ELSE 'row' END"""
     return [
         f"""INSERT INTO events SELECT {ORD.format(p=1, a=0, b=0, c=0)}, NULL, NULL, NULL, NULL,
                'interaction_not_found', NULL, count(*)

@@ -24,11 +24,11 @@ import make_golden as g  # noqa: E402  # the cases and their normal form live wi
 def _differences(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
     """Where ``new`` differs from ``old``; floats may differ in the last bits only."""
     numbers = (int, float)
-    if isinstance(old, float) or isinstance(new, float):
-        if isinstance(old, numbers) and isinstance(new, numbers):
-            if not math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
-                yield path, old, new
-            return
+    floats = isinstance(old, float) or isinstance(new, float)
+    if floats and isinstance(old, numbers) and isinstance(new, numbers):
+        if not math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
+            yield path, old, new
+        return
     if isinstance(old, dict) and isinstance(new, dict):
         for k in sorted(set(old) | set(new)):
             yield from _differences(old.get(k, "<missing>"), new.get(k, "<missing>"), f"{path}.{k}")
