@@ -82,6 +82,10 @@ def _make_store(config: RLHFConfig) -> Store:
     raise ConfigurationError(f"Unsupported storage backend: {config.backend!r}")
 
 
+_FEEDBACK_OPTIONS: Final = frozenset(
+    {"user_id", "session_id", "source", "metadata", "feedback_id", "supersedes"}
+)
+
 class RLHFLogger:
     """Logs interactions and feedback as spans and reads them back from its store.
 
@@ -441,7 +445,9 @@ class RLHFLogger:
     def log_binary_feedback(self, interaction_id: str, value: object, **options: Any) -> str:
         """Thumbs up (``BinaryFeedback.THUMBS_UP``/``True``) or down; returns the feedback id.
 
-        ``options``: ``user_id``, ``session_id``, ``source``, ``metadata``, ``feedback_id``.
+        ``options`` (every feedback method): ``user_id``, ``session_id``, ``source``,
+        ``metadata``, ``feedback_id``, and ``supersedes`` (the id of the earlier version of
+        this feedback that it replaces: a changed vote; the superseded one stops counting).
         """
         return self._feedback(FeedbackType.BINARY, interaction_id, V.binary_data(value), options)
 
@@ -522,11 +528,11 @@ class RLHFLogger:
         options: Mapping[str, Any],
     ) -> str:
         self._check_open()
-        unknown = set(options) - {"user_id", "session_id", "source", "metadata", "feedback_id"}
+        unknown = set(options) - _FEEDBACK_OPTIONS
         if unknown:
             raise ValidationError(
                 f"unknown option(s) {sorted(unknown)}; allowed: user_id, session_id, source, "
-                "metadata, feedback_id"
+                "metadata, feedback_id, supersedes"
             )
         target = validate_id(interaction_id)
         feedback_id = options.get("feedback_id")
@@ -536,6 +542,9 @@ class RLHFLogger:
             raise ValidationError(
                 "Feedback ID required when autoGenerateIds is disabled: pass feedback_id=..."
             )
+        supersedes = options.get("supersedes")
+        if supersedes is not None:
+            supersedes = validate_id(supersedes, "superseded feedback id")
         source = V.optional_str("source", options.get("source"))
         meta = V.metadata(options.get("metadata"))
         user, sid, session = self._who(options.get("user_id"), options.get("session_id"))
@@ -559,6 +568,7 @@ class RLHFLogger:
             source=source,
             metadata=c.metadata({**default_meta, **meta} if default_meta else meta),
             target_ids=targets,
+            supersedes=supersedes,
         )
         attrs = feedback_to_attributes(record)
         if ftype is not FeedbackType.COMPARATIVE and OPEN_SPANS.add_event(

@@ -60,6 +60,7 @@ RLHF_FEEDBACK_PREFERRED_ID: Final = "rlhf.feedback.preferred_id"
 RLHF_FEEDBACK_COMPARED_IDS: Final = "rlhf.feedback.compared_ids"
 RLHF_FEEDBACK_REASON: Final = "rlhf.feedback.reason"
 RLHF_FEEDBACK_CONFIDENCE: Final = "rlhf.feedback.confidence"
+RLHF_FEEDBACK_SUPERSEDES: Final = "rlhf.feedback.supersedes"
 RLHF_LINK_ROLE: Final = "rlhf.link.role"
 
 RLHF_FEEDBACK_EVENT: Final = "rlhf.feedback"

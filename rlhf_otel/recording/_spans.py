@@ -473,6 +473,8 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
         attrs[A.RLHF_FEEDBACK_SOURCE] = fb.source
     if fb.metadata:
         attrs[A.RLHF_METADATA] = dumps(fb.metadata)
+    if fb.supersedes:
+        attrs[A.RLHF_FEEDBACK_SUPERSEDES] = fb.supersedes
     _evaluation(fb, attrs)
     return attrs
 
@@ -546,6 +548,7 @@ def _feedback_from_attributes(
         target_ids=tuple(attrs.get(A.RLHF_FEEDBACK_TARGET_IDS) or (interaction_id,)),
         trace_id=None if ctx is None else f"{ctx.trace_id:032x}",
         span_id=None if ctx is None else f"{ctx.span_id:016x}",
+        supersedes=attrs.get(A.RLHF_FEEDBACK_SUPERSEDES),
     )
 
 

@@ -75,6 +75,7 @@ def test_attribute_names_are_frozen() -> None:
         "rlhf.feedback.reason",
         "rlhf.feedback.sentiment",
         "rlhf.feedback.source",
+        "rlhf.feedback.supersedes",
         "rlhf.feedback.target_ids",
         "rlhf.feedback.type",
         "rlhf.feedback.value",
