@@ -5,11 +5,13 @@ from __future__ import annotations
 from rlhf_otel.pipeline._exporter import PrebuiltRecords, RLHFSpanExporter
 from rlhf_otel.pipeline._otlp import add_otlp_export
 from rlhf_otel.pipeline._processor import BatchingSpanProcessor, RLHFSpanProcessor
+from rlhf_otel.pipeline._zero_code import ZeroCodeSpanExporter
 
 __all__ = [
     "BatchingSpanProcessor",
     "PrebuiltRecords",
     "RLHFSpanExporter",
     "RLHFSpanProcessor",
+    "ZeroCodeSpanExporter",
     "add_otlp_export",
 ]
