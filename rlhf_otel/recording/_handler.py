@@ -18,16 +18,15 @@ from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy, record_exception
 from rlhf_otel._session import SessionManager
 from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
-from rlhf_otel.recording._providers import infer_provider
-from rlhf_otel.recording._response import ChunkAccumulator, ResponseInfo, StreamAccumulator
-from rlhf_otel.recording._spans import (
+from rlhf_otel.recording._encode import (
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
-    prebuilt_feedback,
-    prebuilt_interaction,
 )
+from rlhf_otel.recording._providers import infer_provider
+from rlhf_otel.recording._response import ChunkAccumulator, ResponseInfo, StreamAccumulator
+from rlhf_otel.recording._spans import prebuilt_feedback, prebuilt_interaction
 from rlhf_otel.records import Feedback, FeedbackSession, FeedbackType, Interaction
 
 __all__ = ["LLMCall", "RecordingHandler", "prompt_index"]
