@@ -55,19 +55,19 @@ from rlhf_otel.recording._spans import (
 )
 
 __all__ = [
-    "FEEDBACK_EVENT_NAMES",
-    "INTERACTION_OPERATIONS",
-    "OPEN_SPANS",
-    "UNKNOWN_PROVIDER",
     "ChatChunkAccumulator",
     "ChunkAccumulator",
     "CompletionChunkAccumulator",
+    "FEEDBACK_EVENT_NAMES",
+    "INTERACTION_OPERATIONS",
     "LLMCall",
+    "OPEN_SPANS",
     "ReadableSpanLike",
     "RecordingHandler",
     "ResponseInfo",
     "ResponsesEventAccumulator",
     "StreamAccumulator",
+    "UNKNOWN_PROVIDER",
     "carries_records",
     "dumps",
     "evaluator_type",

@@ -37,7 +37,6 @@ from rlhf_otel.records._signals import normalized_rating, satisfaction, weighted
 from rlhf_otel.records._stats import FeedbackStats, StatsAccumulator, compute_stats
 
 __all__ = [
-    "SCHEMA_VERSION",
     "BinaryFeedback",
     "ExportFormat",
     "Feedback",
@@ -47,6 +46,7 @@ __all__ = [
     "FeedbackType",
     "Interaction",
     "InteractionFilter",
+    "SCHEMA_VERSION",
     "Sentiment",
     "StatsAccumulator",
     "StorageBackend",
