@@ -93,6 +93,7 @@ class RLHFLogger:
             sessions=self.sessions,
             capture_content=config.capture_content,
             drops=self._drops,
+            hand_off=True,
         )
         """The recording handler this logger's producers use (see ``RecordingHandler``)."""
         self.exporter = RLHFSpanExporter(
