@@ -11,10 +11,11 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, Tracer
 
 from rlhf_otel import attributes as A
 from rlhf_otel._logger import RLHFLogger, default_logger
+from rlhf_otel._redact import record_exception
 from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
 from rlhf_otel.recording._extract import Extracted, extract_chunk, extract_prompt, extract_response
 from rlhf_otel.recording._spans import (
@@ -207,8 +208,7 @@ class _Call:
             # Built from the same normalised values the span carries, so it equals decoding it.
             logger._remember(span, record)
         if error is not None:
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+            record_exception(span, error, policy)
 
 
 class _TracedStream:

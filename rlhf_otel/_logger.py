@@ -265,7 +265,7 @@ class RLHFLogger:
         self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
         """Start a session current in this context (ending its previous one); returns its id."""
-        V.optional_str("user_id", user_id)
+        user_id = V.identifier("user_id", user_id)
         session = self.sessions.start(user_id, V.metadata(metadata))
         self._dbg("Started session: %s", session.id)
         return session.id
@@ -287,7 +287,7 @@ class RLHFLogger:
         self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> Iterator[FeedbackSession]:
         """``with logger.session(user_id=...) as s:`` a session for this block and context."""
-        V.optional_str("user_id", user_id)
+        user_id = V.identifier("user_id", user_id)
         session = self.sessions._new(user_id, V.metadata(metadata))
         token = self.sessions.bind(session)
         try:
@@ -299,12 +299,13 @@ class RLHFLogger:
     def _who(
         self, user_id: object, session_id: object
     ) -> tuple[str | None, str | None, FeedbackSession | None]:
-        user = V.optional_str("user_id", user_id)
-        sid = V.optional_str("session_id", session_id)
+        user = V.identifier("user_id", user_id)
+        sid = V.identifier("session_id", session_id)
         session = self.sessions.touch()
         if session is not None:
             user = user or session.user_id
             sid = sid or session.id
+        user, sid = self._content.ident(user), self._content.ident(sid)
         if user is None and not self.config.allow_anonymous:
             raise ValidationError(
                 "a user id is required (allow_anonymous=False): pass user_id=... or log inside "
@@ -365,9 +366,9 @@ class RLHFLogger:
         usage = V.token_usage(token_usage)
         ctx = V.context_messages(context)
         meta = V.metadata(metadata)
-        params = V.metadata(model_params)
-        V.optional_str("model", model)
-        V.optional_str("provider", provider)
+        params = V.metadata(model_params, "model_params")
+        model = V.identifier("model", model)
+        provider = V.identifier("provider", provider)
         user, sid, session = self._who(user_id, session_id)
         c = self._content
         default_meta = self.config.default_metadata
@@ -536,7 +537,7 @@ class RLHFLogger:
             raise ValidationError(
                 "Feedback ID required when autoGenerateIds is disabled: pass feedback_id=..."
             )
-        source = V.optional_str("source", options.get("source"))
+        source = self._content.ident(V.identifier("source", options.get("source")))
         meta = V.metadata(options.get("metadata"))
         user, sid, session = self._who(options.get("user_id"), options.get("session_id"))
         c = self._content

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from rlhf_otel.stores._protocol import DropCounter
 
-__all__ = ["ContentPolicy", "Redactor", "redact_secrets"]
+__all__ = [
+    "ContentPolicy",
+    "Redactor",
+    "record_exception",
+    "redact_secrets",
+    "replace_surrogates",
+]
 
 _log = logging.getLogger("rlhf_otel")
 
@@ -31,6 +38,18 @@ _API_KEYS: Final = re.compile(
     r"|(?i:(?:api[_-]?key|secret|token|password)\s*[:=]\s*)[\"']?[^\s\"']{8,}"
 )
 _CARD: Final = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (not encodable as UTF-8) replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -97,6 +116,7 @@ class ContentPolicy:
 
     def text(self, text: str, limit: int | None) -> str:
         """``text`` redacted and cut to ``limit`` characters (marker included in the count)."""
+        text = replace_surrogates(text)
         if self.redactors:
             text = self._redact(text)
         if limit is not None and len(text) > limit:
@@ -134,14 +154,23 @@ class ContentPolicy:
             out.append(m)
         return out
 
+    def ident(self, value: str | None) -> str | None:
+        """A user id, session id or source, redacted (its length was checked at the API)."""
+        if value is None or not self.redactors:
+            return value
+        return self._redact(value)
+
     def metadata(self, value: Any) -> Any:
-        """Metadata with every string inside redacted (keys kept)."""
+        """Metadata with every string inside redacted, keys included."""
         if not self.redactors:
             return value
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, Mapping):
-            return {k: self.metadata(v) for k, v in value.items()}
+            return {
+                (self._redact(k) if isinstance(k, str) else k): self.metadata(v)
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.metadata(v) for v in value]
         return value
@@ -150,3 +179,43 @@ class ContentPolicy:
     def truncated(self) -> int:
         """How many texts were cut so far."""
         return self.counts.snapshot().get("truncated", 0)
+
+
+_DEFAULT_POLICY: Final = ContentPolicy(max_text_chars=100_000)
+_STATUS_CHARS: Final = 200
+
+
+def _tail(policy: ContentPolicy, text: str) -> str:
+    # A stack trace's last lines (the raising frame and the message) matter most.
+    text = policy.text(text, None)
+    limit = policy.max_text_chars
+    if limit is None or len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    marker = f"[truncated {cut} chars]…"
+    policy.counts.add("truncated")
+    return marker + text[len(text) - max(limit - len(marker), 0) :]
+
+
+def record_exception(span: Any, exc: BaseException, policy: ContentPolicy | None) -> None:
+    """Record ``exc`` on ``span`` as the ``exception`` event and an ERROR status, with the
+    message, stack trace and status description passed through ``policy`` (its redactors
+    and ``max_text_chars``), so no sink sees them unredacted. Never raises."""
+    from opentelemetry.trace import Status, StatusCode
+
+    policy = policy or _DEFAULT_POLICY
+    try:
+        message = policy.text(str(exc), policy.max_text_chars)
+    except Exception:  # a __str__ that raises must not hide the user's own exception
+        message = "[unprintable exception]"
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    span.add_event(
+        "exception",
+        {
+            "exception.type": type(exc).__name__,
+            "exception.message": message,
+            "exception.stacktrace": _tail(policy, stack),
+            "exception.escaped": "False",
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, message[:_STATUS_CHARS]))
