@@ -45,6 +45,7 @@ from rlhf_otel.records._model import (
     InteractionFilter,
     StorageBackend,
     TokenUsage,
+    as_utc,
 )
 from rlhf_otel.records._stats import FeedbackStats, compute_stats
 from rlhf_otel.stores._memory import MemoryStore
@@ -660,9 +661,10 @@ class RLHFLogger:
     def purge(self, *, before: datetime | None = None, user_id: str | None = None) -> int:
         """Delete stored records for a data-protection request; returns how many.
 
-        ``before`` removes everything logged earlier; ``user_id`` every record of that user;
-        both together, that user's records before the time. Pending records are written
-        first, so nothing logged before the call escapes it.
+        ``before`` removes everything logged earlier (a naive time is local time);
+        ``user_id`` every record of that user; both together, that user's records before
+        the time. Pending records are written first, so nothing logged before the call
+        escapes it.
 
         Raises:
             ValidationError: neither ``before`` nor ``user_id`` was given.
@@ -674,7 +676,7 @@ class RLHFLogger:
         if purge is None:
             raise RLHFError(f"store {type(self.store).__name__} cannot delete records (no purge)")
         self._sync()
-        removed: int = purge(before=before, user_id=user_id)
+        removed: int = purge(before=as_utc(before), user_id=user_id)
         return removed
 
     def get_feedback_stats(

@@ -28,6 +28,7 @@ from rlhf_otel.records._model import (
     FeedbackFilter,
     FeedbackType,
     InteractionFilter,
+    as_utc,
     utc_now,
 )
 from rlhf_otel.records._schema import (
@@ -79,7 +80,12 @@ def _time(value: str) -> datetime:
     if m:
         return utc_now() - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
     try:
-        return parse_timestamp(value)
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            return parse_timestamp(text[:-1] + "+00:00")
+        ts = as_utc(datetime.fromisoformat(text))  # no offset: local time, like the API
+        assert ts is not None
+        return ts
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a time: use ISO-8601 (2026-01-31, 2026-01-31T12:00:00Z) "

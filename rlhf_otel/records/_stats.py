@@ -14,6 +14,7 @@ from rlhf_otel.records._model import (
     FeedbackFilter,
     Interaction,
     InteractionFilter,
+    as_utc,
     utc_now,
 )
 from rlhf_otel.stores._protocol import Store
@@ -288,9 +289,9 @@ def compute_stats(
     """Statistics of the records whose timestamp is in ``[start, end]`` (inclusive).
 
     A store with its own ``compute_stats(start, end)`` (a faster path) is asked first.
-    ``end`` defaults to now.
+    ``end`` defaults to now; naive times are local time.
     """
-    end = end or utc_now()
+    start, end = as_utc(start), as_utc(end) or utc_now()
     pushed = getattr(store, "compute_stats", None)
     if pushed is not None:
         result: FeedbackStats = pushed(start, end)
