@@ -194,7 +194,8 @@ class RLHFLogger:
         Returns:
             ``True`` when every record accepted so far is stored or counted in
             :meth:`delivery` as dropped; ``False`` if that did not finish within ``timeout``
-            seconds (default ``config.export_timeout``) or the store failed to flush.
+            seconds (default ``config.export_timeout``; the call never waits longer, even
+            if the store's write hangs) or the store failed to flush.
         """
         timeout = self.config.export_timeout if timeout is None else timeout
         self._dbg("Flushing: %d pending", self.processor.pending)
@@ -203,15 +204,20 @@ class RLHFLogger:
     def close(self) -> None:
         """Flush, end the sessions, shut the pipeline down and close the store (idempotent).
 
-        A tracer provider that the logger did not create is left running.
+        Returns within ``config.export_timeout`` seconds even if the store hangs: records
+        still queued then are counted as dropped (``shutdown_timeout``), those inside the
+        stuck write stay ``in_flight`` in :meth:`delivery`, and the store is closed when
+        that write returns. A tracer provider that the logger did not create is left running.
         """
         if self._closed:
             return
         self._dbg("Closing RLHFLogger")
         self.sessions.end_all()
-        self.processor.shutdown()
+        deadline = time.monotonic() + self.config.export_timeout
+        self.processor.shutdown(int(self.config.export_timeout * 1000))
         if self._otlp_processor is not None:
-            self._otlp_processor.shutdown()
+            left = max(deadline - time.monotonic(), 0.0)
+            self._otlp_processor.shutdown(int(left * 1000))
         self._closed = True
         global _default
         with _default_lock:
@@ -234,18 +240,27 @@ class RLHFLogger:
 
         Returns:
             ``accepted`` (records logged), ``stored`` (written to the store), ``pending``
-            (still queued), ``sampled_out``, ``dropped`` (by reason, the store's own losses
-            included) and ``truncated`` (texts cut to the size limits); with OTLP export,
-            ``otlp`` gives that path's own ``pending`` and ``dropped``.
+            (still queued), ``in_flight`` (inside a store write that has not returned),
+            ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
+            ``truncated`` (texts cut to the size limits); with OTLP export, ``otlp`` gives
+            that path's own ``pending`` and ``dropped``. Once a logging call has returned,
+            ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
+            (the store's own later losses aside), at every moment.
         """
-        dropped = dict(self._drops.snapshot())
+        with self.processor.ledger:
+            accepted = self._accepted
+            counted = dict(self._drops.snapshot())
+            stored, sampled = self.exporter.stored, self.exporter.sampled_out
+            pending, in_flight = self.processor.pending, self.processor.in_flight
+        dropped = counted
         for reason, n in store_dropped(self.store).items():
             dropped[f"store:{reason}"] = dropped.get(f"store:{reason}", 0) + n
         return {
-            "accepted": self._accepted,
-            "stored": self.exporter.stored,
-            "pending": self.processor.pending,
-            "sampled_out": self.exporter.sampled_out,
+            "accepted": accepted,
+            "stored": stored,
+            "pending": pending,
+            "in_flight": in_flight,
+            "sampled_out": sampled,
             "dropped": dropped,
             "truncated": self._content.truncated,
             **(
