@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import traceback
@@ -16,6 +17,7 @@ __all__ = [
     "record_exception",
     "redact_secrets",
     "replace_surrogates",
+    "replace_surrogates_deep",
 ]
 
 _log = logging.getLogger("rlhf_otel")
@@ -78,6 +80,27 @@ def redact_secrets(text: str, /) -> str:
     text = _API_KEYS.sub("[REDACTED:api_key]", text)
     text = _EMAIL.sub("[REDACTED:email]", text)
     return _CARD.sub(_card, text)
+
+
+def replace_surrogates_deep(value: Any) -> Any:
+    """``value`` with :func:`replace_surrogates` applied to every string inside it: mapping
+    keys and values, list and tuple items, and the fields of dataclass instances (copied)."""
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, Mapping):
+        return {replace_surrogates_deep(k): replace_surrogates_deep(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_surrogates_deep(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(replace_surrogates_deep(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: replace_surrogates_deep(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 class ContentPolicy:
