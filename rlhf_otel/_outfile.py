@@ -20,9 +20,12 @@ TEXT_ERRORS: Final = "rlhf_otel.fffd"
 _registered = False
 
 
-def _fffd(exc: UnicodeError) -> tuple[str, int]:
+def _fffd(exc: UnicodeError) -> tuple[str | bytes, int]:
     if isinstance(exc, UnicodeEncodeError):
-        return "\ufffd" * (exc.end - exc.start), exc.end
+        if exc.encoding.replace("-", "").replace("_", "").lower() == "utf8":
+            # The UTF-8 encoder takes only ASCII text back from a handler, or bytes.
+            return "\ufffd".encode() * (exc.end - exc.start), exc.end
+        return "?" * (exc.end - exc.start), exc.end
     raise exc
 
 
@@ -50,6 +53,21 @@ def output_is_special(path: str | os.PathLike[str]) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_STD_NAMES: Final = {"/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _inherited_fd(path: str) -> int | None:
+    """The descriptor ``path`` names (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``)."""
+    path = os.path.abspath(path)
+    if path in _STD_NAMES:
+        return _STD_NAMES[path]
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if path.startswith(prefix) and path[len(prefix) :].isdigit():
+            return int(path[len(prefix) :])
+    return None
+
+
 @contextlib.contextmanager
 def open_output(path: str | os.PathLike[str], mode: str, **kwargs: Any) -> Iterator[IO[Any]]:
     """Open ``path`` for writing (``mode`` ``"w"`` or ``"wb"``; ``kwargs`` go to ``open``).
@@ -67,7 +85,10 @@ def open_output(path: str | os.PathLike[str], mode: str, **kwargs: Any) -> Itera
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}")
     if output_is_special(path):
-        with open(path, mode, **kwargs) as fh:
+        # Never truncate or rename: /dev/stdout shares the shell's open file (and offset).
+        fd = _inherited_fd(os.fspath(path))
+        fd = os.dup(fd) if fd is not None else os.open(path, os.O_WRONLY | _CLOEXEC)
+        with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
         return
     target = Path(os.path.realpath(os.fspath(path)))
@@ -78,7 +99,7 @@ def open_output(path: str | os.PathLike[str], mode: str, **kwargs: Any) -> Itera
             f"cannot write {path}: directory {target.parent} does not exist"
         )
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from typing import IO, Any
@@ -135,7 +136,7 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
         report.path = args.out
     progress.done(f"{report.rows:,} rows written")
     summary = report.to_dict()
-    dest = sys.stderr if args.out == "-" else sys.stdout
+    dest = sys.stderr if args.out == "-" or _is_stdout(args.out) else sys.stdout
     if args.json:
         dest.write(json.dumps(summary, indent=2) + "\n")
         return 0
@@ -152,6 +153,11 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
         rows.append(("truncated", "yes (limit reached)"))
     dest.write(table(["export", "value"], rows) + "\n")
     return 0
+
+
+def _is_stdout(out: str) -> bool:
+    """Whether ``out`` names standard output, where the data goes (the summary does not)."""
+    return os.path.abspath(out) in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def _summary(fb_data: dict[str, Any]) -> str:
@@ -257,7 +263,7 @@ def cmd_report(args: argparse.Namespace, store: Store) -> int:
         fh.write(html)
     where = "standard output" if args.out == "-" else args.out
     progress.done(f"written to {where}")
-    if args.out == "-":
+    if args.out == "-" or _is_stdout(args.out):
         return 0
     if args.json:
         print(json.dumps({"path": args.out, "generated_at": format_timestamp(result.generated_at)}))
