@@ -43,5 +43,5 @@ def small_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def big_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A JSONL store of 60,000 interactions and 60,000 feedback (exports take a while)."""
-    return fill(tmp_path_factory.mktemp("big") / "data", 60_000)
+    """A JSONL store of 12,000 interactions and 12,000 feedback (beyond one progress step)."""
+    return fill(tmp_path_factory.mktemp("big") / "data", 12_000)
