@@ -9,7 +9,9 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from rlhf_otel.stores._protocol import DropCounter
+from opentelemetry.trace import Span, Status, StatusCode
+
+from rlhf_otel._counters import DropCounter
 
 __all__ = [
     "ContentPolicy",
@@ -220,25 +222,29 @@ def _tail(policy: ContentPolicy, text: str) -> str:
     return marker + text[len(text) - max(limit - len(marker), 0) :]
 
 
-def record_exception(span: Any, exc: BaseException, policy: ContentPolicy | None) -> None:
-    """Record ``exc`` on ``span`` as the ``exception`` event and an ERROR status, with the
+def record_exception(span: Span, exc: BaseException, policy: ContentPolicy | None) -> None:
+    """Record ``exc`` on ``span`` (the ``exception`` event and status ERROR) with its
     message, stack trace and status description passed through ``policy`` (its redactors
-    and ``max_text_chars``), so no sink sees them unredacted. Never raises."""
-    from opentelemetry.trace import Status, StatusCode
-
+    and ``max_text_chars``; the stack trace keeps its end): they may quote the prompt or a
+    secret. Without a policy, only the size limit of the defaults applies."""
     policy = policy or _DEFAULT_POLICY
     try:
         message = policy.text(str(exc), policy.max_text_chars)
     except Exception:  # a __str__ that raises must not hide the user's own exception
         message = "[unprintable exception]"
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    exc_type = type(exc)
+    module = exc_type.__module__
+    name = exc_type.__qualname__ if module in ("builtins", "__main__") else (
+        f"{module}.{exc_type.__qualname__}"
+    )
     span.add_event(
         "exception",
         {
-            "exception.type": type(exc).__name__,
+            "exception.type": name,
             "exception.message": message,
             "exception.stacktrace": _tail(policy, stack),
-            "exception.escaped": "False",
+            "exception.escaped": False,
         },
     )
     span.set_status(Status(StatusCode.ERROR, message[:_STATUS_CHARS]))

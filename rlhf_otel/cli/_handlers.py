@@ -9,15 +9,21 @@ import sys
 from dataclasses import replace
 from typing import IO, Any
 
-from rlhf_otel.analytics._compute import get_analytics
 from rlhf_otel.cli._output import Progress, table, text_out
-from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
-from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import ExportFormat, FeedbackFilter, InteractionFilter
-from rlhf_otel.records._schema import feedback_to_dict, format_timestamp, interaction_to_dict
-from rlhf_otel.records._stats import FeedbackStats, compute_stats
+from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback, get_analytics
+from rlhf_otel.recording import dumps
+from rlhf_otel.records import (
+    ExportFormat,
+    FeedbackFilter,
+    FeedbackStats,
+    InteractionFilter,
+    compute_stats,
+    feedback_to_dict,
+    format_timestamp,
+    interaction_to_dict,
+)
 from rlhf_otel.report._html import render_report
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["cmd_export", "cmd_query", "cmd_report", "cmd_stats"]
 

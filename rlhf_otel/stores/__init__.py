@@ -12,7 +12,7 @@ backend).
 
 from __future__ import annotations
 
-from rlhf_otel.stores._factory import open_local_store, open_zerodb_store
+from rlhf_otel.stores._factory import open_local_store, open_store, open_zerodb_store
 from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
 from rlhf_otel.stores.jsonl._store import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
@@ -34,6 +34,7 @@ __all__ = [
     "ZeroDBStore",
     "apply_window",
     "open_local_store",
+    "open_store",
     "open_zerodb_store",
     "store_dropped",
     "store_flush",

@@ -9,7 +9,24 @@ from rlhf_otel.stores._protocol import Store
 if TYPE_CHECKING:
     from rlhf_otel._config import RLHFConfig
 
-__all__ = ["open_local_store", "open_zerodb_store"]
+__all__ = ["open_local_store", "open_store", "open_zerodb_store"]
+
+
+def open_store(config: RLHFConfig) -> Store:
+    """The store ``config`` names: its own ``store``, memory, local JSONL or ZeroDB."""
+    from rlhf_otel._errors import ConfigurationError
+    from rlhf_otel.records import StorageBackend
+    from rlhf_otel.stores._memory import MemoryStore
+
+    if config.store is not None:
+        return config.store
+    if config.backend is StorageBackend.MEMORY:
+        return MemoryStore(max_entries=config.memory_max_entries)
+    if config.backend is StorageBackend.LOCAL:
+        return open_local_store(config)
+    if config.backend is StorageBackend.ZERODB:
+        return open_zerodb_store(config)
+    raise ConfigurationError(f"Unsupported storage backend: {config.backend!r}")
 
 
 def open_local_store(config: RLHFConfig) -> Store:
