@@ -96,6 +96,14 @@ def test_out_dev_stdout_is_written_through(small_store_dir: Path, tmp_path: Path
     assert os.path.islink("/dev/stdout")
 
 
+def test_out_device_node_is_written_through(small_store_dir: Path) -> None:
+    """--out /dev/null writes into the device; it stays a character device."""
+    done = cli("export", "--data-dir", str(small_store_dir), "--format", "csv", "--out", "/dev/null")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "written to         /dev/null" in done.stdout
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
 def test_regular_file_replaced_atomically_owner_only(small_store_dir: Path, tmp_path: Path) -> None:
     """A regular file is replaced whole, mode 0600, with no temporary file left."""
     out = tmp_path / "x.csv"
