@@ -138,7 +138,7 @@ class RLHFLogger:
     def _add_otlp(self, config: RLHFConfig) -> Any:
         if not config.otlp_endpoint:
             return None
-        from rlhf_otel.pipeline._otlp import add_otlp_export
+        from rlhf_otel.pipeline import add_otlp_export
 
         return add_otlp_export(self.tracer_provider, config)
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import replace_surrogates
-from rlhf_otel.records._ids import validate_id
-from rlhf_otel.records._model import BinaryFeedback, FeedbackType, Sentiment, TokenUsage
+from rlhf_otel.records import BinaryFeedback, FeedbackType, Sentiment, TokenUsage, validate_id
 
 __all__ = [
     "binary_data",

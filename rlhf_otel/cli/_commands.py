@@ -21,17 +21,15 @@ from typing import Any, Final, NoReturn
 
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
 from rlhf_otel.cli._handlers import cmd_export, cmd_query, cmd_report, cmd_stats
-from rlhf_otel.records._ids import validate_id
-from rlhf_otel.records._model import (
+from rlhf_otel.records import (
     ExportFormat,
     FeedbackType,
     as_utc,
-    utc_now,
-)
-from rlhf_otel.records._schema import (
     parse_timestamp,
+    utc_now,
+    validate_id,
 )
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
 

@@ -9,8 +9,9 @@ import sys
 from dataclasses import replace
 from typing import IO, Any
 
-from rlhf_otel.cli._output import Progress, table, text_out
-from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback, get_analytics
+from rlhf_otel.analytics import get_analytics
+from rlhf_otel.cli._output import Progress, table
+from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
 from rlhf_otel.recording import dumps
 from rlhf_otel.records import (
     ExportFormat,
@@ -22,7 +23,7 @@ from rlhf_otel.records import (
     format_timestamp,
     interaction_to_dict,
 )
-from rlhf_otel.report._html import render_report
+from rlhf_otel.report import write_report
 from rlhf_otel.stores import Store
 
 __all__ = ["cmd_export", "cmd_query", "cmd_report", "cmd_stats"]
@@ -264,9 +265,7 @@ def cmd_report(args: argparse.Namespace, store: Store) -> int:
     progress = Progress("report", args.progress)
     flt = _filter(args)
     result = get_analytics(store, flt, interval=args.interval, progress=progress)
-    html = render_report(result, title=args.title)
-    with text_out(args.out) as fh:
-        fh.write(html)
+    write_report(result, sys.stdout if args.out == "-" else args.out, title=args.title)
     where = "standard output" if args.out == "-" else args.out
     progress.done(f"written to {where}")
     if args.out == "-" or _is_stdout(args.out):

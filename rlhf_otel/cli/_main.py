@@ -147,7 +147,3 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import IO
+from collections.abc import Sequence
 
-from rlhf_otel._outfile import open_output, text_errors
+from rlhf_otel._outfile import text_errors
 
-__all__ = ["Progress", "prepare_streams", "table", "text_out"]
+__all__ = ["Progress", "prepare_streams", "table"]
 
 
 class Progress:
@@ -67,16 +65,3 @@ def prepare_streams() -> None:
         if reconfigure is not None:
             with contextlib.suppress(ValueError, OSError):
                 reconfigure(errors=text_errors())
-
-
-@contextlib.contextmanager
-def text_out(out: str) -> Iterator[IO[str]]:
-    """A UTF-8 text stream for ``--out``: ``-`` is standard output; a path is written as
-    :func:`rlhf_otel._outfile.open_output` does (atomic for a regular file, through for a
-    FIFO, device or ``/dev/stdout``)."""
-    if out == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    with open_output(os.fspath(out), "w", encoding="utf-8", errors=text_errors()) as fh:
-        yield fh

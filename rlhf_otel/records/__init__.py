@@ -38,7 +38,6 @@ from rlhf_otel.records._signals import normalized_rating, satisfaction, weighted
 from rlhf_otel.records._stats import FeedbackStats, StatsAccumulator, compute_stats
 
 __all__ = [
-    "SCHEMA_VERSION",
     "BinaryFeedback",
     "ExportFormat",
     "Feedback",
@@ -48,6 +47,7 @@ __all__ = [
     "FeedbackType",
     "Interaction",
     "InteractionFilter",
+    "SCHEMA_VERSION",
     "Sentiment",
     "StatsAccumulator",
     "StorageBackend",

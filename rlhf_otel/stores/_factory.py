@@ -31,7 +31,7 @@ def open_store(config: RLHFConfig) -> Store:
 
 def open_local_store(config: RLHFConfig) -> Store:
     """The JSONL store in ``config.data_dir``."""
-    from rlhf_otel.stores.jsonl._store import JsonlStore
+    from rlhf_otel.stores.jsonl import JsonlStore
 
     return JsonlStore(
         config.data_dir,
@@ -43,7 +43,7 @@ def open_local_store(config: RLHFConfig) -> Store:
 
 def open_zerodb_store(config: RLHFConfig) -> Store:
     """The ZeroDB store for ``config.zerodb_project_id``."""
-    from rlhf_otel.stores.zerodb._store import ZeroDBStore
+    from rlhf_otel.stores.zerodb import ZeroDBStore
 
     return ZeroDBStore(
         project_id=config.zerodb_project_id,

@@ -19,7 +19,7 @@ def cli(*argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.run(  # type: ignore[call-overload,no-any-return]
-        [sys.executable, "-m", "rlhf_otel.cli._main", *argv],
+        [sys.executable, "-m", "rlhf_otel.cli", *argv],
         text=True, cwd=ROOT, check=False, timeout=120, **kwargs,
     )  # fmt: skip
 

@@ -19,7 +19,7 @@ def _start(*argv: str, **kwargs: object) -> subprocess.Popen[bytes]:
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
-        [sys.executable, "-m", "rlhf_otel.cli._main", *argv], cwd=ROOT, **kwargs
+        [sys.executable, "-m", "rlhf_otel.cli", *argv], cwd=ROOT, **kwargs
     )
 
 
