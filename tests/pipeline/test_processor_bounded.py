@@ -154,21 +154,31 @@ for i in range(12):
     lg.log_interaction("q", "a")
 time.sleep(0.2)
 if sys.argv[1] == "close":
+    t0 = time.monotonic()
     lg.close()
-print("exiting", flush=True)
+    print(f"closed in {time.monotonic() - t0:.1f} s", flush=True)
+print(f"exiting at {time.monotonic()}", flush=True)   # one clock for every process
 """
 
 
-@pytest.mark.parametrize("how", ["close", "exit"])
-def test_interpreter_exit_is_bounded(how: str) -> None:
-    """With a store that never returns, the process exits within the documented 5 s bound
-    (after close(): within export_timeout)."""
-    t0 = time.monotonic()
-    done = subprocess.run(
+@pytest.mark.parametrize(("how", "exit_bound"), [("close", 2.0), ("exit", 6.5)])
+def test_interpreter_exit_is_bounded(how: str, exit_bound: float) -> None:
+    """With a store that never returns, close() takes export_timeout (1 s) and the process
+    then exits at once; without close(), exit takes the documented 5 s bound at most."""
+    proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(_CHILD), how],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    elapsed = time.monotonic() - t0
-    assert done.stdout == "exiting\n"
-    assert done.returncode == 0
-    assert elapsed < (4.5 if how == "close" else 8.0)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.communicate()
+    ended = time.monotonic()
+    lines = out.splitlines()
+    assert proc.returncode == 0
+    if how == "close":
+        assert lines[0].startswith("closed in ")
+        assert 0.9 <= float(lines[0].split()[2]) < 1.5
+    assert lines[-1].startswith("exiting at ")
+    assert ended - float(lines[-1].split()[2]) < exit_bound
