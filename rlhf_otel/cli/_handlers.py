@@ -18,13 +18,12 @@ from rlhf_otel.records import (
     FeedbackFilter,
     FeedbackStats,
     InteractionFilter,
-    compute_stats,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
 )
 from rlhf_otel.report import write_report
-from rlhf_otel.stores import Store
+from rlhf_otel.stores import Store, feedback_stats
 
 __all__ = ["cmd_export", "cmd_query", "cmd_report", "cmd_stats"]
 
@@ -84,7 +83,7 @@ def cmd_stats(args: argparse.Namespace, store: Store) -> int:
         stats = result.stats
     else:
         result = None
-        stats = compute_stats(store, args.since, args.until)
+        stats = feedback_stats(store, args.since, args.until)
     if args.json:
         print(json.dumps(result.to_dict() if result and args.full else stats.to_dict(), indent=2))
         return 0
