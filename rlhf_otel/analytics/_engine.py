@@ -146,7 +146,8 @@ class Engine:
                 lines = (
                     f"read_csv({_list(files)}, columns = {{'line': 'VARCHAR'}}, delim = chr(31), "
                     "quote = '', escape = '', header = false, auto_detect = false, "
-                    f"max_line_size = {_MAX_LINE}, ignore_errors = true)"
+                    f"max_line_size = {_MAX_LINE}, buffer_size = {2 * _MAX_LINE}, "
+                    "ignore_errors = true)"
                 )
                 (lone,) = self.con.execute(
                     f"SELECT EXISTS (SELECT 1 FROM {lines} WHERE regexp_matches(line, ?))",
