@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from rlhf_otel._env import FEEDBACK_SECRET
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.records._model import StorageBackend
 from rlhf_otel.stores._protocol import Store
@@ -31,6 +32,7 @@ ENV_VARS: Final[Mapping[str, str]] = {
     "zerodb_api_key": "ZERODB_API_KEY",
     "zerodb_base_url": "RLHF_OTEL_ZERODB_BASE_URL",
     "otlp_endpoint": "RLHF_OTEL_OTLP_ENDPOINT",
+    "feedback_secret": FEEDBACK_SECRET,
 }
 """Config field -> environment variable read when the field is not given explicitly."""
 
@@ -76,6 +78,10 @@ class RLHFConfig:
         set_global_tracer_provider: when the logger creates its own provider, also make it
             the global one (default off).
         export_timeout: the longest ``flush``/``close`` waits (default 30 s).
+        feedback_secret: signs feedback tokens (``logger.feedback_token``) under the key id
+            ``feedback_key_id`` (default ``k0``); env ``RLHF_OTEL_FEEDBACK_SECRET``; at least
+            16 characters; never logged or shown in a repr.
+        feedback_keys: older ``{key id: secret}`` still accepted when verifying (rotation).
     """
 
     backend: StorageBackend = StorageBackend.LOCAL
@@ -110,6 +116,9 @@ class RLHFConfig:
     otlp_endpoint: str | None = None
     set_global_tracer_provider: bool = False
     export_timeout: float = 30.0
+    feedback_secret: str | None = field(default=None, repr=False)
+    feedback_key_id: str = "k0"
+    feedback_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         _check_positive_int("batch_size", self.batch_size)

@@ -594,6 +594,29 @@ class RLHFLogger:
         self._dbg("Logged feedback: %s", record.id)
         return record.id
 
+    def feedback_token(
+        self,
+        interaction_id: str | Sequence[str],
+        *,
+        types: Sequence[FeedbackType | str] | None = None,
+        user_id: str | None = None,
+        ttl: float = 3600.0,
+    ) -> str:
+        """A signed token a browser sends with its feedback (``rlhf_otel.web``).
+
+        It allows feedback of ``types`` (default all five) on ``interaction_id`` (or on the
+        ids shown side by side, for a comparison), by ``user_id`` if given, for ``ttl``
+        seconds; signed with ``config.feedback_secret`` (``RLHF_OTEL_FEEDBACK_SECRET``).
+
+        Raises:
+            ValidationError: an id, type or ttl is not allowed.
+            ConfigurationError: no feedback secret is configured.
+        """
+        from rlhf_otel._tokens import TokenKeys
+
+        keys = TokenKeys.from_config(self.config)
+        return keys.sign(interaction_id, types=types, user_id=user_id, ttl=ttl)
+
     # -- reads ----------------------------------------------------------------------------
 
     def _sync(self) -> None:
