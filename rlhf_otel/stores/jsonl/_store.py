@@ -174,7 +174,9 @@ class JsonlStore:
                 targets: tuple[str, ...] = (iid,)
             else:
                 targets = tuple(dict.fromkeys((iid, *named)))
-            append((line, d["id"], targets, d["timestamp"], (d["type"], d["data"])))
+            append(
+                (line, d["id"], targets, d["timestamp"], (d["type"], d["data"], d["supersedes"]))
+            )
         return out
 
     def flush(self, timeout: float | None = None) -> bool:
