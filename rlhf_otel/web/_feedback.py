@@ -197,7 +197,7 @@ def _routes(service: _Service) -> list[Route]:
                 status, out = service.submit(item)
             except HTTPError as exc:
                 status, out = exc.status, {"error": exc.error, "detail": exc.detail}
-            results.append({"status": status, **out})
+            results.append({"code": status, **out})
         return JSONResponse({"results": results})
 
     async def widget(request: Request) -> Response:
