@@ -21,6 +21,7 @@ from typing import IO, Any, Final, NoReturn
 
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
 from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.cli._serve import register as register_serve
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
 from rlhf_otel.recording._spans import dumps
 from rlhf_otel.records._model import (
@@ -127,6 +128,7 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None:
     """Add ``stats``, ``export``, ``query`` and ``report`` to an argparse subparsers object."""
+    register_serve(subparsers)
     p = subparsers.add_parser("stats", help="feedback statistics")
     _common(p)
     p.add_argument("--type", dest="types", action="append", type=_feedback_type)

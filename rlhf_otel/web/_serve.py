@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -26,11 +27,20 @@ def _config(app: ASGIApp, host: str, port: int, **options: Any) -> uvicorn.Confi
     return uvicorn.Config(app, host=host, port=port, **settings)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
     """Serve ``app`` with uvicorn until interrupted (loopback only unless ``host`` says so).
 
-    ``options`` go to ``uvicorn.Config`` (e.g. ``log_level="info"``, ``workers``).
+    ``options`` go to ``uvicorn.Config`` (e.g. ``log_level="info"``). After a graceful
+    shutdown, SIGTERM leaves as ``SystemExit(0)`` and Ctrl-C as ``KeyboardInterrupt``
+    (uvicorn re-raises the signal), so the caller's ``with logger:`` still flushes.
     """
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.Server(_config(app, host, port, **options)).run()
 
 
