@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
@@ -24,9 +25,10 @@ from rlhf_otel.web._static import PackageFiles
 __all__ = ["feedback_app", "feedback_wsgi_app"]
 
 _FIELDS: Final = frozenset(
-    {"token", "type", "interaction_id", "data", "client_key", "supersedes", "metadata"}
+    {"token", "type", "interaction_id", "data", "client_key", "supersedes", "metadata", "retry"}
 )
 _TYPES: Final = ", ".join(t.value for t in FeedbackType)
+_VERIFIED_TOKENS: Final = 10_000
 
 
 class _RecentIds:
@@ -64,6 +66,7 @@ class _Service:
         self.by_ip = RateLimiter(config.ip_rate, config.ip_burst)
         self.by_token = RateLimiter(config.token_rate, config.token_burst)
         self.assets = PackageFiles("rlhf_otel.web", "static")
+        self.verified: dict[str, TokenClaims] = {}
 
     def limit_ip(self, request: Request) -> None:
         wait = self.by_ip.take(client_address(request, trust_forwarded=self.config.trust_forwarded))
@@ -85,10 +88,7 @@ class _Service:
                 f"field(s) {sorted(unknown)} not accepted (the server sets time, source and "
                 f"user); allowed: {', '.join(sorted(_FIELDS))}",
             )
-        try:
-            claims = self.keys.verify(item.get("token"))
-        except TokenError as exc:
-            raise HTTPError(exc.status, exc.detail, exc.reason) from None
+        claims = self._claims(item.get("token"))
         wait = self.by_token.take(claims.token_id)
         if wait:
             raise HTTPError(
@@ -121,7 +121,8 @@ class _Service:
         if not self.recent.reserve(fid):
             return 200, {"id": fid, "status": "duplicate"}
         try:
-            if self.logger.store.get_feedback(fid) is not None:
+            # only a resend can already be stored; a first attempt skips the store lookup
+            if item.get("retry") is True and self.logger.store.get_feedback(fid) is not None:
                 return 200, {"id": fid, "status": "duplicate"}
             self.logger.log_feedback(
                 iid,
@@ -140,6 +141,22 @@ class _Service:
             self.recent.release(fid)
             raise
         return 201, {"id": fid, "status": "stored"}
+
+    def _claims(self, token: object) -> TokenClaims:
+        # a page sends several votes per token: its verified claims are kept a while
+        hit = self.verified.get(token) if isinstance(token, str) else None
+        try:
+            if hit is not None:
+                if hit.expires_at < time.time():
+                    raise TokenError(401, "expired", "the feedback token has expired")
+                return hit
+            claims = self.keys.verify(token)
+        except TokenError as exc:
+            raise HTTPError(exc.status, exc.detail, exc.reason) from None
+        if len(self.verified) >= _VERIFIED_TOKENS:
+            self.verified.pop(next(iter(self.verified)))
+        self.verified[token] = claims  # type: ignore[index]  # verify() took only a str
+        return claims
 
     def _target(
         self, item: Mapping[str, Any], claims: TokenClaims, ftype: str, data: Mapping[str, Any]

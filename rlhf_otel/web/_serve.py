@@ -50,7 +50,8 @@ def running_server(
 ) -> Iterator[str]:
     """``with running_server(app) as url:`` ``app`` on uvicorn in a thread; yields its base
     URL (``port=0`` picks a free port) and stops the server on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto set explicitly: asyncio enables TCP_NODELAY only on sockets that say IPPROTO_TCP
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     server = uvicorn.Server(_config(app, host, sock.getsockname()[1], **options))

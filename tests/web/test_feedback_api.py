@@ -69,12 +69,13 @@ def test_retry_is_stored_once(api: httpx.Client, logger: RLHFLogger) -> None:
 
 
 def test_retry_after_restart_is_found_in_the_store(site: Site, logger: RLHFLogger) -> None:
-    """A retry reaching a fresh app (empty recent-id cache) is recognised from the store."""
+    """A resend (retry: true) reaching a fresh app (empty recent-id cache) is recognised
+    from the store."""
     token = logger.feedback_token(IID)
     r = httpx.post(f"{site.url}/rlhf/feedback", json=_body(token))
     assert logger.flush()
     with running_server(feedback_app(logger)) as other:
-        again = httpx.post(f"{other}/feedback", json=_body(token))
+        again = httpx.post(f"{other}/feedback", json=_body(token, retry=True))
     assert (again.status_code, again.json()["id"]) == (200, r.json()["id"])
     assert len(logger.query_feedback()) == 1
 

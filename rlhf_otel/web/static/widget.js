@@ -47,7 +47,7 @@ class Queue {
     this.endpoint = endpoint.replace(/\/+$/, "");
     this.key = STORE_PREFIX + "queue:" + this.endpoint;
     this.lastKey = STORE_PREFIX + "last:" + this.endpoint;
-    this.items = load(this.key, []);
+    this.items = load(this.key, []).map((item) => Object.assign(item, { restored: true }));
     this.last = load(this.lastKey, {});
     this.busy = false;
     this.timer = null;
@@ -91,6 +91,9 @@ class Queue {
         // a changed vote names the latest version the server confirmed for its slot
         const body = Object.assign({}, item.body);
         if (item.replaces && this.last[item.slot]) body.supersedes = this.last[item.slot];
+        // a resend may already be stored (lost answer): the server then looks it up by id
+        if (item.tries > 0 || item.restored) body.retry = true;
+        item.tries += 1;
         let response;
         try {
           response = await fetch(this.endpoint + "/feedback", {
@@ -149,7 +152,7 @@ class Queue {
     for (const item of this.items) newest.set(item.slot, item);
     const items = [];
     for (const item of newest.values()) {
-      const body = Object.assign({}, item.body);
+      const body = Object.assign({}, item.body, { retry: true });
       if (item.replaces && this.last[item.slot]) body.supersedes = this.last[item.slot];
       items.push(body);
     }
