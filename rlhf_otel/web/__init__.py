@@ -43,8 +43,8 @@ from rlhf_otel.web._serve import running_server, serve
 from rlhf_otel.web._static import PackageFiles
 
 __all__ = [
-    "ERROR_CODES",
     "CORSAllowList",
+    "ERROR_CODES",
     "ErrorMiddleware",
     "FeedbackAppConfig",
     "HTTPError",
