@@ -10,7 +10,10 @@ interaction, mixed types, skewed comment sizes, some changed votes). Figures: re
 p50 and p99 latency, and the ratio feedback/floor (target >= 0.6x). After a flush, every
 2xx answer's id must be in the store (0 lost).
 
-Run: ``python benchmarks/bench_web.py [--quick]`` (quick: 1,500 requests a route).
+Rounds alternate the two routes (4,000 requests each, 5 rounds; quick: 750, 2 rounds) and the
+round with the median ratio is shown, so a busy moment of a shared machine hits both alike.
+
+Run: ``python benchmarks/bench_web.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -176,7 +179,7 @@ def main(quick: bool = False) -> None:
     from rlhf_otel import create_rlhf_logger
     from rlhf_otel.web import feedback_app, read_json, running_server
 
-    n = 1_500 if quick else 20_000
+    n = 750 if quick else 4_000  # requests a route and round
     with tempfile.TemporaryDirectory(prefix="rlhf-bench-web-") as tmp:
         logger = create_rlhf_logger(
             tracer_provider=TracerProvider(),
@@ -191,7 +194,7 @@ def main(quick: bool = False) -> None:
 
         service = feedback_app(logger, ip_rate=1e9, ip_burst=1e9, token_rate=1e9, token_burst=1e9)
         app = Starlette(routes=[Route("/bare", bare, methods=["POST"]), Mount("/rlhf", service)])
-        rounds = 1 if quick else 2
+        rounds = 2 if quick else 5
         bodies = _bodies(logger, n * rounds)
         results: dict[str, list[dict[str, Any]]] = {"bare": [], "feedback": []}
         with running_server(app) as url:
@@ -205,22 +208,27 @@ def main(quick: bool = False) -> None:
         stored = {fb.id for fb in logger.store.scan_feedback()}
         accepted = {i for r in results["feedback"] for i in r["ids"]}
         logger.close()
+    # rounds alternate bare / feedback, so a busy moment of the machine hits both; the round
+    # with the median ratio is shown
+    ratios = [
+        _figures("feedback", f)[1] / _figures("bare", b)[1]
+        for b, f in zip(results["bare"], results["feedback"], strict=True)
+    ]
+    mid = sorted(range(rounds), key=lambda k: ratios[k])[rounds // 2]
     rows = []
-    best = {}
     for label in ("bare", "feedback"):
-        figs = [_figures(label, r) for r in results[label]]
-        fig = max(figs, key=lambda f: f[1])
-        best[label] = fig[1]
+        fig = _figures(label, results[label][mid])
         rows.append((fig[0], f"{fig[1]:,.0f}", f"{fig[2]:.2f}", f"{fig[3]:.2f}", fig[4]))
     print(
-        f"{n:,} POSTs a route and round, {CLIENTS} keep-alive clients in another process; "
-        f"best of {rounds}"
+        f"{n:,} POSTs a route and round, {rounds} rounds, {CLIENTS} keep-alive clients in "
+        "another process; the round with the median ratio:"
     )
     print(table(rows, ("route", "req/s", "p50 ms", "p99 ms", "status:count")))
     lost = len(accepted - stored)
     print(
-        f"feedback / floor: {best['feedback'] / best['bare']:.2f}x (target >= 0.6x); "
-        f"2xx answers {len(accepted):,}, in store {len(accepted & stored):,}, lost {lost}"
+        f"feedback / floor: {ratios[mid]:.2f}x (target >= 0.6x; all rounds "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}); 2xx answers {len(accepted):,}, "
+        f"in store {len(accepted & stored):,}, lost {lost}"
     )
 
 

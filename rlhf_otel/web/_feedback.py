@@ -28,6 +28,8 @@ _FIELDS: Final = frozenset(
     {"token", "type", "interaction_id", "data", "client_key", "supersedes", "metadata", "retry"}
 )
 _TYPES: Final = ", ".join(t.value for t in FeedbackType)
+_TYPE_NAMES: Final = frozenset(t.value for t in FeedbackType)
+_COMPARATIVE: Final = FeedbackType.COMPARATIVE.value
 _VERIFIED_TOKENS: Final = 10_000
 
 
@@ -97,7 +99,7 @@ class _Service:
                 headers={"Retry-After": RateLimiter.retry_after(wait)},
             )
         ftype = item.get("type")
-        if not isinstance(ftype, str) or ftype not in {t.value for t in FeedbackType}:
+        if not isinstance(ftype, str) or ftype not in _TYPE_NAMES:
             raise HTTPError(422, f"feedback type {ftype!r} unknown; allowed: {_TYPES}")
         data = item.get("data")
         if not isinstance(data, Mapping):
@@ -161,7 +163,7 @@ class _Service:
     def _target(
         self, item: Mapping[str, Any], claims: TokenClaims, ftype: str, data: Mapping[str, Any]
     ) -> str:
-        if ftype == FeedbackType.COMPARATIVE.value:
+        if ftype == _COMPARATIVE:
             preferred = data.get("preferred_response_id")
             compared = data.get("compared_response_ids")
             if not isinstance(preferred, str) or not isinstance(compared, list):
