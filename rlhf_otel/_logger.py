@@ -515,15 +515,12 @@ class RLHFLogger:
         user_id: str | None = None,
         ttl: float = 3600.0,
     ) -> str:
-        """A signed token a browser sends with its feedback (``rlhf_otel.web``).
-
-        It allows feedback of ``types`` (default all five) on ``interaction_id`` (or on the
-        ids shown side by side, for a comparison), by ``user_id`` if given, for ``ttl``
-        seconds; signed with ``config.feedback_secret`` (``RLHF_OTEL_FEEDBACK_SECRET``).
+        """A signed token allowing a browser feedback of ``types`` (default all) on these
+        interactions, by ``user_id``, for ``ttl`` seconds (see ``rlhf_otel.web``).
 
         Raises:
-            ValidationError: an id, type or ttl is not allowed.
-            ConfigurationError: no feedback secret is configured.
+            ValidationError: an argument is not allowed.
+            ConfigurationError: no ``feedback_secret`` (``RLHF_OTEL_FEEDBACK_SECRET``).
         """
         from rlhf_otel._tokens import TokenKeys
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
-from rlhf_otel.records._ids import validate_id
-from rlhf_otel.records._model import FeedbackType
+from rlhf_otel.records import FeedbackType, validate_id
 
 __all__ = [
     "MAX_TOKEN_CHARS",

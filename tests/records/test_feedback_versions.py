@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rlhf_otel import Feedback, FeedbackType
-from rlhf_otel.records._stats import compute_stats
+from rlhf_otel.records import compute_stats
 from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.stores.jsonl_support import T0, feedback, interaction
 
