@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final, NoReturn
 
+from rlhf_otel import _env
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
 from rlhf_otel.analytics import get_analytics
 from rlhf_otel.cli._serve import register as register_serve
@@ -30,7 +31,6 @@ from rlhf_otel.records import (
     FeedbackStats,
     FeedbackType,
     InteractionFilter,
-    compute_stats,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
@@ -38,12 +38,12 @@ from rlhf_otel.records import (
     utc_now,
 )
 from rlhf_otel.report import write_report
-from rlhf_otel.stores import Store
+from rlhf_otel.stores import Store, feedback_stats
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
 
 DEFAULT_DATA_DIR: Final = "./rlhf-data"
-DATA_DIR_ENV: Final = "RLHF_OTEL_DATA_DIR"
+DATA_DIR_ENV: Final = _env.DATA_DIR
 _RELATIVE: Final = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -296,7 +296,7 @@ def _cmd_stats(args: argparse.Namespace, store: Store) -> int:
         stats = result.stats
     else:
         result = None
-        stats = compute_stats(store, args.since, args.until)
+        stats = feedback_stats(store, args.since, args.until)
     if args.json:
         print(json.dumps(result.to_dict() if result and args.full else stats.to_dict(), indent=2))
         return 0
