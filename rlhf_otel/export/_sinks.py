@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any, Union
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel._files import private_opener
 
 __all__ = ["OutTarget", "binary_sink", "describe", "text_sink"]
 
@@ -32,7 +33,7 @@ def _atomic_path(path: Path, mode: str, **kwargs: Any) -> Iterator[IO[Any]]:
     # A failed export must not leave a half-written file where a good one is expected.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, mode, **kwargs) as fh:
+        with open(tmp, mode, opener=private_opener, **kwargs) as fh:
             yield fh
         os.replace(tmp, path)
     except BaseException:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Final
 
+from rlhf_otel._files import private_opener
 from rlhf_otel.analytics._text import Percentiles
 from rlhf_otel.analytics._types import AnalyticsResult
 from rlhf_otel.records._schema import format_timestamp
@@ -272,7 +273,7 @@ def render_report(result: AnalyticsResult, *, title: str = "rlhf-otel feedback r
 def write_report(
     result: AnalyticsResult, path: str | os.PathLike[str], *, title: str | None = None
 ) -> None:
-    """Write :func:`render_report` to ``path`` (UTF-8)."""
+    """Write :func:`render_report` to ``path`` (UTF-8, a new file mode 0600)."""
     html = render_report(result, title=title or "rlhf-otel feedback report")
-    with open(path, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8", opener=private_opener) as fh:
         fh.write(html)
