@@ -11,10 +11,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Final
 
+from rlhf_otel import _env
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.records._model import StorageBackend
-from rlhf_otel.stores import MemoryStore
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import StorageBackend
+from rlhf_otel.stores import MemoryStore, Store
 
 __all__ = [
     "BACKENDS",
@@ -26,7 +26,7 @@ __all__ = [
     "run_collect",
 ]
 
-ENV_COLLECT_TOKEN: Final = "RLHF_OTEL_COLLECT_TOKEN"
+ENV_COLLECT_TOKEN: Final = _env.COLLECT_TOKEN
 """Bearer token that ``rlhf-otel collect`` requires when set (kept out of ``ps`` output)."""
 BACKENDS: Final = ("local", "zerodb", "memory")
 
@@ -143,7 +143,7 @@ def _limit(text: str) -> int | None:
 def receiver_config(args: argparse.Namespace, token: str | None) -> Any:
     """The :class:`ReceiverConfig` that ``collect``'s arguments describe."""
     from rlhf_otel._redact import redact_secrets
-    from rlhf_otel.receiver._server import ReceiverConfig
+    from rlhf_otel.receiver import ReceiverConfig
 
     return ReceiverConfig(
         host=args.host,
@@ -165,7 +165,7 @@ def run_collect(args: argparse.Namespace) -> int:
 
     Prints ``listening on <url>`` to stderr once it accepts connections.
     """
-    from rlhf_otel.receiver._server import OTLPReceiver
+    from rlhf_otel.receiver import OTLPReceiver
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     token = os.environ.get(ENV_COLLECT_TOKEN) or None

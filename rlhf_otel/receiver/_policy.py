@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from rlhf_otel._redact import ContentPolicy
-from rlhf_otel.records._model import Feedback, Interaction
+from rlhf_otel.records import Feedback, Interaction
 
 __all__ = ["apply_policy"]
 
@@ -14,24 +15,27 @@ _FEEDBACK_TEXTS = ("comment", "reason", "overall_comment")
 
 def apply_policy(
     policy: ContentPolicy, interactions: Sequence[Interaction], feedback: Sequence[Feedback]
-) -> None:
-    """Redact and limit, in place, what ``RLHFLogger`` would have redacted and limited.
-
-    The records were just decoded from a request and belong to the caller alone.
-    """
-    for it in interactions:
-        it.prompt = policy.prompt(it.prompt)
-        it.response = policy.response(it.response)
-        if it.context:
-            it.context = policy.context(it.context)
-        if it.metadata:
-            it.metadata = policy.metadata(it.metadata)
+) -> tuple[list[Interaction], list[Feedback]]:
+    """The records with what ``RLHFLogger`` would have redacted and limited, redacted and
+    limited (prompt, response, context messages, comments, metadata strings)."""
+    its = [
+        dataclasses.replace(
+            it,
+            prompt=policy.prompt(it.prompt),
+            response=policy.response(it.response),
+            context=policy.context(it.context) if it.context else it.context,
+            metadata=policy.metadata(it.metadata) if it.metadata else it.metadata,
+        )
+        for it in interactions
+    ]
+    fbs = []
     for fb in feedback:
-        texts = [k for k in _FEEDBACK_TEXTS if isinstance(fb.data.get(k), str)]
+        data = fb.data
+        texts = [k for k in _FEEDBACK_TEXTS if isinstance(data.get(k), str)]
         if texts:
-            data = dict(fb.data)
+            data = dict(data)
             for key in texts:
                 data[key] = policy.comment(data[key])
-            fb.data = data
-        if fb.metadata:
-            fb.metadata = policy.metadata(fb.metadata)
+        meta = policy.metadata(fb.metadata) if fb.metadata else fb.metadata
+        fbs.append(dataclasses.replace(fb, data=data, metadata=meta))
+    return its, fbs

@@ -39,7 +39,7 @@ from rlhf_otel.receiver._decode import (
 )
 from rlhf_otel.receiver._policy import apply_policy
 from rlhf_otel.receiver._writer import Batch, BatchState, StoreWriter
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["OTLPReceiver", "ReceiverConfig", "ReceiverStats"]
 
@@ -153,7 +153,9 @@ class _Handler(BodyHandler):
         )
         if not decoded.records:
             return self._ok(media, decoded.rejected_spans, decoded.error_message())
-        apply_policy(receiver._content, decoded.interactions, decoded.feedback)
+        decoded.interactions, decoded.feedback = apply_policy(
+            receiver._content, decoded.interactions, decoded.feedback
+        )
         if not receiver._writer.healthy():
             return self._error(503, media, RPC_UNAVAILABLE, "store is failing writes", retry=True)
         batch = Batch(decoded.interactions, decoded.feedback)

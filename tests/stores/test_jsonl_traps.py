@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -177,8 +178,7 @@ def test_records_over_the_line_cap_are_counted_not_written(tmp_path: Path) -> No
     """A record whose line would pass max_line_bytes is dropped as record_too_large, so the
     store never writes a line it would not read back."""
     with JsonlStore(tmp_path / "d", max_line_bytes=MIB) as store:
-        big = interaction(7)
-        big.prompt = "p" * (2 * MIB)
+        big = dataclasses.replace(interaction(7), prompt="p" * (2 * MIB))
         store.write([interaction(1), big, interaction(2)], [])
         assert [i.id for i in store.scan_interactions()] == ["i1", "i2"]
         assert store.dropped() == {"record_too_large": 1}
