@@ -34,11 +34,11 @@ from rlhf_otel.records import (
     InteractionFilter,
     StorageBackend,
     TokenUsage,
-    compute_stats,
     new_feedback_id,
+    utc_now,
     validate_id,
 )
-from rlhf_otel.stores import Store, open_store, store_dropped
+from rlhf_otel.stores import Store, as_store_base, open_store, store_dropped
 
 __all__ = ["RLHFLogger", "create_rlhf_logger", "default_logger"]
 
@@ -79,6 +79,7 @@ class RLHFLogger:
         self.config = config = config or RLHFConfig.from_env()
         self._drops = DropCounter()
         self.store: Store = open_store(config)
+        self._store_ops = as_store_base(self.store)
         self._content = ContentPolicy(
             config.redact,
             max_prompt_chars=config.max_prompt_chars,
@@ -156,9 +157,7 @@ class RLHFLogger:
         """Prepare the store and start the default session (idempotent; logging calls it)."""
         if self._initialized:
             return self
-        init = getattr(self.store, "initialize", None)
-        if init is not None:
-            init()
+        self._store_ops.initialize()
         if self.config.enable_session_tracking and self.sessions.current() is None:
             session = self.sessions.start(default=True)
             self._dbg("Started session: %s", session.id)
@@ -592,19 +591,15 @@ class RLHFLogger:
         """
         if before is None and user_id is None:
             raise ValidationError("purge needs before=<datetime> and/or user_id=<str>")
-        purge = getattr(self.store, "purge", None)
-        if purge is None:
-            raise RLHFError(f"store {type(self.store).__name__} cannot delete records (no purge)")
         self._sync()
-        removed: int = purge(before=before, user_id=user_id)
-        return removed
+        return self._store_ops.purge(before=before, user_id=user_id)
 
     def get_feedback_stats(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> FeedbackStats:
         """Statistics of the records in ``[start, end]`` (see :class:`FeedbackStats`)."""
         self._sync()
-        return compute_stats(self.store, start, end)
+        return self._store_ops.compute_stats(start, end or utc_now())
 
     def export_feedback(self, format: str = "json", **options: Any) -> str | bytes:
         """Export records (JSON, JSONL, CSV, Parquet, or a training set).

@@ -30,7 +30,6 @@ from rlhf_otel.records import (
     FeedbackStats,
     FeedbackType,
     InteractionFilter,
-    compute_stats,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
@@ -38,7 +37,7 @@ from rlhf_otel.records import (
     utc_now,
 )
 from rlhf_otel.report import write_report
-from rlhf_otel.stores import Store
+from rlhf_otel.stores import Store, feedback_stats
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
 
@@ -295,7 +294,7 @@ def _cmd_stats(args: argparse.Namespace, store: Store) -> int:
         stats = result.stats
     else:
         result = None
-        stats = compute_stats(store, args.since, args.until)
+        stats = feedback_stats(store, args.since, args.until)
     if args.json:
         print(json.dumps(result.to_dict() if result and args.full else stats.to_dict(), indent=2))
         return 0

@@ -295,14 +295,10 @@ def compute_stats(
 ) -> FeedbackStats:
     """Statistics of the records whose timestamp is in ``[start, end]`` (inclusive).
 
-    A store with its own ``compute_stats(start, end)`` (a faster path) is asked first.
-    ``end`` defaults to now.
+    One pass over the store's scans (``rlhf_otel.stores.feedback_stats`` uses a store's own
+    faster path when it has one). ``end`` defaults to now.
     """
     end = end or utc_now()
-    pushed = getattr(store, "compute_stats", None)
-    if pushed is not None:
-        result: FeedbackStats = pushed(start, end)
-        return result
     acc = StatsAccumulator()
     for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
         acc.add_interaction(it)
