@@ -18,6 +18,7 @@ def apply_policy(
 ) -> tuple[list[Interaction], list[Feedback]]:
     """The records with what ``RLHFLogger`` would have redacted and limited, redacted and
     limited (prompt, response, context messages, comments, metadata strings)."""
+    redacting = bool(policy.redactors)
     its = [
         dataclasses.replace(
             it,
@@ -26,10 +27,15 @@ def apply_policy(
             context=policy.context(it.context) if it.context else it.context,
             metadata=policy.metadata(it.metadata) if it.metadata else it.metadata,
         )
+        if redacting or _over(policy, it)
+        else it
         for it in interactions
     ]
     fbs = []
     for fb in feedback:
+        if not redacting and not _texts_over(policy, fb):
+            fbs.append(fb)
+            continue
         data = fb.data
         texts = [k for k in _FEEDBACK_TEXTS if isinstance(data.get(k), str)]
         if texts:
@@ -39,3 +45,23 @@ def apply_policy(
         meta = policy.metadata(fb.metadata) if fb.metadata else fb.metadata
         fbs.append(dataclasses.replace(fb, data=data, metadata=meta))
     return its, fbs
+
+
+def _long(text: object, limit: int | None) -> bool:
+    return limit is not None and isinstance(text, str) and len(text) > limit
+
+
+def _over(policy: ContentPolicy, it: Interaction) -> bool:
+    """Whether a limit would change ``it`` (most records are well within them)."""
+    if _long(it.prompt, policy.max_prompt_chars) or _long(it.response, policy.max_response_chars):
+        return True
+    if not it.context:
+        return False
+    most = policy.max_context_messages
+    if most is not None and len(it.context) > most:
+        return True
+    return any(_long(m.get("content"), policy.max_text_chars) for m in it.context)
+
+
+def _texts_over(policy: ContentPolicy, fb: Feedback) -> bool:
+    return any(_long(fb.data.get(k), policy.max_text_chars) for k in _FEEDBACK_TEXTS)
