@@ -129,6 +129,7 @@ SURFACES: dict[str, list[str]] = {
         "StatsAccumulator",
         "StorageBackend",
         "TokenUsage",
+        "as_utc",
         "compute_stats",
         "feedback_from_dict",
         "feedback_to_dict",

@@ -8,6 +8,7 @@ from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rlhf_otel._errors import RLHFError
+from rlhf_otel._redact import replace_surrogates_deep
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._records import iter_feedback, iter_interactions
 from rlhf_otel.records import ExportFormat, Feedback, Interaction
@@ -202,12 +203,18 @@ def _write_record_batches(
     written = 0
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
 
+        def columns(batch: list[Any]) -> dict[str, Any]:
+            if isinstance(batch[0], Interaction):
+                return _interaction_columns(pa, batch)
+            return _feedback_columns(pa, batch)
+
         def flush(batch: list[Any]) -> None:
             n = len(batch)
-            if isinstance(batch[0], Interaction):
-                kind, cols = "interaction", _interaction_columns(pa, batch)
-            else:
-                kind, cols = "feedback", _feedback_columns(pa, batch)
+            kind = "interaction" if isinstance(batch[0], Interaction) else "feedback"
+            try:
+                cols = columns(batch)
+            except UnicodeEncodeError:  # a lone surrogate already in the store: U+FFFD
+                cols = columns([replace_surrogates_deep(r) for r in batch])
             cols["kind"] = _kind_array(pa, kind, n, schema.field("kind").type)
             arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
@@ -235,7 +242,11 @@ def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, 
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
 
         def flush(batch: list[dict[str, Any]]) -> None:
-            arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
+            try:
+                arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
+            except UnicodeEncodeError:  # a lone surrogate already in the store: U+FFFD
+                batch = replace_surrogates_deep(batch)
+                arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
 
         batch: list[dict[str, Any]] = []

@@ -308,11 +308,15 @@ class TrainingRows:
         else:
             rows = self._sft(signals, by_id, order, prompts)
         limit = self._opts.limit
+        # A progress object with a ``rows`` method also hears about pairing, not only reading.
+        on_rows = getattr(self._progress, "rows", None)
         for row in rows:
             if limit is not None and self.report.rows >= limit:
                 self.report.truncated = True
                 return
             self.report.rows += 1
+            if on_rows is not None and self.report.rows % PROGRESS_EVERY == 0:
+                on_rows(self.report.rows)
             yield row
 
     def _prompt(self, prompts: _Prompts, key: int, conv: bool) -> Any:

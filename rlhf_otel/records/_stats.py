@@ -14,6 +14,7 @@ from rlhf_otel.records._model import (
     FeedbackFilter,
     Interaction,
     InteractionFilter,
+    as_utc,
     utc_now,
 )
 
@@ -296,9 +297,9 @@ def compute_stats(
     """Statistics of the records whose timestamp is in ``[start, end]`` (inclusive).
 
     One pass over the store's scans (``rlhf_otel.stores.feedback_stats`` uses a store's own
-    faster path when it has one). ``end`` defaults to now.
+    faster path when it has one). ``end`` defaults to now; naive times are local time.
     """
-    end = end or utc_now()
+    start, end = as_utc(start), as_utc(end) or utc_now()
     acc = StatsAccumulator()
     for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
         acc.add_interaction(it)

@@ -17,6 +17,7 @@ from rlhf_otel.records import (
     FeedbackStats,
     Interaction,
     InteractionFilter,
+    as_utc,
     compute_stats,
     utc_now,
 )
@@ -204,8 +205,8 @@ def feedback_stats(
 ) -> FeedbackStats:
     """Feedback statistics of any store, through its own faster path when it has one.
 
-    ``end`` defaults to now.
+    ``end`` defaults to now; naive times are local time.
     """
-    return as_store_base(store).compute_stats(start, end or utc_now())
+    return as_store_base(store).compute_stats(as_utc(start), as_utc(end) or utc_now())
 
 
