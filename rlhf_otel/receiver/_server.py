@@ -153,9 +153,14 @@ class _Handler(BodyHandler):
         )
         if not decoded.records:
             return self._ok(media, decoded.rejected_spans, decoded.error_message())
-        decoded.interactions, decoded.feedback = apply_policy(
+        decoded.interactions, decoded.feedback, refused = apply_policy(
             receiver._content, decoded.interactions, decoded.feedback
         )
+        for reason in refused:
+            decoded.reject(1, reason)
+        receiver._count(spans_rejected=len(refused))
+        if not decoded.records:
+            return self._ok(media, decoded.rejected_spans, decoded.error_message())
         if not receiver._writer.healthy():
             return self._error(503, media, RPC_UNAVAILABLE, "store is failing writes", retry=True)
         batch = Batch(decoded.interactions, decoded.feedback)

@@ -8,6 +8,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -30,7 +31,7 @@ from rlhf_otel.recording import interaction_span_name, interaction_to_attributes
 from rlhf_otel.records._model import Feedback, Interaction
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import T0, log_interaction
-from tests.collector._bodies import JSON, PROTOBUF, client, post, protobuf_body
+from tests.collector._bodies import JSON, PROTOBUF, client, partial_success, post, protobuf_body
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -234,9 +235,9 @@ def test_client_disconnects_log_no_traceback(
     assert 1 <= len(went_away) <= 30
 
 
-def _big_prompt(tracer: Tracer, prompt: str) -> None:
+def _big_prompt(tracer: Tracer, prompt: str, user_id: str | None = None) -> None:
     it = Interaction(id="unused", prompt=prompt, response="fine", timestamp=T0, model="m",
-                     context=[{"role": "user", "content": "c" * 300_000}] * 3)
+                     context=[{"role": "user", "content": "c" * 300_000}] * 3, user_id=user_id)
     with tracer.start_as_current_span(interaction_span_name(it.model), kind=SpanKind.CLIENT,
                                       attributes=interaction_to_attributes(it)):
         pass
@@ -253,13 +254,23 @@ def test_logger_limits_and_redaction_apply_to_received_records(store: MemoryStor
         assert response.status_code == 200
         assert rx.stats().truncated == 4
         secret = "my key is sk-proj-" + "a" * 40 + ", mail bob@example.com"
-        response = post(rx.endpoint, protobuf_body(lambda t: _big_prompt(t, secret)))
+        response = post(rx.endpoint, protobuf_body(
+            lambda t: _big_prompt(t, secret, user_id="bob@example.com")))
         assert response.status_code == 200
+        response = post(rx.endpoint, protobuf_body(
+            lambda t: _big_prompt(t, "hi", user_id="u" * 1_000_000)))
+        assert response.status_code == 200
+        rejected, message = partial_success(response)
+        assert rejected == 1
+        assert re.fullmatch(
+            r"rejected 1 span\(s\): interaction '[0-9a-f]{32}-[0-9a-f]{16}': user_id is "
+            r"1,000,000 characters long; at most 256 are allowed", message)
     first, second = sorted(store.scan_interactions(), key=lambda it: len(it.prompt))[::-1]
     assert len(first.prompt) == 100_000
     assert first.prompt.endswith("…[truncated 11900000 chars]")
     assert [len(m["content"]) for m in first.context] == [100_000] * 3
     assert second.prompt == "my key is [REDACTED:api_key], mail [REDACTED:email]"
+    assert second.user_id == "[REDACTED:email]"
 
 
 def test_redaction_of_a_long_word_run_stays_linear(store: MemoryStore) -> None:
