@@ -16,6 +16,7 @@ from rlhf_otel.stores.jsonl._format import (
     ACTIVE,
     GZ,
     IDX,
+    MAX_LINE_BYTES,
     PLAIN,
     SUM,
     LineBlocks,
@@ -82,8 +83,10 @@ class SegmentReader:
         own_active: Callable[[], dict[str, tuple[str, TailIndex, int]]],
         pending: dict[str, TailIndex],
         problems: Problems,
+        max_line: int = MAX_LINE_BYTES,
     ) -> None:
         self._dir = ddir
+        self._max_line = max_line
         self._owner = owner
         self._durable = durable
         self._own_active = own_active
@@ -135,7 +138,7 @@ class SegmentReader:
                 if tail is None or tail.ino != st.st_ino:
                     tail = self._tails[stem] = TailIndex(st.st_ino)
             with tail.lock:
-                tail.update(fd, st.st_size)
+                tail.update(fd, st.st_size, self._max_line)
             return tail
         with self._lock:
             self._tails.pop(stem, None)
@@ -182,7 +185,7 @@ class SegmentReader:
 
     def _build_idx(self, stem: str, fd: int, st: os.stat_result, compressed: bool) -> IdxFile:
         builder = IndexBuilder()
-        blocks = LineBlocks(fd, compressed=compressed)
+        blocks = LineBlocks(fd, compressed=compressed, max_line=self._max_line)
         for loc, block in blocks:
             builder.add_block(loc, block, compressed)
         data = builder.to_bytes(st.st_size, st.st_ino)
@@ -214,7 +217,7 @@ class SegmentReader:
                     continue
                 compressed = name.endswith(GZ)
                 for loc in sorted(set(locs), reverse=True):
-                    for line in reversed(_lines_at(fd, loc, compressed)):
+                    for line in reversed(_lines_at(fd, loc, compressed, self._max_line)):
                         if needle is not None and needle not in line:
                             continue
                         d = loads_line(line)
@@ -260,7 +263,7 @@ class SegmentReader:
                 locs = sorted({loc for t in wanted for loc in index.find_target(t)})
                 compressed = name.endswith(GZ)
                 for loc in locs:
-                    for line in _lines_at(fd, loc, compressed):
+                    for line in _lines_at(fd, loc, compressed, self._max_line):
                         d = loads_line(line)
                         if d is None or d.get("kind") != "feedback":
                             continue
@@ -299,8 +302,10 @@ class SegmentReader:
     def segment_blocks(self, stem: str, name: str, fd: int) -> Iterator[tuple[int, bytes]]:
         """``(loc, block of whole lines)`` of one open segment; problems are counted."""
         end = self.readable_end(stem, name, fd)
-        blocks = LineBlocks(fd, compressed=name.endswith(GZ), end=end)
+        blocks = LineBlocks(fd, compressed=name.endswith(GZ), end=end, max_line=self._max_line)
         yield from blocks
+        for loc in blocks.oversized:
+            self.problems.add("oversized_line", stem, loc)
         if blocks.tail and end is None:
             self.problems.add("torn_line", stem, -1)
         if blocks.truncated:
@@ -371,17 +376,18 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _lines_at(fd: int, loc: int, compressed: bool) -> list[bytes]:
+def _lines_at(fd: int, loc: int, compressed: bool, max_line: int) -> list[bytes]:
     if compressed:
-        return read_gz_lines_at(fd, loc)
-    buf = b""
+        return read_gz_lines_at(fd, loc, max_line)
+    buf = bytearray()
     pos = loc
-    while True:
-        chunk = os.pread(fd, 8192 if not buf else len(buf) * 2, pos)
+    while len(buf) <= max_line:
+        chunk = os.pread(fd, min(max(8192, len(buf)), 1 << 20), pos)
         if not chunk:
-            return [buf] if buf else []
+            return [bytes(buf)] if buf else []
         nl = chunk.find(b"\n")
         if nl >= 0:
-            return [buf + chunk[:nl]]
+            return [bytes(buf) + chunk[:nl]]
         buf += chunk
         pos += len(chunk)
+    return []
