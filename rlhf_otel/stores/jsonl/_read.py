@@ -243,7 +243,7 @@ class SegmentReader:
                 compressed = name.endswith(GZ)
                 here: dict[str, dict[str, Any]] = {}
                 for loc in locs:
-                    for line in _lines_at(fd, loc, compressed):
+                    for line in _lines_at(fd, loc, compressed, self._max_line):
                         d = loads_line(line)
                         if d is not None and d.get("kind") == want and d.get("id") in missing:
                             here[d["id"]] = d  # a later line of the segment is newer
