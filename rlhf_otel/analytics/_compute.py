@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.analytics._rank import rank_models
+from rlhf_otel.analytics._rank import Game, rank_models
 from rlhf_otel.analytics._text import IssueCounter, percentiles
 from rlhf_otel.analytics._types import (
     AgreementStats,
@@ -322,7 +322,7 @@ def get_analytics(
             looked_up[iid] = None if other is None else _label(other.model)
         return looked_up[iid]
 
-    games: list[tuple[str, str]] = []
+    games: list[Game] = []
     issues = IssueCounter()
     agreement = _Agreement()
     for fb in store.scan_feedback(ffl):
@@ -413,9 +413,13 @@ def _add_feedback(
 
 
 def _add_games(
-    fb: Feedback, model_of: Callable[[str], str | None], games: list[tuple[str, str]],
+    fb: Feedback, model_of: Callable[[str], str | None], games: list[Game],
     notes: Counter[str],
 ) -> None:  # fmt: skip
+    outcome = fb.data.get("outcome") or "preferred"
+    if outcome == "both_bad":
+        notes["comparison_both_bad"] += 1
+        return
     winner = model_of(str(fb.data["preferred_response_id"]))
     for other in fb.data.get("compared_response_ids") or ():
         loser = model_of(str(other))
@@ -426,7 +430,7 @@ def _add_games(
         elif winner == loser:
             notes["comparison_same_model"] += 1
         else:
-            games.append((winner, loser))
+            games.append((winner, loser, 0.5) if outcome == "tie" else (winner, loser))
 
 
 def _add_issue(fb: Feedback, issues: IssueCounter) -> None:

@@ -31,11 +31,12 @@ from rlhf_otel.stores._protocol import Store
 
 __all__ = ["TrainingRows", "iter_training_rows"]
 
+# Text feedback is read for its ``correction`` (a reviewer's better answer) only.
 _TYPES_FOR: Final = {
-    ExportFormat.DPO: frozenset(FeedbackType) - {FeedbackType.TEXT},
-    ExportFormat.REWARD: frozenset(FeedbackType) - {FeedbackType.TEXT},
+    ExportFormat.DPO: frozenset(FeedbackType),
+    ExportFormat.REWARD: frozenset(FeedbackType),
     ExportFormat.KTO: frozenset({FeedbackType.BINARY, FeedbackType.RATING}),
-    ExportFormat.SFT: frozenset({FeedbackType.BINARY, FeedbackType.RATING}),
+    ExportFormat.SFT: frozenset({FeedbackType.BINARY, FeedbackType.RATING, FeedbackType.TEXT}),
 }
 Message = dict[str, str]
 
@@ -100,6 +101,27 @@ class _Spill:
 
     def close(self) -> None:
         self._file.close()
+
+
+@dataclass(slots=True)
+class _Corrections:
+    """The latest correction per interaction (a superseded version never counts)."""
+
+    latest: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    superseded: set[str] = field(default_factory=set)
+
+    def add(self, interaction_id: str, ts: str, feedback_id: str, text: str) -> None:
+        old = self.latest.get(interaction_id)
+        if old is None or (ts, feedback_id) > old[:2]:
+            self.latest[interaction_id] = (ts, feedback_id, text)
+
+    def resolve(self, spill: _Spill) -> dict[str, int]:
+        """Interaction id -> spilled correction text, superseded versions left out."""
+        return {
+            iid: spill.add(text)
+            for iid, (_, fid, text) in self.latest.items()
+            if fid not in self.superseded
+        }
 
 
 @dataclass(slots=True)
@@ -201,7 +223,7 @@ class TrainingRows:
     def _read(
         self,
     ) -> tuple[dict[str, _Signals], list[tuple[str, str, float | None]], dict[str, _Resp],
-               list[_Resp], _Prompts]:  # fmt: skip
+               list[_Resp], _Prompts, dict[str, int]]:  # fmt: skip
         opts = self._opts
         wanted = _TYPES_FOR[self.format]
         chosen = opts.types()
@@ -209,6 +231,7 @@ class TrainingRows:
         pair_sources = set(opts.training.pair_sources)
         signals: dict[str, _Signals] = {}
         comparisons: list[tuple[str, str, float | None]] = []
+        corrections = _Corrections()
         report = self.report
         flt = FeedbackFilter(
             start_time=opts.start_time,
@@ -224,8 +247,20 @@ class TrainingRows:
                 self._tick()
             t = fb.type
             d = fb.data
+            if fb.supersedes:
+                corrections.superseded.add(fb.supersedes)
+            if t is FeedbackType.TEXT:
+                if d.get("correction"):
+                    ts = fb.timestamp.isoformat()
+                    corrections.add(fb.interaction_id, ts, fb.id, str(d["correction"]))
+                continue
             if t is FeedbackType.COMPARATIVE:
                 if "comparative" not in pair_sources:
+                    continue
+                outcome = d.get("outcome") or "preferred"
+                if outcome != "preferred":
+                    # A tie or both-bad vote names no better response: no pair to learn.
+                    report.skipped[f"comparison_{outcome}"] += 1
                     continue
                 conf = d.get("confidence_level")
                 conf = None if conf is None else float(conf)
@@ -256,7 +291,8 @@ class TrainingRows:
                 else:
                     sig.multi_sum += score
                     sig.multi_n += 1
-        needed = set(signals)
+        fixed = corrections.resolve(self._spill) if corrections.latest else {}
+        needed = set(signals) | set(fixed)
         for pref, other, _ in comparisons:
             needed.add(pref)
             needed.add(other)
@@ -274,7 +310,7 @@ class TrainingRows:
                     resp = _Resp(iid, prompt_key(it.prompt, it.context), spill_text(it.response))
                     by_id[iid] = resp
                     order.append(resp)
-        return signals, comparisons, by_id, order, prompts
+        return signals, comparisons, by_id, order, prompts, fixed
 
     # ------------------------------------------------------------------ rows
 
@@ -292,16 +328,16 @@ class TrainingRows:
                 self._spill_file.close()
 
     def _rows_of_format(self) -> Iterator[dict[str, Any]]:
-        signals, comparisons, by_id, order, prompts = self._read()
+        signals, comparisons, by_id, order, prompts, fixed = self._read()
         mode = self._opts.training.conversational
         conv = mode == "always" or (mode == "auto" and prompts.any_context)
         self._conversational = self.report.conversational = conv
         if self.format in (ExportFormat.DPO, ExportFormat.REWARD):
-            rows = self._pairs(signals, comparisons, by_id, order, prompts, conv)
+            rows = self._pairs(signals, comparisons, by_id, order, prompts, conv, fixed)
         elif self.format is ExportFormat.KTO:
             rows = self._kto(signals, by_id, order, prompts, conv)
         else:
-            rows = self._sft(signals, by_id, order, prompts)
+            rows = self._sft(signals, by_id, order, prompts, fixed)
         limit = self._opts.limit
         for row in rows:
             if limit is not None and self.report.rows >= limit:
@@ -357,10 +393,24 @@ class TrainingRows:
         order: list[_Resp],
         prompts: _Prompts,
         conv: bool,
+        fixed: dict[str, int],
     ) -> Iterator[dict[str, Any]]:
         skipped = self.report.skipped
         used = self.report.used
         seen: set[tuple[str, str]] = set()
+        for resp in order:
+            handle = fixed.get(resp.id)
+            if handle is None:
+                continue
+            chosen, rejected = self._spill.get(handle), self._spill.get(resp.text)
+            if chosen == rejected:
+                skipped["correction_same_as_response"] += 1
+                continue
+            used["correction"] += 1
+            yield self._pair_row(prompts, resp.key, (chosen, rejected), 1.0, conv)
+        skipped["interaction_not_found"] += sum(
+            1 for i in fixed if i not in by_id and i not in signals
+        )
         for pref, other, conf in comparisons:
             a, b = by_id.get(pref), by_id.get(other)
             if a is None or b is None:
@@ -451,12 +501,24 @@ class TrainingRows:
         by_id: dict[str, _Resp],
         order: list[_Resp],
         prompts: _Prompts,
+        fixed: dict[str, int],
     ) -> Iterator[dict[str, Any]]:
         t = self._opts.training
         skipped = self.report.skipped
         skipped["interaction_not_found"] += sum(1 for i in signals if i not in by_id)
+        skipped["interaction_not_found"] += sum(
+            1 for i in fixed if i not in by_id and i not in signals
+        )
+        empty = _Signals()
         for resp in order:
-            sig = signals[resp.id]
+            handle = fixed.get(resp.id)
+            if handle is not None:
+                # A reviewer's correction is the answer to learn, whatever the scores say.
+                self.report.used["correction"] += 1
+                answer = {"role": "assistant", "content": self._spill.get(handle)}
+                yield {"messages": [*self._prompt(prompts, resp.key, True), answer]}
+                continue
+            sig = signals.get(resp.id, empty)
             score = sig.satisfaction()
             if score is None:
                 skipped["no_usable_feedback"] += 1
