@@ -38,6 +38,7 @@ from rlhf_otel.records._schema import (
 )
 from rlhf_otel.records._stats import FeedbackStats, compute_stats
 from rlhf_otel.report._html import write_report
+from rlhf_otel.review import review_summary
 from rlhf_otel.stores._protocol import Store
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
@@ -297,7 +298,9 @@ def _cmd_stats(args: argparse.Namespace, store: Store) -> int:
         result = None
         stats = compute_stats(store, args.since, args.until)
     if args.json:
-        print(json.dumps(result.to_dict() if result and args.full else stats.to_dict(), indent=2))
+        out = result.to_dict() if result and args.full else stats.to_dict()
+        out["review"] = review_summary(store)  # per queue: progress and agreement
+        print(json.dumps(out, indent=2))
         return 0
     print(table(["statistic", "value"], _stats_rows(stats)))
     if result is not None and args.full:
