@@ -176,7 +176,8 @@ class ReviewService:
         """The reviewer's current or next item, with its lease."""
         lease = self.book.next(reviewer, client, takeover=takeover)
         if lease is None:
-            return {"item": None, "lease": None}
+            # Items other reviewers hold now may still come back to this one.
+            return {"item": None, "lease": None, "waiting": self.book.remaining_for(reviewer)}
         return {"item": self.view(reviewer, lease.item), "lease": self._lease(lease)}
 
     def _lease(self, lease: Lease) -> dict[str, Any]:
@@ -345,6 +346,15 @@ class ReviewService:
         if self.spec.pairwise:
             meta["sides"] = list(self.sides(reviewer, item))
         ids = []
+        if revise:
+            by_id = {fb.id: fb for fb in self.records if fb.id in latest.values()}
+            # Only what changed is logged again; an unchanged answer keeps its version.
+            plan = [
+                (ftype, data)
+                for ftype, data in plan
+                if (old := by_id.get(latest.get(ftype.value, ""))) is None
+                or any(old.data.get(k) != v for k, v in data.items() if v is not None)
+            ]
         for ftype, data in plan:
             fid = f"{sub}.{ftype.value}"
             target = data.get("preferred_response_id") or item.interaction_ids[0]

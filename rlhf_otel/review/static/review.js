@@ -185,7 +185,9 @@
     S.index = S.history.length; alarm("");
     S.lease = data.lease ? data.lease.id : null;
     show(data.item, null, data.item ? "head" : "done");
-    if (!data.item) say("Nothing left for you in this queue.");
+    $("empty").dataset.waiting = data.item ? "" : String(data.waiting || 0);
+    if (!data.item && data.waiting) say("Nothing for you right now: " + data.waiting + " item(s) are open with other reviewers and may come back. Press J to check again.");
+    else if (!data.item) say("Nothing left for you in this queue.");
   }
 
   async function loadHistory() {
