@@ -67,10 +67,11 @@ def seed_pairs(logger: RLHFLogger, prompts: int = 12) -> dict[str, str]:
     """Each prompt answered by both models; returns interaction id -> model."""
     models = {}
     for p in range(prompts):
-        for m in MODELS:
+        for j, m in enumerate(MODELS):
             iid = logger.log_interaction(
-                f"pair prompt {p}", f"{m} says {p * 7 % 11}", model=m, user_id=f"end-user-{p}"
-            )
+                f"pair prompt {p}", f"reply {p}/{(p * 31 + j * 17) % 97}", model=m,
+                user_id=f"end-user-{p}",
+            )  # fmt: skip
             models[iid] = m
     logger.flush()
     return models

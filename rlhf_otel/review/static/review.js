@@ -136,6 +136,7 @@
     S.item = item; S.answers = Object.assign({}, answers || {}); S.sub = randomId();
     S.mode = mode; S.active = 0; S.revealed = false; S.conflict = null;
     $("item").dataset.key = item ? item.key : "";
+    say("");
     $("empty").hidden = !!item; $("item").hidden = !item; $("rubric").hidden = !item;
     if (!item) { $("mode").textContent = ""; return; }
     $("mode").textContent = (mode === "history" ? "Your review (change it and press Enter) · " : "") + "item " + item.position;
