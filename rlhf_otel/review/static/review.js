@@ -177,8 +177,8 @@
   async function next(takeover) {
     const { status, data } = await api("POST", "/api/next", { client, takeover: !!takeover });
     if (status === 409) {
-      S.conflict = data.error;
       show(null, null, "head"); $("empty").hidden = true;
+      S.conflict = data.error;
       alarm(data.detail + " — press O to take it over here.");
       return;
     }
