@@ -14,6 +14,8 @@ from tests.review.support import CHROMIUM_FLAGS
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless; Playwright gives it a fresh temporary profile."""
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS)
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS
+        )
         yield b
         b.close()

@@ -61,10 +61,19 @@ def test_bad_answers_retries_and_conflicts(logger: RLHFLogger) -> None:
         api = stack.enter_context(httpx.Client(base_url=url))
         ann = _session(api, "ann")
         got = api.post("/api/next", json={"client": "t"}, headers=ann).json()
-        body: dict[str, Any] = {"item": got["item"]["key"], "lease": got["lease"]["id"], "submission": "sub-00000001"}
-        missing = api.post("/api/submit", json={**body, "answers": {"binary": "thumbs_up"}}, headers=ann)
+        body: dict[str, Any] = {
+            "item": got["item"]["key"],
+            "lease": got["lease"]["id"],
+            "submission": "sub-00000001",
+        }
+        missing = api.post(
+            "/api/submit", json={**body, "answers": {"binary": "thumbs_up"}}, headers=ann
+        )
         assert missing.status_code == 422
-        assert missing.json() == {"error": "invalid", "detail": "rating must be a whole number 1..5"}
+        assert missing.json() == {
+            "error": "invalid",
+            "detail": "rating must be a whole number 1..5",
+        }
         wrong_dims = {**GOOD, "dimensions": {"accuracy": 3}}
         r = api.post("/api/submit", json={**body, "answers": wrong_dims}, headers=ann)
         assert r.json()["detail"] == "dimensions must score each of accuracy, helpfulness"
@@ -74,10 +83,15 @@ def test_bad_answers_retries_and_conflicts(logger: RLHFLogger) -> None:
         retry = api.post("/api/submit", json={**body, "answers": GOOD}, headers=ann)
         assert first.status_code == retry.status_code == 200
         assert retry.json() == {**first.json(), "repeated": True}
-        again = api.post("/api/submit", json={**body, "submission": "sub-00000002", "answers": GOOD}, headers=ann)
+        again = api.post(
+            "/api/submit", json={**body, "submission": "sub-00000002", "answers": GOOD}, headers=ann
+        )
         assert (again.status_code, again.json()["error"]) == (409, "already_reviewed")
         progress = api.get("/api/progress", headers=ann).json()
-        assert (progress["reviews"], progress["me"]) == (1, {"reviewer": "ann", "reviews": 1, "remaining": 3})
+        assert (progress["reviews"], progress["me"]) == (
+            1,
+            {"reviewer": "ann", "reviews": 1, "remaining": 3},
+        )
     logger.flush()
     assert len(logger.query_feedback(source="review")) == 3
 
@@ -87,7 +101,10 @@ def test_restart_rebuilds_state_from_the_store(logger: RLHFLogger) -> None:
     service = ReviewService(logger, parse_queue(SINGLE_QUEUE))
     got = service.next("ann", "t")
     key = got["item"]["key"]
-    service.submit("ann", {"item": key, "lease": got["lease"]["id"], "submission": "first-0001", "answers": GOOD})
+    service.submit(
+        "ann",
+        {"item": key, "lease": got["lease"]["id"], "submission": "first-0001", "answers": GOOD},
+    )
     logger.flush()
     again = ReviewService(logger, parse_queue(SINGLE_QUEUE))
     assert again.reviewed("ann") == [key]
@@ -96,12 +113,19 @@ def test_restart_rebuilds_state_from_the_store(logger: RLHFLogger) -> None:
         "binary": "thumbs_up", "rating": 4, "dimensions": {"accuracy": 3, "helpfulness": 5},
     }  # fmt: skip
     changed = again.submit(
-        "ann", {"item": key, "revise": True, "submission": "change-0001", "answers": {**GOOD, "rating": 1}}
+        "ann",
+        {
+            "item": key,
+            "revise": True,
+            "submission": "change-0001",
+            "answers": {**GOOD, "rating": 1},
+        },
     )
     assert changed["feedback_ids"] == ["change-0001.rating"]
     logger.flush()
     new = logger.get_feedback("change-0001.rating")
-    assert new is not None and new.supersedes == "first-0001.rating"
+    assert new is not None
+    assert new.supersedes == "first-0001.rating"
     assert again.progress()["agreement"] == []
 
 

@@ -23,7 +23,9 @@ def _vote(name: str, position: int) -> str:
     return cycle if name == "alice" or position % 2 == 0 else "A"
 
 
-def _arena(page: Page, name: str, texts: dict[str, str], log: list[tuple[str, str, str, str]]) -> bool:
+def _arena(
+    page: Page, name: str, texts: dict[str, str], log: list[tuple[str, str, str, str]]
+) -> bool:
     page.wait_for_function(
         "document.querySelector('#item').dataset.key || !document.querySelector('#empty').hidden"
     )
@@ -59,12 +61,19 @@ def test_pairwise_arena_sides_names_tie_both_bad(browser: Browser, tmp_path: Pat
     votes: dict[str, list[tuple[str, str, str, str]]] = {"alice": [], "bob": []}
     with ExitStack() as stack, serving(logger, PAIR_QUEUE) as (service, url):
         api = stack.enter_context(httpx.Client(base_url=url))
-        carol = {"authorization": "Bearer " + api.post("/api/signin", json={"reviewer": "carol"}).json()["session"]}
+        carol = {
+            "authorization": "Bearer "
+            + api.post("/api/signin", json={"reviewer": "carol"}).json()["session"]
+        }
         wire = api.post("/api/next", json={"client": "c"}, headers=carol)
         assert wire.status_code == 200
-        assert [set(s) for s in wire.json()["item"]["sides"]] == [{"slot", "interaction_id", "response"}] * 2
+        assert [set(s) for s in wire.json()["item"]["sides"]] == [
+            {"slot", "interaction_id", "response"}
+        ] * 2
         assert not any(m in wire.text for m in MODELS)  # not even on the wire
-        assert api.post("/api/skip", json={"lease": wire.json()["lease"]["id"]}, headers=carol).json() == {"released": True}
+        assert api.post(
+            "/api/skip", json={"lease": wire.json()["lease"]["id"]}, headers=carol
+        ).json() == {"released": True}
 
         pages = {}
         for name in ("alice", "bob"):
@@ -100,12 +109,23 @@ def test_pairwise_arena_sides_names_tie_both_bad(browser: Browser, tmp_path: Pat
     assert [len(v) for v in votes.values()] == [12, 12]  # carol's skipped item came back
     # Sides are random per reviewer: both orders of the same pair were shown.
     orders = {(n, k): (a, b) for n in votes for k, a, b, _ in votes[n]}
-    swapped = [k for (n, k), ab in orders.items() if n == "alice" and ("bob", k) in orders and orders[("bob", k)] != ab]
-    kept = [k for (n, k), ab in orders.items() if n == "alice" and ("bob", k) in orders and orders[("bob", k)] == ab]
-    assert swapped and kept
+    swapped = [
+        k
+        for (n, k), ab in orders.items()
+        if n == "alice" and ("bob", k) in orders and orders[("bob", k)] != ab
+    ]
+    kept = [
+        k
+        for (n, k), ab in orders.items()
+        if n == "alice" and ("bob", k) in orders and orders[("bob", k)] == ab
+    ]
+    assert swapped
+    assert kept
 
     logger.flush()
-    stored = [fb for fb in logger.query_feedback(source="review") if fb.type is FeedbackType.COMPARATIVE]
+    stored = [
+        fb for fb in logger.query_feedback(source="review") if fb.type is FeedbackType.COMPARATIVE
+    ]
     assert len(stored) == 24
     by_key = {(fb.user_id, fb.metadata["item"]): fb for fb in stored}
     for name in votes:
@@ -114,11 +134,17 @@ def test_pairwise_arena_sides_names_tie_both_bad(browser: Browser, tmp_path: Pat
             assert fb.metadata["sides"] == [a, b]
             if vote in ("tie", "both_bad"):
                 assert fb.data["outcome"] == vote
-                assert (fb.data["preferred_response_id"], fb.data["compared_response_ids"]) == (a, [b])
+                assert (fb.data["preferred_response_id"], fb.data["compared_response_ids"]) == (
+                    a,
+                    [b],
+                )
             else:
                 win, lose = (a, b) if vote == "A" else (b, a)
                 assert "outcome" not in fb.data
-                assert (fb.data["preferred_response_id"], fb.data["compared_response_ids"]) == (win, [lose])
+                assert (fb.data["preferred_response_id"], fb.data["compared_response_ids"]) == (
+                    win,
+                    [lose],
+                )
 
     # Rankings: a tie is half a win each, both-bad is skipped and counted.
     all_votes = [v for n in votes for v in votes[n]]
@@ -139,7 +165,9 @@ def test_pairwise_arena_sides_names_tie_both_bad(browser: Browser, tmp_path: Pat
     both_bad = sum(1 for v in all_votes if v[3] == "both_bad")
     assert rankings.skipped == {"comparison_both_bad": both_bad}
     for m in rankings.models:
-        assert m.win_rate == (wins[m.model] + ties[m.model] / 2) / (wins[m.model] + losses[m.model] + ties[m.model])
+        assert m.win_rate == (wins[m.model] + ties[m.model] / 2) / (
+            wins[m.model] + losses[m.model] + ties[m.model]
+        )
 
     # DPO: only A/B votes make pairs; tie and both-bad are counted as skipped with reasons.
     out = tmp_path / "dpo.jsonl"

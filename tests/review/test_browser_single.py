@@ -81,7 +81,10 @@ def test_two_reviewers_blind_queue_by_keyboard(browser: Browser, tmp_path: Path)
     with ExitStack() as stack, serving(logger, SINGLE_QUEUE, clock) as (service, url):
         # A third reviewer takes item 1 over the API and walks away: the lease expires.
         api = stack.enter_context(httpx.Client(base_url=url))
-        carol = {"authorization": "Bearer " + api.post("/api/signin", json={"reviewer": "carol"}).json()["session"]}
+        carol = {
+            "authorization": "Bearer "
+            + api.post("/api/signin", json={"reviewer": "carol"}).json()["session"]
+        }
         taken = api.post("/api/next", json={"client": "c1"}, headers=carol).json()
         assert taken["item"]["key"] == queued[0]
         assert "feedback" not in taken["item"]  # blind: no end-user feedback is sent at all
@@ -119,7 +122,9 @@ def test_two_reviewers_blind_queue_by_keyboard(browser: Browser, tmp_path: Path)
         # Alice goes back with K to her last review, changes the rating, and comes back.
         alice = pages["alice"]
         alice.keyboard.press("k")
-        alice.wait_for_function("document.querySelector('#mode').textContent.startsWith('Your review')")
+        alice.wait_for_function(
+            "document.querySelector('#mode').textContent.startsWith('Your review')"
+        )
         last_key = alice.evaluate("document.querySelector('#item').dataset.key")
         assert last_key == shown["alice"][-1]
         alice.keyboard.press("2")  # the highlighted field is the rating
@@ -173,10 +178,22 @@ def test_two_reviewers_blind_queue_by_keyboard(browser: Browser, tmp_path: Path)
     # The agreement the page showed equals get_analytics over the same records.
     result = logger.get_analytics(FeedbackFilter(source="review"))
     expected = [
-        [a.kind, str(a.items), str(a.raters), _f(a.krippendorff_alpha), _f(a.fleiss_kappa), _f(a.cohen_kappa)]
+        [
+            a.kind,
+            str(a.items),
+            str(a.raters),
+            _f(a.krippendorff_alpha),
+            _f(a.fleiss_kappa),
+            _f(a.cohen_kappa),
+        ]
         for a in result.agreement
     ]
-    assert [r[0] for r in expected] == ["binary", "rating", "dimension:accuracy", "dimension:helpfulness"]
+    assert [r[0] for r in expected] == [
+        "binary",
+        "rating",
+        "dimension:accuracy",
+        "dimension:helpfulness",
+    ]
     assert shown_rows == expected
 
     # A restart rebuilds the queue state from the store: everything is done.

@@ -29,7 +29,8 @@ def test_one_reviewer_at_a_time_and_never_twice() -> None:
     """An item is leased to one reviewer; each reviewer gets every item at most once."""
     book, _ = _book()
     a = book.next("a", "t")
-    assert a is not None and a.item.key == "i0"
+    assert a is not None
+    assert a.item.key == "i0"
     assert _key(book, "b") == "i1"  # i0 is leased to a
     _submit(book, "a", "i0", a.id)
     assert _key(book, "a") == "i2"  # i1 is leased to b; i0 is done by a
@@ -61,7 +62,8 @@ def test_expired_lease_comes_back_to_another_reviewer_only() -> None:
     clock.advance(61)
     assert book.next("a", "t") is None  # a had it once
     again = book.next("b", "t")
-    assert again is not None and again.item.key == "i0"
+    assert again is not None
+    assert again.item.key == "i0"
     assert book.progress()["expired_leases"] == 1
     with pytest.raises(LeaseConflict) as info:
         _submit(book, "a", "i0", first.id)  # the stale lease
@@ -92,7 +94,9 @@ def test_second_tab_is_told_and_can_take_over() -> None:
     assert info.value.code == "open_in_other_tab"
     assert "in another tab or window" in info.value.detail
     tab2 = book.next("a", "tab2", takeover=True)
-    assert tab2 is not None and tab2.item.key == "i0" and tab2.id != first_id
+    assert tab2 is not None
+    assert tab2.item.key == "i0"
+    assert tab2.id != first_id
     with pytest.raises(LeaseConflict) as moved:
         _submit(book, "a", "i0", first_id)
     assert moved.value.code == "lease_moved"
@@ -107,7 +111,8 @@ def test_skip_gives_the_item_to_others() -> None:
     """A released item goes to the next reviewer; a complete item takes no more reviews."""
     book, _ = _book(n=1, per_item=1)
     lease = book.next("a", "t")
-    assert lease is not None and book.release("a", lease.id)
+    assert lease is not None
+    assert book.release("a", lease.id)
     assert book.next("a", "t") is None
     b = book.next("b", "t")
     assert b is not None

@@ -43,30 +43,79 @@ def test_yaml_and_json_files_give_the_same_queue(tmp_path: Path) -> None:
     }
     assert (spec.reviewers_per_item, spec.blind, spec.lease_timeout) == (3, True, 90.0)
     assert spec.selection.models == ("a", "b")
-    assert spec.selection.since is not None and spec.selection.since.isoformat() == "2026-01-01T00:00:00+00:00"
+    assert spec.selection.since is not None
+    assert spec.selection.since.isoformat() == "2026-01-01T00:00:00+00:00"
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"colour": "red"}, "queue colour: is not a queue field; allowed here: name, selection, reviewers_per_item, blind, lease_timeout, rubric"),
-        ({"selection": {"modle": "x"}}, "queue selection.modle: is not a queue field; allowed here: no_feedback, thumbs_down, rating_at_most, model, models, since, until, sample, seed, pairs"),
-        ({"rubric": {"dimensions": {"a": 1}}}, "queue rubric.types: must be a non-empty list of feedback types; allowed: binary, rating, text, multi_dimensional, comparative"),
-        ({"rubric": {"types": []}}, "queue rubric.types: must be a non-empty list of feedback types; allowed: binary, rating, text, multi_dimensional, comparative"),
-        ({"rubric": None}, "queue rubric: is required: give rubric.types (binary, rating, text, multi_dimensional, comparative)"),
-        ({"rubric": {"types": ["stars"]}}, "queue rubric.types: 'stars' is not a feedback type; allowed: binary, rating, text, multi_dimensional, comparative"),
-        ({"rubric": {"types": ["multi_dimensional"]}}, "queue rubric.dimensions: is required when types include multi_dimensional"),
-        ({"rubric": {"types": ["comparative"]}}, "queue rubric.types: comparative needs selection.pairs: true"),
-        ({"selection": {"pairs": True}, "rubric": {"types": ["rating"]}}, "queue rubric.types: a pairs queue needs comparative (the A/B vote)"),
-        ({"rubric": {"types": ["rating"], "scale": {"min": 3, "max": 3}}}, "queue rubric.scale: max (3) must be greater than min (3)"),
-        ({"rubric": {"types": ["rating"], "scale": {"min": 1, "max": 10}}}, "queue rubric.scale.max: must be a whole number 0..9; got 10"),
-        ({"reviewers_per_item": 0}, "queue reviewers_per_item: must be a whole number 1..20; got 0"),
+        (
+            {"colour": "red"},
+            "queue colour: is not a queue field; allowed here: name, selection, reviewers_per_item, blind, lease_timeout, rubric",
+        ),
+        (
+            {"selection": {"modle": "x"}},
+            "queue selection.modle: is not a queue field; allowed here: no_feedback, thumbs_down, rating_at_most, model, models, since, until, sample, seed, pairs",
+        ),
+        (
+            {"rubric": {"dimensions": {"a": 1}}},
+            "queue rubric.types: must be a non-empty list of feedback types; allowed: binary, rating, text, multi_dimensional, comparative",
+        ),
+        (
+            {"rubric": {"types": []}},
+            "queue rubric.types: must be a non-empty list of feedback types; allowed: binary, rating, text, multi_dimensional, comparative",
+        ),
+        (
+            {"rubric": None},
+            "queue rubric: is required: give rubric.types (binary, rating, text, multi_dimensional, comparative)",
+        ),
+        (
+            {"rubric": {"types": ["stars"]}},
+            "queue rubric.types: 'stars' is not a feedback type; allowed: binary, rating, text, multi_dimensional, comparative",
+        ),
+        (
+            {"rubric": {"types": ["multi_dimensional"]}},
+            "queue rubric.dimensions: is required when types include multi_dimensional",
+        ),
+        (
+            {"rubric": {"types": ["comparative"]}},
+            "queue rubric.types: comparative needs selection.pairs: true",
+        ),
+        (
+            {"selection": {"pairs": True}, "rubric": {"types": ["rating"]}},
+            "queue rubric.types: a pairs queue needs comparative (the A/B vote)",
+        ),
+        (
+            {"rubric": {"types": ["rating"], "scale": {"min": 3, "max": 3}}},
+            "queue rubric.scale: max (3) must be greater than min (3)",
+        ),
+        (
+            {"rubric": {"types": ["rating"], "scale": {"min": 1, "max": 10}}},
+            "queue rubric.scale.max: must be a whole number 0..9; got 10",
+        ),
+        (
+            {"reviewers_per_item": 0},
+            "queue reviewers_per_item: must be a whole number 1..20; got 0",
+        ),
         ({"lease_timeout": -5}, "queue lease_timeout: must be 1..86400 seconds; got -5"),
         ({"blind": "yes"}, "queue blind: must be true or false; got 'yes'"),
-        ({"name": "bad name!"}, "queue name: must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit; got 'bad name!'"),
-        ({"selection": {"no_feedback": True, "thumbs_down": True}}, "queue selection.no_feedback: cannot be combined with thumbs_down or rating_at_most (those need feedback)"),
-        ({"selection": {"since": "yesterday"}}, "queue selection.since: must be an ISO-8601 time such as 2026-01-31T00:00:00Z; got 'yesterday'"),
-        ({"selection": {"sample": 0}}, "queue selection.sample: must be a whole number >= 1; got 0"),
+        (
+            {"name": "bad name!"},
+            "queue name: must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit; got 'bad name!'",
+        ),
+        (
+            {"selection": {"no_feedback": True, "thumbs_down": True}},
+            "queue selection.no_feedback: cannot be combined with thumbs_down or rating_at_most (those need feedback)",
+        ),
+        (
+            {"selection": {"since": "yesterday"}},
+            "queue selection.since: must be an ISO-8601 time such as 2026-01-31T00:00:00Z; got 'yesterday'",
+        ),
+        (
+            {"selection": {"sample": 0}},
+            "queue selection.sample: must be a whole number >= 1; got 0",
+        ),
     ],
 )
 def test_bad_queue_is_refused_naming_the_field(change: dict[str, Any], message: str) -> None:
@@ -77,7 +126,9 @@ def test_bad_queue_is_refused_naming_the_field(change: dict[str, Any], message: 
     assert str(info.value) == message
 
 
-def test_cli_exits_2_on_a_bad_queue_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exits_2_on_a_bad_queue_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`rlhf-otel review --queue` with an unknown field exits 2 with one line naming it."""
     bad = tmp_path / "q.json"
     bad.write_text(json.dumps({"name": "q", "rubric": {"types": ["rating"]}, "reviewers": 2}))
@@ -90,4 +141,6 @@ def test_cli_exits_2_on_a_bad_queue_file(tmp_path: Path, capsys: pytest.CaptureF
     broken = tmp_path / "q.yaml"
     broken.write_text("name: [unclosed\n")
     assert main(["review", "--data-dir", str(tmp_path), "--queue", str(broken)]) == 2
-    assert capsys.readouterr().err.startswith(f"rlhf-otel: error: queue file {broken} is not valid YAML")
+    assert capsys.readouterr().err.startswith(
+        f"rlhf-otel: error: queue file {broken} is not valid YAML"
+    )
