@@ -40,7 +40,9 @@ def running_server(
 ) -> Iterator[str]:
     """``with running_server(app) as url:`` ``app`` on uvicorn in a thread; yields its base
     URL (``port=0`` picks a free port) and stops the server on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, or asyncio leaves Nagle on for accepted connections (it sets
+    # TCP_NODELAY only when sock.proto says TCP) and each answer waits ~40 ms for an ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     server = uvicorn.Server(_config(app, host, sock.getsockname()[1], **options))
