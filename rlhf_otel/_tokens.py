@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import re
@@ -23,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
-from rlhf_otel.records._ids import validate_id
-from rlhf_otel.records._model import FeedbackType
+from rlhf_otel.records import FeedbackType, validate_id
 
 __all__ = [
     "MAX_TOKEN_CHARS",
@@ -149,7 +147,7 @@ class TokenKeys:
         return f"TokenKeys(key_ids={sorted(self._keys)!r}, active={self._active!r})"
 
     def _mac(self, kid: str, *parts: str) -> bytes:
-        return hmac.new(self._keys[kid], "\x1f".join(parts).encode(), hashlib.sha256).digest()
+        return hmac.digest(self._keys[kid], "\x1f".join(parts).encode(), "sha256")
 
     def sign(
         self,

@@ -1,8 +1,18 @@
-"""Analytics building blocks other packages use: agreement coefficients and their results."""
+"""Analytics over any store: trends, breakdowns, percentiles, rankings, agreement."""
 
 from __future__ import annotations
 
 from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.analytics._types import AgreementStats
+from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics._text import Percentiles
+from rlhf_otel.analytics._types import AgreementStats, AnalyticsResult
 
-__all__ = ["AgreementStats", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha"]
+__all__ = [
+    "AgreementStats",
+    "AnalyticsResult",
+    "Percentiles",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "get_analytics",
+    "krippendorff_alpha",
+]

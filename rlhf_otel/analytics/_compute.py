@@ -28,17 +28,19 @@ from rlhf_otel.analytics._types import (
     ModelPerformance,
     Trends,
 )
-from rlhf_otel.records._model import (
+from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
     FeedbackType,
     Interaction,
     InteractionFilter,
+    StatsAccumulator,
+    normalized_rating,
+    satisfaction,
     utc_now,
+    weighted_score,
 )
-from rlhf_otel.records._signals import normalized_rating, satisfaction, weighted_score
-from rlhf_otel.records._stats import StatsAccumulator
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["get_analytics"]
 

@@ -20,26 +20,26 @@ from pathlib import Path
 from typing import IO, Any, Final, NoReturn
 
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics import get_analytics
+from rlhf_otel.cli._serve import register as register_serve
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
-from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import (
+from rlhf_otel.recording import dumps
+from rlhf_otel.records import (
     ExportFormat,
     FeedbackFilter,
+    FeedbackStats,
     FeedbackType,
     InteractionFilter,
-    utc_now,
-)
-from rlhf_otel.records._schema import (
+    compute_stats,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
     parse_timestamp,
+    utc_now,
 )
-from rlhf_otel.records._stats import FeedbackStats, compute_stats
-from rlhf_otel.report._html import write_report
+from rlhf_otel.report import write_report
 from rlhf_otel.review import review_summary
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
 
@@ -128,6 +128,7 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None:
     """Add ``stats``, ``export``, ``query`` and ``report`` to an argparse subparsers object."""
+    register_serve(subparsers)
     p = subparsers.add_parser("stats", help="feedback statistics")
     _common(p)
     p.add_argument("--type", dest="types", action="append", type=_feedback_type)

@@ -18,8 +18,7 @@ preference, unpaired-preference and conversational dataset types of Hugging Face
 
 from __future__ import annotations
 
-from rlhf_otel.analytics._compute import get_analytics
-from rlhf_otel.analytics._types import AnalyticsResult
+from rlhf_otel.analytics import AnalyticsResult, get_analytics
 from rlhf_otel.export._api import export_feedback
 from rlhf_otel.export._options import ExportOptions, ExportReport, TrainingOptions
 from rlhf_otel.export._parquet import ParquetUnavailableError, record_schema, training_schema

@@ -10,8 +10,8 @@ from typing import IO, TYPE_CHECKING, Any, Final
 from rlhf_otel._errors import RLHFError
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._records import iter_feedback, iter_interactions
-from rlhf_otel.records._model import ExportFormat, Feedback, Interaction
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import ExportFormat, Feedback, Interaction
+from rlhf_otel.stores import Store
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information

@@ -9,17 +9,19 @@ from datetime import datetime
 from typing import IO, Any, Final
 
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
-from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import (
+from rlhf_otel.recording import dumps
+from rlhf_otel.records import (
     SCHEMA_VERSION,
     Feedback,
     FeedbackFilter,
     Interaction,
     InteractionFilter,
+    feedback_to_dict,
+    format_timestamp,
+    interaction_to_dict,
     utc_now,
 )
-from rlhf_otel.records._schema import feedback_to_dict, format_timestamp, interaction_to_dict
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = [
     "CSV_COLUMNS",

@@ -25,9 +25,14 @@ from rlhf_otel.export._options import (
     coerce_format,
 )
 from rlhf_otel.export._records import PROGRESS_EVERY
-from rlhf_otel.records._model import ExportFormat, FeedbackFilter, FeedbackType
-from rlhf_otel.records._signals import normalized_rating, weighted_score
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import (
+    ExportFormat,
+    FeedbackFilter,
+    FeedbackType,
+    normalized_rating,
+    weighted_score,
+)
+from rlhf_otel.stores import Store
 
 __all__ = ["TrainingRows", "iter_training_rows"]
 

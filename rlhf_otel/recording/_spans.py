@@ -1,4 +1,4 @@
-"""Records to span attributes and back: the one mapping between our data and OpenTelemetry."""
+"""Spans back to records: the inverse of ``_encode``, and the exporter's fast path."""
 
 from __future__ import annotations
 
@@ -6,58 +6,27 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from json.encoder import encode_basestring as _encode_basestring
-from typing import Any, Final, Protocol
-
-from opentelemetry.trace import Link, SpanContext
-from opentelemetry.util.types import AttributeValue
+from typing import Any, Protocol
 
 from rlhf_otel import attributes as A
-from rlhf_otel.records._ids import format_span_id, span_context_of
-from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.recording._encode import (
+    FEEDBACK_EVENT_NAMES,
+    INTERACTION_OPERATIONS,
+    KNOWN_PARAMS,
+    dumps,
+    message_to_otel,
+)
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
 
 __all__ = [
-    "INTERACTION_OPERATIONS",
-    "PREBUILT",
-    "PrebuiltRecords",
-    "carries_records",
     "ReadableSpanLike",
-    "dumps",
-    "feedback_links",
-    "feedback_to_attributes",
-    "interaction_span_name",
-    "interaction_to_attributes",
+    "carries_records",
+    "is_interaction_span",
     "ns_to_datetime",
     "prebuilt_feedback",
     "prebuilt_interaction",
     "records_from_span",
 ]
-
-INTERACTION_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content"})
-_KNOWN_PARAMS: Final = {
-    "temperature": A.GEN_AI_REQUEST_TEMPERATURE,
-    "max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
-    "top_p": A.GEN_AI_REQUEST_TOP_P,
-}
-
-
-def _fallback(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
-
-
-def dumps(value: object) -> str:
-    """Compact JSON that never raises on odd values (they become their ``repr``)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_fallback)
-
-
-def _json_str(text: str) -> str:
-    """A JSON string literal, exactly as ``dumps`` writes it."""
-    return _encode_basestring(text)
-
 
 def _loads(value: object, default: Any) -> Any:
     if not isinstance(value, str):
@@ -68,30 +37,6 @@ def _loads(value: object, default: Any) -> Any:
         return json.loads(value)
     except ValueError:
         return default
-
-
-# ----------------------------------------------------------------------------- messages
-
-
-def _message_to_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = []
-    content = msg.get("content")
-    if isinstance(content, str) and content:
-        parts.append({"type": "text", "content": content})
-    for call in msg.get("tool_calls") or ():
-        # OpenAI nests name/arguments under "function" and says type "function".
-        function = call.get("function") if isinstance(call.get("function"), Mapping) else call
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": call.get("id"),
-                "name": function.get("name"),
-                "arguments": function.get("arguments"),
-            }
-        )
-    if msg.get("tool_call_id") is not None:
-        parts = [{"type": "tool_call_response", "id": msg["tool_call_id"], "response": content}]
-    return {"role": msg.get("role", "user"), "parts": parts}
 
 
 def _message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,81 +64,6 @@ def _message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# ----------------------------------------------------------------------------- interactions
-
-
-def interaction_span_name(model: str | None, operation: str = "chat") -> str:
-    """``chat {model}``, or the bare operation when the model is unknown."""
-    return f"{operation} {model}" if model else operation
-
-
-def interaction_to_attributes(
-    it: Interaction, *, capture_content: bool = True, operation: str = "chat"
-) -> dict[str, AttributeValue]:
-    """The attributes of an interaction span (``id``/``timestamp`` come from the span)."""
-    attrs: dict[str, AttributeValue] = {
-        A.GEN_AI_OPERATION_NAME: operation,
-        A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
-    }
-    if it.provider:
-        attrs[A.GEN_AI_PROVIDER_NAME] = it.provider
-    if it.model:
-        attrs[A.GEN_AI_REQUEST_MODEL] = it.model
-    if it.model_params:
-        extra = {}
-        for key, value in it.model_params.items():
-            name = _KNOWN_PARAMS.get(key)
-            if name is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-                attrs[name] = value
-            else:
-                extra[key] = value
-        if extra:
-            attrs[A.RLHF_MODEL_PARAMS] = dumps(extra)
-    if it.latency_ms is not None:
-        attrs[A.RLHF_LATENCY_MS] = float(it.latency_ms)
-    if it.time_to_first_token_ms is not None:
-        attrs[A.RLHF_TTFT_MS] = float(it.time_to_first_token_ms)
-        attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = it.time_to_first_token_ms / 1000.0
-    usage = it.token_usage
-    if usage is not None:
-        if usage.prompt is not None:
-            attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt
-        if usage.completion is not None:
-            attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion
-        if usage.total is not None:
-            attrs[A.RLHF_USAGE_TOTAL_TOKENS] = usage.total
-    if it.user_id:
-        attrs[A.USER_ID] = it.user_id
-    if it.session_id:
-        attrs[A.SESSION_ID] = it.session_id
-    if it.metadata:
-        attrs[A.RLHF_METADATA] = dumps(it.metadata)
-    if it.response_id:
-        attrs[A.GEN_AI_RESPONSE_ID] = it.response_id
-    if it.finish_reasons:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = list(it.finish_reasons)
-    if it.error_type:
-        attrs[A.ERROR_TYPE] = it.error_type
-    if capture_content:
-        # Hand-assembled JSON (same bytes as dumps()): this runs on every traced call.
-        user = f'{{"role":"user","parts":[{{"type":"text","content":{_json_str(it.prompt)}}}]}}'
-        if it.context:
-            earlier = ",".join(dumps(_message_to_otel(m)) for m in it.context)
-            attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{earlier},{user}]"
-        else:
-            attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{user}]"
-        finish = (
-            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}'
-            if it.finish_reasons
-            else ""
-        )
-        attrs[A.GEN_AI_OUTPUT_MESSAGES] = (
-            f'[{{"role":"assistant","parts":[{{"type":"text","content":'
-            f"{_json_str(it.response)}}}]{finish}}}]"
-        )
-    return attrs
-
-
 def _split_prompt(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     decoded = [_message_from_otel(m) for m in messages if isinstance(m, Mapping)]
     for i in range(len(decoded) - 1, -1, -1):
@@ -211,37 +81,6 @@ def ns_to_datetime(ns: int | None) -> datetime:
     if ns is None:
         return datetime.now(timezone.utc)
     return datetime.fromtimestamp(ns / 1e9, timezone.utc)
-
-
-class PrebuiltRecords:
-    """Records that our own API already built for a span, by span id.
-
-    A cache, not a second source of truth: the record is exactly what decoding the span's
-    attributes gives (tests check both paths agree), so the exporter skips the decoding.
-    Losing an entry only costs speed, which is why the cache simply empties itself if it
-    ever grows past ``limit`` (spans that never reached our exporter).
-    """
-
-    def __init__(self, limit: int = 500_000) -> None:
-        self._records: dict[int, Interaction | Feedback] = {}
-        self._limit = limit
-
-    def put(self, span_id: int, record: Interaction | Feedback) -> None:
-        """Remember the record of a span about to end."""
-        if len(self._records) >= self._limit:
-            self._records.clear()
-        self._records[span_id] = record
-
-    def pop(self, span_id: int) -> Interaction | Feedback | None:
-        """Take the record of a span, if one was remembered."""
-        return self._records.pop(span_id, None)
-
-    def clear(self) -> None:
-        """Forget everything (after fork, in the child)."""
-        self._records.clear()
-
-
-PREBUILT: Final = PrebuiltRecords()
 
 
 class _ContextLike(Protocol):
@@ -287,7 +126,7 @@ def _interaction_from_span(
         str(_message_from_otel(m).get("content", "")) for m in outputs if isinstance(m, Mapping)
     )
     params: dict[str, Any] = {
-        key: attrs[name] for key, name in _KNOWN_PARAMS.items() if name in attrs
+        key: attrs[name] for key, name in KNOWN_PARAMS.items() if name in attrs
     }
     params.update(_loads(attrs.get(A.RLHF_MODEL_PARAMS), {}) or {})
     latency = attrs.get(A.RLHF_LATENCY_MS)
@@ -348,7 +187,7 @@ def prebuilt_interaction(
     ``trace_hex``/``span_hex``: the span's ids as 32 and 16 lowercase hex digits."""
     params: dict[str, Any] = {}
     if draft.model_params:
-        params = {key: attrs[name] for key, name in _KNOWN_PARAMS.items() if name in attrs}
+        params = {key: attrs[name] for key, name in KNOWN_PARAMS.items() if name in attrs}
         if A.RLHF_MODEL_PARAMS in attrs:
             params.update(_loads(attrs[A.RLHF_MODEL_PARAMS], {}) or {})
     usage = draft.token_usage
@@ -359,7 +198,7 @@ def prebuilt_interaction(
     if not capture_content:
         draft.prompt, draft.response, draft.context = "", "", []
     elif draft.context:
-        draft.context = [_message_from_otel(_message_to_otel(m)) for m in draft.context]
+        draft.context = [_message_from_otel(message_to_otel(m)) for m in draft.context]
     else:
         draft.context = []
     draft.model_params = params
@@ -387,120 +226,6 @@ def prebuilt_feedback(
     draft.trace_id = f"{trace_id:032x}"
     draft.span_id = f"{span_id:016x}"
     return draft
-
-
-# ----------------------------------------------------------------------------- feedback
-
-
-_EVALUATION_NAMES: Final = {t: f"rlhf.{t.value}" for t in FeedbackType}
-
-
-def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
-    d = fb.data
-    out[A.GEN_AI_EVALUATION_NAME] = _EVALUATION_NAMES[fb.type]
-    if fb.type is FeedbackType.BINARY:
-        out[A.GEN_AI_EVALUATION_SCORE_VALUE] = 1.0 if d["value"] == "thumbs_up" else 0.0
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d["value"]
-    elif fb.type is FeedbackType.RATING:
-        out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(d["rating"])
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = f"{d['rating']:g}/{d['max_rating']:g}"
-        if d.get("comment"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["comment"]
-    elif fb.type is FeedbackType.TEXT:
-        if d.get("sentiment"):
-            out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d["sentiment"]
-        if d.get("comment"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["comment"]
-    elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
-        dims: Mapping[str, float] = d["dimensions"]
-        weights: Mapping[str, float] = d.get("weights") or {k: 1.0 for k in dims}
-        total_w = sum(weights.values())
-        if dims and total_w > 0:
-            score = sum(dims[k] * weights.get(k, 0.0) for k in dims) / total_w
-            out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
-        if d.get("overall_comment"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["overall_comment"]
-    else:
-        if d.get("confidence_level") is not None:
-            out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(d["confidence_level"])
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d.get("outcome") or "preferred"
-        if d.get("reason"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["reason"]
-
-
-def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
-    """Attributes of a feedback span or event (``timestamp`` comes from the span)."""
-    attrs: dict[str, AttributeValue] = {
-        A.RLHF_RECORD_KIND: A.RECORD_KIND_FEEDBACK,
-        A.RLHF_FEEDBACK_ID: fb.id,
-        A.RLHF_FEEDBACK_TYPE: fb.type.value,
-        A.RLHF_INTERACTION_ID: fb.interaction_id,
-    }
-    # Only a comparison has several targets; otherwise rlhf.interaction.id says it all.
-    if len(fb.target_ids) > 1:
-        attrs[A.RLHF_FEEDBACK_TARGET_IDS] = list(fb.target_ids)
-    d = fb.data
-    if fb.type is FeedbackType.BINARY:
-        attrs[A.RLHF_FEEDBACK_VALUE] = d["value"]
-    elif fb.type is FeedbackType.RATING:
-        attrs[A.RLHF_FEEDBACK_RATING] = float(d["rating"])
-        if d.get("min_rating", 1) != 1:
-            attrs[A.RLHF_FEEDBACK_MIN_RATING] = float(d["min_rating"])
-        attrs[A.RLHF_FEEDBACK_MAX_RATING] = float(d["max_rating"])
-        if d.get("comment") is not None:
-            attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
-    elif fb.type is FeedbackType.TEXT:
-        if d.get("comment") is not None:
-            attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
-        if d.get("sentiment") is not None:
-            attrs[A.RLHF_FEEDBACK_SENTIMENT] = d["sentiment"]
-        if d.get("correction") is not None:
-            attrs[A.RLHF_FEEDBACK_CORRECTION] = d["correction"]
-    elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
-        attrs[A.RLHF_FEEDBACK_DIMENSIONS] = dumps(d["dimensions"])
-        if d.get("weights") is not None:
-            attrs[A.RLHF_FEEDBACK_WEIGHTS] = dumps(d["weights"])
-        if d.get("overall_comment") is not None:
-            attrs[A.RLHF_FEEDBACK_COMMENT] = d["overall_comment"]
-    else:
-        attrs[A.RLHF_FEEDBACK_PREFERRED_ID] = d["preferred_response_id"]
-        attrs[A.RLHF_FEEDBACK_COMPARED_IDS] = list(d["compared_response_ids"])
-        if d.get("reason") is not None:
-            attrs[A.RLHF_FEEDBACK_REASON] = d["reason"]
-        if d.get("confidence_level") is not None:
-            attrs[A.RLHF_FEEDBACK_CONFIDENCE] = float(d["confidence_level"])
-        if d.get("outcome") not in (None, "preferred"):
-            attrs[A.RLHF_FEEDBACK_OUTCOME] = d["outcome"]
-    if fb.user_id:
-        attrs[A.USER_ID] = fb.user_id
-    if fb.session_id:
-        attrs[A.SESSION_ID] = fb.session_id
-    if fb.source:
-        attrs[A.RLHF_FEEDBACK_SOURCE] = fb.source
-    if fb.metadata:
-        attrs[A.RLHF_METADATA] = dumps(fb.metadata)
-    if fb.supersedes:
-        attrs[A.RLHF_FEEDBACK_SUPERSEDES] = fb.supersedes
-    _evaluation(fb, attrs)
-    return attrs
-
-
-def feedback_links(fb: Feedback) -> list[Link]:
-    """One link per target whose id encodes a span context, with its role."""
-    links: list[Link] = []
-    if fb.type is FeedbackType.COMPARATIVE:
-        # A tie or both-bad vote has no chosen response: every link is "compared".
-        won = fb.data.get("outcome") in (None, "preferred")
-        roles = [(fb.data["preferred_response_id"], "chosen" if won else "compared")] + [
-            (i, "rejected" if won else "compared") for i in fb.data["compared_response_ids"]
-        ]
-    else:
-        roles = [(t, "target") for t in (fb.target_ids or (fb.interaction_id,))]
-    for target, role in roles:
-        ctx = span_context_of(target)
-        if ctx is not None:
-            links.append(Link(ctx, {A.RLHF_LINK_ROLE: role, A.RLHF_INTERACTION_ID: target}))
-    return links
 
 
 def _num(value: object) -> float | int:
@@ -577,13 +302,16 @@ def carries_records(span: ReadableSpanLike) -> bool:
     attrs = span.attributes
     if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
         return True
-    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
+    return any(e.name in FEEDBACK_EVENT_NAMES for e in span.events)
 
 
 def records_from_span(
-    span: ReadableSpanLike, *, use_prebuilt: bool = True
+    span: ReadableSpanLike, prebuilt: Interaction | Feedback | None = None
 ) -> tuple[Interaction | None, list[Feedback]]:
     """The interaction a span is (if any) and the feedback it carries (span or events).
+
+    ``prebuilt`` is the record our own recording handler already built for this span
+    (exactly what decoding gives), which spares the decoding.
 
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
@@ -591,8 +319,6 @@ def records_from_span(
     ctx = span.get_span_context()
     feedback: list[Feedback] = []
     interaction: Interaction | None = None
-    # A receiver decoding spans from elsewhere passes use_prebuilt=False.
-    prebuilt = PREBUILT.pop(ctx.span_id) if use_prebuilt else None
     # One copy: the SDK's attribute mapping is slow to query key by key.
     attrs = dict(span.attributes or {}) if prebuilt is None else {}
     if isinstance(prebuilt, Interaction):
@@ -604,11 +330,6 @@ def records_from_span(
     elif is_interaction_span(attrs):
         interaction = _interaction_from_span(span, attrs, ctx)
     for event in span.events:
-        if event.name == A.RLHF_FEEDBACK_EVENT and event.attributes:
+        if event.name in FEEDBACK_EVENT_NAMES and event.attributes:
             feedback.append(_feedback_from_attributes(dict(event.attributes), event.timestamp, ctx))
     return interaction, feedback
-
-
-def context_ids(ctx: SpanContext) -> str:
-    """The interaction id of a span context."""
-    return format_span_id(ctx.trace_id, ctx.span_id)

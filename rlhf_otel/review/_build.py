@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from rlhf_otel.records._model import (
+from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
     FeedbackType,
@@ -17,7 +17,7 @@ from rlhf_otel.records._model import (
     InteractionFilter,
 )
 from rlhf_otel.review._spec import QueueSpec, Selection
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["REVIEW_SOURCE", "Item", "build_queue", "item_key"]
 

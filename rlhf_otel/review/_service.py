@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import RLHFLogger
-from rlhf_otel.records._model import Feedback, FeedbackFilter, FeedbackType, utc_now
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
 from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._spec import QueueSpec

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.records._model import FeedbackType
-from rlhf_otel.records._schema import parse_timestamp
+from rlhf_otel.records import FeedbackType, parse_timestamp
 
 __all__ = ["QueueSpec", "Rubric", "Selection", "default_queue", "load_queue", "parse_queue"]
 

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.records._model import Feedback, FeedbackFilter, FeedbackType
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType
 from rlhf_otel.review._build import REVIEW_SOURCE
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["agreement_of", "judgements", "queue_summary", "review_summary"]
 

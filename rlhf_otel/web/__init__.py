@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra onl
 from rlhf_otel._tokens import TokenClaims, TokenError, TokenKeys
 from rlhf_otel.web._app import client_address, web_app
 from rlhf_otel.web._cors import CORSAllowList
+from rlhf_otel.web._feedback import feedback_app, feedback_wsgi_app
 from rlhf_otel.web._http import (
     ERROR_CODES,
     ErrorMiddleware,
@@ -36,14 +37,16 @@ from rlhf_otel.web._http import (
     json_depth,
     read_json,
 )
+from rlhf_otel.web._options import FeedbackAppConfig
 from rlhf_otel.web._ratelimit import RateLimiter
 from rlhf_otel.web._serve import running_server, serve
 from rlhf_otel.web._static import PackageFiles
 
 __all__ = [
-    "ERROR_CODES",
     "CORSAllowList",
+    "ERROR_CODES",
     "ErrorMiddleware",
+    "FeedbackAppConfig",
     "HTTPError",
     "PackageFiles",
     "RateLimiter",
@@ -52,6 +55,8 @@ __all__ = [
     "TokenKeys",
     "client_address",
     "error_response",
+    "feedback_app",
+    "feedback_wsgi_app",
     "json_depth",
     "read_json",
     "running_server",

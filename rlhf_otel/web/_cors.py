@@ -113,7 +113,12 @@ class CORSAllowList:
 
         async def with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                own = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"access-control-allow-origin"
+                ]
+                message = {**message, "headers": [*own, *extra]}
             await send(message)
 
         await self.app(scope, receive, with_cors)

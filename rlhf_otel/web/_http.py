@@ -70,6 +70,9 @@ def error_response(
 
 def json_depth(body: bytes) -> int:
     """Deepest nesting of arrays and objects in a JSON text (strings skipped)."""
+    opening = body.count(b"[") + body.count(b"{")
+    if opening <= 1:
+        return opening
     depth = deepest = 0
     for m in _BRACKETS.finditer(_STRINGS.sub(b'""', body)):
         if m.group() in (b"[", b"{"):
@@ -132,7 +135,8 @@ async def read_json(
     not JSON or nests deeper than ``max_depth``."""
     check_json_type(request, content_types)
     body = await read_body(request, max_bytes)
-    if json_depth(body) > max_depth:
+    # counting brackets is cheap; the exact depth is only needed when there are many
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
         raise HTTPError(400, f"JSON nested deeper than {max_depth} levels", "too_deep")
     try:
         return json.loads(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -26,11 +27,20 @@ def _config(app: ASGIApp, host: str, port: int, **options: Any) -> uvicorn.Confi
     return uvicorn.Config(app, host=host, port=port, **settings)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
     """Serve ``app`` with uvicorn until interrupted (loopback only unless ``host`` says so).
 
-    ``options`` go to ``uvicorn.Config`` (e.g. ``log_level="info"``, ``workers``).
+    ``options`` go to ``uvicorn.Config`` (e.g. ``log_level="info"``). After a graceful
+    shutdown, SIGTERM leaves as ``SystemExit(0)`` and Ctrl-C as ``KeyboardInterrupt``
+    (uvicorn re-raises the signal), so the caller's ``with logger:`` still flushes.
     """
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.Server(_config(app, host, port, **options)).run()
 
 
@@ -40,8 +50,7 @@ def running_server(
 ) -> Iterator[str]:
     """``with running_server(app) as url:`` ``app`` on uvicorn in a thread; yields its base
     URL (``port=0`` picks a free port) and stops the server on exit."""
-    # proto IPPROTO_TCP, or asyncio leaves Nagle on for accepted connections (it sets
-    # TCP_NODELAY only when sock.proto says TCP) and each answer waits ~40 ms for an ACK.
+    # proto set explicitly: asyncio enables TCP_NODELAY only on sockets that say IPPROTO_TCP
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

@@ -68,6 +68,8 @@ def test_attribute_names_are_frozen() -> None:
         "rlhf.feedback.confidence",
         "rlhf.feedback.correction",
         "rlhf.feedback.dimensions",
+        "rlhf.feedback.evaluator.id",
+        "rlhf.feedback.evaluator.type",
         "rlhf.feedback.id",
         "rlhf.feedback.max_rating",
         "rlhf.feedback.min_rating",

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rlhf_otel import FeedbackType, RLHFLogger, ValidationError
 from rlhf_otel.analytics._rank import elo_ratings, rank_models
 from rlhf_otel.export import iter_training_rows
-from rlhf_otel.recording._spans import records_from_span
+from rlhf_otel.recording import records_from_span
 
 
 def _seed(logger: RLHFLogger) -> tuple[str, str, str]:
@@ -67,7 +67,7 @@ def test_spans_carry_outcome_and_correction(
     logger.log_text_feedback(a1, None, correction="better")
     logger.flush()
     spans = [s for s in span_exporter.get_finished_spans() if s.name.startswith("feedback")]
-    decoded = [records_from_span(s, use_prebuilt=False)[1][0] for s in spans]
+    decoded = [records_from_span(s)[1][0] for s in spans]
     assert [(fb.type, dict(fb.data)) for fb in decoded] == [
         (FeedbackType.COMPARATIVE, {"preferred_response_id": a1, "compared_response_ids": [a2],
                                     "reason": None, "confidence_level": None, "outcome": "both_bad"}),

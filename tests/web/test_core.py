@@ -176,3 +176,16 @@ def test_static_asset_with_etag(base_url: str) -> None:
     again = httpx.get(f"{base_url}/assets/widget.js", headers={"if-none-match": r.headers["etag"]})
     assert again.status_code == 304
     assert httpx.get(f"{base_url}/assets/../../_tokens.py").status_code == 404
+
+
+def test_web_all_is_sorted_and_complete() -> None:
+    """rlhf_otel.web.__all__ is sorted and names exactly its public attributes."""
+    import types
+
+    import rlhf_otel.web as web
+
+    assert web.__all__ == sorted(web.__all__)
+    public = {
+        n for n, v in vars(web).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)
+    } - {"annotations"}
+    assert public == set(web.__all__)

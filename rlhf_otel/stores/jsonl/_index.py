@@ -56,7 +56,8 @@ _INTERACTION_BLOCK: Final = re.compile(
 _FEEDBACK_BLOCK: Final = re.compile(
     rb'\n\{"schema_version":\d+,"kind":"feedback","id":"([^"\\\n]*)",'
     rb'"interaction_id":"([^"\\\n]*)",[^\n]*,"target_ids":\[("[^"\\\n]*"(?:,"[^"\\\n]*")*)?\],'
-    rb'"trace_id":(?:null|"[^"\\\n]*"),"span_id":(?:null|"[^"\\\n]*")\}(?=\n)'
+    rb'"trace_id":(?:null|"[^"\\\n]*"),"span_id":(?:null|"[^"\\\n]*")'
+    rb'(?:,"supersedes":(?:null|"[^"\\\n]*"))?\}(?=\n)'
 )
 Keys = tuple[int, str, tuple[str, ...], str]
 """(offset of the line in its block, id, target ids, timestamp or "")."""

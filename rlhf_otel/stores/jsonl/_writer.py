@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rlhf_otel.records._stats import StatsAccumulator
+from rlhf_otel.records import StatsAccumulator
 from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
 from rlhf_otel.stores.jsonl._format import ACTIVE, PLAIN, stem_for
@@ -23,8 +23,10 @@ __all__ = ["EncodedRecord", "SegmentWriter", "Sealed"]
 
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 
-EncodedRecord = tuple[bytes, str, tuple[str, ...], str, "tuple[str, Mapping[str, Any]] | None"]
-"""(line, id, target ids, timestamp, feedback (type, data) or None) of one record."""
+EncodedRecord = tuple[
+    bytes, str, tuple[str, ...], str, "tuple[str, Mapping[str, Any], str | None] | None"
+]
+"""(line, id, target ids, timestamp, feedback (type, data, supersedes) or None)."""
 
 
 @dataclass(slots=True)
@@ -301,7 +303,7 @@ def _count(
         for item in chunk:
             fb = item[4]
             if fb is not None:
-                add(fb[0], fb[1], item[2][0], item[2])
+                add(fb[0], fb[1], item[2][0], item[2], fb[2])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None  # a malformed record: this segment's statistics come from its bytes
     return stats
