@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel.export._corrections import Corrections
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
     ExportOptions,
@@ -106,27 +107,6 @@ class _Spill:
 
     def close(self) -> None:
         self._file.close()
-
-
-@dataclass(slots=True)
-class _Corrections:
-    """The latest correction per interaction (a superseded version never counts)."""
-
-    latest: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    superseded: set[str] = field(default_factory=set)
-
-    def add(self, interaction_id: str, ts: str, feedback_id: str, text: str) -> None:
-        old = self.latest.get(interaction_id)
-        if old is None or (ts, feedback_id) > old[:2]:
-            self.latest[interaction_id] = (ts, feedback_id, text)
-
-    def resolve(self, spill: _Spill) -> dict[str, int]:
-        """Interaction id -> spilled correction text, superseded versions left out."""
-        return {
-            iid: spill.add(text)
-            for iid, (_, fid, text) in self.latest.items()
-            if fid not in self.superseded
-        }
 
 
 @dataclass(slots=True)
@@ -236,7 +216,7 @@ class TrainingRows:
         pair_sources = set(opts.training.pair_sources)
         signals: dict[str, _Signals] = {}
         comparisons: list[tuple[str, str, float | None]] = []
-        corrections = _Corrections()
+        corrections = Corrections()
         report = self.report
         flt = FeedbackFilter(
             start_time=opts.start_time,
