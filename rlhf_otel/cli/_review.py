@@ -6,25 +6,24 @@ import argparse
 import os
 import sys
 import time
-from typing import Any, Final
+from typing import Any
 
+from rlhf_otel._env import DATA_DIR, REVIEW_TOKEN
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import create_rlhf_logger
 
-__all__ = ["REVIEW_TOKEN_ENV", "register"]
-
-REVIEW_TOKEN_ENV: Final = "RLHF_OTEL_REVIEW_TOKEN"
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add ``review`` to an argparse subparsers object."""
     p = subparsers.add_parser("review", help="serve the review app (rate, compare, correct)")
-    p.add_argument("--data-dir", default=os.environ.get("RLHF_OTEL_DATA_DIR", "./rlhf-data"))
+    p.add_argument("--data-dir", default=os.environ.get(DATA_DIR, "./rlhf-data"))
     p.add_argument("--queue", help="queue file (YAML or JSON; see docs/review.md)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8600)
     p.add_argument(
-        "--token", default=None, help=f"shared reviewer token (default: ${REVIEW_TOKEN_ENV})"
+        "--token", default=None, help=f"shared reviewer token (default: ${REVIEW_TOKEN})"
     )
     p.set_defaults(handler=_run)
 
@@ -50,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     from rlhf_otel.review import ReviewService
 
-    token = args.token or os.environ.get(REVIEW_TOKEN_ENV) or None
+    token = args.token or os.environ.get(REVIEW_TOKEN) or None
     with create_rlhf_logger(backend="local", data_dir=args.data_dir) as logger:
         started = time.perf_counter()
         service = ReviewService(logger, spec, token=token)
