@@ -24,7 +24,6 @@ __all__ = ["REVIEW_SOURCE", "Item", "build_queue", "item_key"]
 REVIEW_SOURCE: Final = "review"
 """The ``source`` of every feedback the review app writes."""
 PAIR_SEPARATOR: Final = "|"
-BY_ID_MAX: Final = 250_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +113,6 @@ def build_queue(
         start_time=sel.since,
         end_time=sel.until,
         model=sel.models[0] if len(sel.models) == 1 else None,
-        # A few matching ids are found by id (an indexed lookup in most stores) rather
-        # than by reading every interaction.
-        ids=sorted(matching) if matching is not None and len(matching) <= BY_ID_MAX else None,
     )
     singles: list[str] = []
     groups: dict[bytes, dict[str, list[str]]] = {}
