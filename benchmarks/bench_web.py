@@ -10,7 +10,7 @@ interaction, mixed types, skewed comment sizes, some changed votes). Figures: re
 p50 and p99 latency, and the ratio feedback/floor (target >= 0.6x). After a flush, every
 2xx answer's id must be in the store (0 lost).
 
-Rounds alternate the two routes (4,000 requests each, 5 rounds; quick: 750, 2 rounds) and the
+Rounds alternate the two routes (4,000 requests each, 5 rounds; quick: 400, 2 rounds) and the
 round with the median ratio is shown, so a busy moment of a shared machine hits both alike.
 
 Run: ``python benchmarks/bench_web.py [--quick]``.
@@ -179,7 +179,7 @@ def main(quick: bool = False) -> None:
     from rlhf_otel import create_rlhf_logger
     from rlhf_otel.web import feedback_app, read_json, running_server
 
-    n = 750 if quick else 4_000  # requests a route and round
+    n = 400 if quick else 4_000  # requests a route and round
     with tempfile.TemporaryDirectory(prefix="rlhf-bench-web-") as tmp:
         logger = create_rlhf_logger(
             tracer_provider=TracerProvider(),

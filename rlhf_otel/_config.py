@@ -19,6 +19,12 @@ ENV_VARS: Final[Mapping[str, str]] = _env.CONFIG_FIELDS
 """Config field -> environment variable read when the field is not given explicitly."""
 
 _TRUE: Final = {"1", "true", "yes", "on"}
+_SECONDS_AT_MOST: Final[Mapping[str, float]] = {
+    "batch_flush_interval": 3600.0,
+    "session_timeout": 7 * 86400.0,
+    "export_timeout": 3600.0,
+}
+"""Time options are seconds; a value above its bound is taken for milliseconds and refused."""
 _FALSE: Final = {"0", "false", "no", "off"}
 
 
@@ -39,12 +45,14 @@ class RLHFConfig:
         enable_batching: export in batches from a background thread (default on); off
             writes each record before the call returns.
         batch_size: export when this many records wait (default 50).
-        batch_flush_interval: export at least this often (default 5.0 s).
+        batch_flush_interval: export at least this often, in seconds (default 5.0; at
+            most 3600: a larger value is taken for milliseconds and refused).
         max_queue_size: records waiting at most; past it the caller exports a batch itself
             (bounded wait), so nothing is dropped under load (default 20,000).
         auto_generate_ids: ids from the span context (default on); off requires ids.
         enable_session_tracking: start a session on ``initialize()`` (default on).
-        session_timeout: idle time after which a session is replaced (default 1800 s).
+        session_timeout: idle seconds after which a session is replaced (default 1800; at
+            most 604,800, one week: a larger value is taken for milliseconds and refused).
         allow_anonymous: accept records with no user id (default on).
         default_metadata: merged under every record's metadata.
         debug: log every step at DEBUG on the ``rlhf_otel`` logger.
@@ -59,7 +67,8 @@ class RLHFConfig:
         otlp_endpoint: also send spans over OTLP/HTTP to this collector.
         set_global_tracer_provider: when the logger creates its own provider, also make it
             the global one (default off).
-        export_timeout: the longest ``flush``/``close`` waits (default 30 s).
+        export_timeout: the longest ``flush``/``close`` waits, in seconds (default 30; at
+            most 3600: a larger value is taken for milliseconds and refused).
         feedback_secret: signs feedback tokens (``logger.feedback_token``) under the key id
             ``feedback_key_id`` (default ``k0``); env ``RLHF_OTEL_FEEDBACK_SECRET``; at least
             16 characters; never logged or shown in a repr.
@@ -114,6 +123,12 @@ class RLHFConfig:
             ):
                 raise ConfigurationError(
                     f"{name} must be a positive number of seconds; got {value!r}"
+                )
+            if value > _SECONDS_AT_MOST[name]:
+                raise ConfigurationError(
+                    f"{name}={value!r} is in seconds, so this is {_span(value)}; it looks like "
+                    f"milliseconds: pass {value / 1000:g} for {_span(value / 1000)}. "
+                    f"Allowed: up to {_SECONDS_AT_MOST[name]:g} seconds"
                 )
         if (
             isinstance(self.sample_rate, bool)
@@ -179,6 +194,13 @@ class RLHFConfig:
                 continue
             values[name] = _parse_env(name, var, environ[var], known[name].type)
         return cls(**values)
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:g} seconds"
 
 
 def _check_positive_int(name: str, value: object, minimum: int = 1) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -34,11 +35,12 @@ from rlhf_otel.records import (
     InteractionFilter,
     StorageBackend,
     TokenUsage,
-    compute_stats,
+    as_utc,
     new_feedback_id,
+    utc_now,
     validate_id,
 )
-from rlhf_otel.stores import Store, open_store, store_dropped
+from rlhf_otel.stores import Store, as_store_base, open_store, store_dropped
 
 __all__ = ["RLHFLogger", "create_rlhf_logger", "default_logger"]
 
@@ -79,6 +81,7 @@ class RLHFLogger:
         self.config = config = config or RLHFConfig.from_env()
         self._drops = DropCounter()
         self.store: Store = open_store(config)
+        self._store_ops = as_store_base(self.store)
         self._content = ContentPolicy(
             config.redact,
             max_prompt_chars=config.max_prompt_chars,
@@ -92,6 +95,7 @@ class RLHFLogger:
             sessions=self.sessions,
             capture_content=config.capture_content,
             drops=self._drops,
+            hand_off=True,
         )
         """The recording handler this logger's producers use (see ``RecordingHandler``)."""
         self.exporter = RLHFSpanExporter(
@@ -156,9 +160,7 @@ class RLHFLogger:
         """Prepare the store and start the default session (idempotent; logging calls it)."""
         if self._initialized:
             return self
-        init = getattr(self.store, "initialize", None)
-        if init is not None:
-            init()
+        self._store_ops.initialize()
         if self.config.enable_session_tracking and self.sessions.current() is None:
             session = self.sessions.start(default=True)
             self._dbg("Started session: %s", session.id)
@@ -172,7 +174,8 @@ class RLHFLogger:
         Returns:
             ``True`` when every record accepted so far is stored or counted in
             :meth:`delivery` as dropped; ``False`` if that did not finish within ``timeout``
-            seconds (default ``config.export_timeout``) or the store failed to flush.
+            seconds (default ``config.export_timeout``; the call never waits longer, even
+            if the store's write hangs) or the store failed to flush.
         """
         timeout = self.config.export_timeout if timeout is None else timeout
         self._dbg("Flushing: %d pending", self.processor.pending)
@@ -181,15 +184,20 @@ class RLHFLogger:
     def close(self) -> None:
         """Flush, end the sessions, shut the pipeline down and close the store (idempotent).
 
-        A tracer provider that the logger did not create is left running.
+        Returns within ``config.export_timeout`` seconds even if the store hangs: records
+        still queued then are counted as dropped (``shutdown_timeout``), those inside the
+        stuck write stay ``in_flight`` in :meth:`delivery`, and the store is closed when
+        that write returns. A tracer provider that the logger did not create is left running.
         """
         if self._closed:
             return
         self._dbg("Closing RLHFLogger")
         self.sessions.end_all()
-        self.processor.shutdown()
+        deadline = time.monotonic() + self.config.export_timeout
+        self.processor.shutdown(int(self.config.export_timeout * 1000))
         if self._otlp_processor is not None:
-            self._otlp_processor.shutdown()
+            left = max(deadline - time.monotonic(), 0.0)
+            self._otlp_processor.shutdown(int(left * 1000))
         self._closed = True
         global _default
         with _default_lock:
@@ -212,18 +220,27 @@ class RLHFLogger:
 
         Returns:
             ``accepted`` (records logged), ``stored`` (written to the store), ``pending``
-            (still queued), ``sampled_out``, ``dropped`` (by reason, the store's own losses
-            included) and ``truncated`` (texts cut to the size limits); with OTLP export,
-            ``otlp`` gives that path's own ``pending`` and ``dropped``.
+            (still queued), ``in_flight`` (inside a store write that has not returned),
+            ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
+            ``truncated`` (texts cut to the size limits); with OTLP export, ``otlp`` gives
+            that path's own ``pending`` and ``dropped``. Once a logging call has returned,
+            ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
+            (the store's own later losses aside), at every moment.
         """
-        dropped = dict(self._drops.snapshot())
+        with self.processor.ledger:
+            accepted = self.recording.accepted
+            counted = dict(self._drops.snapshot())
+            stored, sampled = self.exporter.stored, self.exporter.sampled_out
+            pending, in_flight = self.processor.pending, self.processor.in_flight
+        dropped = counted
         for reason, n in store_dropped(self.store).items():
             dropped[f"store:{reason}"] = dropped.get(f"store:{reason}", 0) + n
         return {
-            "accepted": self.recording.accepted,
-            "stored": self.exporter.stored,
-            "pending": self.processor.pending,
-            "sampled_out": self.exporter.sampled_out,
+            "accepted": accepted,
+            "stored": stored,
+            "pending": pending,
+            "in_flight": in_flight,
+            "sampled_out": sampled,
             "dropped": dropped,
             "truncated": self._content.truncated,
             **(
@@ -244,7 +261,7 @@ class RLHFLogger:
         self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
         """Start a session current in this context (ending its previous one); returns its id."""
-        V.optional_str("user_id", user_id)
+        user_id = V.identifier("user_id", user_id)
         session = self.sessions.start(user_id, V.metadata(metadata))
         self._dbg("Started session: %s", session.id)
         return session.id
@@ -266,7 +283,7 @@ class RLHFLogger:
         self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> Iterator[FeedbackSession]:
         """``with logger.session(user_id=...) as s:`` a session for this block and context."""
-        V.optional_str("user_id", user_id)
+        user_id = V.identifier("user_id", user_id)
         session = self.sessions._new(user_id, V.metadata(metadata))
         token = self.sessions.bind(session)
         try:
@@ -278,12 +295,13 @@ class RLHFLogger:
     def _who(
         self, user_id: object, session_id: object
     ) -> tuple[str | None, str | None, FeedbackSession | None]:
-        user = V.optional_str("user_id", user_id)
-        sid = V.optional_str("session_id", session_id)
+        user = V.identifier("user_id", user_id)
+        sid = V.identifier("session_id", session_id)
         session = self.sessions.touch()
         if session is not None:
             user = user or session.user_id
             sid = sid or session.id
+        user, sid = self._content.ident(user), self._content.ident(sid)
         if user is None and not self.config.allow_anonymous:
             raise ValidationError(
                 "a user id is required (allow_anonymous=False): pass user_id=... or log inside "
@@ -344,9 +362,9 @@ class RLHFLogger:
         usage = V.token_usage(token_usage)
         ctx = V.context_messages(context)
         meta = V.metadata(metadata)
-        params = V.metadata(model_params)
-        V.optional_str("model", model)
-        V.optional_str("provider", provider)
+        params = V.metadata(model_params, "model_params")
+        model = V.identifier("model", model)
+        provider = V.identifier("provider", provider)
         user, sid, session = self._who(user_id, session_id)
         c = self._content
         default_meta = self.config.default_metadata
@@ -491,7 +509,7 @@ class RLHFLogger:
         supersedes = options.get("supersedes")
         if supersedes is not None:
             supersedes = validate_id(supersedes, "superseded feedback id")
-        source = V.optional_str("source", options.get("source"))
+        source = self._content.ident(V.identifier("source", options.get("source")))
         meta = V.metadata(options.get("metadata"))
         user, sid, session = self._who(options.get("user_id"), options.get("session_id"))
         c = self._content
@@ -617,9 +635,10 @@ class RLHFLogger:
     def purge(self, *, before: datetime | None = None, user_id: str | None = None) -> int:
         """Delete stored records for a data-protection request; returns how many.
 
-        ``before`` removes everything logged earlier; ``user_id`` every record of that user;
-        both together, that user's records before the time. Pending records are written
-        first, so nothing logged before the call escapes it.
+        ``before`` removes everything logged earlier (a naive time is local time);
+        ``user_id`` every record of that user; both together, that user's records before
+        the time. Pending records are written first, so nothing logged before the call
+        escapes it.
 
         Raises:
             ValidationError: neither ``before`` nor ``user_id`` was given.
@@ -627,19 +646,16 @@ class RLHFLogger:
         """
         if before is None and user_id is None:
             raise ValidationError("purge needs before=<datetime> and/or user_id=<str>")
-        purge = getattr(self.store, "purge", None)
-        if purge is None:
-            raise RLHFError(f"store {type(self.store).__name__} cannot delete records (no purge)")
         self._sync()
-        removed: int = purge(before=before, user_id=user_id)
-        return removed
+        return self._store_ops.purge(before=as_utc(before), user_id=user_id)
 
     def get_feedback_stats(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> FeedbackStats:
-        """Statistics of the records in ``[start, end]`` (see :class:`FeedbackStats`)."""
+        """Statistics of the records in ``[start, end]`` (see :class:`FeedbackStats`); naive
+        times are local time."""
         self._sync()
-        return compute_stats(self.store, start, end)
+        return self._store_ops.compute_stats(as_utc(start), as_utc(end) or utc_now())
 
     def export_feedback(self, format: str = "json", **options: Any) -> str | bytes:
         """Export records (JSON, JSONL, CSV, Parquet, or a training set).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import traceback
@@ -12,7 +13,14 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from rlhf_otel._counters import DropCounter
 
-__all__ = ["ContentPolicy", "Redactor", "record_exception", "redact_secrets"]
+__all__ = [
+    "ContentPolicy",
+    "Redactor",
+    "record_exception",
+    "redact_secrets",
+    "replace_surrogates",
+    "replace_surrogates_deep",
+]
 
 _log = logging.getLogger("rlhf_otel")
 
@@ -34,6 +42,18 @@ _API_KEYS: Final = re.compile(
     r"|(?i:(?:api[_-]?key|secret|token|password)\s*[:=]\s*)[\"']?[^\s\"']{8,}"
 )
 _CARD: Final = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (not encodable as UTF-8) replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -62,6 +82,27 @@ def redact_secrets(text: str, /) -> str:
     text = _API_KEYS.sub("[REDACTED:api_key]", text)
     text = _EMAIL.sub("[REDACTED:email]", text)
     return _CARD.sub(_card, text)
+
+
+def replace_surrogates_deep(value: Any) -> Any:
+    """``value`` with :func:`replace_surrogates` applied to every string inside it: mapping
+    keys and values, list and tuple items, and the fields of dataclass instances (copied)."""
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, Mapping):
+        return {replace_surrogates_deep(k): replace_surrogates_deep(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_surrogates_deep(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(replace_surrogates_deep(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: replace_surrogates_deep(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 class ContentPolicy:
@@ -100,6 +141,7 @@ class ContentPolicy:
 
     def text(self, text: str, limit: int | None) -> str:
         """``text`` redacted and cut to ``limit`` characters (marker included in the count)."""
+        text = replace_surrogates(text)
         if self.redactors:
             text = self._redact(text)
         if limit is not None and len(text) > limit:
@@ -137,14 +179,23 @@ class ContentPolicy:
             out.append(m)
         return out
 
+    def ident(self, value: str | None) -> str | None:
+        """A user id, session id or source, redacted (its length was checked at the API)."""
+        if value is None or not self.redactors:
+            return value
+        return self._redact(value)
+
     def metadata(self, value: Any) -> Any:
-        """Metadata with every string inside redacted (keys kept)."""
+        """Metadata with every string inside redacted, keys included."""
         if not self.redactors:
             return value
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, Mapping):
-            return {k: self.metadata(v) for k, v in value.items()}
+            return {
+                (self._redact(k) if isinstance(k, str) else k): self.metadata(v)
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.metadata(v) for v in value]
         return value
@@ -155,14 +206,33 @@ class ContentPolicy:
         return self.counts.snapshot().get("truncated", 0)
 
 
+_DEFAULT_POLICY: Final = ContentPolicy(max_text_chars=100_000)
+_STATUS_CHARS: Final = 200
+
+
+def _tail(policy: ContentPolicy, text: str) -> str:
+    # A stack trace's last lines (the raising frame and the message) matter most.
+    text = policy.text(text, None)
+    limit = policy.max_text_chars
+    if limit is None or len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    marker = f"[truncated {cut} chars]…"
+    policy.counts.add("truncated")
+    return marker + text[len(text) - max(limit - len(marker), 0) :]
+
+
 def record_exception(span: Span, exc: BaseException, policy: ContentPolicy | None) -> None:
     """Record ``exc`` on ``span`` (the ``exception`` event and status ERROR) with its
-    message and stack trace passed through ``policy``: they may quote the prompt."""
-    message = str(exc)
+    message, stack trace and status description passed through ``policy`` (its redactors
+    and ``max_text_chars``; the stack trace keeps its end): they may quote the prompt or a
+    secret. Without a policy, only the size limit of the defaults applies."""
+    policy = policy or _DEFAULT_POLICY
+    try:
+        message = policy.text(str(exc), policy.max_text_chars)
+    except Exception:  # a __str__ that raises must not hide the user's own exception
+        message = "[unprintable exception]"
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    if policy is not None:
-        message = policy.text(message, policy.max_text_chars)
-        stack = policy.text(stack, policy.max_text_chars)
     exc_type = type(exc)
     module = exc_type.__module__
     name = exc_type.__qualname__ if module in ("builtins", "__main__") else (
@@ -173,8 +243,8 @@ def record_exception(span: Span, exc: BaseException, policy: ContentPolicy | Non
         {
             "exception.type": name,
             "exception.message": message,
-            "exception.stacktrace": stack,
+            "exception.stacktrace": _tail(policy, stack),
             "exception.escaped": False,
         },
     )
-    span.set_status(Status(StatusCode.ERROR, message[:200]))
+    span.set_status(Status(StatusCode.ERROR, message[:_STATUS_CHARS]))

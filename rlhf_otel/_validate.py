@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel._redact import replace_surrogates
 from rlhf_otel.records import BinaryFeedback, FeedbackType, Sentiment, TokenUsage, validate_id
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "comparative_data",
     "feedback_data",
     "finite_number",
+    "identifier",
     "multi_dimensional_data",
     "optional_str",
     "rating_data",
@@ -23,6 +25,12 @@ __all__ = [
 ]
 
 _ROLES = ("system", "user", "assistant", "tool", "developer")
+MAX_ID_CHARS = 256
+"""Longest user id, session id, source, model or provider accepted."""
+MAX_METADATA_DEPTH = 32
+"""Deepest nesting of mappings and lists accepted in metadata."""
+MAX_METADATA_CHARS = 65_536
+"""Most characters of keys and strings accepted in one record's metadata, in all."""
 
 
 def finite_number(name: str, value: object) -> float:
@@ -48,7 +56,18 @@ def optional_str(name: str, value: object, *, allow_empty: bool = False) -> str 
         raise ValidationError(f"{name} must be a string or None; got {type(value).__name__}")
     if not allow_empty and not value.strip():
         raise ValidationError(f"{name} must not be empty or only whitespace")
-    return value
+    return replace_surrogates(value)
+
+
+def identifier(name: str, value: object) -> str | None:
+    """A user id, session id, source, model or provider: ``None`` or a non-empty string of
+    at most :data:`MAX_ID_CHARS` characters."""
+    text = optional_str(name, value)
+    if text is not None and len(text) > MAX_ID_CHARS:
+        raise ValidationError(
+            f"{name} is {len(text):,} characters long; at most {MAX_ID_CHARS} are allowed"
+        )
+    return text
 
 
 def binary_data(value: object) -> dict[str, Any]:
@@ -121,7 +140,9 @@ def multi_dimensional_data(
     for name, value in dimensions.items():
         if not isinstance(name, str) or not name.strip():
             raise ValidationError(f"dimension names must be non-empty strings; got {name!r}")
-        dims[name] = _clean_number(finite_number(f"dimension {name!r}", value))
+        if len(name) > MAX_ID_CHARS:
+            raise ValidationError(f"dimension names must be at most {MAX_ID_CHARS} characters")
+        dims[replace_surrogates(name)] = _clean_number(finite_number(f"dimension {name!r}", value))
     clean_weights: dict[str, int | float] | None = None
     if weights is not None:
         if not isinstance(weights, Mapping):
@@ -280,10 +301,59 @@ def context_messages(value: object) -> list[Mapping[str, Any]]:
     return out
 
 
-def metadata(value: object) -> dict[str, Any]:
-    """A metadata mapping with string keys."""
+def metadata(value: object, name: str = "metadata") -> dict[str, Any]:
+    """A copy of a metadata mapping with string keys, lone surrogates replaced by U+FFFD.
+
+    Raises:
+        ValidationError: not a mapping with string keys, nested deeper than
+            :data:`MAX_METADATA_DEPTH`, circular, or holding more than
+            :data:`MAX_METADATA_CHARS` characters of keys and strings.
+    """
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValidationError("metadata must be a mapping with string keys")
-    return dict(value)
+        raise ValidationError(f"{name} must be a mapping with string keys")
+    walker = _MetadataWalk(name)
+    out: dict[str, Any] = walker.copy(value, 1)
+    return out
+
+
+class _MetadataWalk:
+    """Copies metadata while checking depth, cycles and size (no recursion limit reached:
+    the depth bound stops it long before Python's)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.chars = 0
+        self.open: set[int] = set()
+
+    def _text(self, text: str) -> str:
+        self.chars += len(text)
+        if self.chars > MAX_METADATA_CHARS:
+            raise ValidationError(
+                f"{self.name} is too large: more than {MAX_METADATA_CHARS:,} characters of keys "
+                "and strings in all"
+            )
+        return replace_surrogates(text)
+
+    def copy(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self._text(value)
+        if not isinstance(value, (Mapping, list, tuple)):
+            return value
+        if depth > MAX_METADATA_DEPTH:
+            raise ValidationError(
+                f"{self.name} is nested more than {MAX_METADATA_DEPTH} levels deep; flatten it"
+            )
+        if id(value) in self.open:
+            raise ValidationError(f"{self.name} is circular: a container holds itself")
+        self.open.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                out: Any = {}
+                for k, v in value.items():
+                    out[self._text(k) if isinstance(k, str) else k] = self.copy(v, depth + 1)
+                return out
+            return [self.copy(v, depth + 1) for v in value]
+        finally:
+            self.open.discard(id(value))

@@ -9,37 +9,28 @@ or unreadable store, with a one-line message on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
-import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from rlhf_otel import _env
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
-from rlhf_otel.analytics import get_analytics
+from rlhf_otel.cli._handlers import cmd_export, cmd_query, cmd_report, cmd_stats
 from rlhf_otel.cli._serve import register as register_serve
-from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
-from rlhf_otel.recording import dumps
 from rlhf_otel.records import (
     ExportFormat,
-    FeedbackFilter,
-    FeedbackStats,
     FeedbackType,
-    InteractionFilter,
-    compute_stats,
-    feedback_to_dict,
-    format_timestamp,
-    interaction_to_dict,
+    as_utc,
     parse_timestamp,
     utc_now,
+    validate_id,
 )
-from rlhf_otel.report import write_report
-from rlhf_otel.review import review_summary
 from rlhf_otel.stores import Store
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
@@ -81,7 +72,12 @@ def _time(value: str) -> datetime:
     if m:
         return utc_now() - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
     try:
-        return parse_timestamp(value)
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            return parse_timestamp(text[:-1] + "+00:00")
+        ts = as_utc(datetime.fromisoformat(text))  # no offset: local time, like the API
+        assert ts is not None
+        return ts
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a time: use ISO-8601 (2026-01-31, 2026-01-31T12:00:00Z) "
@@ -107,6 +103,20 @@ def _non_negative(value: str) -> int:
     return n
 
 
+def _positive(value: str) -> int:
+    n = _non_negative(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
+    return n
+
+
+def _interaction_id(value: str) -> str:
+    try:
+        return validate_id(value)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _common(p: argparse.ArgumentParser, *, time: bool = True) -> None:
     p.add_argument(
         "--data-dir",
@@ -115,16 +125,40 @@ def _common(p: argparse.ArgumentParser, *, time: bool = True) -> None:
     )
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
     if time:
-        p.add_argument("--since", type=_time, help="from this time (ISO-8601 or 7d, 24h, ...)")
-        p.add_argument("--until", type=_time, help="up to this time (default now)")
-    p.add_argument("--user", help="only this user")
-    p.add_argument("--session", help="only this session")
+        p.add_argument(
+            "--since",
+            type=_time,
+            help="from this time: ISO-8601 (no offset: local time) or 30m, 24h, 7d, 2w ago",
+        )
+        p.add_argument("--until", type=_time, help="up to this time, same forms (default now)")
+    p.add_argument("--user", help="only records of this user id")
+    p.add_argument("--session", help="only records of this session id")
+
+
+def _types_flag(p: argparse.ArgumentParser) -> None:
+    allowed = ", ".join(t.value for t in FeedbackType)
+    p.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        type=_feedback_type,
+        metavar="TYPE",
+        help=f"only this feedback type (repeatable): {allowed}",
+    )
 
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--progress", dest="progress", action="store_true", default=None)
-    g.add_argument("--no-progress", dest="progress", action="store_false")
+    g.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show progress on stderr (default: only when stderr is a terminal)",
+    )
+    g.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
 
 
 def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None:
@@ -132,10 +166,11 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     register_serve(subparsers)
     p = subparsers.add_parser("stats", help="feedback statistics")
     _common(p)
-    p.add_argument("--type", dest="types", action="append", type=_feedback_type)
-    p.add_argument("--source", help="only feedback from this source")
+    _types_flag(p)
+    p.add_argument("--source", help="only feedback from this source (web, api, ...)")
     p.add_argument("--full", action="store_true", help="add breakdowns, rankings, agreement")
-    _set_handler(p, _wrap(_cmd_stats, store_opener))
+    _progress_flags(p)
+    _set_handler(p, _wrap(cmd_stats, store_opener))
 
     p = subparsers.add_parser("export", help="export records or a training set")
     _common(p)
@@ -143,42 +178,103 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
         "--format", required=True, choices=[f.value for f in ExportFormat], metavar="FORMAT",
         help="json, jsonl, csv, parquet, or a training set: dpo, kto, reward, sft",
     )  # fmt: skip
-    p.add_argument("--out", required=True, help="output file ('-' for standard output)")
-    p.add_argument("--type", dest="types", action="append", type=_feedback_type)
-    p.add_argument("--limit", type=_non_negative)
-    p.add_argument("--no-interactions", action="store_true")
-    p.add_argument("--no-feedback", action="store_true")
-    p.add_argument("--no-metadata", action="store_true")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output file, replaced atomically; a FIFO, device or /dev/stdout is written "
+        "through, a symlink followed; '-' for standard output",
+    )
+    _types_flag(p)
+    p.add_argument(
+        "--limit",
+        type=_non_negative,
+        help="at most this many records of each kind (training sets: rows)",
+    )
+    p.add_argument("--no-interactions", action="store_true", help="record formats: no interactions")
+    p.add_argument("--no-feedback", action="store_true", help="record formats: no feedback")
+    p.add_argument("--no-metadata", action="store_true", help="leave out every metadata field")
     p.add_argument("--compact", action="store_true", help="JSON on one line")
-    p.add_argument("--container", choices=["jsonl", "parquet"])
-    p.add_argument("--conversational", choices=["auto", "always", "never"], default="auto")
-    p.add_argument("--positive-threshold", type=float, default=0.75)
-    p.add_argument("--negative-threshold", type=float, default=0.25)
+    p.add_argument(
+        "--container",
+        choices=["jsonl", "parquet"],
+        help="file format of a training set (default: parquet if --out ends in .parquet)",
+    )
+    p.add_argument(
+        "--conversational",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="training rows as message lists: auto (when any context), always or never",
+    )
+    p.add_argument(
+        "--positive-threshold",
+        type=float,
+        default=0.75,
+        help="KTO/SFT: satisfaction at least this is good (default 0.75)",
+    )
+    p.add_argument(
+        "--negative-threshold",
+        type=float,
+        default=0.25,
+        help="KTO: satisfaction at most this is bad (default 0.25)",
+    )
+    p.add_argument(
+        "--max-pairs-per-prompt",
+        type=_positive,
+        help="DPO/reward: most score-derived pairs from one prompt (default: all)",
+    )
     _progress_flags(p)
-    _set_handler(p, _wrap(_cmd_export, store_opener))
+    _set_handler(p, _wrap(cmd_export, store_opener))
 
     p = subparsers.add_parser("query", help="list feedback or interactions")
     _common(p)
-    p.add_argument("--kind", choices=["feedback", "interactions"], default="feedback")
-    p.add_argument("--type", dest="types", action="append", type=_feedback_type)
-    p.add_argument("--source")
-    p.add_argument("--model", help="interactions of this model")
-    p.add_argument("--interaction", dest="interaction_ids", action="append")
-    p.add_argument("--min-rating", type=float)
-    p.add_argument("--max-rating", type=float)
-    p.add_argument("--limit", type=_non_negative, default=20)
-    p.add_argument("--offset", type=_non_negative, default=0)
-    _set_handler(p, _wrap(_cmd_query, store_opener))
+    p.add_argument(
+        "--kind",
+        choices=["feedback", "interactions"],
+        default="feedback",
+        help="what to list (default feedback)",
+    )
+    _types_flag(p)
+    p.add_argument("--source", help="only feedback from this source")
+    p.add_argument(
+        "--model", help="only interactions of this model, or feedback on them"
+    )
+    p.add_argument(
+        "--interaction",
+        dest="interaction_ids",
+        action="append",
+        type=_interaction_id,
+        metavar="ID",
+        help="only this interaction, or feedback on it (repeatable)",
+    )
+    p.add_argument("--min-rating", type=float, help="only ratings of at least this")
+    p.add_argument("--max-rating", type=float, help="only ratings of at most this")
+    p.add_argument(
+        "--limit", type=_non_negative, default=20, help="show at most this many rows (default 20)"
+    )
+    p.add_argument(
+        "--offset", type=_non_negative, default=0, help="skip this many rows first (default 0)"
+    )
+    _set_handler(p, _wrap(cmd_query, store_opener))
 
     p = subparsers.add_parser("report", help="write a self-contained HTML report")
     _common(p)
-    p.add_argument("--out", required=True, help="the HTML file to write")
-    p.add_argument("--interval", choices=["hour", "day", "week", "month"], default="day")
-    p.add_argument("--type", dest="types", action="append", type=_feedback_type)
-    p.add_argument("--source")
-    p.add_argument("--title", default="rlhf-otel feedback report")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="the HTML file, replaced atomically; a FIFO, device or /dev/stdout is written "
+        "through; '-' for standard output",
+    )
+    p.add_argument(
+        "--interval",
+        choices=["hour", "day", "week", "month"],
+        default="day",
+        help="trend bucket (default day)",
+    )
+    _types_flag(p)
+    p.add_argument("--source", help="only feedback from this source")
+    p.add_argument("--title", default="rlhf-otel feedback report", help="the report's title")
     _progress_flags(p)
-    _set_handler(p, _wrap(_cmd_report, store_opener))
+    _set_handler(p, _wrap(cmd_report, store_opener))
 
 
 def _set_handler(p: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int]) -> None:
@@ -192,6 +288,9 @@ def _wrap(
     def run(args: argparse.Namespace) -> int:
         if args.since and args.until and args.since > args.until:
             return _fail("--since is after --until")
+        lo, hi = getattr(args, "min_rating", None), getattr(args, "max_rating", None)
+        if lo is not None and hi is not None and lo > hi:
+            return _fail(f"--min-rating {lo:g} is above --max-rating {hi:g}: nothing can match")
         try:
             store = store_opener(args)
         except CLIError as exc:
@@ -202,6 +301,9 @@ def _wrap(
             return cmd(args, store)
         except (CLIError, ValidationError, ImportError) as exc:
             return _fail(str(exc))
+        except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+            _silence_stdout()
+            return 1
         except (OSError, StoreError) as exc:
             return _fail(str(exc), code=1)
         finally:
@@ -210,234 +312,14 @@ def _wrap(
     return run
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _fail(message: str, code: int = 2) -> int:
     sys.stderr.write(f"rlhf-otel: error: {message.splitlines()[0] if message else 'failed'}\n")
     return code
-
-
-class _Progress:
-    """``label: N records`` on stderr, rewritten in place."""
-
-    def __init__(self, label: str, enabled: bool | None) -> None:
-        self.label = label
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.shown = False
-
-    def __call__(self, n: int) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {n:,} records read")
-            sys.stderr.flush()
-            self.shown = True
-
-    def done(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(("\r" if self.shown else "") + f"{self.label}: {text}\n")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _fmt(v: float | None, spec: str = ".3f") -> str:
-    return "" if v is None else format(v, spec)
-
-
-def _filter(args: argparse.Namespace) -> FeedbackFilter:
-    return FeedbackFilter(
-        start_time=args.since,
-        end_time=args.until,
-        types=args.types,
-        user_id=args.user,
-        session_id=args.session,
-        source=getattr(args, "source", None),
-        interaction_ids=getattr(args, "interaction_ids", None),
-        min_rating=getattr(args, "min_rating", None),
-        max_rating=getattr(args, "max_rating", None),
-        limit=getattr(args, "limit", None),
-        offset=getattr(args, "offset", 0),
-    )
-
-
-def _stats_rows(s: FeedbackStats) -> list[tuple[str, object]]:
-    rows: list[tuple[str, object]] = [
-        ("interactions", s.total_interactions),
-        ("feedback", s.total_feedback),
-        ("interactions with feedback", f"{s.interactions_with_feedback} ({s.feedback_rate:.1%})"),
-    ]
-    rows += [(f"  {t}", n) for t, n in sorted(s.by_type.items())]
-    if s.binary:
-        b = s.binary
-        rows.append(("thumbs up / down", f"{b.thumbs_up} / {b.thumbs_down} ({b.ratio:.1%} up)"))
-    if s.rating:
-        r = s.rating
-        rows.append(("ratings", f"{r.count}, average {r.average:.2f}, median {r.median:g}"))
-        dist = ", ".join(f"{k:g}: {v}" for k, v in r.distribution.items())
-        rows.append(("  distribution", dist))
-    if s.text:
-        rows.append(("text", f"{s.text.count}, average length {s.text.average_length:.1f}"))
-    if s.multi_dimensional:
-        avgs = ", ".join(f"{k} {v:.2f}" for k, v in s.multi_dimensional.dimension_averages.items())
-        rows.append(("dimensions", avgs))
-    if s.comparative:
-        conf = s.comparative.average_confidence
-        rows.append(("comparisons", f"{s.comparative.count}, confidence {_fmt(conf, '.2f')}"))
-    return rows
-
-
-def _cmd_stats(args: argparse.Namespace, store: Store) -> int:
-    narrow = args.types or args.user or args.session or args.source
-    if args.full or narrow:
-        result = get_analytics(store, _filter(args))
-        stats = result.stats
-    else:
-        result = None
-        stats = compute_stats(store, args.since, args.until)
-    if args.json:
-        out = result.to_dict() if result and args.full else stats.to_dict()
-        out["review"] = review_summary(store)  # per queue: progress and agreement
-        print(json.dumps(out, indent=2))
-        return 0
-    print(table(["statistic", "value"], _stats_rows(stats)))
-    if result is not None and args.full:
-        models = result.breakdowns["model"]
-        print("\nBy model")
-        print(table(
-            ["model", "interactions", "feedback", "thumbs up", "avg rating", "satisfaction"],
-            [(g.key, g.interactions, g.feedback, _fmt(g.thumbs_ratio, ".1%"),
-              _fmt(g.rating_average, ".2f"), _fmt(g.satisfaction, ".1%")) for g in models],
-        ))  # fmt: skip
-        if result.rankings.models:
-            print("\nModel ranking (Bradley-Terry, 95% interval)")
-            print(table(
-                ["rank", "model", "score", "interval", "win rate", "comparisons"],
-                [(m.rank, m.model, f"{m.score:.0f}", f"{m.ci_low:.0f}..{m.ci_high:.0f}",
-                  f"{m.win_rate:.1%}", m.comparisons) for m in result.rankings.models],
-            ))  # fmt: skip
-        if result.agreement:
-            print("\nInter-annotator agreement")
-            print(table(
-                ["kind", "items", "raters", "alpha", "fleiss", "cohen"],
-                [(a.kind, a.items, a.raters, _fmt(a.krippendorff_alpha),
-                  _fmt(a.fleiss_kappa), _fmt(a.cohen_kappa)) for a in result.agreement],
-            ))  # fmt: skip
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace, store: Store) -> int:
-    fmt = ExportFormat(args.format)
-    training = TrainingOptions(
-        conversational=args.conversational,
-        positive_threshold=args.positive_threshold,
-        negative_threshold=args.negative_threshold,
-    )
-    opts = ExportOptions(
-        start_time=args.since,
-        end_time=args.until,
-        include_interactions=not args.no_interactions,
-        include_feedback=not args.no_feedback,
-        include_metadata=not args.no_metadata,
-        feedback_types=args.types,
-        user_id=args.user,
-        session_id=args.session,
-        limit=args.limit,
-        pretty_print=(False if args.compact else None) if fmt is ExportFormat.JSON else None,
-        container=args.container,
-        training=training,
-    )
-    progress = _Progress(f"export {fmt.value}", args.progress)
-    out: str | IO[bytes] = sys.stdout.buffer if args.out == "-" else args.out
-    report = export_feedback(store, fmt, out=out, options=opts, progress=progress)
-    if args.out != "-":
-        report.path = args.out
-    progress.done(f"{report.rows:,} rows written")
-    summary = report.to_dict()
-    dest = sys.stderr if args.out == "-" else sys.stdout
-    if args.json:
-        dest.write(json.dumps(summary, indent=2) + "\n")
-        return 0
-    rows: list[tuple[str, object]] = [
-        ("format", summary["format"]),
-        ("written to", summary["path"] or "standard output"),
-        ("rows", summary["rows"]),
-        ("interactions read", summary["interactions"]),
-        ("feedback read", summary["feedback"]),
-    ]
-    rows += [(f"used: {k}", v) for k, v in summary["used"].items()]
-    rows += [(f"skipped: {k}", v) for k, v in summary["skipped"].items()]
-    if summary["truncated"]:
-        rows.append(("truncated", "yes (limit reached)"))
-    dest.write(table(["export", "value"], rows) + "\n")
-    return 0
-
-
-def _summary(fb_data: dict[str, Any]) -> str:
-    d = fb_data["data"]
-    t = fb_data["type"]
-    if t == "binary":
-        return str(d.get("value"))
-    if t == "rating":
-        return f"{d.get('rating')}/{d.get('max_rating')}" + (
-            f" {d['comment']}" if d.get("comment") else ""
-        )
-    if t == "text":
-        return f"[{d.get('sentiment') or '-'}] {d.get('comment')}"
-    if t == "multi_dimensional":
-        return ", ".join(f"{k} {v}" for k, v in (d.get("dimensions") or {}).items())
-    return f"{d.get('preferred_response_id')} > {', '.join(d.get('compared_response_ids') or ())}"
-
-
-def _clip(text: str | None, n: int = 48) -> str:
-    text = (text or "").replace("\n", " ")
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _cmd_query(args: argparse.Namespace, store: Store) -> int:
-    if args.kind == "interactions":
-        flt = InteractionFilter(
-            start_time=args.since, end_time=args.until, user_id=args.user,
-            session_id=args.session, model=args.model, ids=args.interaction_ids,
-            limit=args.limit, offset=args.offset,
-        )  # fmt: skip
-        its = [interaction_to_dict(it) for it in store.scan_interactions(flt)]
-        if args.json:
-            sys.stdout.writelines(dumps(d) + "\n" for d in its)
-            return 0
-        print(table(
-            ["id", "time", "model", "user", "latency ms", "prompt", "response"],
-            [(d["id"], d["timestamp"][:19], d["model"], d["user_id"], _fmt(d["latency_ms"], ".0f"),
-              _clip(d["prompt"], 32), _clip(d["response"], 32)) for d in its],
-        ))  # fmt: skip
-        return 0
-    fbs = [feedback_to_dict(fb) for fb in store.scan_feedback(_filter(args))]
-    if args.json:
-        sys.stdout.writelines(dumps(d) + "\n" for d in fbs)
-        return 0
-    print(table(
-        ["id", "time", "type", "interaction", "user", "source", "value"],
-        [(d["id"], d["timestamp"][:19], d["type"], d["interaction_id"], d["user_id"],
-          d["source"], _clip(_summary(d))) for d in fbs],
-    ))  # fmt: skip
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace, store: Store) -> int:
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise CLIError(f"cannot write {out}: directory {out.parent} does not exist")
-    progress = _Progress("report", args.progress)
-    flt = _filter(args)
-    result = get_analytics(store, flt, interval=args.interval, progress=progress)
-    write_report(result, out, title=args.title)
-    progress.done(f"written to {out}")
-    if args.json:
-        print(json.dumps({"path": str(out), "generated_at": format_timestamp(result.generated_at)}))
-    else:
-        print(f"report written to {out}")
-    return 0

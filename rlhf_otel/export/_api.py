@@ -119,6 +119,8 @@ def export_feedback(
         feedback_types, user_id, session_id, limit, pretty_print, container, training:
             see :class:`ExportOptions`.
         progress: called with the number of records read so far, every 10,000 records.
+            If it also has a ``rows(n)`` method, training formats call that with the rows
+            written so far, every 10,000 rows, while pairing (which may outlast the read).
 
     Raises:
         ValidationError: an unknown format or a bad option (the message says what is allowed).

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.records import ExportFormat, FeedbackType
+from rlhf_otel.records import ExportFormat, FeedbackType, as_utc
 
 __all__ = [
     "PAIR_SOURCES",
@@ -97,7 +97,7 @@ class ExportOptions:
 
     Args:
         start_time, end_time: inclusive range on each record's own timestamp (for training
-            formats: on the feedback's timestamp).
+            formats: on the feedback's timestamp); a naive time is local time.
         include_interactions, include_feedback: which kinds record formats write.
         include_metadata: ``False`` leaves out every ``metadata`` field / column.
         feedback_types: only feedback of these types (``None``: all).
@@ -132,6 +132,8 @@ class ExportOptions:
             isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0
         ):
             raise ValidationError(f"limit must be an int >= 0 or None; got {self.limit!r}")
+        object.__setattr__(self, "start_time", as_utc(self.start_time))
+        object.__setattr__(self, "end_time", as_utc(self.end_time))
         if self.start_time and self.end_time and self.start_time > self.end_time:
             raise ValidationError(
                 f"start_time {self.start_time.isoformat()} is after end_time "

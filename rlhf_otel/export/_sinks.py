@@ -1,4 +1,6 @@
-"""Where an export goes: a path (written atomically), a text or binary stream, or memory."""
+"""Where an export goes: a path (a regular file replaced atomically, a FIFO, device or
+``/dev/stdout`` written through), a text or binary stream, or memory. Text that UTF-8
+cannot encode (a lone surrogate already in a store) is written as U+FFFD."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Union
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel._outfile import open_output, text_errors
+from rlhf_otel._redact import replace_surrogates
 
 __all__ = ["OutTarget", "binary_sink", "describe", "text_sink"]
 
@@ -28,42 +32,26 @@ def describe(out: object) -> str | None:
 
 
 @contextlib.contextmanager
-def _atomic_path(path: Path, mode: str, **kwargs: Any) -> Iterator[IO[Any]]:
-    # A failed export must not leave a half-written file where a good one is expected.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def _check_dir(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write export to {path}: directory {path.parent} does not exist"
-        )
-
-
-@contextlib.contextmanager
 def text_sink(out: OutTarget | None, holder: list[str | bytes]) -> Iterator[IO[str]]:
     """A text stream (``\\n`` newlines untranslated) for ``out``; ``None`` collects a str."""
     if out is None:
         buf = io.StringIO(newline="")
         yield buf
-        holder.append(buf.getvalue())
+        holder.append(replace_surrogates(buf.getvalue()))
     elif _is_path(out):
         path = Path(os.fspath(out))  # type: ignore[arg-type]
-        _check_dir(path)
-        with _atomic_path(path, "w", encoding="utf-8", newline="") as fh:
+        with open_output(path, "w", encoding="utf-8", errors=text_errors(), newline="") as fh:
             yield fh
     elif isinstance(out, io.TextIOBase):
         yield out  # type: ignore[misc]
     elif hasattr(out, "write"):
-        wrapper = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)  # type: ignore[type-var]
+        wrapper = io.TextIOWrapper(
+            out,  # type: ignore[type-var]
+            encoding="utf-8",
+            errors=text_errors(),
+            newline="",
+            write_through=True,
+        )
         try:
             yield wrapper
             wrapper.flush()
@@ -84,8 +72,7 @@ def binary_sink(out: OutTarget | None, holder: list[str | bytes]) -> Iterator[IO
         holder.append(buf.getvalue())
     elif _is_path(out):
         path = Path(os.fspath(out))  # type: ignore[arg-type]
-        _check_dir(path)
-        with _atomic_path(path, "wb") as fh:
+        with open_output(path, "wb") as fh:
             yield fh
     elif isinstance(out, io.TextIOBase):
         raise ValidationError("Parquet is binary: pass a path or a binary stream, not a text one")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -78,13 +79,33 @@ class RLHFSpanExporter(SpanExporter):
         self.stored = 0
         self._on_stored = on_stored
         self._closed = False
+        self.ledger = threading.Lock()
+        self._settle: Callable[[int], None] = _no_settle
+
+    def bind_ledger(self, ledger: threading.Lock, settle: Callable[[int], None]) -> None:
+        """Settle each exported batch under ``ledger``: ``settle(len(spans))`` runs in the
+        same step that counts its records as stored, sampled out or dropped, so a reader
+        holding ``ledger`` never sees a record twice or not at all."""
+        self.ledger = ledger
+        self._settle = settle
 
     def records(
         self, spans: Sequence[ReadableSpanLike]
     ) -> tuple[list[Interaction], list[Feedback]]:
         """The records that ``spans`` carry (malformed spans are counted, not raised)."""
+        interactions, feedback, sampled, malformed = self._convert(spans)
+        with self.ledger:
+            self.sampled_out += sampled
+            if malformed:
+                self.drops.add("malformed_span", malformed)
+        return interactions, feedback
+
+    def _convert(
+        self, spans: Sequence[ReadableSpanLike]
+    ) -> tuple[list[Interaction], list[Feedback], int, int]:
         interactions: list[Interaction] = []
         feedback: list[Feedback] = []
+        sampled = malformed = 0
         take = None if self.prebuilt is None else self.prebuilt.take
         for span in spans:
             try:
@@ -92,11 +113,11 @@ class RLHFSpanExporter(SpanExporter):
                 interaction, fbs = records_from_span(span, ready)
             except Exception:
                 _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
-                self.drops.add("malformed_span")
+                malformed += 1
                 continue
             if interaction is not None:
                 if not self._sample_all and self._sampled_out(interaction):
-                    self.sampled_out += 1
+                    sampled += 1
                 else:
                     if self._policy is not None and A.RLHF_RECORD_KIND not in (
                         span.attributes or {}
@@ -104,7 +125,7 @@ class RLHFSpanExporter(SpanExporter):
                         interaction = self._redacted(interaction)
                     interactions.append(interaction)
             feedback.extend(fbs)
-        return interactions, feedback
+        return interactions, feedback, sampled, malformed
 
     def _sampled_out(self, interaction: Interaction) -> bool:
         trace_id = int(interaction.trace_id or "0", 16)
@@ -120,20 +141,55 @@ class RLHFSpanExporter(SpanExporter):
         )
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Write the records of ``spans``; failure is a result, never an exception."""
-        interactions, feedback = self.records(spans)
-        return self.write(interactions, feedback)
+        """Write the records of ``spans``; failure is a result, never an exception.
+
+        Every count the batch changes (stored, sampled out, dropped) changes in one step
+        under ``ledger``, together with the processor's in-flight count.
+        """
+        sampled = malformed = stored = 0
+        lost: tuple[str, int] | None = None
+        result = SpanExportResult.FAILURE
+        try:
+            interactions, feedback, sampled, malformed = self._convert(spans)
+            result, stored, lost = self._write(interactions, feedback)
+        except Exception:  # a bug of ours; the records are counted, never silently lost
+            _log.exception("exporter failed on %d spans; counted as dropped", len(spans))
+            lost = ("exporter_error", max(len(spans) - sampled - malformed, 0))
+        finally:
+            with self.ledger:
+                self.sampled_out += sampled
+                if malformed:
+                    self.drops.add("malformed_span", malformed)
+                if lost is not None and lost[1]:
+                    self.drops.add(*lost)
+                self.stored += stored
+                self._settle(len(spans))
+        if stored and self._on_stored is not None:
+            self._on_stored(stored)
+        return result
 
     def write(
         self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]
     ) -> SpanExportResult:
         """Write records to the store, counting them as dropped if it fails."""
+        result, stored, lost = self._write(interactions, feedback)
+        with self.ledger:
+            if lost is not None:
+                self.drops.add(*lost)
+            self.stored += stored
+        if stored and self._on_stored is not None:
+            self._on_stored(stored)
+        return result
+
+    def _write(
+        self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]
+    ) -> tuple[SpanExportResult, int, tuple[str, int] | None]:
+        """(result, records stored, (drop reason, count) or None); counts nothing itself."""
         n = len(interactions) + len(feedback)
         if not n:
-            return SpanExportResult.SUCCESS
+            return SpanExportResult.SUCCESS, 0, None
         if self._closed:
-            self.drops.add("exporter_shutdown", n)
-            return SpanExportResult.FAILURE
+            return SpanExportResult.FAILURE, 0, ("exporter_shutdown", n)
         token = attach(set_value(_SUPPRESS, True))
         try:
             self.store.write(interactions, feedback)
@@ -144,14 +200,10 @@ class RLHFSpanExporter(SpanExporter):
                 n,
                 type(exc).__name__,
             )
-            self.drops.add(f"store_error:{type(exc).__name__}", n)
-            return SpanExportResult.FAILURE
+            return SpanExportResult.FAILURE, 0, (f"store_error:{type(exc).__name__}", n)
         finally:
             detach(token)
-        self.stored += n
-        if self._on_stored is not None:
-            self._on_stored(n)
-        return SpanExportResult.SUCCESS
+        return SpanExportResult.SUCCESS, n, None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Ask the store to make what it holds durable."""
@@ -170,3 +222,7 @@ class RLHFSpanExporter(SpanExporter):
             self.store.close()
         except Exception:
             _log.warning("store close failed", exc_info=True)
+
+
+def _no_settle(n: int) -> None:
+    """Nothing to settle when no processor shares its ledger."""

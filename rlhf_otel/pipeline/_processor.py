@@ -25,6 +25,25 @@ _log = logging.getLogger("rlhf_otel")
 _LIVE: weakref.WeakSet[BatchingSpanProcessor] = weakref.WeakSet()
 _EXPORT_CHUNK = 512
 _EXIT_TIMEOUT_S = 5.0
+_exit_deadline: float | None = None  # set at interpreter exit: no wait goes past it
+
+
+def _deadline(timeout_s: float) -> float:
+    deadline = time.monotonic() + max(timeout_s, 0.0)
+    return deadline if _exit_deadline is None else min(deadline, _exit_deadline)
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+class _FlushRequest:
+    __slots__ = ("deadline", "done", "ok")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.done = threading.Event()
+        self.ok = False
 
 
 class BatchingSpanProcessor(SpanProcessor):
@@ -45,6 +64,13 @@ class BatchingSpanProcessor(SpanProcessor):
     The processor is safe across ``os.fork()``: the child drops the parent's queued spans
     (the parent still sends them) and starts its own thread. Pending spans are exported at
     interpreter exit (5 s at most in all).
+
+    Every wait is bounded: ``force_flush`` hands the work to the export thread and waits at
+    most its timeout, so an exporter stuck in a write never blocks the caller; ``shutdown``
+    waits at most its timeout too, then counts what is still queued as
+    ``{drop_prefix}shutdown_timeout`` and leaves the stuck export to close the exporter
+    when it returns. ``in_flight`` counts the spans inside a running export; queued,
+    in-flight and settled counts change together under ``ledger``.
     """
 
     def __init__(
@@ -75,6 +101,8 @@ class BatchingSpanProcessor(SpanProcessor):
         self._max_block = max_block
         self._batching = batching
         self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self.in_flight = 0
+        self._close_deferred = False
         self._init_locks()
         self._shutdown = False
         _register_hooks_once()
@@ -85,6 +113,17 @@ class BatchingSpanProcessor(SpanProcessor):
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        self._requests: list[_FlushRequest] = []
+        self._requests_lock = threading.Lock()
+        self.ledger = threading.Lock()
+        # An exporter that settles its own counts does so under our ledger, in one step.
+        bind = getattr(self.exporter, "bind_ledger", None)
+        self._settles = bind is not None
+        if bind is not None:
+            bind(self.ledger, self._settle_locked)
+
+    def _settle_locked(self, n: int) -> None:
+        self.in_flight -= n
 
     # -- span lifecycle -----------------------------------------------------------------
 
@@ -100,8 +139,7 @@ class BatchingSpanProcessor(SpanProcessor):
                 self._discard(span, "after_shutdown")
                 return
             if not self._batching:
-                with self._export_lock:
-                    self._export_locked([span])
+                self._export_now(span)
                 return
             queue = self._queue
             queue.append(span)
@@ -123,6 +161,21 @@ class BatchingSpanProcessor(SpanProcessor):
         """Count a span that will never be exported."""
         self.drops.add(f"{self._prefix}{reason}")
 
+    def _export_now(self, span: ReadableSpan) -> None:
+        # Unbatched: the caller exports, waiting at most max_block for a running export;
+        # past that the span is queued for the export thread instead.
+        if not self._export_lock.acquire(timeout=self._max_block):
+            self._queue.append(span)
+            self._ensure_thread()
+            self._wake.set()
+            return
+        try:
+            with self.ledger:
+                self.in_flight += 1
+            self._export_locked([span])
+        finally:
+            self._export_lock.release()
+
     def _export_inline(self, span: ReadableSpan) -> None:
         if self._export_lock.acquire(timeout=self._max_block):
             try:
@@ -133,11 +186,24 @@ class BatchingSpanProcessor(SpanProcessor):
             self._drop_newest(span)
 
     def _drop_newest(self, span: ReadableSpan) -> None:
-        try:
-            self._queue.remove(span)
-        except ValueError:  # already taken by an export
-            return
-        self._discard(span, "queue_full")
+        with self.ledger:
+            try:
+                self._queue.remove(span)
+            except ValueError:  # already taken by an export
+                return
+            self._discard(span, "queue_full")
+
+    def _discard_queue(self, reason: str) -> int:
+        n = 0
+        with self.ledger:
+            while self._queue:
+                try:
+                    span = self._queue.popleft()
+                except IndexError:
+                    break
+                self._discard(span, reason)
+                n += 1
+        return n
 
     # -- exporting ----------------------------------------------------------------------
 
@@ -152,69 +218,165 @@ class BatchingSpanProcessor(SpanProcessor):
                 self._thread.start()
 
     def _worker(self) -> None:
-        while not self._shutdown:
+        while True:
             self._wake.wait(self._delay)
             self._wake.clear()
+            with self._requests_lock:
+                requests, self._requests = self._requests, []
             while self._queue and not self._shutdown:
                 with self._export_lock:
                     self._drain_locked(max_items=self._chunk)
+            if requests:
+                self._answer(requests)
+            if self._shutdown:
+                return
 
-    def _drain_locked(self, max_items: int | None = None) -> None:
-        """Export queued spans in batches of at most ``self._chunk``, ``max_items`` in all."""
+    def _answer(self, requests: list[_FlushRequest]) -> None:
+        """Flush the exporter for waiting ``force_flush`` calls (this thread may get stuck
+        here; they stop waiting at their deadlines)."""
+        ok = False
+        try:
+            timeout_ms = int(_left(max(r.deadline for r in requests)) * 1000)
+            ok = bool(self.exporter.force_flush(timeout_ms))
+        except Exception:
+            _log.warning("exporter flush failed", exc_info=True)
+        for r in requests:
+            r.ok = ok
+            r.done.set()
+
+    def _drain_locked(self, max_items: int | None = None, deadline: float | None = None) -> None:
+        """Export queued spans in batches of at most ``self._chunk``, ``max_items`` in all,
+        starting no batch after ``deadline``."""
         queue = self._queue
         budget = len(queue) if max_items is None else max_items
         while queue and budget > 0:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
             batch: list[ReadableSpan] = []
-            try:
-                while queue and len(batch) < min(self._chunk, budget):
-                    batch.append(queue.popleft())
-            except IndexError:  # another thread emptied the queue meanwhile
-                pass
+            with self.ledger:
+                try:
+                    while queue and len(batch) < min(self._chunk, budget):
+                        batch.append(queue.popleft())
+                except IndexError:  # another thread emptied the queue meanwhile
+                    pass
+                self.in_flight += len(batch)
             budget -= len(batch)
             self._export_locked(batch)
             if max_items is None and not batch:
                 return
 
     def _export_locked(self, batch: list[ReadableSpan]) -> None:
+        """Export ``batch`` (counted in ``in_flight``), then settle its count."""
         if not batch:
             return
+        settled = self._settles
         try:
             result = self.exporter.export(batch)
         except Exception:  # exporters report failure as a result; this is a bug guard
             _log.exception("exporter raised; %d spans counted as dropped", len(batch))
-            self.drops.add(f"{self._prefix}exporter_error", len(batch))
+            with self.ledger:
+                self.drops.add(f"{self._prefix}exporter_error", len(batch))
+                if not settled:
+                    self.in_flight -= len(batch)
             return
-        if self._count_failures and result is not SpanExportResult.SUCCESS:
-            self.drops.add(f"{self._prefix}export_failed", len(batch))
+        finally:
+            if self._close_deferred:  # shutdown gave up waiting for this export
+                self._close_deferred = False
+                self._shutdown_exporter()
+        with self.ledger:
+            if self._count_failures and result is not SpanExportResult.SUCCESS:
+                self.drops.add(f"{self._prefix}export_failed", len(batch))
+            if not settled:
+                self.in_flight -= len(batch)
+
+    def _shutdown_exporter(self) -> None:
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _log.warning("exporter shutdown failed", exc_info=True)
 
     # -- flush / shutdown -----------------------------------------------------------------
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything queued, then flush the store; ``False`` if not done in time."""
-        deadline = time.monotonic() + timeout_millis / 1000.0
-        if not self._export_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+        """Export everything queued, then flush the exporter; ``False`` if not done in time.
+
+        The export thread does the work; the caller waits at most ``timeout_millis`` (and
+        never past the interpreter-exit bound), so an exporter stuck in a write makes this
+        return ``False`` instead of hanging.
+        """
+        deadline = _deadline(timeout_millis / 1000.0)
+        if self._shutdown:
+            return not self._queue and not self.in_flight
+        request = _FlushRequest(deadline)
+        with self._requests_lock:
+            self._requests.append(request)
+        try:
+            self._ensure_thread()
+        except RuntimeError:  # no new threads at interpreter shutdown: do it here
+            with self._requests_lock:
+                if request in self._requests:
+                    self._requests.remove(request)
+            return self._flush_here(deadline)
+        self._wake.set()
+        if not request.done.wait(_left(deadline)):
+            return False
+        return request.ok
+
+    def _flush_here(self, deadline: float) -> bool:
+        if not self._export_lock.acquire(timeout=_left(deadline)):
             return False
         try:
-            self._drain_locked()
+            self._drain_locked(deadline=deadline)
         finally:
             self._export_lock.release()
-        remaining_ms = int(max(deadline - time.monotonic(), 0.0) * 1000)
-        # Everything queued when the lock was taken is exported; later spans are not "before".
-        return bool(self.exporter.force_flush(remaining_ms))
+        if self._queue:
+            return False
+        return bool(self.exporter.force_flush(int(_left(deadline) * 1000)))
 
-    def shutdown(self) -> None:
-        """Flush, stop the thread and shut the exporter down (idempotent)."""
+    def shutdown(self, timeout_millis: int = 30_000) -> None:
+        """Flush, stop the thread and shut the exporter down (idempotent), within
+        ``timeout_millis`` (and the interpreter-exit bound).
+
+        If an export is still running then, what is still queued is counted as dropped
+        (``shutdown_timeout``), the spans inside that export stay ``in_flight`` until it
+        returns, and the exporter is shut down when it does.
+        """
         if self._shutdown:
             return
-        self.force_flush()
+        deadline = _deadline(timeout_millis / 1000.0)
+        self.force_flush(int(_left(deadline) * 1000))
         self._shutdown = True
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5.0)
-        with self._export_lock:
-            self._drain_locked()
-            self.exporter.shutdown()
+            thread.join(timeout=_left(deadline))
+        if self._export_lock.acquire(timeout=_left(deadline)):
+            try:
+                self._drain_locked(deadline=deadline)
+                lost = self._discard_queue("shutdown_timeout")
+                self._shutdown_exporter()
+            finally:
+                self._export_lock.release()
+        else:
+            self._close_deferred = True
+            if self._export_lock.acquire(blocking=False):  # the export returned meanwhile
+                try:
+                    if self._close_deferred:
+                        self._close_deferred = False
+                        self._shutdown_exporter()
+                finally:
+                    self._export_lock.release()
+            lost = self._discard_queue("shutdown_timeout")
+            _log.warning(
+                "an export is still running after %.1f s; %d spans in it are in flight, "
+                "%d queued spans counted as dropped (shutdown_timeout); the exporter closes "
+                "when the export returns",
+                timeout_millis / 1000.0,
+                self.in_flight,
+                lost,
+            )
+        if lost:
+            _log.warning("%d queued spans not exported before shutdown; counted as dropped", lost)
         _LIVE.discard(self)
 
     @property
@@ -236,6 +398,7 @@ class BatchingSpanProcessor(SpanProcessor):
 
     def _after_fork_child(self) -> None:
         self._queue.clear()
+        self.in_flight = 0
         self._init_locks()
 
 
@@ -284,7 +447,9 @@ def _each_live(method: str) -> None:
 
 
 def _flush_at_exit() -> None:
+    global _exit_deadline
     deadline = time.monotonic() + _EXIT_TIMEOUT_S
+    _exit_deadline = deadline  # later shutdowns (e.g. the provider's own at exit) stop here too
     for processor in list(_LIVE):
         remaining = deadline - time.monotonic()
         if remaining <= 0:

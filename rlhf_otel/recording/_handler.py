@@ -123,6 +123,9 @@ class RecordingHandler:
         sessions: the session manager whose current session a call belongs to.
         capture_content: record prompt and response texts at all.
         drops: where records lost before any exporter saw them are counted.
+        hand_off: keep each record built for a span until an ``RLHFSpanExporter`` (given
+            this handler as ``prebuilt``) takes it, so it is not decoded again; only for a
+            handler wired to such an exporter (a logger's is).
 
     Example::
 
@@ -140,7 +143,9 @@ class RecordingHandler:
         sessions: SessionManager | None = None,
         capture_content: bool = True,
         drops: DropCounter | None = None,
+        hand_off: bool = False,
     ) -> None:
+        self.hand_off = hand_off
         self.tracer = tracer if tracer is not None else trace.get_tracer("rlhf_otel")
         self.policy = policy
         self.sessions = sessions
@@ -157,9 +162,12 @@ class RecordingHandler:
         """Records accepted so far (each is later stored or counted as dropped)."""
         return self._accepted
 
-    def _accept(self, span: Span, record: Interaction | Feedback) -> None:
+    def _count(self) -> None:
         with self._lock:
             self._accepted += 1
+
+    def _accept(self, span: Span, record: Interaction | Feedback) -> None:
+        self._count()
         if span.is_recording():
             table = self._prebuilt
             if len(table) >= _PREBUILT_LIMIT:  # spans that never reached our exporter
@@ -292,8 +300,7 @@ class RecordingHandler:
         if response is None:
             response = call.streamed()
         if not span.is_recording():
-            with self._lock:
-                self._accepted += 1
+            self._count()
             self.drops.add("not_recorded_by_provider_sampler")
             return
         capture = capture and self.capture_content
@@ -351,19 +358,22 @@ class RecordingHandler:
         # Set at span start already; sparing the SDK a second validation of each.
         new = {k: v for k, v in attrs.items() if k not in call.started or call.started[k] != v}
         span.set_attributes(new)
-        ctx = span.get_span_context()
-        self._accept(
-            span,
-            prebuilt_interaction(
-                record,
-                attrs,
-                interaction_id=call.interaction_id,
-                trace_hex=f"{ctx.trace_id:032x}",
-                span_hex=f"{ctx.span_id:016x}",
-                start_ns=start_ns,
-                capture_content=capture,
-            ),
-        )
+        if self.hand_off:
+            ctx = span.get_span_context()
+            self._accept(
+                span,
+                prebuilt_interaction(
+                    record,
+                    attrs,
+                    interaction_id=call.interaction_id,
+                    trace_hex=f"{ctx.trace_id:032x}",
+                    span_hex=f"{ctx.span_id:016x}",
+                    start_ns=start_ns,
+                    capture_content=capture,
+                ),
+            )
+        else:
+            self._count()
         if session is not None:
             session.interaction_ids.append(call.interaction_id)
         if error is not None:
@@ -394,18 +404,21 @@ class RecordingHandler:
         interaction_id = draft.id or f"{trace_hex}-{span_hex}"
         if not draft.id:
             span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
-        self._accept(
-            span,
-            prebuilt_interaction(
-                draft,
-                attrs,
-                interaction_id=interaction_id,
-                trace_hex=trace_hex,
-                span_hex=span_hex,
-                start_ns=start_ns,
-                capture_content=capture,
-            ),
-        )
+        if self.hand_off:
+            self._accept(
+                span,
+                prebuilt_interaction(
+                    draft,
+                    attrs,
+                    interaction_id=interaction_id,
+                    trace_hex=trace_hex,
+                    span_hex=span_hex,
+                    start_ns=start_ns,
+                    capture_content=capture,
+                ),
+            )
+        else:
+            self._count()
         span.end(end_ns)
         if session is not None:
             session.interaction_ids.append(interaction_id)
@@ -420,8 +433,7 @@ class RecordingHandler:
         if draft.type is not FeedbackType.COMPARATIVE and OPEN_SPANS.add_event(
             draft.interaction_id, A.GEN_AI_EVALUATION_RESULT, attrs
         ):
-            with self._lock:
-                self._accepted += 1
+            self._count()
             return draft.id
         start_ns = time.time_ns()
         span = self.tracer.start_span(
@@ -432,7 +444,12 @@ class RecordingHandler:
             start_time=start_ns,
         )
         ctx = span.get_span_context()
-        self._accept(span, prebuilt_feedback(draft, attrs, start_ns, ctx.trace_id, ctx.span_id))
+        if self.hand_off:
+            self._accept(
+                span, prebuilt_feedback(draft, attrs, start_ns, ctx.trace_id, ctx.span_id)
+            )
+        else:
+            self._count()
         span.end()
         return draft.id
 

@@ -22,6 +22,7 @@ from rlhf_otel.records._model import (
     Sentiment,
     StorageBackend,
     TokenUsage,
+    as_utc,
     utc_now,
 )
 from rlhf_otel.records._schema import (
@@ -65,6 +66,7 @@ __all__ = [
     "StorageBackend",
     "TextStats",
     "TokenUsage",
+    "as_utc",
     "compute_stats",
     "feedback_from_dict",
     "feedback_to_dict",

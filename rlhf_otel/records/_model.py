@@ -21,6 +21,7 @@ __all__ = [
     "Sentiment",
     "StorageBackend",
     "TokenUsage",
+    "as_utc",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -153,6 +154,20 @@ class FeedbackSession:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def as_utc(ts: datetime | None) -> datetime | None:
+    """``ts`` as an aware UTC datetime; a naive ``ts`` is local time (as ``datetime.now()``)."""
+    if ts is None or ts.tzinfo is timezone.utc:
+        return ts
+    return ts.astimezone(timezone.utc)
+
+
+def _utc_range(flt: FeedbackFilter | InteractionFilter) -> None:
+    for name in ("start_time", "end_time"):
+        value = getattr(flt, name)
+        if value is not None and value.tzinfo is not timezone.utc:
+            object.__setattr__(flt, name, as_utc(value))
+
+
 def _in_range(ts: datetime, start: datetime | None, end: datetime | None) -> bool:
     return (start is None or ts >= start) and (end is None or ts <= end)
 
@@ -161,8 +176,9 @@ def _in_range(ts: datetime, start: datetime | None, end: datetime | None) -> boo
 class FeedbackFilter:
     """Which feedback to read. Every field is optional; set fields must all match.
 
-    Times are inclusive. ``min_rating``/``max_rating`` compare the raw rating and, when
-    either is set, only rating feedback matches. ``limit=0`` returns nothing.
+    Times are inclusive; a naive time is local time (converted to UTC here, so every store
+    answers alike). ``min_rating``/``max_rating`` compare the raw rating and, when either is
+    set, only rating feedback matches. ``limit=0`` returns nothing.
     """
 
     start_time: datetime | None = None
@@ -176,6 +192,9 @@ class FeedbackFilter:
     source: str | None = None
     limit: int | None = None
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        _utc_range(self)
 
     def matches(self, fb: Feedback) -> bool:
         """Whether ``fb`` passes every field except ``limit`` and ``offset``."""
@@ -207,7 +226,10 @@ class FeedbackFilter:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InteractionFilter:
-    """Which interactions to read. Every field is optional; set fields must all match."""
+    """Which interactions to read. Every field is optional; set fields must all match.
+
+    Times are inclusive; a naive time is local time (converted to UTC here).
+    """
 
     start_time: datetime | None = None
     end_time: datetime | None = None
@@ -217,6 +239,9 @@ class InteractionFilter:
     ids: Sequence[str] | None = None
     limit: int | None = None
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        _utc_range(self)
 
     def matches(self, it: Interaction) -> bool:
         """Whether ``it`` passes every field except ``limit`` and ``offset``."""

@@ -14,6 +14,7 @@ from rlhf_otel.records._model import (
     FeedbackFilter,
     Interaction,
     InteractionFilter,
+    as_utc,
     utc_now,
 )
 
@@ -352,14 +353,10 @@ def compute_stats(
     Feedback versions: a feedback record named in the ``supersedes`` of another record in
     the range does not count, and a second record with an id already seen is ignored, so
     the latest version per (interaction, type, user) counts (as it stood at ``end``).
-    A store with its own ``compute_stats(start, end)`` (a faster path) is asked first.
-    ``end`` defaults to now.
+    One pass over the store's scans (``rlhf_otel.stores.feedback_stats`` uses a store's own
+    faster path when it has one). ``end`` defaults to now; naive times are local time.
     """
-    end = end or utc_now()
-    pushed = getattr(store, "compute_stats", None)
-    if pushed is not None:
-        result: FeedbackStats = pushed(start, end)
-        return result
+    start, end = as_utc(start), as_utc(end) or utc_now()
     acc = StatsAccumulator()
     for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
         acc.add_interaction(it)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
-from typing import Final
+from typing import IO, Final
 
+from rlhf_otel._outfile import open_output, text_errors
 from rlhf_otel.analytics import AnalyticsResult, Percentiles
 from rlhf_otel.records import format_timestamp
 from rlhf_otel.report._svg import Bar, Point, bar_chart, hbar_chart, interval_chart, line_chart
@@ -269,9 +270,20 @@ def render_report(result: AnalyticsResult, *, title: str = "rlhf-otel feedback r
 
 
 def write_report(
-    result: AnalyticsResult, path: str | os.PathLike[str], *, title: str | None = None
+    result: AnalyticsResult,
+    path: str | os.PathLike[str] | IO[str],
+    *,
+    title: str | None = None,
 ) -> None:
-    """Write :func:`render_report` to ``path`` (UTF-8)."""
+    """Write :func:`render_report` to ``path`` (UTF-8) or to a text stream.
+
+    A regular file is replaced atomically (owner-only); a FIFO, a device or ``/dev/stdout``
+    is written through; a symlink is followed.
+    """
     html = render_report(result, title=title or "rlhf-otel feedback report")
-    with open(path, "w", encoding="utf-8") as fh:
+    if not isinstance(path, (str, os.PathLike)):
+        path.write(html)
+        path.flush()
+        return
+    with open_output(path, "w", encoding="utf-8", errors=text_errors()) as fh:
         fh.write(html)

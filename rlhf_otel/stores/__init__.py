@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from rlhf_otel.stores._factory import open_local_store, open_store, open_zerodb_store
 from rlhf_otel.stores._memory import MemoryStore
-from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
+from rlhf_otel.stores._protocol import (
+    DropCounter,
+    Store,
+    StoreBase,
+    apply_window,
+    as_store_base,
+    feedback_stats,
+    store_dropped,
+    store_flush,
+)
 from rlhf_otel.stores.jsonl import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
 from rlhf_otel.stores.zerodb import Secret, ZeroDBConfig, ZeroDBStatus, ZeroDBStore
 
@@ -27,10 +36,13 @@ __all__ = [
     "MemoryStore",
     "Secret",
     "Store",
+    "StoreBase",
     "ZeroDBConfig",
     "ZeroDBStatus",
     "ZeroDBStore",
     "apply_window",
+    "as_store_base",
+    "feedback_stats",
     "open_local_store",
     "open_store",
     "open_zerodb_store",

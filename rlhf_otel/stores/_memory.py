@@ -8,12 +8,12 @@ from datetime import datetime
 
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.records import Feedback, FeedbackFilter, Interaction, InteractionFilter
-from rlhf_otel.stores._protocol import DropCounter, apply_window
+from rlhf_otel.stores._protocol import DropCounter, StoreBase, apply_window
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """Keeps records in process memory; for tests, demos and short-lived jobs.
 
     Args:

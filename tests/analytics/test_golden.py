@@ -20,7 +20,6 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))
 import make_golden as g  # noqa: E402  # the cases and their normal form live with the goldens
 
-
 # Fields added to the outputs after the goldens were made, at their neutral value: a record's
 # ``supersedes`` (feedback versions) and a ranked model's ``ties`` (tie votes).
 ADDED_SINCE_GOLDEN = {("supersedes", None), ("ties", 0)}

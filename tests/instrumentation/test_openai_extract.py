@@ -283,7 +283,7 @@ def _recorded(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    handler = RecordingHandler(provider.get_tracer("t"), policy=policy)
+    handler = RecordingHandler(provider.get_tracer("t"), policy=policy, hand_off=True)
     call = handler.start(model=request.model, provider="openai")
     handler.stop(call, response, messages=request.messages, params=request.params)
     (span,) = exporter.get_finished_spans()

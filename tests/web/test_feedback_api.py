@@ -243,3 +243,27 @@ def test_health_and_widget(api: httpx.Client) -> None:
     r = api.get("/widget.js")
     assert (r.status_code, r.headers["content-type"]) == (200, "text/javascript; charset=utf-8")
     assert 'customElements.define("rlhf-feedback"' in r.text
+
+
+def test_redaction_and_size_limits_apply(tmp_path: Any) -> None:
+    """What arrives over HTTP goes through the logger's redactors and text size limit."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from rlhf_otel import create_rlhf_logger
+
+    lg = create_rlhf_logger(
+        tracer_provider=TracerProvider(),
+        backend="memory",
+        feedback_secret=SECRET,
+        redact=[lambda text: text.replace("sk-live-123", "[REDACTED]")],
+        max_text_chars=64,
+    )
+    with lg, running_server(feedback_app(lg)) as url:
+        comment = "my key is sk-live-123 " + "x" * 200
+        body = _body(lg.feedback_token(IID), type="text", data={"comment": comment})
+        assert httpx.post(f"{url}/feedback", json=body).status_code == 201
+        [fb] = lg.query_feedback()
+    assert fb.data["comment"].startswith("my key is [REDACTED] xxx")
+    assert "sk-live-123" not in fb.data["comment"]
+    assert len(fb.data["comment"]) < len(comment)
+    assert lg.delivery()["truncated"] == 1

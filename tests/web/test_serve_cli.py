@@ -29,7 +29,7 @@ def test_serve_writes_to_the_local_store(tmp_path: Path) -> None:
     the store when stopped with SIGTERM."""
     port = _free_port()
     env = {**os.environ, "RLHF_OTEL_FEEDBACK_SECRET": SECRET}
-    cmd = [sys.executable, "-m", "rlhf_otel.cli._main", "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "rlhf_otel.cli", "serve", "--port", str(port),
            "--data-dir", str(tmp_path), "--allow-origin", "http://app.test", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -63,7 +63,7 @@ def test_serve_needs_a_secret(tmp_path: Path) -> None:
     """Without RLHF_OTEL_FEEDBACK_SECRET the command says so in one line and exits 2."""
     env = {k: v for k, v in os.environ.items() if k != "RLHF_OTEL_FEEDBACK_SECRET"}
     done = subprocess.run(
-        [sys.executable, "-m", "rlhf_otel.cli._main", "serve", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "rlhf_otel.cli", "serve", "--data-dir", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=30,
     )
     assert (done.returncode, done.stderr) == (

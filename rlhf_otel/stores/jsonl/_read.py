@@ -9,7 +9,7 @@ import re
 import struct
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from rlhf_otel.stores.jsonl._format import (
@@ -221,6 +221,32 @@ class SegmentReader:
                         if d is not None and d.get("id") == rid and d.get("kind") == want:
                             return d
         return None
+
+    def lookup_many(self, kind: str, rids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The newest record of ``kind`` for each of ``rids`` that has one; each segment is
+        opened once for all of them."""
+        want = _KIND_OF_LINE[kind]
+        missing = set(rids)
+        found: dict[str, dict[str, Any]] = {}
+        for seg in reversed(self.segments(kind)):
+            if not missing:
+                break
+            with self.opened(seg) as opened:
+                if opened is None:
+                    continue
+                fd, name = opened
+                index = self.index_of(seg[0].stem, name, fd)
+                locs = sorted({loc for rid in missing for loc in index.find(rid)})
+                compressed = name.endswith(GZ)
+                here: dict[str, dict[str, Any]] = {}
+                for loc in locs:
+                    for line in _lines_at(fd, loc, compressed):
+                        d = loads_line(line)
+                        if d is not None and d.get("kind") == want and d.get("id") in missing:
+                            here[d["id"]] = d  # a later line of the segment is newer
+                found.update(here)
+                missing -= here.keys()
+        return found
 
     def lookup_targets(self, targets: list[str]) -> Iterator[dict[str, Any]]:
         """Feedback naming any of ``targets``, oldest written first, each once."""

@@ -146,9 +146,8 @@ def _drop_superseded(acc: StatsAccumulator, rng: _Range, reader: SegmentReader) 
     if not acc.superseded:
         return
     freed: set[str] = set()
-    for sid in sorted(acc.superseded):
-        d = reader.lookup("feedback", sid)
-        if d is None or not rng.contains(d.get("timestamp")):
+    for d in reader.lookup_many("feedback", acc.superseded).values():
+        if not rng.contains(d.get("timestamp")):
             continue
         try:
             acc.remove_feedback_fields(d["type"], d["data"])
