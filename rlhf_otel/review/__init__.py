@@ -33,12 +33,12 @@ from rlhf_otel.review._spec import (
 from rlhf_otel.review._summary import agreement_of, judgements, queue_summary, review_summary
 
 __all__ = [
-    "REVIEW_SOURCE",
     "Item",
     "Lease",
     "LeaseBook",
     "LeaseConflict",
     "QueueSpec",
+    "REVIEW_SOURCE",
     "ReviewService",
     "Rubric",
     "Selection",
