@@ -8,7 +8,8 @@ Baseline: the same step run by the pre-engine implementation (commit ``BASELINE_
 extracted with ``git archive``) in the same run, stopped after a time cap.
 Full size: 1,000,000 interactions and 1,000,000 feedback; ``quick``: 2,000 of each.
 Env: ``RLHF_OTEL_BENCH_DATA`` reuses a store written before (its size is then what it holds),
-``RLHF_OTEL_BENCH_N`` sets the size, ``RLHF_OTEL_BENCH_BASELINE=0`` skips the baseline.
+``RLHF_OTEL_BENCH_N`` sets the size, ``RLHF_OTEL_BENCH_BASELINE=0`` skips the baseline,
+``RLHF_OTEL_BENCH_STEPS=analytics,dpo`` runs only those steps.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def main(quick: bool) -> None:
             old = baseline_code(os.path.join(tmp, "baseline"))
         rows = []
         # quick (CI) mode: two steps, one baseline, a few seconds in all
-        for step in STEPS[:2] if quick else STEPS:
+        chosen = os.environ.get("RLHF_OTEL_BENCH_STEPS")
+        steps = chosen.split(",") if chosen else STEPS[:2] if quick else STEPS
+        for step in steps:
             new = run_step(step, data, str(ROOT), caps[step])
             with_base = old and step != "report" and (step == "analytics" or not quick)
             base = run_step(step, data, old, caps[step]) if with_base else {}

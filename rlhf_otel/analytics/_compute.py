@@ -38,6 +38,7 @@ __all__ = ["bucket_start", "get_analytics"]
 MAX_FILLED_BUCKETS: Final = 5000
 LOW_RATING: Final = 0.25
 FETCH_ROWS: Final = 10_000
+PROGRESS_STEP: Final = 10_000
 
 
 def bucket_start(ts: datetime, interval: Interval) -> datetime:
@@ -89,7 +90,8 @@ def get_analytics(
         interval: trend bucket: ``"hour"``, ``"day"`` (default), ``"week"`` or ``"month"``.
         top_issues: how many recurring terms of negative comments to return.
         breakdown_limit: most groups per breakdown, largest first (``None``: all).
-        progress: called with the number of records read so far, after each stage.
+        progress: called with the number of records read so far, every 10,000 records
+            (in a burst once the engine has read them).
         engine: memory limit, threads and spill directory of the engine.
 
     Raises:
@@ -130,7 +132,9 @@ def get_analytics(
                               "compared_response_ids", "confidence_level", "outcome"],
         )  # fmt: skip
         if progress is not None:
-            progress(n_i + n_f)
+            # the engine reads in bulk: report each 10,000 records it has read by now
+            for n in range(PROGRESS_STEP, n_i + n_f + 1, PROGRESS_STEP):
+                progress(n)
         notes: Counter[str] = Counter()
         model_lookup(eng, notes)
         stats = feedback_stats(eng, flt.start_time, end)

@@ -37,6 +37,8 @@ __all__ = [
 
 ARROW_BATCH: Final = 2048
 _MAX_LINE: Final = 16 * 1024 * 1024
+_LONE_SURROGATE: Final = r"\\u[dD][89a-fA-F]"
+_LONE_SURROGATE_4: Final = r"\\u[dD][89a-fA-F][0-9a-fA-F][0-9a-fA-F]"
 
 
 class AnalyticsUnavailableError(RLHFError, ImportError):
@@ -138,15 +140,35 @@ class Engine:
         if isinstance(store, JsonlStore):
             for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
                 files = store.segment_files(kind)
-                if files:
-                    self.con.execute(
-                        f"CREATE VIEW raw_{kind} AS SELECT * FROM "
-                        f"read_json({_list(files)}, format = 'newline_delimited', "
-                        f"columns = {_struct(cols)}, ignore_errors = true, "
-                        f"maximum_object_size = {_MAX_LINE}, union_by_name = false)"
-                    )
-                else:
+                if not files:
                     self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
+                    continue
+                lines = (
+                    f"read_csv({_list(files)}, columns = {{'line': 'VARCHAR'}}, delim = chr(31), "
+                    "quote = '', escape = '', header = false, auto_detect = false, "
+                    f"max_line_size = {_MAX_LINE}, ignore_errors = true)"
+                )
+                (lone,) = self.con.execute(
+                    f"SELECT EXISTS (SELECT 1 FROM {lines} WHERE regexp_matches(line, ?))",
+                    [_LONE_SURROGATE],
+                ).fetchall()[0]
+                if lone:
+                    # DuckDB's JSON reader refuses an escaped lone surrogate (which the store
+                    # writes for text Python could not encode): read such lines as U+FFFD
+                    fixed = "regexp_replace(line, ?, '\\\\ufffd', 'g')"
+                    self.con.execute(
+                        f"CREATE TABLE raw_{kind} AS SELECT unnest(json_transform(l, "
+                        f"'{_structure(cols)}')) FROM (SELECT {fixed} AS l FROM {lines}) "
+                        "WHERE json_valid(l)",
+                        [_LONE_SURROGATE_4],
+                    )
+                    continue
+                self.con.execute(
+                    f"CREATE VIEW raw_{kind} AS SELECT * FROM "
+                    f"read_json({_list(files)}, format = 'newline_delimited', "
+                    f"columns = {_struct(cols)}, ignore_errors = true, "
+                    f"maximum_object_size = {_MAX_LINE}, union_by_name = false)"
+                )
             return
         pa = _require_pyarrow()
         for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
@@ -218,6 +240,21 @@ def _list(paths: list[str]) -> str:
 
 def _struct(cols: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in cols.items()) + "}"
+
+
+def _structure(cols: Mapping[str, str]) -> str:
+    """The ``json_transform`` structure of the raw columns."""
+    import json
+
+    def one(sql_type: str) -> Any:
+        if sql_type.endswith("[]"):
+            return [sql_type[:-2]]
+        if sql_type.startswith("STRUCT("):
+            fields = (f.strip().split(" ") for f in sql_type[7:-1].split(","))
+            return {name: typ for name, typ in fields}
+        return sql_type
+
+    return _quote(json.dumps({k: one(v) for k, v in cols.items()}))
 
 
 def _ddl(cols: Mapping[str, str]) -> str:

@@ -102,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SIGTERM_SEEN: list[int] = []
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _SIGTERM_SEEN.append(signum)
     raise _Terminated()
 
 
@@ -136,6 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
+    except RuntimeError as exc:
+        # the analytics engine turns a signal during a query into "Query interrupted"
+        if "interrupted" not in str(exc).lower():
+            raise
+        if _SIGTERM_SEEN:
+            print("rlhf-otel: terminated", file=sys.stderr)
+            return EXIT_TERMINATED
+        print("rlhf-otel: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (RLHFError, OSError) as exc:
         print(f"rlhf-otel: error: {exc}", file=sys.stderr)
         return 2

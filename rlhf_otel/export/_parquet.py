@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rlhf_otel._errors import RLHFError
+from rlhf_otel._redact import replace_surrogates_deep
 from rlhf_otel.analytics import Engine, arrow_batches
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._select import (
@@ -120,7 +121,11 @@ def _write_kind(
         for name in batch.schema.names:
             col = batch.column(name)
             if name in _JSON_COLUMNS:
-                cols[name] = pa.array([_json_text(v) for v in col.to_pylist()], type=pa.string())
+                texts = [_json_text(v) for v in col.to_pylist()]
+                try:
+                    cols[name] = pa.array(texts, type=pa.string())
+                except UnicodeEncodeError:  # a lone surrogate already in the store: U+FFFD
+                    cols[name] = pa.array(replace_surrogates_deep(texts), type=pa.string())
             elif name in _MAP_COLUMNS:
                 cols[name] = pa.array(
                     [_pairs(v) for v in col.to_pylist()], type=schema.field(name).type
@@ -172,7 +177,11 @@ def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, 
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
 
         def flush(batch: list[dict[str, Any]]) -> None:
-            arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
+            try:
+                arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
+            except UnicodeEncodeError:  # a lone surrogate already in the store: U+FFFD
+                batch = replace_surrogates_deep(batch)
+                arrays = [pa.array([row.get(f.name) for row in batch], type=f.type) for f in schema]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
 
         batch: list[dict[str, Any]] = []

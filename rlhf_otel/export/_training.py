@@ -31,6 +31,7 @@ from rlhf_otel.export._pairs_sql import (
     score_events,
     texts,
 )
+from rlhf_otel.export._select import PROGRESS_EVERY
 from rlhf_otel.records import ExportFormat, FeedbackFilter, FeedbackType
 from rlhf_otel.stores import Store
 
@@ -226,9 +227,13 @@ class TrainingRows:
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
         cur = con.execute(texts(pairs, limit))
         reward = self.format is ExportFormat.REWARD
+        # A progress object with a ``rows`` method also hears about rows written.
+        on_rows = getattr(self._progress, "rows", None)
         while batch := cur.fetchmany(_FETCH):
             for prompt, ctx, first, second, extra in batch:
                 self.report.rows += 1
+                if on_rows is not None and self.report.rows % PROGRESS_EVERY == 0:
+                    on_rows(self.report.rows)
                 if self.format is ExportFormat.SFT:
                     answer = {"role": "assistant", "content": first}
                     yield {"messages": [*_prompt(prompt, ctx, True), answer]}
