@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
+    "ANALYTICS_MEMORY_LIMIT",
+    "ANALYTICS_TEMP_DIR",
+    "ANALYTICS_THREADS",
     "COLLECT_TOKEN",
     "CONFIG_FIELDS",
     "DATA_DIR",
@@ -13,6 +16,7 @@ __all__ = [
     "OTEL_CAPTURE_CONTENT",
     "OTEL_PROTOCOL",
     "OTEL_TRACES_PROTOCOL",
+    "REVIEW_TOKEN",
     "ZERODB_API_KEY",
     "ZERODB_BASE_URL",
     "ZERODB_PROJECT_ID",
@@ -24,10 +28,18 @@ ZERODB_API_KEY: Final = "ZERODB_API_KEY"
 ZERODB_PROJECT_ID: Final = "ZERODB_PROJECT_ID"
 ZERODB_BASE_URL: Final = "RLHF_OTEL_ZERODB_BASE_URL"
 ZERODB_SPOOL_DIR: Final = "RLHF_OTEL_ZERODB_SPOOL_DIR"
+ANALYTICS_MEMORY_LIMIT: Final = "RLHF_OTEL_ANALYTICS_MEMORY_LIMIT"
+"""DuckDB ``memory_limit`` of the analytics engine (e.g. ``512MB``, ``2GB``)."""
+ANALYTICS_THREADS: Final = "RLHF_OTEL_ANALYTICS_THREADS"
+"""Threads of the analytics engine (default: the machine's cores)."""
+ANALYTICS_TEMP_DIR: Final = "RLHF_OTEL_ANALYTICS_TEMP_DIR"
+"""Where the engine makes its private (0700) spill directory (default: the system temp)."""
 COLLECT_TOKEN: Final = "RLHF_OTEL_COLLECT_TOKEN"
 """Bearer token ``rlhf-otel collect`` requires."""
 FEEDBACK_SECRET: Final = "RLHF_OTEL_FEEDBACK_SECRET"
 """Secret that signs and verifies feedback tokens (``RLHFConfig.feedback_secret``)."""
+REVIEW_TOKEN: Final = "RLHF_OTEL_REVIEW_TOKEN"
+"""Shared reviewer token ``rlhf-otel review`` requires at sign-in (none: no token)."""
 OTEL_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 OTEL_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
 OTEL_TRACES_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"

@@ -313,10 +313,20 @@ class RLHFLogger(SessionMethods, ReadMethods):
         return self._feedback(FeedbackType.RATING, interaction_id, data, options)
 
     def log_text_feedback(
-        self, interaction_id: str, comment: str, sentiment: str | None = None, **options: Any
+        self,
+        interaction_id: str,
+        comment: str | None,
+        sentiment: str | None = None,
+        *,
+        correction: str | None = None,
+        **options: Any,
     ) -> str:
-        """A written comment with an optional sentiment (positive, negative, neutral)."""
-        data = V.text_data(comment, sentiment)
+        """A written comment with an optional sentiment (positive, negative, neutral).
+
+        ``correction`` is the better answer a reviewer wrote (the SFT and DPO exports use
+        it); with one, ``comment`` may be ``None`` or empty.
+        """
+        data = V.text_data(comment, sentiment, correction)
         return self._feedback(FeedbackType.TEXT, interaction_id, data, options)
 
     def log_multi_dimensional_feedback(
@@ -339,11 +349,16 @@ class RLHFLogger(SessionMethods, ReadMethods):
         *,
         reason: str | None = None,
         confidence_level: float | None = None,
+        outcome: str = "preferred",
         **options: Any,
     ) -> str:
-        """One response preferred over the others (links every one of them)."""
+        """One response preferred over the others (links every one of them).
+
+        ``outcome``: ``"preferred"`` (default), ``"tie"`` or ``"both_bad"``; for the last
+        two no response won and the ids keep the order they were shown in.
+        """
         data = V.comparative_data(
-            preferred_response_id, compared_response_ids, reason, confidence_level
+            preferred_response_id, compared_response_ids, reason, confidence_level, outcome
         )
         return self._feedback(
             FeedbackType.COMPARATIVE, data["preferred_response_id"], data, options
@@ -396,7 +411,7 @@ class RLHFLogger(SessionMethods, ReadMethods):
         meta = V.metadata(options.get("metadata"))
         user, sid, session = self._who(options.get("user_id"), options.get("session_id"))
         c = self._content
-        for key in ("comment", "reason", "overall_comment"):
+        for key in ("comment", "reason", "overall_comment", "correction"):
             if data.get(key) is not None:
                 data[key] = c.comment(data[key])
         if ftype is FeedbackType.COMPARATIVE:

@@ -19,6 +19,7 @@ from rlhf_otel._logger import create_rlhf_logger
 from rlhf_otel.cli._collect import register as register_collect
 from rlhf_otel.cli._commands import OneLineErrorParser, register
 from rlhf_otel.cli._output import prepare_streams
+from rlhf_otel.cli._review import register as register_review
 
 __all__ = ["build_parser", "main"]
 
@@ -97,10 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
     register(sub)
     register_collect(sub)
+    register_review(sub)
     return parser
 
 
+_SIGTERM_SEEN: list[int] = []
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _SIGTERM_SEEN.append(signum)
     raise _Terminated()
 
 
@@ -134,6 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
+    except RuntimeError as exc:
+        # the analytics engine turns a signal during a query into "Query interrupted"
+        if "interrupted" not in str(exc).lower():
+            raise
+        if _SIGTERM_SEEN:
+            print("rlhf-otel: terminated", file=sys.stderr)
+            return EXIT_TERMINATED
+        print("rlhf-otel: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (RLHFError, OSError) as exc:
         print(f"rlhf-otel: error: {exc}", file=sys.stderr)
         return 2

@@ -35,10 +35,21 @@ from rlhf_otel.records._schema import (
     record_from_dict,
 )
 from rlhf_otel.records._signals import normalized_rating, satisfaction, weighted_score
-from rlhf_otel.records._stats import FeedbackStats, StatsAccumulator, compute_stats
+from rlhf_otel.records._stats import (
+    BinaryStats,
+    ComparativeStats,
+    FeedbackStats,
+    MultiDimensionalStats,
+    RatingStats,
+    StatsAccumulator,
+    TextStats,
+    compute_stats,
+)
 
 __all__ = [
     "BinaryFeedback",
+    "BinaryStats",
+    "ComparativeStats",
     "ExportFormat",
     "Feedback",
     "FeedbackFilter",
@@ -47,10 +58,13 @@ __all__ = [
     "FeedbackType",
     "Interaction",
     "InteractionFilter",
+    "MultiDimensionalStats",
+    "RatingStats",
     "SCHEMA_VERSION",
     "Sentiment",
     "StatsAccumulator",
     "StorageBackend",
+    "TextStats",
     "TokenUsage",
     "as_utc",
     "compute_stats",

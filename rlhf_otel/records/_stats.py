@@ -197,7 +197,8 @@ class StatsAccumulator:
             self.normalized.append((rating - lo) / (hi - lo) if hi > lo else 1.0)
             self.scales.add((lo, hi))
         elif ftype == "text":
-            self.text_lengths.append(len(data["comment"]))
+            if data.get("comment") is not None:  # a correction may come without a comment
+                self.text_lengths.append(len(data["comment"]))
             self.sentiments[data.get("sentiment") or "unspecified"] += 1
         elif ftype == "multi_dimensional":
             self.multi_count += 1

@@ -1,0 +1,151 @@
+"""The SQL of the raw record columns and of the documented views ``interactions``/``feedback``."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "FEEDBACK_COLUMNS",
+    "FEEDBACK_VERSIONS_VIEW",
+    "FEEDBACK_VIEW",
+    "INTERACTION_COLUMNS",
+    "INTERACTIONS_VIEW",
+    "RAW_FEEDBACK",
+    "RAW_INTERACTIONS",
+]
+
+# The record schema's fields as DuckDB reads them from a JSONL line (a missing field is
+# NULL). JSON-valued fields stay JSON text so nothing about them is lost.
+RAW_INTERACTIONS: Final = {
+    "id": "VARCHAR", "timestamp": "VARCHAR", "prompt": "VARCHAR", "response": "VARCHAR",
+    "model": "VARCHAR", "provider": "VARCHAR", "model_params": "JSON", "latency_ms": "DOUBLE",
+    "token_usage": "STRUCT(prompt BIGINT, completion BIGINT, total BIGINT)",
+    "user_id": "VARCHAR", "session_id": "VARCHAR", "context": "JSON", "metadata": "JSON",
+    "response_id": "VARCHAR", "finish_reasons": "VARCHAR[]", "error_type": "VARCHAR",
+    "time_to_first_token_ms": "DOUBLE", "trace_id": "VARCHAR", "span_id": "VARCHAR",
+}  # fmt: skip
+RAW_FEEDBACK: Final = {
+    "id": "VARCHAR", "interaction_id": "VARCHAR", "type": "VARCHAR", "data": "JSON",
+    "timestamp": "VARCHAR", "user_id": "VARCHAR", "session_id": "VARCHAR", "source": "VARCHAR",
+    "metadata": "JSON", "target_ids": "VARCHAR[]", "trace_id": "VARCHAR", "span_id": "VARCHAR",
+    "supersedes": "VARCHAR",
+}  # fmt: skip
+
+INTERACTION_COLUMNS: Final = {
+    "seq": "write order (1 = oldest record written)",
+    "id": "interaction id",
+    "timestamp": "start of the call (TIMESTAMPTZ, UTC)",
+    "prompt": "prompt text",
+    "response": "response text",
+    "model": "model name",
+    "provider": "provider name",
+    "model_params": "request parameters (JSON)",
+    "latency_ms": "latency in milliseconds",
+    "input_tokens": "prompt tokens",
+    "output_tokens": "completion tokens",
+    "total_tokens": "total tokens",
+    "user_id": "user of the interaction",
+    "session_id": "session of the interaction",
+    "context": "messages before the prompt (JSON list of {role, content})",
+    "metadata": "metadata (JSON)",
+    "response_id": "provider's response id",
+    "finish_reasons": "finish reasons (list)",
+    "error_type": "error type when the call failed",
+    "time_to_first_token_ms": "time to the first streamed token",
+    "trace_id": "OpenTelemetry trace id",
+    "span_id": "OpenTelemetry span id",
+}
+FEEDBACK_COLUMNS: Final = {
+    "seq": "write order (1 = oldest record written)",
+    "id": "feedback id",
+    "interaction_id": "main target interaction",
+    "type": "binary, rating, text, multi_dimensional or comparative",
+    "timestamp": "when the feedback was given (TIMESTAMPTZ, UTC)",
+    "user_id": "who gave it",
+    "session_id": "session it was given in",
+    "source": "where it came from (web, review, ...)",
+    "target_ids": "every interaction it is about (list; the main target when empty)",
+    "supersedes": "id of the feedback version this one replaces (NULL when none)",
+    "data": "the payload as stored (JSON)",
+    "value": "binary: thumbs_up or thumbs_down",
+    "rating": "rating: the rating",
+    "min_rating": "rating: bottom of its scale (1 when not given)",
+    "max_rating": "rating: top of its scale",
+    "comment": "rating / text: the comment",
+    "sentiment": "text: positive, negative, neutral or NULL",
+    "correction": "text: the better answer a reviewer wrote (NULL when none)",
+    "dimensions": "multi_dimensional: name -> score (JSON object)",
+    "weights": "multi_dimensional: name -> weight (JSON object, NULL: all 1)",
+    "overall_comment": "multi_dimensional: the comment",
+    "preferred_response_id": "comparative: the preferred interaction",
+    "compared_response_ids": "comparative: the interactions it was preferred to (list)",
+    "reason": "comparative: why",
+    "confidence_level": "comparative: confidence 0..1",
+    "outcome": "comparative: preferred, tie or both_bad (preferred when not stored)",
+    "metadata": "metadata (JSON)",
+    "trace_id": "OpenTelemetry trace id",
+    "span_id": "OpenTelemetry span id",
+}
+
+INTERACTIONS_VIEW: Final = """
+CREATE OR REPLACE VIEW interactions AS
+SELECT row_number() OVER () AS seq, id, CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp",
+       coalesce(prompt, '') AS prompt, coalesce(response, '') AS response, model, provider,
+       model_params, latency_ms, token_usage.prompt AS input_tokens,
+       token_usage.completion AS output_tokens, token_usage.total AS total_tokens,
+       user_id, session_id, context, metadata, response_id, finish_reasons, error_type,
+       time_to_first_token_ms, trace_id, span_id
+FROM raw_interactions
+WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
+"""
+
+_PAYLOAD: Final = (
+    '{"value": "VARCHAR", "rating": "VARCHAR", "min_rating": "VARCHAR", '
+    '"max_rating": "VARCHAR", "comment": "VARCHAR", "sentiment": "VARCHAR", '
+    '"dimensions": "JSON", "weights": "JSON", "overall_comment": "VARCHAR", '
+    '"preferred_response_id": "VARCHAR", "compared_response_ids": "JSON", '
+    '"reason": "VARCHAR", "confidence_level": "VARCHAR", "outcome": "VARCHAR", '
+    '"correction": "VARCHAR"}'
+)
+
+# Every stored version; ``feedback`` below keeps the versions that count. The payload is
+# parsed once (json_transform); a value of the wrong type reads as NULL, never drops the row.
+FEEDBACK_VERSIONS_VIEW: Final = f"""
+CREATE OR REPLACE VIEW feedback_versions AS
+SELECT seq, id, interaction_id, "type", "timestamp", user_id, session_id, source, target_ids,
+       supersedes, data,
+       d.value AS value,
+       TRY_CAST(d.rating AS DOUBLE) AS rating,
+       CASE WHEN d.min_rating IS NOT NULL THEN TRY_CAST(d.min_rating AS DOUBLE)
+            WHEN "type" <> 'rating' THEN NULL
+            WHEN (data->'$.min_rating') IS NULL THEN 1.0 END AS min_rating,
+       TRY_CAST(d.max_rating AS DOUBLE) AS max_rating,
+       d.comment AS comment, d.sentiment AS sentiment, d.correction AS correction,
+       d.dimensions AS dimensions, d.weights AS weights,
+       d.overall_comment AS overall_comment,
+       d.preferred_response_id AS preferred_response_id,
+       TRY_CAST(d.compared_response_ids AS VARCHAR[]) AS compared_response_ids,
+       d.reason AS reason,
+       TRY_CAST(d.confidence_level AS DOUBLE) AS confidence_level,
+       CASE WHEN "type" = 'comparative' THEN coalesce(d.outcome, 'preferred') END AS outcome,
+       metadata, trace_id, span_id
+FROM (
+  SELECT row_number() OVER () AS seq, id, interaction_id, "type",
+         CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
+         CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
+         supersedes, data, json_transform(data, '{_PAYLOAD}') AS d, metadata, trace_id, span_id
+  FROM raw_feedback
+  WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
+    AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
+)
+"""
+
+# A feedback version named in another record's ``supersedes`` does not count.
+FEEDBACK_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback AS
+SELECT * FROM feedback_versions AS f
+WHERE NOT EXISTS (
+  SELECT 1 FROM raw_feedback AS newer
+  WHERE newer.supersedes = f.id AND newer.id IS DISTINCT FROM f.id
+)
+"""
