@@ -69,6 +69,10 @@ class RLHFConfig:
             the global one (default off).
         export_timeout: the longest ``flush``/``close`` waits, in seconds (default 30; at
             most 3600: a larger value is taken for milliseconds and refused).
+        feedback_secret: signs feedback tokens (``logger.feedback_token``) under the key id
+            ``feedback_key_id`` (default ``k0``); env ``RLHF_OTEL_FEEDBACK_SECRET``; at least
+            16 characters; never logged or shown in a repr.
+        feedback_keys: older ``{key id: secret}`` still accepted when verifying (rotation).
     """
 
     backend: StorageBackend = StorageBackend.LOCAL
@@ -103,6 +107,9 @@ class RLHFConfig:
     otlp_endpoint: str | None = None
     set_global_tracer_provider: bool = False
     export_timeout: float = 30.0
+    feedback_secret: str | None = field(default=None, repr=False)
+    feedback_key_id: str = "k0"
+    feedback_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         _check_positive_int("batch_size", self.batch_size)

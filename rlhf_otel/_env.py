@@ -12,9 +12,11 @@ __all__ = [
     "COLLECT_TOKEN",
     "CONFIG_FIELDS",
     "DATA_DIR",
+    "FEEDBACK_SECRET",
     "OTEL_CAPTURE_CONTENT",
     "OTEL_PROTOCOL",
     "OTEL_TRACES_PROTOCOL",
+    "REVIEW_TOKEN",
     "ZERODB_API_KEY",
     "ZERODB_BASE_URL",
     "ZERODB_PROJECT_ID",
@@ -34,6 +36,10 @@ ANALYTICS_TEMP_DIR: Final = "RLHF_OTEL_ANALYTICS_TEMP_DIR"
 """Where the engine makes its private (0700) spill directory (default: the system temp)."""
 COLLECT_TOKEN: Final = "RLHF_OTEL_COLLECT_TOKEN"
 """Bearer token ``rlhf-otel collect`` requires."""
+FEEDBACK_SECRET: Final = "RLHF_OTEL_FEEDBACK_SECRET"
+"""Secret that signs and verifies feedback tokens (``RLHFConfig.feedback_secret``)."""
+REVIEW_TOKEN: Final = "RLHF_OTEL_REVIEW_TOKEN"
+"""Shared reviewer token ``rlhf-otel review`` requires at sign-in (none: no token)."""
 OTEL_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 OTEL_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
 OTEL_TRACES_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
@@ -55,5 +61,6 @@ CONFIG_FIELDS: Final[Mapping[str, str]] = {
     "zerodb_api_key": ZERODB_API_KEY,
     "zerodb_base_url": ZERODB_BASE_URL,
     "otlp_endpoint": "RLHF_OTEL_OTLP_ENDPOINT",
+    "feedback_secret": FEEDBACK_SECRET,
 }
 """``RLHFConfig`` field -> the variable read when the field is not given explicitly."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import replace_surrogates
 from rlhf_otel.records import BinaryFeedback, FeedbackType, Sentiment, TokenUsage, validate_id
 
 __all__ = [
+    "COMPARATIVE_OUTCOMES",
     "binary_data",
     "comparative_data",
     "feedback_data",
@@ -101,10 +102,20 @@ def rating_data(
     }
 
 
-def text_data(comment: object, sentiment: object) -> dict[str, Any]:
-    """Payload of a text feedback; the comment must say something."""
-    if not isinstance(comment, str) or not comment.strip():
-        raise ValidationError("text feedback comment must be a non-empty string")
+def text_data(comment: object, sentiment: object, correction: object = None) -> dict[str, Any]:
+    """Payload of a text feedback: a comment, a correction (the better answer), or both.
+
+    ``correction`` is stored only when given (a record without it reads as ``None``).
+    """
+    if correction is not None and (not isinstance(correction, str) or not correction.strip()):
+        raise ValidationError("text feedback correction must be a non-empty string or None")
+    if correction is not None and (comment is None or comment == ""):
+        comment = None
+    elif not isinstance(comment, str) or not comment.strip():
+        raise ValidationError(
+            "text feedback comment must be a non-empty string (it may be empty or None only "
+            "when a correction is given)"
+        )
     if sentiment is not None:
         try:
             sentiment = Sentiment(sentiment).value
@@ -113,7 +124,10 @@ def text_data(comment: object, sentiment: object) -> dict[str, Any]:
                 f"sentiment {sentiment!r} is not allowed; use 'positive', 'negative', "
                 "'neutral' or None"
             ) from None
-    return {"comment": comment, "sentiment": sentiment}
+    data: dict[str, Any] = {"comment": comment, "sentiment": sentiment}
+    if correction is not None:
+        data["correction"] = correction
+    return data
 
 
 def multi_dimensional_data(
@@ -154,10 +168,27 @@ def multi_dimensional_data(
     }
 
 
+COMPARATIVE_OUTCOMES: Final = ("preferred", "tie", "both_bad")
+
+
 def comparative_data(
-    preferred: object, compared: object, reason: object, confidence: object
+    preferred: object,
+    compared: object,
+    reason: object,
+    confidence: object,
+    outcome: object = "preferred",
 ) -> dict[str, Any]:
-    """Payload of a comparison: one preferred response over one or more others."""
+    """Payload of a comparison: one preferred response over one or more others.
+
+    ``outcome`` ``"tie"`` or ``"both_bad"`` says no response won; the ids then keep the
+    order they were shown in. It is stored only when not ``"preferred"`` (the default a
+    record without it reads as).
+    """
+    if outcome not in COMPARATIVE_OUTCOMES:
+        raise ValidationError(
+            f"comparison outcome {outcome!r} is not allowed; use 'preferred', 'tie' or "
+            "'both_bad'"
+        )
     preferred_id = validate_id(preferred, "preferred_response_id")
     if isinstance(compared, (str, bytes)) or not isinstance(compared, Sequence):
         raise ValidationError("compared_response_ids must be a list of interaction ids")
@@ -179,12 +210,15 @@ def comparative_data(
         conf = finite_number("confidence_level", confidence)
         if not 0.0 <= conf <= 1.0:
             raise ValidationError(f"Confidence level must be between 0 and 1; got {conf:g}")
-    return {
+    data: dict[str, Any] = {
         "preferred_response_id": preferred_id,
         "compared_response_ids": ids,
         "reason": optional_str("reason", reason, allow_empty=True),
         "confidence_level": conf,
     }
+    if outcome != "preferred":
+        data["outcome"] = outcome
+    return data
 
 
 def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,7 +236,9 @@ def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any
                 data.get("min_rating", 1),
             )
         if ftype is FeedbackType.TEXT:
-            return text_data(data["comment"], data.get("sentiment"))
+            if "comment" not in data and data.get("correction") is None:
+                raise KeyError("comment")
+            return text_data(data.get("comment"), data.get("sentiment"), data.get("correction"))
         if ftype is FeedbackType.MULTI_DIMENSIONAL:
             return multi_dimensional_data(
                 data["dimensions"], data.get("weights"), data.get("overall_comment")
@@ -212,6 +248,7 @@ def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any
             data["compared_response_ids"],
             data.get("reason"),
             data.get("confidence_level"),
+            data.get("outcome", "preferred"),
         )
     except KeyError as exc:
         raise ValidationError(

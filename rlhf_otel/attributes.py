@@ -61,6 +61,8 @@ RLHF_FEEDBACK_COMPARED_IDS: Final = "rlhf.feedback.compared_ids"
 RLHF_FEEDBACK_REASON: Final = "rlhf.feedback.reason"
 RLHF_FEEDBACK_CONFIDENCE: Final = "rlhf.feedback.confidence"
 RLHF_FEEDBACK_SUPERSEDES: Final = "rlhf.feedback.supersedes"
+RLHF_FEEDBACK_OUTCOME: Final = "rlhf.feedback.outcome"
+RLHF_FEEDBACK_CORRECTION: Final = "rlhf.feedback.correction"
 RLHF_LINK_ROLE: Final = "rlhf.link.role"
 
 GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"

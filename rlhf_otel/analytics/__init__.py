@@ -7,6 +7,7 @@ They run on one engine, DuckDB (``pip install 'rlhf-otel[analytics]'``), whose v
 
 from __future__ import annotations
 
+from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
 from rlhf_otel.analytics._compute import get_analytics
 from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
@@ -18,10 +19,11 @@ from rlhf_otel.analytics._engine import (
 )
 from rlhf_otel.analytics._scope import NORM_SQL, WSCORE_SQL, Where, feedback_where, select_scope
 from rlhf_otel.analytics._text import Percentiles
-from rlhf_otel.analytics._types import AnalyticsResult
+from rlhf_otel.analytics._types import AgreementStats, AnalyticsResult
 from rlhf_otel.analytics._views import FEEDBACK_COLUMNS, INTERACTION_COLUMNS
 
 __all__ = [
+    "AgreementStats",
     "AnalyticsResult",
     "AnalyticsUnavailableError",
     "Engine",
@@ -33,8 +35,11 @@ __all__ = [
     "WSCORE_SQL",
     "Where",
     "arrow_batches",
+    "cohen_kappa",
     "feedback_where",
+    "fleiss_kappa",
     "get_analytics",
+    "krippendorff_alpha",
     "open_engine",
     "require_duckdb",
     "select_scope",

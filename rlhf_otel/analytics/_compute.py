@@ -20,7 +20,7 @@ from rlhf_otel.analytics._figures import (
     model_lookup,
     performance,
 )
-from rlhf_otel.analytics._rank import rank_models
+from rlhf_otel.analytics._rank import Game, rank_models
 from rlhf_otel.analytics._scope import select_scope
 from rlhf_otel.analytics._text import IssueCounter
 from rlhf_otel.analytics._types import (
@@ -129,7 +129,7 @@ def get_analytics(
             feedback_columns=["timestamp", "session_id", "source", "target_ids", "value",
                               "rating", "min_rating", "max_rating", "comment", "sentiment",
                               "dimensions", "weights", "preferred_response_id",
-                              "compared_response_ids", "confidence_level"],
+                              "compared_response_ids", "confidence_level", "outcome"],
         )  # fmt: skip
         if progress is not None:
             # the engine reads in bulk: report each 10,000 records it has read by now
@@ -203,24 +203,30 @@ def _issues(eng: Engine, top: int) -> list[Any]:
     return issues.top(top)
 
 
-def _games(eng: Engine, notes: Counter[str]) -> list[tuple[str, str]]:
-    """(winner, loser) model pairs of comparisons, in the order they were given."""
+def _games(eng: Engine, notes: Counter[str]) -> list[Game]:
+    """(winner, loser) model pairs of comparisons, in the order they were given; a tie is
+    (a, b, 0.5) and a both-bad vote is skipped and counted."""
+    (both_bad,) = eng.sql(
+        """SELECT count(*) FROM fbs WHERE "type" = 'comparative' AND outcome = 'both_bad'"""
+    ).fetchall()[0]
+    if both_bad:
+        notes["comparison_both_bad"] += both_bad
     cur = eng.sql(
         """
-        SELECT w.model, l.model
-        FROM (SELECT seq, preferred_response_id AS pref,
+        SELECT w.model, l.model, c.outcome = 'tie'
+        FROM (SELECT seq, preferred_response_id AS pref, outcome,
                      unnest(compared_response_ids) AS other,
                      generate_subscripts(compared_response_ids, 1) AS pos
-              FROM fbs WHERE "type" = 'comparative') AS c
+              FROM fbs WHERE "type" = 'comparative' AND outcome <> 'both_bad') AS c
         LEFT JOIN mlook AS w ON w.id = c.pref
         LEFT JOIN mlook AS l ON l.id = c.other
         ORDER BY c.seq, c.pos
         """
     )
-    games: list[tuple[str, str]] = []
+    games: list[Game] = []
     unknown = "(unknown)"
     while rows := cur.fetchmany(FETCH_ROWS):
-        for winner, loser in rows:
+        for winner, loser, tie in rows:
             if winner is None or loser is None:
                 notes["comparison_interaction_not_found"] += 1
             elif winner == unknown or loser == unknown:
@@ -228,7 +234,7 @@ def _games(eng: Engine, notes: Counter[str]) -> list[tuple[str, str]]:
             elif winner == loser:
                 notes["comparison_same_model"] += 1
             else:
-                games.append((winner, loser))
+                games.append((winner, loser, 0.5) if tie else (winner, loser))
     return games
 
 

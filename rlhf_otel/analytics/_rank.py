@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["ModelRanking", "RankingResult", "bradley_terry", "elo_ratings", "rank_models"]
+__all__ = ["Game", "ModelRanking", "RankingResult", "bradley_terry", "elo_ratings", "rank_models"]
 
 ELO_SCALE: Final = 400.0 / math.log(10.0)
 ELO_BASE: Final = 1000.0
@@ -21,7 +21,8 @@ class ModelRanking:
 
     ``score`` is the Bradley-Terry estimate, ``ci_low``/``ci_high`` its 95% interval (Wald,
     from the observed information); ``elo`` is the sequential Elo rating (K=16) in the
-    order the comparisons were made.
+    order the comparisons were made. A tie counts half a win for each side in ``score``,
+    ``elo`` (a draw) and ``win_rate``; ``comparisons`` = ``wins + losses + ties``.
     """
 
     model: str
@@ -34,11 +35,12 @@ class ModelRanking:
     ci_low: float
     ci_high: float
     elo: float
+    ties: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class RankingResult:
-    """All models, best first, with the head-to-head win counts behind them."""
+    """All models, best first, with the head-to-head win counts (ties left out) behind them."""
 
     models: Sequence[ModelRanking]
     head_to_head: Mapping[str, Mapping[str, int]]
@@ -129,30 +131,53 @@ def bradley_terry(
     return theta, se
 
 
+Game = tuple[str, str] | tuple[str, str, float]
+"""``(winner, loser)``, or ``(a, b, score of a)`` with score 1.0 (a won) or 0.5 (a tie)."""
+
+
+def _score(game: Game) -> float:
+    return game[2] if len(game) == 3 else 1.0
+
+
 def elo_ratings(
-    games: Iterable[tuple[str, str]], *, k_factor: float = 16.0, start: float = ELO_BASE
+    games: Iterable[Game], *, k_factor: float = 16.0, start: float = ELO_BASE
 ) -> dict[str, float]:
-    """Sequential Elo ratings from (winner, loser) games in order."""
+    """Sequential Elo ratings from (winner, loser) games in order (a 0.5 score is a draw)."""
     ratings: dict[str, float] = {}
-    for winner, loser in games:
-        rw, rl = ratings.get(winner, start), ratings.get(loser, start)
-        expected = 1.0 / (1.0 + 10 ** ((rl - rw) / 400.0))
-        ratings[winner] = rw + k_factor * (1.0 - expected)
-        ratings[loser] = rl - k_factor * (1.0 - expected)
+    for game in games:
+        a, b, score = game[0], game[1], _score(game)
+        ra, rb = ratings.get(a, start), ratings.get(b, start)
+        expected = 1.0 / (1.0 + 10 ** ((rb - ra) / 400.0))
+        ratings[a] = ra + k_factor * (score - expected)
+        ratings[b] = rb - k_factor * (score - expected)
     return ratings
 
 
-def rank_models(games: Sequence[tuple[str, str]], skipped: Mapping[str, int]) -> RankingResult:
-    """Rank the models appearing in (winner, loser) games."""
-    wins: Counter[tuple[str, str]] = Counter(games)
-    won: Counter[str] = Counter(w for w, _ in games)
-    lost: Counter[str] = Counter(lo for _, lo in games)
-    models = sorted(set(won) | set(lost))
-    theta, se = bradley_terry(wins, models)
+def rank_models(games: Sequence[Game], skipped: Mapping[str, int]) -> RankingResult:
+    """Rank the models appearing in the games; a tie is half a win for each side."""
+    wins: Counter[tuple[str, str]] = Counter()
+    weights: dict[tuple[str, str], float] = {}
+    won: Counter[str] = Counter()
+    lost: Counter[str] = Counter()
+    tied: Counter[str] = Counter()
+    for game in games:
+        a, b = game[0], game[1]
+        if _score(game) == 0.5:
+            tied[a] += 1
+            tied[b] += 1
+            weights[(a, b)] = weights.get((a, b), 0.0) + 0.5
+            weights[(b, a)] = weights.get((b, a), 0.0) + 0.5
+        else:
+            wins[(a, b)] += 1
+            won[a] += 1
+            lost[b] += 1
+            weights[(a, b)] = weights.get((a, b), 0.0) + 1.0
+    models = sorted(set(won) | set(lost) | set(tied))
+    theta, se = bradley_terry(weights, models)
     elo = elo_ratings(games)
     rows = []
     for m, t, s in zip(models, theta, se, strict=True):
-        n = won[m] + lost[m]
+        n = won[m] + lost[m] + tied[m]
         rows.append((m, t, s, n))
     rows.sort(key=lambda r: (-r[1], r[0]))
     ranked = [
@@ -162,11 +187,12 @@ def rank_models(games: Sequence[tuple[str, str]], skipped: Mapping[str, int]) ->
             wins=won[m],
             losses=lost[m],
             comparisons=n,
-            win_rate=won[m] / n if n else 0.0,
+            win_rate=(won[m] + 0.5 * tied[m]) / n if n else 0.0,
             score=ELO_BASE + ELO_SCALE * t,
             ci_low=ELO_BASE + ELO_SCALE * (t - Z95 * s),
             ci_high=ELO_BASE + ELO_SCALE * (t + Z95 * s),
             elo=elo.get(m, ELO_BASE),
+            ties=tied[m],
         )
         for i, (m, t, s, n) in enumerate(rows)
     ]

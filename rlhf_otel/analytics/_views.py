@@ -73,6 +73,7 @@ FEEDBACK_COLUMNS: Final = {
     "max_rating": "rating: top of its scale",
     "comment": "rating / text: the comment",
     "sentiment": "text: positive, negative, neutral or NULL",
+    "correction": "text: the better answer a reviewer wrote (NULL when none)",
     "dimensions": "multi_dimensional: name -> score (JSON object)",
     "weights": "multi_dimensional: name -> weight (JSON object, NULL: all 1)",
     "overall_comment": "multi_dimensional: the comment",
@@ -80,6 +81,7 @@ FEEDBACK_COLUMNS: Final = {
     "compared_response_ids": "comparative: the interactions it was preferred to (list)",
     "reason": "comparative: why",
     "confidence_level": "comparative: confidence 0..1",
+    "outcome": "comparative: preferred, tie or both_bad (preferred when not stored)",
     "metadata": "metadata (JSON)",
     "trace_id": "OpenTelemetry trace id",
     "span_id": "OpenTelemetry span id",
@@ -102,7 +104,8 @@ _PAYLOAD: Final = (
     '"max_rating": "VARCHAR", "comment": "VARCHAR", "sentiment": "VARCHAR", '
     '"dimensions": "JSON", "weights": "JSON", "overall_comment": "VARCHAR", '
     '"preferred_response_id": "VARCHAR", "compared_response_ids": "JSON", '
-    '"reason": "VARCHAR", "confidence_level": "VARCHAR"}'
+    '"reason": "VARCHAR", "confidence_level": "VARCHAR", "outcome": "VARCHAR", '
+    '"correction": "VARCHAR"}'
 )
 
 # Every stored version; ``feedback`` below keeps the versions that count. The payload is
@@ -117,13 +120,14 @@ SELECT seq, id, interaction_id, "type", "timestamp", user_id, session_id, source
             WHEN "type" <> 'rating' THEN NULL
             WHEN (data->'$.min_rating') IS NULL THEN 1.0 END AS min_rating,
        TRY_CAST(d.max_rating AS DOUBLE) AS max_rating,
-       d.comment AS comment, d.sentiment AS sentiment,
+       d.comment AS comment, d.sentiment AS sentiment, d.correction AS correction,
        d.dimensions AS dimensions, d.weights AS weights,
        d.overall_comment AS overall_comment,
        d.preferred_response_id AS preferred_response_id,
        TRY_CAST(d.compared_response_ids AS VARCHAR[]) AS compared_response_ids,
        d.reason AS reason,
        TRY_CAST(d.confidence_level AS DOUBLE) AS confidence_level,
+       CASE WHEN "type" = 'comparative' THEN coalesce(d.outcome, 'preferred') END AS outcome,
        metadata, trace_id, span_id
 FROM (
   SELECT row_number() OVER () AS seq, id, interaction_id, "type",

@@ -16,7 +16,15 @@ from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.records import StorageBackend
 from rlhf_otel.stores import MemoryStore, Store
 
-__all__ = ["BACKENDS", "ENV_COLLECT_TOKEN", "main", "open_store", "register", "run_collect"]
+__all__ = [
+    "BACKENDS",
+    "ENV_COLLECT_TOKEN",
+    "main",
+    "open_store",
+    "receiver_config",
+    "register",
+    "run_collect",
+]
 
 ENV_COLLECT_TOKEN: Final = _env.COLLECT_TOKEN
 """Bearer token that ``rlhf-otel collect`` requires when set (kept out of ``ps`` output)."""
@@ -94,6 +102,30 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--retry-after", type=int, default=1, help="seconds in Retry-After on 429/503 (default 1)"
     )
+    for flag, default, what in (
+        ("--max-prompt-chars", 100_000, "prompt"),
+        ("--max-response-chars", 100_000, "response"),
+        ("--max-text-chars", 100_000, "comment, reason and context message"),
+    ):
+        parser.add_argument(
+            flag,
+            type=_limit,
+            default=default,
+            help=f"cut each {what} to this many characters, as the logger does "
+            f"(default {default}; 0: no limit)",
+        )
+    parser.add_argument(
+        "--max-context-messages",
+        type=int,
+        default=100,
+        help="keep the most recent N context messages of an interaction (default 100)",
+    )
+    parser.add_argument(
+        "--redact-secrets",
+        action="store_true",
+        help="replace e-mail addresses, API keys and card numbers in received texts "
+        "(rlhf_otel.redact_secrets) before they are stored",
+    )
     parser.add_argument(
         "--log-level", default="INFO", help="logging level of rlhf_otel.collect (default INFO)"
     )
@@ -101,12 +133,39 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _limit(text: str) -> int | None:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {value}")
+    return value or None
+
+
+def receiver_config(args: argparse.Namespace, token: str | None) -> Any:
+    """The :class:`ReceiverConfig` that ``collect``'s arguments describe."""
+    from rlhf_otel._redact import redact_secrets
+    from rlhf_otel.receiver import ReceiverConfig
+
+    return ReceiverConfig(
+        host=args.host,
+        port=args.port,
+        token=token,
+        max_body_bytes=int(args.max_body_mib * 1024 * 1024),
+        max_pending_records=args.max_pending,
+        retry_after=args.retry_after,
+        redact=(redact_secrets,) if args.redact_secrets else (),
+        max_prompt_chars=args.max_prompt_chars,
+        max_response_chars=args.max_response_chars,
+        max_text_chars=args.max_text_chars,
+        max_context_messages=args.max_context_messages,
+    )
+
+
 def run_collect(args: argparse.Namespace) -> int:
     """Run the receiver until SIGINT/SIGTERM, then write what is queued and close the store.
 
     Prints ``listening on <url>`` to stderr once it accepts connections.
     """
-    from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
+    from rlhf_otel.receiver import OTLPReceiver
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     token = os.environ.get(ENV_COLLECT_TOKEN) or None
@@ -114,14 +173,7 @@ def run_collect(args: argparse.Namespace) -> int:
         _logger.warning(
             "listening on %s without a token: anyone who can reach it can write", args.host
         )
-    config = ReceiverConfig(
-        host=args.host,
-        port=args.port,
-        token=token,
-        max_body_bytes=int(args.max_body_mib * 1024 * 1024),
-        max_pending_records=args.max_pending,
-        retry_after=args.retry_after,
-    )
+    config = receiver_config(args, token)
     store = open_store(args.backend, args.data_dir)
     stop = threading.Event()
     previous = {}

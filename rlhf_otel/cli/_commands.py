@@ -22,6 +22,7 @@ from typing import Any, Final, NoReturn
 from rlhf_otel import _env
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
 from rlhf_otel.cli._handlers import cmd_export, cmd_query, cmd_report, cmd_stats
+from rlhf_otel.cli._serve import register as register_serve
 from rlhf_otel.records import (
     ExportFormat,
     FeedbackType,
@@ -162,6 +163,7 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None:
     """Add ``stats``, ``export``, ``query`` and ``report`` to an argparse subparsers object."""
+    register_serve(subparsers)
     p = subparsers.add_parser("stats", help="feedback statistics")
     _common(p)
     _types_flag(p)

@@ -23,6 +23,7 @@ from rlhf_otel.records import (
     interaction_to_dict,
 )
 from rlhf_otel.report import write_report
+from rlhf_otel.review import review_summary
 from rlhf_otel.stores import Store, feedback_stats
 
 __all__ = ["cmd_export", "cmd_query", "cmd_report", "cmd_stats"]
@@ -85,7 +86,9 @@ def cmd_stats(args: argparse.Namespace, store: Store) -> int:
         result = None
         stats = feedback_stats(store, args.since, args.until)
     if args.json:
-        print(json.dumps(result.to_dict() if result and args.full else stats.to_dict(), indent=2))
+        out = result.to_dict() if result and args.full else stats.to_dict()
+        out["review"] = review_summary(store)  # per queue: progress and agreement
+        print(json.dumps(out, indent=2))
         return 0
     print(table(["statistic", "value"], _stats_rows(stats)))
     if result is not None and args.full:

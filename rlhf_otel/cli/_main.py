@@ -19,6 +19,7 @@ from rlhf_otel._logger import create_rlhf_logger
 from rlhf_otel.cli._collect import register as register_collect
 from rlhf_otel.cli._commands import OneLineErrorParser, register
 from rlhf_otel.cli._output import prepare_streams
+from rlhf_otel.cli._review import register as register_review
 
 __all__ = ["build_parser", "main"]
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
     register(sub)
     register_collect(sub)
+    register_review(sub)
     return parser
 
 

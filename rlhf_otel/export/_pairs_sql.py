@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["ORD", "comparative_events", "member_events", "prepare", "score_events"]
+__all__ = [
+    "ORD", "comparative_events", "correction_events", "member_events", "prepare", "score_events",
+]  # fmt: skip
 
 # (phase, o1, o2, o3) as one sortable number
 ORD: Final = (
@@ -29,15 +31,15 @@ def prepare(comparative: bool) -> list[str]:
     """Statements creating ``sig`` (per-interaction sums), ``cmp``, ``needed`` and ``resp``."""
     cmp = (
         """CREATE OR REPLACE TEMP TABLE cmp AS
-        SELECT seq, pos, pref, other, conf FROM (
+        SELECT seq, pos, pref, other, conf, res FROM (
           SELECT seq, CAST(preferred_response_id AS VARCHAR) AS pref,
                  unnest(compared_response_ids) AS other,
                  generate_subscripts(compared_response_ids, 1) AS pos,
-                 confidence_level AS conf
+                 confidence_level AS conf, coalesce(outcome, 'preferred') AS res
           FROM fbs WHERE "type" = 'comparative')"""
         if comparative
         else """CREATE OR REPLACE TEMP TABLE cmp
-        (seq BIGINT, pos BIGINT, pref VARCHAR, other VARCHAR, conf DOUBLE)"""
+        (seq BIGINT, pos BIGINT, pref VARCHAR, other VARCHAR, conf DOUBLE, res VARCHAR)"""
     )
     return [
         """CREATE OR REPLACE TEMP TABLE sig AS
@@ -50,10 +52,14 @@ def prepare(comparative: bool) -> list[str]:
           count(wscore) FILTER (WHERE "type" = 'multi_dimensional') AS mn,
           coalesce(sum(wscore ORDER BY seq) FILTER (WHERE "type" = 'multi_dimensional'), 0.0)
             AS ms
-        FROM fbs WHERE "type" <> 'comparative' GROUP BY interaction_id""",
+        FROM fbs WHERE "type" NOT IN ('comparative', 'text') GROUP BY interaction_id""",
         cmp,
+        # a reviewer's latest correction per interaction (superseded ones are not in fbs)
+        """CREATE OR REPLACE TEMP TABLE fix AS
+        SELECT interaction_id AS id, arg_max(correction, seq) AS correction
+        FROM fbs WHERE "type" = 'text' AND correction IS NOT NULL GROUP BY interaction_id""",
         """CREATE OR REPLACE TEMP TABLE needed AS
-        SELECT id FROM sig
+        SELECT id FROM sig UNION SELECT id FROM fix
         UNION SELECT pref FROM cmp WHERE pref <> other
         UNION SELECT other FROM cmp WHERE pref <> other""",
         # one pass over the interactions: every id (for the count), digests of the needed
@@ -87,12 +93,27 @@ def comparative_events() -> str:
       'comparative', 1
     FROM (
       SELECT c.seq, c.pos, c.pref, c.other, coalesce(c.conf, 1.0) AS margin,
-        CASE WHEN a.id IS NULL OR b.id IS NULL THEN 'interaction_not_found'
+        CASE WHEN c.res <> 'preferred' THEN 'comparison_' || c.res
+             WHEN a.id IS NULL OR b.id IS NULL THEN 'interaction_not_found'
              WHEN a.pkey <> b.pkey THEN 'different_prompts'
              WHEN a.rhash = b.rhash THEN 'identical_responses' END AS outcome
       FROM cmp AS c LEFT JOIN resp AS a ON a.id = c.pref LEFT JOIN resp AS b ON b.id = c.other
       WHERE c.pref <> c.other)
     """
+
+
+def correction_events() -> list[str]:
+    """Phase 0 of DPO/reward: (prompt, chosen = the correction, rejected = the answer)."""
+    return [
+        f"""INSERT INTO events SELECT {ORD.format(p=0, a=0, b=0, c=0)}, NULL, NULL, NULL, NULL,
+               'interaction_not_found', NULL, count(*)
+            FROM fix ANTI JOIN resp USING (id) ANTI JOIN sig USING (id) HAVING count(*) > 0""",
+        f"""INSERT INTO events
+        SELECT {ORD.format(p=0, a="r.fseq", b=1, c=0)}, r.id, r.id, 1.0, NULL,
+               CASE WHEN md5_number(f.correction) = r.rhash THEN 'correction_same_as_response'
+                    ELSE 'row' END, 'correction', 1
+        FROM fix AS f JOIN resp AS r USING (id)""",
+    ]
 
 
 def _kind_and_diff(kinds: Sequence[str]) -> tuple[str, str]:
@@ -170,15 +191,21 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
         outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
                            WHEN sat < CAST({positive!r} AS DOUBLE) THEN 'not_well_rated'
                            ELSE 'row' END"""
+    # SFT: a corrected interaction is learnt with its correction, whatever its scores
+    # (KTO reads no text feedback, so ``fix`` is empty there).
     return [
         f"""INSERT INTO events SELECT {ORD.format(p=1, a=0, b=0, c=0)}, NULL, NULL, NULL, NULL,
                'interaction_not_found', NULL, count(*)
-            FROM sig ANTI JOIN resp USING (id) HAVING count(*) > 0""",
+            FROM (SELECT id FROM sig UNION SELECT id FROM fix) ANTI JOIN resp USING (id)
+            HAVING count(*) > 0""",
         f"""INSERT INTO events
         SELECT {ORD.format(p=2, a="fseq", b=0, c=0)}, id, NULL, NULL,
-               sat >= CAST({positive!r} AS DOUBLE), {outcome}, src, 1
-        FROM (SELECT r.fseq, r.id, {sat} AS sat, {sources} AS src
-              FROM resp AS r JOIN sig AS s USING (id))""",
+               sat >= CAST({positive!r} AS DOUBLE),
+               CASE WHEN fixed THEN 'row' ELSE {outcome} END,
+               CASE WHEN fixed THEN 'correction' ELSE src END, 1
+        FROM (SELECT r.fseq, r.id, {sat} AS sat, {sources} AS src, f.id IS NOT NULL AS fixed
+              FROM resp AS r LEFT JOIN sig AS s USING (id) LEFT JOIN fix AS f USING (id)
+              WHERE s.id IS NOT NULL OR f.id IS NOT NULL)""",
     ]
 
 
@@ -196,14 +223,19 @@ def texts(pairs: bool, limit: int | None) -> str:
         WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
         t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
               WHERE id IN (SELECT win FROM e UNION SELECT lose FROM e))
-        SELECT a.prompt, a.ctx, a.response, b.response, e.margin
+        SELECT a.prompt, a.ctx,
+               CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END,
+               b.response, e.margin
         FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
                JOIN resp AS rb ON rb.id = e.lose JOIN t AS b ON b.id = rb.id AND b.seq = rb.fseq
+               LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
         ORDER BY e.ord"""
     return f"""
     WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
     t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
           WHERE id IN (SELECT win FROM e))
-    SELECT a.prompt, a.ctx, a.response, NULL, e.label
+    SELECT a.prompt, a.ctx,
+           CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label
     FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
+           LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
     ORDER BY e.ord"""

@@ -25,6 +25,7 @@ from rlhf_otel.export._options import (
 from rlhf_otel.export._pairs_sql import (
     DEDUPE_RESP,
     comparative_events,
+    correction_events,
     member_events,
     prepare,
     score_events,
@@ -36,11 +37,12 @@ from rlhf_otel.stores import Store
 
 __all__ = ["TrainingRows", "iter_training_rows"]
 
+# Text feedback is read for its ``correction`` (a reviewer's better answer) only.
 _TYPES_FOR: Final = {
-    ExportFormat.DPO: frozenset(FeedbackType) - {FeedbackType.TEXT},
-    ExportFormat.REWARD: frozenset(FeedbackType) - {FeedbackType.TEXT},
+    ExportFormat.DPO: frozenset(FeedbackType),
+    ExportFormat.REWARD: frozenset(FeedbackType),
     ExportFormat.KTO: frozenset({FeedbackType.BINARY, FeedbackType.RATING}),
-    ExportFormat.SFT: frozenset({FeedbackType.BINARY, FeedbackType.RATING}),
+    ExportFormat.SFT: frozenset({FeedbackType.BINARY, FeedbackType.RATING, FeedbackType.TEXT}),
 }
 _FETCH: Final = 2048
 _EVENTS: Final = """CREATE OR REPLACE TEMP TABLE events (ord HUGEINT, win VARCHAR, lose VARCHAR,
@@ -133,12 +135,19 @@ class TrainingRows:
             eng, None, flt if types else None,
             interaction_columns=(),
             feedback_columns=["value", "dimensions", "weights", "preferred_response_id",
-                              "compared_response_ids", "confidence_level"],
+                              "compared_response_ids", "confidence_level", "outcome",
+                              "correction"],
         )  # fmt: skip
         if self._progress is not None:
             self._progress(report.feedback)
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
         con = eng.con
+        if FeedbackType.TEXT in types:
+            # Text is read for corrections only; other text feedback is not a candidate.
+            (plain,) = con.execute(
+                """SELECT count(*) FROM fbs WHERE "type" = 'text' AND correction IS NULL"""
+            ).fetchall()[0]
+            report.feedback -= int(plain)
         for statement in prepare(pairs and "comparative" in sources):
             con.execute(statement)
         unreadable = con.execute(
@@ -169,6 +178,8 @@ class TrainingRows:
         con.execute(_EVENTS)
         t = opts.training
         if pairs:
+            for statement in correction_events():
+                con.execute(statement)
             con.execute(comparative_events())
             kinds = [k for k in sources if k != "comparative"]
             if kinds:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ __all__ = [
     "CONTENT_JSON",
     "CONTENT_PROTOBUF",
     "BodyTooLarge",
+    "Busy",
     "Decoded",
     "MalformedBody",
     "OtlpEvent",
@@ -48,6 +49,7 @@ _KINDS: Final = {
 }
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _MAX_REASONS: Final = 5
+_INFLATE_STEP: Final = 1 << 20
 
 
 class MalformedBody(ValueError):
@@ -56,6 +58,10 @@ class MalformedBody(ValueError):
 
 class BodyTooLarge(ValueError):
     """The (decompressed) request body is over the configured limit (HTTP 413)."""
+
+
+class Busy(Exception):
+    """The memory shared by requests in progress is spent (HTTP 503, retry later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +140,23 @@ class Decoded:
 # ----------------------------------------------------------------------------- bodies
 
 
-def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+def decompress(
+    body: bytes,
+    encoding: str,
+    limit: int,
+    reserve: Callable[[int], None] | None = None,
+) -> bytes | bytearray:
     """Undo ``Content-Encoding`` (``gzip``, ``deflate`` or identity) with a size cap.
+
+    Inflates in steps of at most 1 MiB, calling ``reserve(n)`` before keeping ``n`` more
+    bytes (it raises :class:`Busy` when the receiver's shared budget is spent), so no
+    request ever holds more than it was granted. A gzip body may hold several members
+    (RFC 1952), all decoded; zero padding after the last is ignored, anything else is not.
 
     Raises:
         MalformedBody: the body is not valid for its encoding.
         BodyTooLarge: the decompressed body would exceed ``limit`` bytes.
+        Busy: ``reserve`` refused.
         ValueError: the encoding is not supported (the caller answers 415).
     """
     encoding = encoding.strip().lower()
@@ -149,17 +166,30 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
         raise ValueError(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none")
     # wbits 47 accepts gzip and zlib headers alike; raw deflate streams need -15.
     wbits = 47 if encoding != "deflate" or body[:1] == b"\x78" else -15
-    inflater = zlib.decompressobj(wbits)
+    out = bytearray()
+    data = body
     try:
-        out = inflater.decompress(body, limit + 1)
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise BodyTooLarge(f"decompressed body is over the {limit}-byte limit")
-        out += inflater.flush()
+        while True:
+            inflater = zlib.decompressobj(wbits)
+            while not inflater.eof:
+                chunk = inflater.decompress(data, _INFLATE_STEP)
+                data = inflater.unconsumed_tail
+                if not chunk and not data:
+                    chunk = inflater.flush()
+                    if not inflater.eof:
+                        raise MalformedBody(f"{encoding} body is truncated")
+                if len(out) + len(chunk) > limit:
+                    raise BodyTooLarge(f"decompressed body is over the {limit}-byte limit")
+                if reserve is not None and chunk:
+                    reserve(len(chunk))
+                out += chunk
+            data = inflater.unused_data
+            if not data.strip(b"\0"):
+                return out
+            if wbits != 47 or data[:2] != b"\x1f\x8b":
+                raise MalformedBody(f"{encoding} body has {len(data)} bytes of trailing data")
     except zlib.error as exc:
         raise MalformedBody(f"body is not valid {encoding}: {exc}") from None
-    if not inflater.eof:
-        raise MalformedBody(f"{encoding} body is truncated")
-    return out
 
 
 _ID_KEYS: Final = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
@@ -175,11 +205,13 @@ def _hex_ids_to_base64(obj: dict[str, Any]) -> None:
                 raise MalformedBody(f"{key} {value!r} is not hex") from None
 
 
-def _json_to_request(body: bytes) -> trace_service_pb2.ExportTraceServiceRequest:
+def _json_to_request(body: bytes | bytearray) -> trace_service_pb2.ExportTraceServiceRequest:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("JSON body is nested too deeply") from None
     if not isinstance(doc, dict):
         raise MalformedBody("JSON body must be an object with 'resourceSpans'")
     # OTLP/JSON writes ids as hex; the protobuf JSON mapping expects base64.
@@ -195,6 +227,8 @@ def _json_to_request(body: bytes) -> trace_service_pb2.ExportTraceServiceRequest
         )
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise MalformedBody(f"JSON body is not an OTLP trace export: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("JSON body is nested too deeply") from None
 
 
 def _list(obj: object, *keys: str) -> list[Any]:
@@ -209,7 +243,9 @@ def _list(obj: object, *keys: str) -> list[Any]:
     return []
 
 
-def parse_request(body: bytes, content_type: str) -> trace_service_pb2.ExportTraceServiceRequest:
+def parse_request(
+    body: bytes | bytearray, content_type: str
+) -> trace_service_pb2.ExportTraceServiceRequest:
     """Parse a decompressed body of ``content_type`` (protobuf or JSON).
 
     Raises:
@@ -219,9 +255,11 @@ def parse_request(body: bytes, content_type: str) -> trace_service_pb2.ExportTra
         return _json_to_request(body)
     request = trace_service_pb2.ExportTraceServiceRequest()
     try:
-        request.ParseFromString(body)
+        request.ParseFromString(bytes(body) if isinstance(body, bytearray) else body)
     except DecodeError as exc:
         raise MalformedBody(f"body is not a protobuf ExportTraceServiceRequest: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("protobuf body is nested too deeply") from None
     return request
 
 

@@ -12,128 +12,65 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import json
 import logging
 import socket
+import sys
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
 
-from rlhf_otel._errors import ConfigurationError
+from rlhf_otel._redact import ContentPolicy
+from rlhf_otel.receiver._body import RPC_INVALID_ARGUMENT, RPC_UNAVAILABLE, BodyHandler
+from rlhf_otel.receiver._config import Budget, ReceiverConfig, ReceiverStats
 from rlhf_otel.receiver._decode import (
     CONTENT_JSON,
     CONTENT_PROTOBUF,
     BodyTooLarge,
+    Busy,
     MalformedBody,
     decode_request,
     decompress,
-    encode_response,
-    encode_status,
     parse_request,
 )
+from rlhf_otel.receiver._policy import apply_policy
 from rlhf_otel.receiver._writer import Batch, BatchState, StoreWriter
 from rlhf_otel.stores import Store
 
 __all__ = ["OTLPReceiver", "ReceiverConfig", "ReceiverStats"]
 
 _logger = logging.getLogger("rlhf_otel.collect")
-_MIB: Final = 1024 * 1024
+_DISCONNECTS: Final = (ConnectionError, TimeoutError, socket.timeout)
 # google.rpc.Code values for the Status body of error responses.
-_RPC_INVALID_ARGUMENT: Final = 3
 _RPC_RESOURCE_EXHAUSTED: Final = 8
 _RPC_INTERNAL: Final = 13
-_RPC_UNAVAILABLE: Final = 14
-_RPC_UNAUTHENTICATED: Final = 16
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReceiverConfig:
-    """How ``rlhf-otel collect`` listens and how much it takes at once.
-
-    Args:
-        host: interface to bind (default ``127.0.0.1``; anything else exposes the store).
-        port: TCP port (default 4320, beside a local collector's 4317/4318; 0 picks one).
-        token: when set, every request needs ``Authorization: Bearer <token>``.
-        path: the trace export path (default ``/v1/traces``).
-        max_body_bytes: largest request body as sent (default 16 MiB), else 413.
-        max_decompressed_bytes: largest body after gzip/deflate (default 64 MiB), else 413.
-        max_pending_records: records queued for the store at most (default 20,000); a
-            request that would pass it gets 429 with ``Retry-After``.
-        max_write_records: records per ``store.write`` at most (default 5,000).
-        max_concurrent_requests: requests handled at once (default 64), else 503.
-        retry_after: seconds sent in ``Retry-After`` on 429/503 (default 1); also how long
-            new requests get 503 after the store failed a write.
-        ack_timeout: seconds a request waits for its records to be written (default 10);
-            past it, records not yet being written are withdrawn and the answer is 503.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 4320
-    token: str | None = None
-    path: str = "/v1/traces"
-    max_body_bytes: int = 16 * _MIB
-    max_decompressed_bytes: int = 64 * _MIB
-    max_pending_records: int = 20_000
-    max_write_records: int = 5_000
-    max_concurrent_requests: int = 64
-    retry_after: int = 1
-    ack_timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "max_body_bytes",
-            "max_decompressed_bytes",
-            "max_pending_records",
-            "max_write_records",
-            "max_concurrent_requests",
-            "retry_after",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be a positive int; got {value!r}")
-        port = self.port
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
-            raise ConfigurationError(f"port must be an int in 0..65535; got {self.port!r}")
-        if not self.ack_timeout > 0:
-            raise ConfigurationError(f"ack_timeout must be > 0 seconds; got {self.ack_timeout!r}")
-        if not self.path.startswith("/"):
-            raise ConfigurationError(f"path must start with '/'; got {self.path!r}")
-        if self.token is not None and not self.token.strip():
-            raise ConfigurationError("token must be a non-empty string, or None for no auth")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReceiverStats:
-    """Counters since the receiver started.
-
-    ``spans_ignored`` were accepted but carry no record (ordinary spans);
-    ``spans_rejected`` were answered as partial success with a reason.
-    """
-
-    requests: int
-    spans_received: int
-    spans_ignored: int
-    spans_rejected: int
-    interactions_stored: int
-    feedback_stored: int
-    pending_records: int
-    responses: dict[int, int]
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The stock backlog of 5 overflows when dozens of exporters connect at once, and the
+    # kernel then resets connections before any handler sees them.
+    request_queue_size = 256
     receiver: OTLPReceiver
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away is a DEBUG line; anything else is logged, not printed."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _DISCONNECTS) or (
+            isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ECONNRESET)
+        ):
+            _logger.debug("client %s went away: %s", client_address[0], exc)
+            return
+        _logger.error("error handling a request from %s", client_address[0], exc_info=True)
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+
+class _Handler(BodyHandler):
     server: _Server
     timeout = 60  # idle keep-alive connections do not hold a thread forever
-    _body_read = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         if _logger.isEnabledFor(logging.DEBUG):
@@ -142,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.receiver._connections.add(self.connection)
+        self._held = 0
 
     def finish(self) -> None:
         self.server.receiver._connections.discard(self.connection)
@@ -179,11 +117,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._plain(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
         if not receiver._slots.acquire(blocking=False):
             return self._error(
-                503, media, _RPC_UNAVAILABLE, "too many concurrent requests", retry=True, close=True
+                503, media, RPC_UNAVAILABLE, "too many concurrent requests", retry=True, close=True
             )
         try:
             self._export(media, encoding)
         finally:
+            self._release()
             receiver._slots.release()
 
     def _export(self, media: str, encoding: str) -> None:
@@ -194,12 +133,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         receiver._count(requests=1)
         try:
-            raw = decompress(body, encoding, cfg.max_decompressed_bytes)
+            raw = decompress(body, encoding, cfg.max_decompressed_bytes, self._reserve)
+            del body
             decoded = decode_request(parse_request(raw, media))
+            del raw
         except BodyTooLarge as exc:
-            return self._error(413, media, _RPC_INVALID_ARGUMENT, str(exc))
+            return self._error(413, media, RPC_INVALID_ARGUMENT, str(exc))
+        except Busy:
+            return self._busy(media)
         except MalformedBody as exc:
-            return self._error(400, media, _RPC_INVALID_ARGUMENT, str(exc))
+            return self._error(400, media, RPC_INVALID_ARGUMENT, str(exc))
         except Exception:  # noqa: BLE001 - a decoder bug answers 500, never a reset
             _logger.exception("could not decode an export request")
             return self._error(500, media, _RPC_INTERNAL, "receiver failed to decode the request")
@@ -210,8 +153,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if not decoded.records:
             return self._ok(media, decoded.rejected_spans, decoded.error_message())
+        decoded.interactions, decoded.feedback, refused = apply_policy(
+            receiver._content, decoded.interactions, decoded.feedback
+        )
+        for reason in refused:
+            decoded.reject(1, reason)
+        receiver._count(spans_rejected=len(refused))
+        if not decoded.records:
+            return self._ok(media, decoded.rejected_spans, decoded.error_message())
         if not receiver._writer.healthy():
-            return self._error(503, media, _RPC_UNAVAILABLE, "store is failing writes", retry=True)
+            return self._error(503, media, RPC_UNAVAILABLE, "store is failing writes", retry=True)
         batch = Batch(decoded.interactions, decoded.feedback)
         if not receiver._writer.submit(batch):
             return self._error(
@@ -220,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = receiver._writer.wait(batch, cfg.ack_timeout)
         if state is not BatchState.STORED:
             why = "store write timed out" if state is BatchState.CANCELLED else "store write failed"
-            return self._error(503, media, _RPC_UNAVAILABLE, why, retry=True)
+            return self._error(503, media, RPC_UNAVAILABLE, why, retry=True)
         receiver._count(
             interactions_stored=batch.stored_interactions,
             feedback_stored=batch.stored_feedback,
@@ -245,113 +196,6 @@ class _Handler(BaseHTTPRequestHandler):
             401, "missing or wrong bearer token", extra={"WWW-Authenticate": "Bearer"}, close=True
         )
         return False
-
-    def _read_body(self, media: str) -> bytes | None:
-        limit = self.server.receiver.config.max_body_bytes
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked(media, limit)
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            self._plain(411, "Content-Length or chunked Transfer-Encoding is required", close=True)
-            return None
-        try:
-            length = int(length_header)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._plain(400, f"bad Content-Length {length_header!r}", close=True)
-            return None
-        if length > limit:
-            self._error(
-                413,
-                media,
-                _RPC_INVALID_ARGUMENT,
-                f"body of {length} bytes is over the {limit}-byte limit",
-                close=True,
-            )
-            return None
-        body = self.rfile.read(length)
-        self._body_read = True
-        if len(body) != length:
-            self.close_connection = True
-            return None
-        return body
-
-    def _read_chunked(self, media: str, limit: int) -> bytes | None:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(line, 16)
-            except ValueError:
-                self._plain(400, "malformed chunked body", close=True)
-                return None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                self._body_read = True
-                return b"".join(parts)
-            total += size
-            if total > limit:
-                self._error(
-                    413,
-                    media,
-                    _RPC_INVALID_ARGUMENT,
-                    f"body is over the {limit}-byte limit",
-                    close=True,
-                )
-                return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _ok(self, media: str, rejected: int, message: str) -> None:
-        self._send(200, media, encode_response(media, rejected, message))
-
-    def _error(
-        self,
-        status: int,
-        media: str,
-        code: int,
-        message: str,
-        *,
-        retry: bool = False,
-        close: bool = False,
-    ) -> None:
-        extra = {"Retry-After": str(self.server.receiver.config.retry_after)} if retry else {}
-        self._send(status, media, encode_status(media, code, message), extra=extra, close=close)
-
-    def _plain(
-        self,
-        status: int,
-        message: str,
-        *,
-        extra: dict[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        self._send(status, "text/plain; charset=utf-8", message.encode(), extra=extra, close=close)
-
-    def _send(
-        self,
-        status: int,
-        content_type: str,
-        body: bytes,
-        *,
-        extra: dict[str, str] | None = None,
-        close: bool = False,
-    ) -> None:
-        self.server.receiver._count_response(status)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        if close or not self._body_read:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
-
 
 def _stats_dict(stats: ReceiverStats) -> dict[str, Any]:
     out: dict[str, Any] = {k: getattr(stats, k) for k in ReceiverStats.__slots__}
@@ -378,6 +222,15 @@ class OTLPReceiver:
         self._counts: Counter[str] = Counter()
         self._responses: Counter[int] = Counter()
         self._slots = threading.BoundedSemaphore(self.config.max_concurrent_requests)
+        self._budget = Budget(self.config.max_inflight_bytes)
+        cfg = self.config
+        self._content = ContentPolicy(
+            cfg.redact,
+            max_prompt_chars=cfg.max_prompt_chars,
+            max_response_chars=cfg.max_response_chars,
+            max_context_messages=cfg.max_context_messages,
+            max_text_chars=cfg.max_text_chars,
+        )
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -432,6 +285,7 @@ class OTLPReceiver:
                 feedback_stored=c["feedback_stored"],
                 pending_records=self._writer.pending,
                 responses=dict(self._responses),
+                truncated=self._content.truncated,
             )
 
     def shutdown(self, timeout: float | None = 30.0) -> bool:

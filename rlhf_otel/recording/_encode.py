@@ -208,7 +208,8 @@ def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
     elif fb.type is FeedbackType.TEXT:
         if d.get("sentiment"):
             out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d["sentiment"]
-        out[A.GEN_AI_EVALUATION_EXPLANATION] = d["comment"]
+        if d.get("comment"):
+            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["comment"]
     elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
         dims: Mapping[str, float] = d["dimensions"]
         weights: Mapping[str, float] = d.get("weights") or {k: 1.0 for k in dims}
@@ -221,7 +222,7 @@ def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
     else:
         if d.get("confidence_level") is not None:
             out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(d["confidence_level"])
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = "preferred"
+        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d.get("outcome") or "preferred"
         if d.get("reason"):
             out[A.GEN_AI_EVALUATION_EXPLANATION] = d["reason"]
 
@@ -261,9 +262,12 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
         if d.get("comment") is not None:
             attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
     elif fb.type is FeedbackType.TEXT:
-        attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
+        if d.get("comment") is not None:
+            attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
         if d.get("sentiment") is not None:
             attrs[A.RLHF_FEEDBACK_SENTIMENT] = d["sentiment"]
+        if d.get("correction") is not None:
+            attrs[A.RLHF_FEEDBACK_CORRECTION] = d["correction"]
     elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
         attrs[A.RLHF_FEEDBACK_DIMENSIONS] = dumps(d["dimensions"])
         if d.get("weights") is not None:
@@ -277,6 +281,8 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
             attrs[A.RLHF_FEEDBACK_REASON] = d["reason"]
         if d.get("confidence_level") is not None:
             attrs[A.RLHF_FEEDBACK_CONFIDENCE] = float(d["confidence_level"])
+        if d.get("outcome") not in (None, "preferred"):
+            attrs[A.RLHF_FEEDBACK_OUTCOME] = d["outcome"]
     if fb.user_id:
         attrs[A.USER_ID] = fb.user_id
     if fb.session_id:
@@ -298,8 +304,10 @@ def feedback_links(fb: Feedback) -> list[Link]:
     """One link per target whose id encodes a span context, with its role."""
     links: list[Link] = []
     if fb.type is FeedbackType.COMPARATIVE:
-        roles = [(fb.data["preferred_response_id"], "chosen")] + [
-            (i, "rejected") for i in fb.data["compared_response_ids"]
+        # A tie or both-bad vote has no chosen response: every link is "compared".
+        won = fb.data.get("outcome") in (None, "preferred")
+        roles = [(fb.data["preferred_response_id"], "chosen" if won else "compared")] + [
+            (i, "rejected" if won else "compared") for i in fb.data["compared_response_ids"]
         ]
     else:
         roles = [(t, "target") for t in (fb.target_ids or (fb.interaction_id,))]

@@ -256,9 +256,11 @@ def _feedback_from_attributes(
         }
     elif ftype is FeedbackType.TEXT:
         data = {
-            "comment": attrs[A.RLHF_FEEDBACK_COMMENT],
+            "comment": attrs.get(A.RLHF_FEEDBACK_COMMENT),
             "sentiment": attrs.get(A.RLHF_FEEDBACK_SENTIMENT),
         }
+        if A.RLHF_FEEDBACK_CORRECTION in attrs:
+            data["correction"] = attrs[A.RLHF_FEEDBACK_CORRECTION]
     elif ftype is FeedbackType.MULTI_DIMENSIONAL:
         data = {
             "dimensions": _loads(attrs[A.RLHF_FEEDBACK_DIMENSIONS], {}),
@@ -273,6 +275,8 @@ def _feedback_from_attributes(
             "reason": attrs.get(A.RLHF_FEEDBACK_REASON),
             "confidence_level": None if confidence is None else float(confidence),
         }
+        if A.RLHF_FEEDBACK_OUTCOME in attrs:
+            data["outcome"] = attrs[A.RLHF_FEEDBACK_OUTCOME]
     interaction_id = str(attrs[A.RLHF_INTERACTION_ID])
     return Feedback(
         id=str(attrs[A.RLHF_FEEDBACK_ID]),

@@ -150,6 +150,7 @@ class StatsAccumulator:
     multi_count: int = 0
     confidences: list[float] = field(default_factory=list)
     comparative_count: int = 0
+    superseded: set[str] = field(default_factory=set)
 
     def add_interaction_id(self, interaction_id: str) -> None:
         """Count one interaction in range."""
@@ -161,7 +162,9 @@ class StatsAccumulator:
 
     def add_feedback(self, fb: Feedback) -> None:
         """Count one feedback in range."""
-        self.add_feedback_fields(fb.type.value, fb.data, fb.interaction_id, fb.target_ids)
+        self.add_feedback_fields(
+            fb.type.value, fb.data, fb.interaction_id, fb.target_ids, fb.supersedes
+        )
 
     def add_feedback_fields(
         self,
@@ -169,8 +172,15 @@ class StatsAccumulator:
         data: Mapping[str, Any],
         interaction_id: str,
         target_ids: Iterable[str] = (),
+        supersedes: str | None = None,
     ) -> None:
-        """Count one feedback in range from its schema fields."""
+        """Count one feedback in range from its schema fields.
+
+        ``supersedes`` is only collected here; the caller subtracts the superseded records
+        (:meth:`remove_feedback_fields`) once every record is in.
+        """
+        if supersedes:
+            self.superseded.add(supersedes)
         self.total_feedback += 1
         self.by_type[ftype] += 1
         self.targeted.add(interaction_id)
@@ -187,7 +197,8 @@ class StatsAccumulator:
             self.normalized.append((rating - lo) / (hi - lo) if hi > lo else 1.0)
             self.scales.add((lo, hi))
         elif ftype == "text":
-            self.text_lengths.append(len(data["comment"]))
+            if data.get("comment") is not None:  # a correction may come without a comment
+                self.text_lengths.append(len(data["comment"]))
             self.sentiments[data.get("sentiment") or "unspecified"] += 1
         elif ftype == "multi_dimensional":
             self.multi_count += 1
@@ -209,6 +220,49 @@ class StatsAccumulator:
             self.comparative_count += 1
             if data.get("confidence_level") is not None:
                 self.confidences.append(float(data["confidence_level"]))
+
+    def remove_feedback_fields(self, ftype: str, data: Mapping[str, Any]) -> None:
+        """Take back one feedback added earlier (a superseded version); its targets stay in
+        ``targeted`` (the caller decides)."""
+        self.total_feedback -= 1
+        self.by_type[ftype] -= 1
+        if not self.by_type[ftype]:
+            del self.by_type[ftype]
+        if ftype == "binary":
+            if data["value"] == "thumbs_up":
+                self.thumbs_up -= 1
+            else:
+                self.thumbs_down -= 1
+        elif ftype == "rating":
+            rating = float(data["rating"])
+            lo, hi = float(data.get("min_rating", 1)), float(data["max_rating"])
+            self.ratings.remove(rating)
+            self.normalized.remove((rating - lo) / (hi - lo) if hi > lo else 1.0)
+        elif ftype == "text":
+            self.text_lengths.remove(len(data["comment"]))
+            self.sentiments[data.get("sentiment") or "unspecified"] -= 1
+        elif ftype == "multi_dimensional":
+            self.multi_count -= 1
+            dims: Mapping[str, float] = data["dimensions"]
+            weights: Mapping[str, float] = data.get("weights") or {}
+            wsum = score = 0.0
+            for name, value in dims.items():
+                w = float(weights.get(name, 1.0)) if weights else 1.0
+                self.dim_sums[name] -= value
+                self.dim_counts[name] -= 1
+                self.dim_wsums[name] -= w * value
+                self.dim_weights[name] -= w
+                wsum += w
+                score += w * value
+                if not self.dim_counts[name]:
+                    for table in (self.dim_sums, self.dim_counts, self.dim_wsums, self.dim_weights):
+                        del table[name]
+            if wsum > 0:
+                self.weighted_scores.remove(score / wsum)
+        elif ftype == "comparative":
+            self.comparative_count -= 1
+            if data.get("confidence_level") is not None:
+                self.confidences.remove(float(data["confidence_level"]))
 
     def result(self, start: datetime | None, end: datetime) -> FeedbackStats:
         """The statistics of everything added."""
@@ -296,6 +350,9 @@ def compute_stats(
 ) -> FeedbackStats:
     """Statistics of the records whose timestamp is in ``[start, end]`` (inclusive).
 
+    Feedback versions: a feedback record named in the ``supersedes`` of another record in
+    the range does not count, and a second record with an id already seen is ignored, so
+    the latest version per (interaction, type, user) counts (as it stood at ``end``).
     One pass over the store's scans (``rlhf_otel.stores.feedback_stats`` uses a store's own
     faster path when it has one). ``end`` defaults to now; naive times are local time.
     """
@@ -303,6 +360,14 @@ def compute_stats(
     acc = StatsAccumulator()
     for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
         acc.add_interaction(it)
+    kept: dict[str, Feedback] = {}
+    superseded: set[str] = set()
     for fb in store.scan_feedback(FeedbackFilter(start_time=start, end_time=end)):
-        acc.add_feedback(fb)
+        if fb.id not in kept:
+            kept[fb.id] = fb
+            if fb.supersedes:
+                superseded.add(fb.supersedes)
+    for fid, fb in kept.items():
+        if fid not in superseded:
+            acc.add_feedback(fb)
     return acc.result(start, end)

@@ -51,4 +51,5 @@ def open_zerodb_store(config: RLHFConfig) -> Store:
         base_url=config.zerodb_base_url,
         table_name=config.table_name,
         vector_table_name=config.vector_table_name,
+        flush_timeout=config.export_timeout,
     )

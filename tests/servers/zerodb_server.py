@@ -10,6 +10,7 @@ it twice, which is what the store's tests check against.
 Faults (``server.inject(...)``), consumed one per matching request:
 
 - ``status``: answer ``code`` (with ``Retry-After`` if given) without committing anything;
+  with ``body``, that text is the answer's body as is (e.g. a server echoing the key);
 - ``hang``: hold the request ``seconds`` without committing, then close the connection;
 - ``drop_after_commit``: commit the rows, then close the connection without an answer;
 - ``redirect``: answer 307 to the same path on ``location`` (another server);
@@ -43,7 +44,7 @@ from typing import Any
 
 from tests.servers.mongo_filter import FilterError, matches, project, sort_rows
 
-__all__ = ["Fault", "RequestRecord", "ZeroDBServer"]
+__all__ = ["Fault", "Raw", "RequestRecord", "ZeroDBServer"]
 
 MAX_ROWS = 1000
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -63,6 +64,10 @@ _ROUTES = [
 ]
 
 
+class Raw(str):
+    """An answer body sent as is, not JSON-encoded."""
+
+
 class _Answer(Exception):
     def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(status)
@@ -80,6 +85,7 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     location: str = ""
+    body: str | None = None
 
 
 @dataclass
@@ -188,10 +194,13 @@ class ZeroDBServer:
     # -- faults and inspection -------------------------------------------------------------
 
     def inject(self, kind: str, *, route: str = "rows", times: int = 1, code: int = 503,
-               retry_after: str | None = None, seconds: float = 0.0, location: str = "") -> None:
+               retry_after: str | None = None, seconds: float = 0.0, location: str = "",
+               body: str | None = None) -> None:
         """Queue a fault for the next ``times`` requests to ``route`` (``"any"`` matches all)."""
         with self.lock:
-            self.faults.append(Fault(kind, route, times, code, retry_after, seconds, location))
+            self.faults.append(
+                Fault(kind, route, times, code, retry_after, seconds, location, body)
+            )
 
     def outage(self, seconds: float, *, mode: str = "refuse") -> None:
         """Go down for ``seconds``: refuse connections, or answer 503 (``mode="503"``)."""
@@ -288,7 +297,9 @@ class ZeroDBServer:
     def _pre_fault(self, fault: Fault, path: str) -> None:
         if fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            raise _Answer(fault.code, {"detail": f"injected {fault.code}"}, headers)
+            body = Raw(fault.body) if fault.body is not None else {
+                "detail": f"injected {fault.code}"}
+            raise _Answer(fault.code, body, headers)
         if fault.kind == "hang":
             self._stopping.wait(fault.seconds)
             raise _Closed()
@@ -460,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
 
     def answer(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        data = json.dumps(body).encode()
+        data = body.encode() if isinstance(body, Raw) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

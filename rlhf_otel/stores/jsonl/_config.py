@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import Final, Literal
 
 from rlhf_otel._errors import ConfigurationError
+from rlhf_otel.stores.jsonl._format import MAX_LINE_BYTES
 
 __all__ = ["FsyncPolicy", "JsonlHealth", "JsonlStoreConfig"]
 
 FsyncPolicy = Literal["interval", "batch", "none"]
 _POLICIES: Final = ("interval", "batch", "none")
+_MIN_LINE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +36,11 @@ class JsonlStoreConfig:
         fsync_interval_s: the interval for ``fsync="interval"`` (default 1.0 s).
         retention_max_age: delete sealed segments last written longer ago than this.
         retention_max_bytes: delete the oldest sealed segments while the store is larger.
+        max_line_bytes: the longest line (one record's JSON) written or read, in bytes
+            (default 64 MiB). A longer record is not written but counted in ``dropped()``
+            as ``record_too_large``; a longer line found on disk is skipped and counted in
+            ``health().read_problems`` as ``oversized_line`` (in a compressed segment, with
+            the rest of that segment), so reading never holds more than about this much.
     """
 
     data_dir: str | os.PathLike[str] = "./rlhf-data"
@@ -44,8 +51,18 @@ class JsonlStoreConfig:
     fsync_interval_s: float = 1.0
     retention_max_age: timedelta | None = None
     retention_max_bytes: int | None = None
+    max_line_bytes: int = MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_line_bytes, bool)
+            or not isinstance(self.max_line_bytes, int)
+            or self.max_line_bytes < _MIN_LINE_BYTES
+        ):
+            raise ConfigurationError(
+                f"max_line_bytes must be an int >= {_MIN_LINE_BYTES} (bytes); "
+                f"got {self.max_line_bytes!r}"
+            )
         if not isinstance(self.max_file_size_mb, (int, float)) or not (self.max_file_size_mb > 0):
             raise ConfigurationError(
                 f"max_file_size_mb must be a number > 0 (MiB); got {self.max_file_size_mb!r}"

@@ -22,6 +22,7 @@ __all__ = [
     "GZ",
     "IDX",
     "KINDS",
+    "MAX_LINE_BYTES",
     "PLAIN",
     "SUM",
     "TORN",
@@ -44,7 +45,10 @@ SUM: Final = ".sum"
 TORN: Final = ".torn"
 GZ_MEMBER_BYTES: Final = 64 * 1024
 """Raw bytes per gzip member: a lookup in a compressed segment inflates one member."""
+MAX_LINE_BYTES: Final = 64 << 20
+"""Default bound on one line (record): longer lines are not written, and skipped on read."""
 _READ_CHUNK: Final = 1 << 20
+_INFLATE_CHUNK: Final = 1 << 20
 
 _NAME_RE: Final = re.compile(
     r"(interactions|feedback)-(\d{8}T\d{12}Z)-([0-9a-f]{8})-(\d{6,})"
@@ -142,16 +146,34 @@ class LineBlocks:
     block's first line starts in (compressed). After iteration: ``tail`` holds an
     unterminated final fragment (a torn line), ``truncated`` says a compressed file ended
     mid-member, ``corrupt`` says inflating failed (every line before it was given back).
+
+    A line longer than ``max_line`` bytes is never held whole: it is skipped, and where it
+    starts is added to ``oversized``, so memory stays within about ``max_line`` plus a chunk.
+    In a plain file reading resumes after its newline; in a compressed one the rest of the
+    file is skipped, since finding that newline means inflating all of the line (a gzip
+    bomb inflates to gigabytes). ``resume`` is where the next unread line of a plain file
+    starts.
     """
 
-    def __init__(self, fd: int, *, compressed: bool, start: int = 0, end: int | None = None):
+    def __init__(
+        self,
+        fd: int,
+        *,
+        compressed: bool,
+        start: int = 0,
+        end: int | None = None,
+        max_line: int = MAX_LINE_BYTES,
+    ):
         self._fd = fd
         self._compressed = compressed
         self._start = start
         self._end = end
+        self._max_line = max_line
         self.tail = b""
         self.truncated = False
         self.corrupt = False
+        self.oversized: list[int] = []
+        self.resume = start
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         return self._gz() if self._compressed else self._plain()
@@ -162,24 +184,41 @@ class LineBlocks:
 
     def _plain(self) -> Iterator[tuple[int, bytes]]:
         pos = self._start
-        carry = b""
+        carry, carry_loc = bytearray(), pos
+        skipping = False
         while True:
             chunk = self._read(pos)
             if not chunk:
                 break
+            chunk_pos = pos
             pos += len(chunk)
-            buf = carry + chunk if carry else chunk
-            cut = buf.rfind(b"\n") + 1
-            if cut:
-                yield pos - len(buf), buf[:cut]
-            carry = buf[cut:]
-        self.tail = carry
+            if skipping:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    continue
+                skipping = False
+                chunk, chunk_pos = chunk[nl + 1 :], chunk_pos + nl + 1
+                self.resume = carry_loc = chunk_pos
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                carry += chunk
+            else:
+                if carry:
+                    yield carry_loc, bytes(carry) + chunk[:cut]
+                else:
+                    yield chunk_pos, chunk[:cut]
+                self.resume = carry_loc = chunk_pos + cut
+                carry = bytearray(chunk[cut:])
+            if len(carry) > self._max_line:
+                self.oversized.append(carry_loc)
+                carry, skipping = bytearray(), True
+        self.tail = bytes(carry)
 
     def _gz(self) -> Iterator[tuple[int, bytes]]:
         pos = member = self._start
         d = zlib.decompressobj(31)
         fed = False
-        carry, carry_loc = b"", member
+        carry, carry_loc = bytearray(), member
         data = b""
         while True:
             if not data:
@@ -188,29 +227,33 @@ class LineBlocks:
                 if not data:
                     break
             try:
-                out = d.decompress(data)
+                out = d.decompress(data, _INFLATE_CHUNK)
             except zlib.error:
                 self.corrupt = True
                 break
             fed = True
-            data = b""
+            data = d.unconsumed_tail
             if d.eof:
                 data = d.unused_data
                 out += d.flush()
             if out:
-                if carry:
-                    first = out.find(b"\n") + 1
-                    if not first:
-                        carry += out
-                        out = b""
-                    else:
-                        yield carry_loc, carry + out[:first]
-                        carry, out = b"", out[first:]
                 cut = out.rfind(b"\n") + 1
-                if cut:
-                    yield member, out[:cut]
-                if out:
-                    carry, carry_loc = out[cut:], member
+                if not cut:
+                    if not carry:
+                        carry_loc = member
+                    carry += out
+                else:
+                    if carry:
+                        first = out.find(b"\n") + 1
+                        yield carry_loc, bytes(carry) + out[:first]
+                        if first < cut:
+                            yield member, out[first:cut]
+                    else:
+                        yield member, out[:cut]
+                    carry, carry_loc = bytearray(out[cut:]), member
+            if len(carry) > self._max_line:
+                self.oversized.append(carry_loc)
+                return
             if d.eof:
                 member = pos - len(data)
                 d = zlib.decompressobj(31)
@@ -224,18 +267,18 @@ class LineBlocks:
             carry += rest
             cut = carry.rfind(b"\n") + 1
             if cut:
-                yield carry_loc, carry[:cut]
+                yield carry_loc, bytes(carry[:cut])
                 carry = carry[cut:]
-        self.tail = carry
+        self.tail = bytes(carry)
 
 
 def _pread(fd: int, n: int, pos: int) -> bytes:
     return os.pread(fd, n, pos)
 
 
-def read_gz_lines_at(fd: int, loc: int) -> list[bytes]:
+def read_gz_lines_at(fd: int, loc: int, max_line: int = MAX_LINE_BYTES) -> list[bytes]:
     """The complete lines that start in the gzip member at ``loc`` (plus a spill-over)."""
-    blocks = LineBlocks(fd, compressed=True, start=loc)
+    blocks = LineBlocks(fd, compressed=True, start=loc, max_line=max_line)
     lines: list[bytes] = []
     for block_loc, block in blocks:
         if block_loc != loc:

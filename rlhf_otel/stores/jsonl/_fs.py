@@ -7,8 +7,9 @@ import errno
 import fcntl
 import os
 import secrets
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -16,12 +17,19 @@ from typing import Final
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.stores.jsonl._format import SegmentName, parse_name
 
-__all__ = ["DataDir", "Listing", "drop_reason", "write_all"]
+__all__ = ["DataDir", "Listing", "NotRegularFile", "drop_reason", "write_all"]
 
 FILE_MODE: Final = 0o600
 DIR_MODE: Final = 0o700
-_NOFOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO planted under one of our names must not wait for a peer (it
+# has no effect on the regular files we then insist on).
+_NOFOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 MAINTENANCE_LOCK: Final = ".maintenance.lock"
+
+
+class NotRegularFile(FileNotFoundError):
+    """One of the store's names is something else (a FIFO, a socket, a device, a folder):
+    treated as absent, and counted."""
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -62,7 +70,12 @@ class DataDir:
     session name ever becomes part of a path, and ``O_NOFOLLOW`` refuses symlinks.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_strange: Callable[[str], None] | None = None,
+    ) -> None:
+        self._on_strange = on_strange
         p = Path(os.fspath(path)).expanduser()
         try:
             p.mkdir(mode=DIR_MODE, parents=True)
@@ -87,25 +100,45 @@ class DataDir:
             os.close(self.fd)
 
     # ------------------------------------------------------------------ files
+    def strange(self, name: str) -> None:
+        """Report a non-regular file under one of the store's names."""
+        if self._on_strange is not None:
+            self._on_strange(name)
+
+    def _regular(self, name: str, flags: int, mode: int = FILE_MODE) -> int:
+        try:
+            fd = os.open(name, flags | _NOFOLLOW, mode, dir_fd=self.fd)
+        except OSError as exc:
+            # ENXIO: a FIFO with no reader opened for writing; EISDIR: a folder
+            if exc.errno in (errno.ENXIO, errno.EISDIR, errno.ENODEV, errno.EOPNOTSUPP):
+                self.strange(name)
+                raise NotRegularFile(errno.ENOENT, f"{name} is not a regular file") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            self.strange(name)
+            raise NotRegularFile(errno.ENOENT, f"{name} is not a regular file")
+        return fd
+
     def open_read(self, name: str) -> int:
-        """A read-only descriptor of a regular file (``FileNotFoundError`` if gone)."""
-        return os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=self.fd)
+        """A read-only descriptor of a regular file (``FileNotFoundError`` if gone or not
+        a regular file)."""
+        return self._regular(name, os.O_RDONLY)
 
     def create(self, name: str, *, append: bool = False) -> int:
         """Create ``name`` exclusively, mode 0600 (``FileExistsError`` if it exists)."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         if append:
             flags |= os.O_APPEND
-        return os.open(name, flags, FILE_MODE, dir_fd=self.fd)
+        return self._regular(name, flags)
 
     def open_append(self, name: str) -> int:
         """Open or create ``name`` for appending, mode 0600."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW
-        return os.open(name, flags, FILE_MODE, dir_fd=self.fd)
+        return self._regular(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
     def open_rw(self, name: str) -> int:
         """Open an existing file for reading and writing (truncation during repair)."""
-        return os.open(name, os.O_RDWR | _NOFOLLOW, dir_fd=self.fd)
+        return self._regular(name, os.O_RDWR)
 
     def rename(self, src: str, dst: str) -> None:
         """Atomically rename within the directory (replaces ``dst``)."""
@@ -166,7 +199,11 @@ class DataDir:
                     unborn.append(name)
                     continue
                 parsed = parse_name(name)
-                if parsed is None or not entry.is_file(follow_symlinks=False):
+                if parsed is None:
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    if not entry.is_symlink():  # symlinks are refused quietly, by design
+                        self.strange(name)
                     continue
                 if parsed.temp_owner is None and parsed.suffix in (
                     ".active.jsonl",
@@ -194,8 +231,13 @@ class DataDir:
         """Hold the directory's maintenance lock (compress, purge, retention, recovery).
 
         Yields ``False`` without the lock when ``wait`` is false and another holder has it.
+        If something other than a regular file sits under the lock's name, the directory
+        itself is locked instead (every process meets the same obstacle, so all agree).
         """
-        fd = self.open_append(MAINTENANCE_LOCK)
+        try:
+            fd = self.open_append(MAINTENANCE_LOCK)
+        except NotRegularFile:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -234,7 +276,9 @@ class DataDir:
         A writer with no lock file at all is gone too (``-1`` is returned then).
         """
         try:
-            fd = os.open(f".writer-{writer}.lock", os.O_RDWR | _NOFOLLOW, dir_fd=self.fd)
+            fd = self.open_rw(f".writer-{writer}.lock")
+        except NotRegularFile:
+            return None  # not ours to judge or remove
         except FileNotFoundError:
             return -1
         try:
@@ -247,7 +291,7 @@ class DataDir:
     def remove_unborn(self, name: str) -> None:
         """Remove a ``.writer-*.lock.new`` left by a process that died while starting."""
         try:
-            fd = os.open(name, os.O_RDWR | _NOFOLLOW, dir_fd=self.fd)
+            fd = self.open_rw(name)
         except FileNotFoundError:
             return
         try:

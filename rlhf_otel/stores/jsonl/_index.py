@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from rlhf_otel.stores.jsonl._format import LineBlocks, id_hash, loads_line
+from rlhf_otel.stores.jsonl._format import MAX_LINE_BYTES, LineBlocks, id_hash, loads_line
 
 __all__ = ["IdxFile", "IndexBuilder", "TailIndex", "line_keys"]
 
@@ -56,7 +56,8 @@ _INTERACTION_BLOCK: Final = re.compile(
 _FEEDBACK_BLOCK: Final = re.compile(
     rb'\n\{"schema_version":\d+,"kind":"feedback","id":"([^"\\\n]*)",'
     rb'"interaction_id":"([^"\\\n]*)",[^\n]*,"target_ids":\[("[^"\\\n]*"(?:,"[^"\\\n]*")*)?\],'
-    rb'"trace_id":(?:null|"[^"\\\n]*"),"span_id":(?:null|"[^"\\\n]*")\}(?=\n)'
+    rb'"trace_id":(?:null|"[^"\\\n]*"),"span_id":(?:null|"[^"\\\n]*")'
+    rb'(?:,"supersedes":(?:null|"[^"\\\n]*"))?\}(?=\n)'
 )
 Keys = tuple[int, str, tuple[str, ...], str]
 """(offset of the line in its block, id, target ids, timestamp or "")."""
@@ -272,16 +273,15 @@ class TailIndex:
             if hi > self.max_ts:
                 self.max_ts = hi
 
-    def update(self, fd: int, size: int) -> None:
+    def update(self, fd: int, size: int, max_line: int = MAX_LINE_BYTES) -> None:
         """Index the complete lines between the last update and ``size`` (read from file)."""
         if size <= self.upto:
             return
-        end = self.upto
-        for loc, block in LineBlocks(fd, compressed=False, start=end, end=size):
+        blocks = LineBlocks(fd, compressed=False, start=self.upto, end=size, max_line=max_line)
+        for loc, block in blocks:
             for pos, rid, targets, ts in block_keys(block):
                 self.add(rid, targets, loc + pos, ts)
-            end = loc + len(block)
-        self.upto = end
+        self.upto = blocks.resume
 
     def find(self, rid: str) -> list[int]:
         """Locations of lines whose id hashes like ``rid``."""

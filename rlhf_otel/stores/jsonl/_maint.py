@@ -24,6 +24,7 @@ from rlhf_otel.stores.jsonl._format import (
     GZ,
     GZ_MEMBER_BYTES,
     IDX,
+    MAX_LINE_BYTES,
     PLAIN,
     SUM,
     TORN,
@@ -54,14 +55,31 @@ class Aborted(Exception):
     """A compression stopped because the store is closing (nothing was changed)."""
 
 
-class Maintenance:
-    """The operations that change sealed files; each caller holds the maintenance lock."""
+class _Oversized(Exception):
+    """A segment holds a line over the cap: rewriting it would lose what follows."""
 
-    def __init__(self, ddir: DataDir, owner: str, *, durable: bool, drops: DropCounter):
+
+class Maintenance:
+    """The operations that change sealed files; each caller holds the maintenance lock.
+
+    A segment holding a line longer than ``max_line`` is never rewritten (compressed or
+    purged): reading stops there, so a rewrite would lose the lines after it.
+    """
+
+    def __init__(
+        self,
+        ddir: DataDir,
+        owner: str,
+        *,
+        durable: bool,
+        drops: DropCounter,
+        max_line: int = MAX_LINE_BYTES,
+    ):
         self._dir = ddir
         self._owner = owner
         self._durable = durable
         self._drops = drops
+        self._max_line = max_line
 
     # ------------------------------------------------------------------ recovery
     def recover(self, listing: Listing) -> int:
@@ -167,6 +185,13 @@ class Maintenance:
             if self._durable:
                 os.fsync(out)
             st = os.fstat(out)
+        except _Oversized:
+            os.close(out)
+            os.close(fd)
+            self._dir.unlink(tmp)
+            _log.warning("rlhf-otel JSONL store: %s holds a line over %d bytes; left "
+                         "uncompressed", stem, self._max_line)
+            return False
         except BaseException:
             os.close(out)
             os.close(fd)
@@ -229,7 +254,8 @@ class Maintenance:
         builder = IndexBuilder() if scan else None
         raw_starts, offsets = array("Q"), array("Q")
         out_pos = 0
-        for loc, block in LineBlocks(fd, compressed=False):
+        blocks = LineBlocks(fd, compressed=False, max_line=self._max_line)
+        for loc, block in blocks:
             for piece_loc, piece in _pieces(loc, block):
                 member = gzip_member(piece)
                 _jsonl_fs.write_all(out, member)
@@ -241,6 +267,8 @@ class Maintenance:
             if stop():
                 raise Aborted
             tick()
+        if blocks.oversized:
+            raise _Oversized
         return builder, raw_starts, offsets
 
     def repair_sealed_tail(self, stem: str, fd: int) -> None:
@@ -386,7 +414,7 @@ class Maintenance:
             builder = IndexBuilder()
             out_pos = 0
             out = self._dir.create(tmp)
-            for loc, kept in _kept_blocks(fd, compressed, doomed):
+            for loc, kept in _kept_blocks(fd, compressed, doomed, self._max_line):
                 removed += kept[1]
                 if not kept[0]:
                     continue
@@ -416,6 +444,10 @@ class Maintenance:
             )
             self._dir.rename(tmp, name)
             return removed
+        except _Oversized:
+            _log.warning("rlhf-otel JSONL store: %s holds a line over %d bytes; not purged",
+                         stem, self._max_line)
+            return 0
         finally:
             if out >= 0:
                 os.close(out)
@@ -424,12 +456,15 @@ class Maintenance:
 
 
 def _kept_blocks(
-    fd: int, compressed: bool, doomed: Callable[[bytes], bool]
+    fd: int, compressed: bool, doomed: Callable[[bytes], bool], max_line: int
 ) -> Iterator[tuple[int, tuple[bytes, int]]]:
-    for loc, block in LineBlocks(fd, compressed=compressed):
+    blocks = LineBlocks(fd, compressed=compressed, max_line=max_line)
+    for loc, block in blocks:
         lines = block.split(b"\n")[:-1]
         keep = [line for line in lines if not doomed(line)]
         yield loc, ((b"\n".join(keep) + b"\n") if keep else b"", len(lines) - len(keep))
+    if blocks.oversized:
+        raise _Oversized
 
 
 def _pieces(loc: int, block: bytes) -> Iterator[tuple[int, bytes]]:

@@ -9,13 +9,14 @@ import re
 import struct
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from rlhf_otel.stores.jsonl._format import (
     ACTIVE,
     GZ,
     IDX,
+    MAX_LINE_BYTES,
     PLAIN,
     SUM,
     LineBlocks,
@@ -82,8 +83,10 @@ class SegmentReader:
         own_active: Callable[[], dict[str, tuple[str, TailIndex, int]]],
         pending: dict[str, TailIndex],
         problems: Problems,
+        max_line: int = MAX_LINE_BYTES,
     ) -> None:
         self._dir = ddir
+        self._max_line = max_line
         self._owner = owner
         self._durable = durable
         self._own_active = own_active
@@ -135,7 +138,7 @@ class SegmentReader:
                 if tail is None or tail.ino != st.st_ino:
                     tail = self._tails[stem] = TailIndex(st.st_ino)
             with tail.lock:
-                tail.update(fd, st.st_size)
+                tail.update(fd, st.st_size, self._max_line)
             return tail
         with self._lock:
             self._tails.pop(stem, None)
@@ -182,7 +185,7 @@ class SegmentReader:
 
     def _build_idx(self, stem: str, fd: int, st: os.stat_result, compressed: bool) -> IdxFile:
         builder = IndexBuilder()
-        blocks = LineBlocks(fd, compressed=compressed)
+        blocks = LineBlocks(fd, compressed=compressed, max_line=self._max_line)
         for loc, block in blocks:
             builder.add_block(loc, block, compressed)
         data = builder.to_bytes(st.st_size, st.st_ino)
@@ -214,13 +217,39 @@ class SegmentReader:
                     continue
                 compressed = name.endswith(GZ)
                 for loc in sorted(set(locs), reverse=True):
-                    for line in reversed(_lines_at(fd, loc, compressed)):
+                    for line in reversed(_lines_at(fd, loc, compressed, self._max_line)):
                         if needle is not None and needle not in line:
                             continue
                         d = loads_line(line)
                         if d is not None and d.get("id") == rid and d.get("kind") == want:
                             return d
         return None
+
+    def lookup_many(self, kind: str, rids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The newest record of ``kind`` for each of ``rids`` that has one; each segment is
+        opened once for all of them."""
+        want = _KIND_OF_LINE[kind]
+        missing = set(rids)
+        found: dict[str, dict[str, Any]] = {}
+        for seg in reversed(self.segments(kind)):
+            if not missing:
+                break
+            with self.opened(seg) as opened:
+                if opened is None:
+                    continue
+                fd, name = opened
+                index = self.index_of(seg[0].stem, name, fd)
+                locs = sorted({loc for rid in missing for loc in index.find(rid)})
+                compressed = name.endswith(GZ)
+                here: dict[str, dict[str, Any]] = {}
+                for loc in locs:
+                    for line in _lines_at(fd, loc, compressed, self._max_line):
+                        d = loads_line(line)
+                        if d is not None and d.get("kind") == want and d.get("id") in missing:
+                            here[d["id"]] = d  # a later line of the segment is newer
+                found.update(here)
+                missing -= here.keys()
+        return found
 
     def lookup_targets(self, targets: list[str]) -> Iterator[dict[str, Any]]:
         """Feedback naming any of ``targets``, oldest written first, each once."""
@@ -234,7 +263,7 @@ class SegmentReader:
                 locs = sorted({loc for t in wanted for loc in index.find_target(t)})
                 compressed = name.endswith(GZ)
                 for loc in locs:
-                    for line in _lines_at(fd, loc, compressed):
+                    for line in _lines_at(fd, loc, compressed, self._max_line):
                         d = loads_line(line)
                         if d is None or d.get("kind") != "feedback":
                             continue
@@ -273,8 +302,10 @@ class SegmentReader:
     def segment_blocks(self, stem: str, name: str, fd: int) -> Iterator[tuple[int, bytes]]:
         """``(loc, block of whole lines)`` of one open segment; problems are counted."""
         end = self.readable_end(stem, name, fd)
-        blocks = LineBlocks(fd, compressed=name.endswith(GZ), end=end)
+        blocks = LineBlocks(fd, compressed=name.endswith(GZ), end=end, max_line=self._max_line)
         yield from blocks
+        for loc in blocks.oversized:
+            self.problems.add("oversized_line", stem, loc)
         if blocks.tail and end is None:
             self.problems.add("torn_line", stem, -1)
         if blocks.truncated:
@@ -345,17 +376,18 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _lines_at(fd: int, loc: int, compressed: bool) -> list[bytes]:
+def _lines_at(fd: int, loc: int, compressed: bool, max_line: int) -> list[bytes]:
     if compressed:
-        return read_gz_lines_at(fd, loc)
-    buf = b""
+        return read_gz_lines_at(fd, loc, max_line)
+    buf = bytearray()
     pos = loc
-    while True:
-        chunk = os.pread(fd, 8192 if not buf else len(buf) * 2, pos)
+    while len(buf) <= max_line:
+        chunk = os.pread(fd, min(max(8192, len(buf)), 1 << 20), pos)
         if not chunk:
-            return [buf] if buf else []
+            return [bytes(buf)] if buf else []
         nl = chunk.find(b"\n")
         if nl >= 0:
-            return [buf + chunk[:nl]]
+            return [bytes(buf) + chunk[:nl]]
         buf += chunk
         pos += len(chunk)
+    return []

@@ -46,7 +46,8 @@ _FEEDBACK: Final = re.compile(
     rb'|text","data":\{"comment":"((?:[^"\\\n]|\\.)*)",'
     rb'"sentiment":(?:null|"(positive|negative|neutral)")'
     rb')\},"timestamp":"' + _TS + rb'"[^\n]*,"target_ids":\["([^"\\\n]*)"\],'
-    rb'"trace_id":(?:null|"[0-9a-f]*"),"span_id":(?:null|"[0-9a-f]*")\}(?=\n)'
+    rb'"trace_id":(?:null|"[0-9a-f]*"),"span_id":(?:null|"[0-9a-f]*")'
+    rb'(?:,"supersedes":(?:null|"([^"\\\n]*)"))?\}(?=\n)'
 )
 _KIND: Final = {"interactions": "interaction", "feedback": "feedback"}
 
@@ -134,7 +135,33 @@ def jsonl_stats(
                     continue
                 else:
                     _scan(acc, rng, kind, reader.segment_blocks(stem, name, fd), reader, stem)
+    _drop_superseded(acc, rng, reader)
     return acc.result(start, end)  # type: ignore[arg-type]  # end None only for direct calls
+
+
+def _drop_superseded(acc: StatsAccumulator, rng: _Range, reader: SegmentReader) -> None:
+    """Take back the records that a record in range supersedes (few: changed votes only),
+    found by id; an interaction whose only feedback in range was such a record stops
+    counting as one with feedback."""
+    if not acc.superseded:
+        return
+    freed: set[str] = set()
+    for d in reader.lookup_many("feedback", acc.superseded).values():
+        if not rng.contains(d.get("timestamp")):
+            continue
+        try:
+            acc.remove_feedback_fields(d["type"], d["data"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # it was never counted: an unreadable line is reported by the scan
+        freed.update([d["interaction_id"], *(d.get("target_ids") or ())])
+    freed &= acc.targeted
+    if not freed:
+        return
+    still: set[str] = set()
+    for other in reader.lookup_targets(sorted(freed)):
+        if other.get("id") not in acc.superseded and rng.contains(other.get("timestamp")):
+            still.update([str(other.get("interaction_id")), *(other.get("target_ids") or ())])
+    acc.targeted -= freed - still
 
 
 def _scan(
@@ -196,13 +223,15 @@ def _feedback(
             for line in buf[pos + 1 : s].split(b"\n"):
                 _slow_line(acc, rng, line, "feedback", reader, stem, loc, span)
         pos = m.end()
-        iid, value, rating, low, high, comment, sentiment, ts, target = m.groups()
+        iid, value, rating, low, high, comment, sentiment, ts, target, sup = m.groups()
         if target != iid:
             _slow_line(acc, rng, buf[s + 1 : pos], "feedback", reader, stem, loc, span)
             continue
         stamps.append(ts)
         if not lo <= ts <= hi:
             continue
+        if sup is not None:
+            acc.superseded.add(sup.decode())
         if value is not None:
             if value == b"thumbs_up":
                 up += 1
@@ -286,7 +315,11 @@ def _slow_line(
             acc.add_interaction_id(d["id"])
         else:
             acc.add_feedback_fields(
-                d["type"], d["data"], d["interaction_id"], d.get("target_ids") or ()
+                d["type"],
+                d["data"],
+                d["interaction_id"],
+                d.get("target_ids") or (),
+                d.get("supersedes"),
             )
     except (KeyError, TypeError, ValueError, AttributeError):
         reader.problems.add("unreadable_line", stem, loc)

@@ -27,7 +27,7 @@ from rlhf_otel.records import (
 )
 from rlhf_otel.stores._protocol import DropCounter, StoreBase, apply_window
 from rlhf_otel.stores.jsonl._config import FsyncPolicy, JsonlHealth, JsonlStoreConfig
-from rlhf_otel.stores.jsonl._format import dumps_line
+from rlhf_otel.stores.jsonl._format import MAX_LINE_BYTES, dumps_line
 from rlhf_otel.stores.jsonl._fs import DataDir
 from rlhf_otel.stores.jsonl._index import TailIndex
 from rlhf_otel.stores.jsonl._maint import Maintenance
@@ -72,6 +72,7 @@ class JsonlStore(StoreBase):
         fsync_interval_s: float = 1.0,
         retention_max_age: timedelta | None = None,
         retention_max_bytes: int | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
         config: JsonlStoreConfig | None = None,
     ) -> None:
         cfg = config or JsonlStoreConfig(
@@ -83,12 +84,13 @@ class JsonlStore(StoreBase):
             fsync_interval_s=fsync_interval_s,
             retention_max_age=retention_max_age,
             retention_max_bytes=retention_max_bytes,
+            max_line_bytes=max_line_bytes,
         )
         self.config = cfg
-        self._dir = DataDir(cfg.data_dir)
+        self._problems = Problems()
+        self._dir = DataDir(cfg.data_dir, on_strange=self._strange)
         durable = cfg.fsync != "none"
         self._drops = DropCounter()
-        self._problems = Problems()
         self._pending: dict[str, TailIndex] = {}
         self._pending_stats: dict[str, tuple[TailIndex, StatsAccumulator]] = {}
         self._closed = False
@@ -113,7 +115,11 @@ class JsonlStore(StoreBase):
         self._pid = os.getpid()
         self.writer_id, self._writer_fd = self._dir.new_writer()
         self._maint = Maintenance(
-            self._dir, self.writer_id, durable=self._durable, drops=self._drops
+            self._dir,
+            self.writer_id,
+            durable=self._durable,
+            drops=self._drops,
+            max_line=cfg.max_line_bytes,
         )
         self._writer = SegmentWriter(
             self._dir,
@@ -130,6 +136,7 @@ class JsonlStore(StoreBase):
             own_active=self._writer.active,
             pending=self._pending,
             problems=self._problems,
+            max_line=cfg.max_line_bytes,
         )
         interval = cfg.fsync_interval_s if cfg.fsync == "interval" else None
         self._worker = Worker(self, interval=interval)
@@ -172,9 +179,13 @@ class JsonlStore(StoreBase):
         if feedback:
             self._writer.write("feedback", self._encode(feedback, feedback_to_dict))
 
+    def _strange(self, name: str) -> None:
+        self._problems.add("not_regular_file", name, -1)
+
     def _encode(self, records: Sequence[Any], to_dict: Any) -> list[EncodedRecord]:
         out: list[EncodedRecord] = []
         append = out.append
+        max_line = self.config.max_line_bytes
         for r in records:
             try:
                 d = to_dict(r)
@@ -182,6 +193,16 @@ class JsonlStore(StoreBase):
             except Exception:  # a bad record must not sink its batch
                 self._drops.add("unserializable")
                 _log.warning("rlhf-otel JSONL store: record %r cannot be serialised", r.id)
+                continue
+            if len(line) > max_line:
+                self._drops.add("record_too_large")
+                _log.warning(
+                    "rlhf-otel JSONL store: record %r is %d bytes, over max_line_bytes=%d; "
+                    "not written",
+                    r.id,
+                    len(line),
+                    max_line,
+                )
                 continue
             if d["kind"] != "feedback":
                 append((line, d["id"], (), d["timestamp"], None))
@@ -191,7 +212,9 @@ class JsonlStore(StoreBase):
                 targets: tuple[str, ...] = (iid,)
             else:
                 targets = tuple(dict.fromkeys((iid, *named)))
-            append((line, d["id"], targets, d["timestamp"], (d["type"], d["data"])))
+            append(
+                (line, d["id"], targets, d["timestamp"], (d["type"], d["data"], d["supersedes"]))
+            )
         return out
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -227,8 +250,8 @@ class JsonlStore(StoreBase):
 
     def dropped(self) -> Mapping[str, int]:
         """Records lost, by reason: ``disk_full``, ``disk_quota``, ``io_error``,
-        ``unserializable``, ``store_closed``, and ``torn_line`` (a record cut by a crash,
-        repaired at open)."""
+        ``unserializable``, ``record_too_large`` (over ``max_line_bytes``),
+        ``store_closed``, and ``torn_line`` (a record cut by a crash, repaired at open)."""
         return self._drops.snapshot()
 
     # ------------------------------------------------------------------ reading

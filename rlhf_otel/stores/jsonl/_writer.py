@@ -23,8 +23,10 @@ __all__ = ["EncodedRecord", "SegmentWriter", "Sealed"]
 
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 
-EncodedRecord = tuple[bytes, str, tuple[str, ...], str, "tuple[str, Mapping[str, Any]] | None"]
-"""(line, id, target ids, timestamp, feedback (type, data) or None) of one record."""
+EncodedRecord = tuple[
+    bytes, str, tuple[str, ...], str, "tuple[str, Mapping[str, Any], str | None] | None"
+]
+"""(line, id, target ids, timestamp, feedback (type, data, supersedes) or None)."""
 
 
 @dataclass(slots=True)
@@ -301,7 +303,7 @@ def _count(
         for item in chunk:
             fb = item[4]
             if fb is not None:
-                add(fb[0], fb[1], item[2][0], item[2])
+                add(fb[0], fb[1], item[2][0], item[2], fb[2])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None  # a malformed record: this segment's statistics come from its bytes
     return stats

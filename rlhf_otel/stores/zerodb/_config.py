@@ -106,8 +106,13 @@ class ZeroDBConfig:
             as ``"spool_full"`` (1 GiB).
         probe_interval: while the service is unreachable, seconds between attempts to reach
             it again (5).
-        flush_timeout: what ``flush(None)`` and ``close()`` wait at most (30).
-        read_budget: seconds a read may spend in attempts and backoff before it fails (15).
+        flush_timeout: what ``flush(None)`` waits at most, and the most ``close()`` takes in
+            all (30). A logger passes its ``export_timeout`` here.
+        read_timeout: the most seconds one read request takes, attempts and backoff
+            included, before it raises :class:`~rlhf_otel.StoreError` (5); the first
+            request of a read shares it with flushing the writes still pending. While the
+            service is known to be down a read makes a single attempt; a 401/403 is never
+            retried.
         page_size: rows per query page when reading, 1..1000 (1000).
     """
 
@@ -132,7 +137,7 @@ class ZeroDBConfig:
     spool_max_bytes: int = 1 << 30
     probe_interval: float = 5.0
     flush_timeout: float = 30.0
-    read_budget: float = 15.0
+    read_timeout: float = 5.0
     page_size: int = MAX_ROWS_PER_REQUEST
 
     def __post_init__(self) -> None:
@@ -166,7 +171,7 @@ class ZeroDBConfig:
             "backoff_max",
             "probe_interval",
             "flush_timeout",
-            "read_budget",
+            "read_timeout",
         ):
             _positive(name, getattr(self, name))
         _positive("retry_after_max", self.retry_after_max, allow_zero=True)

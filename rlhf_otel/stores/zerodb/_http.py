@@ -8,6 +8,9 @@ Outcomes of an attempt, and what the store does with them::
     REJECTED    400, 409, 413, 422                   the rows are at fault: split, drop the bad ones
     REFUSED     3xx, 401, 403, 404, other 4xx,       the configuration is at fault: report, keep the
                 unsupported URL                      records (spool), try again after probe_interval
+
+Every error text quotes at most ``MAX_QUOTED_CHARS`` of a server's answer, with the API key
+masked in any encoding the server may have echoed it in (see ``_mask``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any, Final
 import httpx
 from opentelemetry import context as otel_context
 
-from rlhf_otel.stores.zerodb._config import Secret, ZeroDBConfig
+from rlhf_otel.stores.zerodb._config import ENV_API_KEY, Secret, ZeroDBConfig
+from rlhf_otel.stores.zerodb._mask import MAX_QUOTED_CHARS, KeyMask, guard_http_logs
 
 __all__ = ["Attempt", "Outcome", "ZeroDBHTTP", "backoff_delay", "parse_retry_after"]
 
@@ -34,7 +38,10 @@ RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 REJECT_STATUSES: Final = frozenset({400, 409, 413, 422})
 # The service (or a proxy) says it did not process these; others may have been committed.
 NOT_PROCESSED_STATUSES: Final = frozenset({408, 429, 503})
+KEY_REFUSED_STATUSES: Final = frozenset({401, 403})
 GZIP_MIN_BYTES: Final = 1024
+# Enough of an error answer to quote its start; the rest is never decoded.
+_ANSWER_BYTES: Final = 16 * 1024
 _SUPPRESS_KEY: Final = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 _USER_AGENT: Final = "rlhf-otel-zerodb/0.1"
 
@@ -89,6 +96,8 @@ class ZeroDBHTTP:
     def __init__(self, config: ZeroDBConfig, transport: httpx.BaseTransport | None = None) -> None:
         self._config = config
         self._secret: Secret = config.secret
+        self._mask = KeyMask(self._secret.reveal())
+        guard_http_logs(self._mask)
         self._client = httpx.Client(
             base_url=config.api_root,
             follow_redirects=False,
@@ -114,11 +123,9 @@ class ZeroDBHTTP:
         """Whether bodies are still sent gzip-compressed."""
         return self._gzip
 
-    def redact(self, text: str) -> str:
-        """``text`` with the API key replaced, for messages that quote a server's answer."""
-        key = self._secret.reveal()
-        # A key this short cannot be told apart from ordinary words in a message.
-        return text.replace(key, "***") if len(key) >= 6 else text
+    def redact(self, text: str, limit: int | None = None) -> str:
+        """``text`` with the API key masked in any encoding, on one line, cut to ``limit``."""
+        return self._mask(text, limit)
 
     def table_path(self, table: str, suffix: str = "") -> str:
         """The path of a table (or one of its sub-resources) of the configured project."""
@@ -199,7 +206,7 @@ class ZeroDBHTTP:
         return self._classify(method, path, response)
 
     def _describe(self, method: str, path: str, exc: Exception) -> str:
-        return self.redact(f"{method} {path}: {type(exc).__name__}: {exc}")
+        return f"{method} {path}: {type(exc).__name__}: {self.redact(str(exc), 300)}"
 
     def _classify(self, method: str, path: str, response: httpx.Response) -> Attempt:
         status = response.status_code
@@ -209,15 +216,18 @@ class ZeroDBHTTP:
             except ValueError:
                 body = {}
             return Attempt(Outcome.OK, status=status, body=body)
-        detail = self.redact(response.text[:300].strip())
+        answer = response.content[:_ANSWER_BYTES].decode("utf-8", "replace")
+        detail = self.redact(answer, MAX_QUOTED_CHARS)
         where = f"{method} {path}: HTTP {status}"
         if 300 <= status < 400:
-            target = response.headers.get("Location", "?")
+            target = self.redact(response.headers.get("Location", "?"), MAX_QUOTED_CHARS)
             return Attempt(
                 Outcome.REFUSED,
                 status=status,
-                error=f"{where} redirect to {self.redact(target)} not followed (check base_url)",
+                error=f"{where} redirect to {target} not followed (check base_url)",
             )
+        if status in KEY_REFUSED_STATUSES:
+            where += f" (the API key was refused: check api_key or ${ENV_API_KEY})"
         error = f"{where}: {detail}" if detail else where
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(
@@ -251,6 +261,8 @@ class ZeroDBHTTP:
         stop: threading.Event | None = None,
         on_retry: Callable[[Attempt], Attempt | Mapping[str, Any] | bytes | None] | None = None,
         max_attempts: int | None = None,
+        give_up: Callable[[Attempt], bool] | None = None,
+        on_failure: Callable[[Attempt], None] | None = None,
     ) -> Attempt:
         """``send`` with retries on RETRY outcomes, within ``budget`` seconds and max_attempts.
 
@@ -258,6 +270,9 @@ class ZeroDBHTTP:
         payload to send, an :class:`Attempt` to end with (or, if its outcome is RETRY, to
         count as one more failed attempt), or ``None`` to resend as before. The insert path
         uses it to ask whether rows the service may have committed are already there.
+        ``stop`` being set, or ``give_up(failed attempt)`` turning true (checked during the
+        backoff too), ends the retries early. ``on_failure`` hears of each failed attempt
+        that is about to be retried.
         """
         deadline = time.monotonic() + budget
         attempt = self.send(method, path, payload, timeout=budget)
@@ -266,10 +281,10 @@ class ZeroDBHTTP:
             delay = self.backoff(n - 1, attempt.retry_after)
             if delay >= deadline - time.monotonic():
                 break
-            if stop is not None and stop.wait(delay):
+            if on_failure is not None:
+                on_failure(attempt)
+            if _pause(delay, stop, give_up, attempt):
                 break
-            if stop is None:
-                time.sleep(delay)
             n += 1
             if on_retry is not None:
                 decided = on_retry(attempt)
@@ -284,3 +299,23 @@ class ZeroDBHTTP:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+
+def _pause(delay: float, stop: threading.Event | None,
+           give_up: Callable[[Attempt], bool] | None, failed: Attempt) -> bool:
+    """Sleep ``delay`` seconds; ``True`` (at once) if ``stop`` is set or ``give_up(failed)``."""
+    if give_up is None:
+        if stop is None:
+            time.sleep(delay)
+            return False
+        return stop.wait(delay)
+    end = time.monotonic() + delay
+    while not give_up(failed):
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        if stop is not None and stop.wait(min(left, 0.05)):
+            return True
+        if stop is None:
+            time.sleep(min(left, 0.05))
+    return True

@@ -60,6 +60,10 @@ class SenderState:
     urgent: int = 0
     stop: bool = False
     spool_dirty: bool = True
+    failing: bool = False
+    """The batch being sent has failed at least once and is being retried."""
+    abandoned: bool = False
+    """``stop`` gave up waiting for the thread and spooled its in-flight rows itself."""
 
     def has_work(self) -> bool:
         """Whether records are queued or being sent."""
@@ -92,6 +96,7 @@ class Sender:
         self._drops = drops
         self._st = state
         self._stop_event = threading.Event()
+        self._closing = threading.Event()
         self._table_checked = False
         self._rows_path = http.table_path(config.table_name, "/rows")
         self._query_path = http.table_path(config.table_name, "/query")
@@ -148,6 +153,8 @@ class Sender:
                 elif rows:
                     self._send(rows)
             except Exception:  # the sender must outlive any bug; the rows are kept
+                if self._abandoned():
+                    return
                 _LOG.exception("ZeroDB store: sender error; keeping the records in the spool")
                 self.spool_or_drop(rows, "sender_error")
             finally:
@@ -160,8 +167,14 @@ class Sender:
             st.queue.clear()
         self.spool_or_drop(rows, "closed")
 
+    def _abandoned(self) -> bool:
+        with self._st.cv:
+            return self._st.abandoned
+
     def _send(self, rows: list[Row]) -> None:
         result = self._deliver(rows, check_first=False)
+        if self._abandoned():
+            return  # stop() already spooled these rows; the replay sorts out any duplicate
         self._settle(result, own=True, replay=False)
         self.spool_or_drop(result.leftover, "unavailable")
 
@@ -172,6 +185,7 @@ class Sender:
             _LOG.error("ZeroDB store: service rejected %d record(s): %s",
                        sum(result.dropped.values()), result.error)
         with self._st.cv:
+            self._st.failing = False
             if own:
                 self._st.delivered += result.delivered
             if replay:
@@ -267,6 +281,7 @@ class Sender:
         attempt = self._http.call(
             "POST", self._rows_path, insert_body(rows),
             budget=self._config.retry_budget, stop=self._stop_event, on_retry=on_retry,
+            give_up=self._give_up, on_failure=self._retrying,
         )
         rows = current[0]
         result = _Result(delivered=already[0])
@@ -294,6 +309,18 @@ class Sender:
         else:
             result.leftover, result.error = rows, attempt.error
         return result
+
+    def _give_up(self, failed: Attempt) -> bool:
+        # While someone waits (flush, close), a service that cannot even be connected to is
+        # not waited for: the rows go to the spool now and the probes take over. Other
+        # failures are retried within the budget (and close()'s deadline).
+        waiting = self._closing.is_set() or self._st.urgent > 0
+        return waiting and failed.status is None and not failed.maybe_committed
+
+    def _retrying(self, failed: Attempt) -> None:
+        with self._st.cv:
+            self._st.failing = True
+            self._st.cv.notify_all()
 
     def ensure_table(self, *, budget: float, retry: bool = True) -> bool | None:
         """Create the table if missing: ``True`` created, ``False`` existed, ``None`` failed.
@@ -379,14 +406,29 @@ class Sender:
 
     # -- flush, stop, status -----------------------------------------------------------
 
-    def flush(self, timeout: float, *, await_probe: bool = True) -> bool:
+    def begin_close(self) -> None:
+        """From now on, a batch that cannot reach the service is spooled without retries."""
+        self._closing.set()
+
+    def failing(self) -> bool:
+        """Whether the service is known down or the batch being sent is failing."""
+        with self._st.cv:
+            return self._st.failing or not self._st.healthy
+
+    def flush(self, timeout: float, *, await_probe: bool = True,
+              while_failing: bool = True) -> bool:
         """Wait until nothing of this store is pending; see ``ZeroDBStore.flush``.
 
         While the service is down and everything pending is spooled, wait for the next probe
-        only if ``await_probe`` and it falls before the deadline.
+        only if ``await_probe`` and it falls before the deadline. Without ``while_failing``,
+        return as soon as the batch being sent has failed once (a read need not wait for
+        retries that its own request would meet too).
         """
         st = self._st
         deadline = time.monotonic() + max(timeout, 0.0)
+        # An outage is not waited out for longer than flush_timeout, whatever the caller
+        # asked: a logger passes its export_timeout there, so its close stays bounded.
+        probe_deadline = min(deadline, time.monotonic() + self._config.flush_timeout)
         with st.cv:
             st.urgent += 1
             st.cv.notify_all()
@@ -400,10 +442,12 @@ class Sender:
                         return True
                     now = time.monotonic()
                     if in_memory == 0 and self._down(now) and (
-                        not await_probe or st.down_until >= deadline
+                        not await_probe or st.down_until >= probe_deadline
                     ):
                         return False
                     if now >= deadline or not self._thread.is_alive():
+                        return False
+                    if not while_failing and st.failing and in_memory:
                         return False
                     st.cv.wait(min(deadline - now, 0.1))
             finally:
@@ -419,7 +463,10 @@ class Sender:
         with self._st.cv:
             rows = list(self._st.queue)
             self._st.queue.clear()
-            stuck = list(self._st.inflight) if self._thread.is_alive() else []
+            stuck: list[Row] = []
+            if self._thread.is_alive():
+                stuck, self._st.inflight = list(self._st.inflight), []
+                self._st.abandoned = True
         # A request still hanging may yet succeed: its rows are spooled as well, and the
         # replay's existence check keeps them from being stored twice.
         self.spool_or_drop(rows + stuck, "closed")

@@ -4,6 +4,8 @@ Each process appends to its own ``spool-<pid>-<token>-<n>.jsonl`` while holding 
 ``flock`` on it, one record per line in the record schema (the JSONL store's format). A
 replayer claims a file by locking it and renaming it to ``*.replaying``; a claimed file whose
 lock is free again (its replayer died) is claimed anew. A file is deleted once replayed.
+Spool files hold prompts: they are created 0600, and every folder the spool creates 0700,
+whatever the umask.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import logging
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +31,8 @@ __all__ = ["Claim", "Spool"]
 
 _LOG = logging.getLogger("rlhf_otel.stores.zerodb")
 MAX_FILE_BYTES: Final = 16 << 20
+FILE_MODE: Final = 0o600
+DIR_MODE: Final = 0o700
 _SUFFIX: Final = ".jsonl"
 _CLAIMED: Final = ".replaying"
 
@@ -123,9 +128,11 @@ class Spool:
         if self._file is not None and self._file_bytes + incoming > MAX_FILE_BYTES:
             self._close_writer()
         if self._file is None:
-            self._path.mkdir(parents=True, exist_ok=True)
+            _private_dirs(self._path)
             name = f"spool-{os.getpid()}-{self._token}-{next(self._serial)}{_SUFFIX}"
-            handle = open(self._path / name, "ab")  # noqa: SIM115 - held open across appends
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+            fd = os.open(self._path / name, flags | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+            handle = os.fdopen(fd, "ab")
             _try_lock(handle.fileno())
             self._file, self._file_name, self._file_bytes = handle, name, 0
         return self._file
@@ -219,6 +226,28 @@ class Spool:
     def close(self) -> None:
         """Close the open spool file (its records stay for the next process)."""
         self.rotate()
+
+
+def _private_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents 0700; the spool's own two levels are made
+    0700 even if an earlier version created them with the umask's mode."""
+    missing = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(folder, DIR_MODE)  # a umask may take bits away even from 0700
+    for folder in (path, path.parent):
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(os.stat(folder).st_mode) != DIR_MODE:
+                os.chmod(folder, DIR_MODE)
 
 
 def _mtime(path: Path) -> float:

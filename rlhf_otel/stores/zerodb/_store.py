@@ -67,8 +67,10 @@ class ZeroDBStore(StoreBase):
     Writes return at once: a sender thread delivers them (see the module docstring).
     ``flush(timeout)`` says whether everything written so far reached ZeroDB (or was counted
     as dropped); ``dropped()`` counts records lost by reason; ``status()`` has the rest.
-    Reads flush pending writes first (bounded by ``flush_timeout``) and raise
-    :class:`~rlhf_otel.StoreError` when the service cannot answer within ``read_budget``.
+    Reads flush pending writes first and raise :class:`~rlhf_otel.StoreError` when the
+    service cannot answer within ``read_timeout`` (at once for a refused key).
+    ``close()`` takes at most ``flush_timeout`` and says how many records it left in the
+    spool (a WARNING, and ``status().spooled``).
     """
 
     def __init__(
@@ -184,16 +186,27 @@ class ZeroDBStore(StoreBase):
 
     # -- reads -------------------------------------------------------------------------
 
-    def _before_read(self) -> None:
+    def _before_read(self) -> float:
+        """Flush pending writes (not past a first failure); the deadline of the first request."""
+        timeout = self._config.read_timeout
+        deadline = time.monotonic() + timeout
         if self._state.has_work():
-            self._sender.flush(self._config.flush_timeout)
+            self._sender.flush(timeout / 2, await_probe=False, while_failing=False)
+        return deadline
+
+    def _budget(self, deadline: float | None) -> tuple[float, int | None]:
+        """Seconds and attempts for one read request."""
+        timeout = self._config.read_timeout
+        budget = timeout if deadline is None else max(deadline - time.monotonic(), timeout / 2)
+        return budget, 1 if self._sender.failing() else None
 
     def _query(self, flt: Mapping[str, Any], *, sort: Mapping[str, int], limit: int,
-               offset: int) -> list[Mapping[str, Any]]:
+               offset: int, deadline: float | None = None) -> list[Mapping[str, Any]]:
         payload = {"filter": flt, "sort": dict(sort), "limit": limit, "offset": offset}
+        budget, attempts = self._budget(deadline)
         attempt = self._http.call(
             "POST", self._http.table_path(self._config.table_name, "/query"), payload,
-            budget=self._config.read_budget,
+            budget=budget, max_attempts=attempts,
         )
         if attempt.outcome is not Outcome.OK:
             raise StoreError(f"ZeroDB query failed: {attempt.error}")
@@ -204,8 +217,8 @@ class ZeroDBStore(StoreBase):
         return rows
 
     def _get(self, kind: type[R], flt: Mapping[str, Any]) -> R | None:
-        self._before_read()
-        rows = self._query(flt, sort={"written_us": -1}, limit=1, offset=0)
+        deadline = self._before_read()
+        rows = self._query(flt, sort={"written_us": -1}, limit=1, offset=0, deadline=deadline)
         for row in rows:
             record = record_from_row(row)
             if isinstance(record, kind):
@@ -225,15 +238,17 @@ class ZeroDBStore(StoreBase):
         return list(self.scan_feedback(FeedbackFilter(interaction_ids=[interaction_id])))
 
     def _scan(self, kind: type[R], flt: Mapping[str, Any], offset: int,
-              limit: int | None) -> Iterator[R]:
+              limit: int | None, deadline: float) -> Iterator[R]:
         if limit == 0:
             return
         seen: set[str] = set()
         skipped = yielded = page_offset = 0
         size = self._config.page_size
+        first: float | None = deadline
         while True:
             rows = self._query(flt, sort={"written_us": 1, "id": 1}, limit=size,
-                               offset=page_offset)
+                               offset=page_offset, deadline=first)
+            first = None
             for row in rows:
                 record = record_from_row(row)
                 if not isinstance(record, kind) or record.id in seen:
@@ -252,15 +267,15 @@ class ZeroDBStore(StoreBase):
 
     def scan_interactions(self, flt: InteractionFilter | None = None) -> Iterator[Interaction]:
         """Interactions matching ``flt`` (pushed down as a MongoDB-style filter), paged."""
-        self._before_read()
+        deadline = self._before_read()
         offset, limit = (0, None) if flt is None else (flt.offset, flt.limit)
-        return self._scan(Interaction, interaction_query(flt), offset, limit)
+        return self._scan(Interaction, interaction_query(flt), offset, limit, deadline)
 
     def scan_feedback(self, flt: FeedbackFilter | None = None) -> Iterator[Feedback]:
         """Feedback matching ``flt`` (pushed down as a MongoDB-style filter), paged."""
-        self._before_read()
+        deadline = self._before_read()
         offset, limit = (0, None) if flt is None else (flt.offset, flt.limit)
-        return self._scan(Feedback, feedback_query(flt), offset, limit)
+        return self._scan(Feedback, feedback_query(flt), offset, limit, deadline)
 
     def query_feedback(self, flt: FeedbackFilter | None = None) -> list[Feedback]:
         """``list(scan_feedback(flt))``."""
@@ -273,15 +288,16 @@ class ZeroDBStore(StoreBase):
         """
         if before is None and user_id is None:
             raise ValueError("purge needs before= and/or user_id=; refusing to delete everything")
-        self._before_read()
+        deadline = self._before_read()
         flt: dict[str, Any] = {}
         if before is not None:
             flt["timestamp"] = {"$lt": format_timestamp(before)}
         if user_id is not None:
             flt["user_id"] = user_id
+        budget, attempts = self._budget(deadline)
         attempt = self._http.call(
             "DELETE", self._http.table_path(self._config.table_name, "/rows"),
-            {"filter": flt, "limit": 0}, budget=self._config.read_budget,
+            {"filter": flt, "limit": 0}, budget=budget, max_attempts=attempts,
         )
         if attempt.outcome is not Outcome.OK:
             raise StoreError(f"ZeroDB delete failed: {attempt.error}")
@@ -291,17 +307,33 @@ class ZeroDBStore(StoreBase):
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush (up to ``flush_timeout``), stop the sender, spool whatever is left."""
+        """Deliver what is pending, spool what is left; takes at most ``flush_timeout``.
+
+        While the service cannot be connected to, pending records go to the spool at once.
+        A WARNING says how many records this store left in the spool (``status().spooled``);
+        the next store on the same spool folder replays them.
+        """
+        deadline = time.monotonic() + self._config.flush_timeout
         with self._state.cv:
             if self._closed:
                 return
             self._closed = True
-        self._sender.flush(self._config.flush_timeout, await_probe=False)
-        self._sender.stop(self._config.request_timeout + self._config.connect_timeout + 1.0)
+        self._sender.begin_close()
+        # what is left of the deadline after the flush: for the sender to wind down
+        reserve = min(0.25, self._config.flush_timeout / 4)
+        self._sender.flush(max(deadline - time.monotonic() - reserve, 0.0), await_probe=False)
+        self._sender.stop(max(deadline - time.monotonic(), 0.0))
         self._http.close()
         if self._spool is not None:
             self._spool.close()
         _LIVE.discard(self)
+        status = self.status()
+        if status.spooled:
+            _LOG.warning(
+                "ZeroDB store: closed with %d record(s) in the spool %s (%s); the next "
+                "ZeroDBStore on this spool folder replays them",
+                status.spooled, status.spool_dir, status.last_error or "not delivered in time",
+            )
 
     def _spool_at_exit(self) -> None:
         if not self._closed:

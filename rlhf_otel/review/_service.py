@@ -1,0 +1,425 @@
+"""The review service: items, leases, submissions as ordinary feedback, progress, agreement."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from rlhf_otel._errors import ValidationError
+from rlhf_otel._logger import RLHFLogger
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
+from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue
+from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
+from rlhf_otel.review._spec import QueueSpec
+from rlhf_otel.review._summary import queue_summary
+
+__all__ = ["ReviewService"]
+
+_REVIEWER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
+_SUBMISSION: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{7,63}")
+_VOTES: Final = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both_bad"}
+
+
+class ReviewService:
+    """One queue served to reviewers; every review is feedback logged through ``logger``.
+
+    The queue is built from ``logger.store`` when the service starts, and what was already
+    reviewed (review feedback naming this queue) is read back from it, so a restart loses
+    nothing.
+
+    Args:
+        logger: where reviews are logged (and whose store the queue is built from).
+        spec: the queue.
+        token: shared reviewer token; when set, sign-in needs it.
+        clock: monotonic seconds for leases.
+    """
+
+    def __init__(
+        self,
+        logger: RLHFLogger,
+        spec: QueueSpec,
+        *,
+        token: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.store = logger.store
+        self.spec = spec
+        self.token = token
+        self._secret = secrets.token_bytes(32)
+        started = time.perf_counter()
+        items = build_queue(self.store, spec)
+        self.build_seconds = time.perf_counter() - started
+        self.book = LeaseBook(items, spec.reviewers_per_item, spec.lease_timeout, clock=clock)
+        self.records: list[Feedback] = []
+        self._latest: dict[tuple[str, str], dict[str, str]] = {}
+        self._submissions: dict[str, dict[str, Any]] = {}
+        self._summary: dict[str, Any] | None = None
+        self._summary_lock = threading.Lock()
+        self._restore()
+
+    # ------------------------------------------------------------------ start
+
+    def _restore(self) -> None:
+        mine = []
+        for fb in self.store.scan_feedback(FeedbackFilter(source=REVIEW_SOURCE)):
+            if fb.metadata.get("queue") == self.spec.name and fb.user_id:
+                mine.append(fb)
+        mine.sort(key=lambda fb: (fb.timestamp, fb.id))
+        for fb in mine:
+            self._remember(fb)
+            key = str(fb.metadata.get("item") or fb.interaction_id)
+            self.book.restore(str(fb.user_id), key, _targets(fb))
+
+    def _remember(self, fb: Feedback) -> None:
+        self.records.append(fb)
+        key = str(fb.metadata.get("item") or fb.interaction_id)
+        self._latest.setdefault((str(fb.user_id), key), {})[fb.type.value] = fb.id
+        sub = fb.metadata.get("submission")
+        if isinstance(sub, str):
+            self._submissions.setdefault(sub, {"item": key, "stored": True})
+        self._summary = None
+
+    # ------------------------------------------------------------------ sign-in
+
+    def sign_in(self, reviewer: object, token: object) -> str:
+        """A session for ``reviewer`` (checked against the shared token when one is set)."""
+        if not isinstance(reviewer, str) or _REVIEWER.fullmatch(reviewer.strip()) is None:
+            raise ValidationError(
+                "reviewer name must be 1-64 of letters, digits, space . _ @ - starting with "
+                "a letter or digit"
+            )
+        if self.token is not None and not (
+            isinstance(token, str) and hmac.compare_digest(token.encode(), self.token.encode())
+        ):
+            raise PermissionError("wrong reviewer token")
+        name = reviewer.strip()
+        sig = hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{sig}.{name}"
+
+    def reviewer_of(self, session: str) -> str | None:
+        """The reviewer a session names, or ``None`` if it is not one of ours."""
+        sig, _, name = session.partition(".")
+        good = hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
+        return name if name and hmac.compare_digest(sig, good) else None
+
+    # ------------------------------------------------------------------ items
+
+    def sides(self, reviewer: str, item: Item) -> tuple[str, str]:
+        """The pair in the order this reviewer sees it (A, B): random per (reviewer, item),
+        stable across reloads."""
+        a, b = item.interaction_ids
+        flip = hashlib.sha256(f"{reviewer}\0{item.key}".encode()).digest()[0] & 1
+        return (b, a) if flip else (a, b)
+
+    def view(self, reviewer: str, item: Item, *, reveal: bool = False) -> dict[str, Any]:
+        """What the browser shows of ``item`` (model names of a pair only when ``reveal``;
+        nobody else's feedback in blind mode)."""
+        pos = self.book.pos[item.key]
+        out: dict[str, Any] = {"key": item.key, "position": pos + 1}
+        if self.spec.pairwise:
+            ids = self.sides(reviewer, item)
+            its = [self.store.get_interaction(i) for i in ids]
+            first = its[0] or its[1]
+            out.update(
+                kind="pair",
+                prompt=first.prompt if first else "",
+                context=[dict(m) for m in first.context] if first else [],
+                sides=[
+                    {
+                        "slot": slot,
+                        "interaction_id": iid,
+                        "response": it.response if it else "(answer not found in the store)",
+                        **({"model": it.model if it else None} if reveal else {}),
+                    }
+                    for slot, iid, it in zip("AB", ids, its, strict=True)
+                ],
+            )
+        else:
+            iid = item.interaction_ids[0]
+            it = self.store.get_interaction(iid)
+            out.update(
+                kind="single",
+                interaction_id=iid,
+                prompt=it.prompt if it else "",
+                context=[dict(m) for m in it.context] if it else [],
+                response=it.response if it else "(answer not found in the store)",
+                model=it.model if it else None,
+            )
+        if not self.spec.blind:
+            out["feedback"] = self._others(reviewer, item)
+        return out
+
+    def _others(self, reviewer: str, item: Item) -> list[dict[str, Any]]:
+        flt = FeedbackFilter(interaction_ids=list(item.interaction_ids))
+        shown = []
+        for fb in self.store.scan_feedback(flt):
+            if fb.user_id == reviewer and fb.source == REVIEW_SOURCE:
+                continue
+            shown.append(
+                {
+                    "type": fb.type.value,
+                    "user": fb.user_id,
+                    "source": fb.source,
+                    "data": {k: v for k, v in fb.data.items() if v is not None},
+                }
+            )
+        return shown[:50]
+
+    def next(self, reviewer: str, client: str, takeover: bool = False) -> dict[str, Any]:
+        """The reviewer's current or next item, with its lease."""
+        lease = self.book.next(reviewer, client, takeover=takeover)
+        if lease is None:
+            # Items other reviewers hold now may still come back to this one.
+            return {"item": None, "lease": None, "waiting": self.book.remaining_for(reviewer)}
+        return {"item": self.view(reviewer, lease.item), "lease": self._lease(lease)}
+
+    def _lease(self, lease: Lease) -> dict[str, Any]:
+        return {"id": lease.id, "seconds": self.spec.lease_timeout}
+
+    def skip(self, reviewer: str, lease_id: str) -> bool:
+        """Hand the leased item back (the reviewer will not get it again)."""
+        return self.book.release(reviewer, lease_id)
+
+    def reviewed(self, reviewer: str) -> list[str]:
+        """Keys of the items ``reviewer`` reviewed, oldest first."""
+        return [it.key for it in self.book.reviewed_by(reviewer)]
+
+    def revisit(self, reviewer: str, key: str) -> dict[str, Any]:
+        """An item the reviewer already reviewed, with their current answers (to change)."""
+        if not self.book.has_reviewed(reviewer, key):
+            raise LeaseConflict("not_reviewed", "you have not reviewed this item", key)
+        item = self.book.items[self.book.pos[key]]
+        answers: dict[str, Any] = {}
+        by_id = {fb.id: fb for fb in self.records}
+        for fid in self._latest.get((reviewer, key), {}).values():
+            fb = by_id.get(fid)
+            if fb is not None:
+                answers.update(self._answer_of(reviewer, item, fb))
+        return {"item": self.view(reviewer, item, reveal=True), "answers": answers}
+
+    def _answer_of(self, reviewer: str, item: Item, fb: Feedback) -> dict[str, Any]:
+        d = fb.data
+        if fb.type is FeedbackType.BINARY:
+            return {"binary": d["value"]}
+        if fb.type is FeedbackType.RATING:
+            return {"rating": d["rating"]}
+        if fb.type is FeedbackType.MULTI_DIMENSIONAL:
+            return {"dimensions": dict(d["dimensions"])}
+        if fb.type is FeedbackType.TEXT:
+            return {"comment": d.get("comment"), "correction": d.get("correction")}
+        outcome = d.get("outcome") or "preferred"
+        if outcome != "preferred":
+            vote = outcome
+        else:
+            vote = "A" if d["preferred_response_id"] == self.sides(reviewer, item)[0] else "B"
+        return {"vote": vote, "comment": d.get("reason")}
+
+    # ------------------------------------------------------------------ submit
+
+    def submit(self, reviewer: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Log one review (a first one under a lease, or a change with ``revise``).
+
+        Raises:
+            ValidationError: the answers do not fit the rubric.
+            LeaseConflict: stale lease, another tab, already reviewed, complete.
+        """
+        key, sub = body.get("item"), body.get("submission")
+        if not isinstance(key, str):
+            raise ValidationError("item must be the key of the item reviewed")
+        if not isinstance(sub, str) or _SUBMISSION.fullmatch(sub) is None:
+            raise ValidationError("submission must be 8-64 of A-Z a-z 0-9 - (a fresh id per try)")
+        answers = body.get("answers")
+        if not isinstance(answers, Mapping):
+            raise ValidationError("answers must be an object")
+        revise = body.get("revise") is True
+        with self.book.lock:
+            done = self._submissions.get(sub)
+            if done is not None:
+                if done["item"] != key:
+                    raise ValidationError("this submission id was used for another item")
+                return {**done, "repeated": True}
+            if revise:
+                if not self.book.has_reviewed_locked(reviewer, key):
+                    raise LeaseConflict("not_reviewed", "you have not reviewed this item", key)
+                pos = self.book.pos[key]
+            else:
+                lease_id = body.get("lease")
+                pos = self.book.check_submit(
+                    reviewer, key, lease_id if isinstance(lease_id, str) else None
+                )
+            item = self.book.items[pos]
+            plan = self._plan(reviewer, item, answers)
+            ids = self._log(reviewer, item, sub, plan, revise)
+            if not revise:
+                self.book.commit(reviewer, pos)
+            result: dict[str, Any] = {"item": key, "feedback_ids": ids, "revised": revise}
+            if self.spec.pairwise:
+                result["reveal"] = {
+                    slot: (it.model if it else None)
+                    for slot, it in zip(
+                        "AB",
+                        (self.store.get_interaction(i) for i in self.sides(reviewer, item)),
+                        strict=True,
+                    )
+                }
+            self._submissions[sub] = result
+            return result
+
+    def _plan(
+        self, reviewer: str, item: Item, answers: Mapping[str, Any]
+    ) -> list[tuple[FeedbackType, dict[str, Any]]]:
+        """The feedback to log, checked against the rubric (nothing logged if one is bad)."""
+        rubric = self.spec.rubric
+        types = set(rubric.types)
+        unknown = set(answers) - {
+            "binary", "rating", "dimensions", "comment", "correction", "vote",
+        }  # fmt: skip
+        if unknown:
+            raise ValidationError(f"answers has unknown field(s) {sorted(unknown)}")
+        comment = _text(answers.get("comment"), "comment")
+        correction = _text(answers.get("correction"), "correction")
+        plan: list[tuple[FeedbackType, dict[str, Any]]] = []
+        if "comparative" in types:
+            vote = answers.get("vote")
+            if vote not in _VOTES:
+                raise ValidationError("vote must be A, B, tie or both_bad (keys A, B, T, X)")
+            a, b = self.sides(reviewer, item)
+            data: dict[str, Any] = {"reason": comment}
+            if vote in ("A", "B"):
+                win, lose = (a, b) if vote == "A" else (b, a)
+                data.update(preferred_response_id=win, compared_response_ids=[lose])
+            else:
+                data.update(preferred_response_id=a, compared_response_ids=[b], outcome=vote)
+            plan.append((FeedbackType.COMPARATIVE, data))
+            return plan
+        if "binary" in types:
+            value = answers.get("binary")
+            if value not in ("thumbs_up", "thumbs_down"):
+                raise ValidationError("binary must be thumbs_up or thumbs_down (keys U, D)")
+            plan.append((FeedbackType.BINARY, {"value": value}))
+        lo, hi = rubric.scale
+        if "rating" in types:
+            rating = answers.get("rating")
+            if isinstance(rating, bool) or not isinstance(rating, int) or not lo <= rating <= hi:
+                raise ValidationError(f"rating must be a whole number {lo}..{hi}")
+            plan.append(
+                (FeedbackType.RATING, {"rating": rating, "min_rating": lo, "max_rating": hi})
+            )
+        if "multi_dimensional" in types:
+            dims = answers.get("dimensions")
+            names = list(rubric.dimensions)
+            if not isinstance(dims, Mapping) or set(dims) != set(names):
+                raise ValidationError(f"dimensions must score each of {', '.join(names)}")
+            for name in names:
+                v = dims[name]
+                if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                    raise ValidationError(f"dimension {name!r} must be a whole number {lo}..{hi}")
+            plan.append(
+                (
+                    FeedbackType.MULTI_DIMENSIONAL,
+                    {"dimensions": {n: dims[n] for n in names}, "weights": dict(rubric.dimensions)},
+                )
+            )
+        if "text" in types and (comment or correction):
+            plan.append((FeedbackType.TEXT, {"comment": comment, "correction": correction}))
+        elif comment or correction:
+            raise ValidationError("this queue's rubric has no text feedback (comment/correction)")
+        return plan
+
+    def _log(
+        self,
+        reviewer: str,
+        item: Item,
+        sub: str,
+        plan: list[tuple[FeedbackType, dict[str, Any]]],
+        revise: bool,
+    ) -> list[str]:
+        latest = self._latest.get((reviewer, item.key), {}) if revise else {}
+        meta: dict[str, Any] = {"queue": self.spec.name, "item": item.key, "submission": sub}
+        if self.spec.pairwise:
+            meta["sides"] = list(self.sides(reviewer, item))
+        ids = []
+        if revise:
+            by_id = {fb.id: fb for fb in self.records if fb.id in latest.values()}
+            # Only what changed is logged again; an unchanged answer keeps its version.
+            plan = [
+                (ftype, data)
+                for ftype, data in plan
+                if (old := by_id.get(latest.get(ftype.value, ""))) is None
+                or any(old.data.get(k) != v for k, v in data.items() if v is not None)
+            ]
+        for ftype, data in plan:
+            fid = f"{sub}.{ftype.value}"
+            target = data.get("preferred_response_id") or item.interaction_ids[0]
+            self.logger.log_feedback(
+                target,
+                ftype,
+                data,
+                user_id=reviewer,
+                source=REVIEW_SOURCE,
+                metadata=meta,
+                feedback_id=fid,
+                supersedes=latest.get(ftype.value),
+            )
+            targets = (
+                (data["preferred_response_id"], *data["compared_response_ids"])
+                if ftype is FeedbackType.COMPARATIVE
+                else (target,)
+            )
+            self._remember(
+                Feedback(
+                    id=fid,
+                    interaction_id=target,
+                    type=ftype,
+                    data=data,
+                    timestamp=utc_now(),
+                    user_id=reviewer,
+                    source=REVIEW_SOURCE,
+                    metadata=meta,
+                    target_ids=targets,
+                    supersedes=latest.get(ftype.value),
+                )
+            )
+            ids.append(fid)
+        return ids
+
+    # ------------------------------------------------------------------ progress
+
+    def progress(self, reviewer: str | None = None) -> dict[str, Any]:
+        """Queue progress, each reviewer's progress and throughput, and agreement."""
+        with self._summary_lock:
+            if self._summary is None:
+                with self.book.lock:
+                    records = list(self.records)
+                self._summary = queue_summary(records)
+            summary = self._summary
+        out = {"queue": self.spec.name, **self.book.progress(), **summary}
+        if reviewer is not None:
+            out["me"] = {
+                "reviewer": reviewer,
+                "reviews": len(self.book.reviewed_by(reviewer)),
+                "remaining": self.book.remaining_for(reviewer),
+            }
+        return out
+
+
+def _targets(fb: Feedback) -> tuple[str, ...]:
+    item = fb.metadata.get("item")
+    if isinstance(item, str) and "|" in item:
+        return tuple(item.split("|"))
+    return tuple(fb.target_ids) or (fb.interaction_id,)
+
+
+def _text(value: object, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string")
+    return value if value.strip() else None

@@ -1,0 +1,347 @@
+"""Queue files: what a review queue selects, who reviews it, and the rubric, validated."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from rlhf_otel._errors import ValidationError
+from rlhf_otel.records import FeedbackType, parse_timestamp
+
+__all__ = ["QueueSpec", "Rubric", "Selection", "default_queue", "load_queue", "parse_queue"]
+
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_TOP: Final = ("name", "selection", "reviewers_per_item", "blind", "lease_timeout", "rubric")
+_SELECTION: Final = (
+    "no_feedback", "thumbs_down", "rating_at_most", "model", "models", "since", "until",
+    "sample", "seed", "pairs",
+)  # fmt: skip
+_RUBRIC: Final = ("types", "dimensions", "scale")
+_TYPES: Final = tuple(t.value for t in FeedbackType)
+MAX_REVIEWERS_PER_ITEM: Final = 20
+MAX_LEASE_SECONDS: Final = 86_400.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """Which interactions a queue holds; every set condition must hold.
+
+    Feedback from the review app itself (``source="review"``) never counts here, so a
+    queue selects the same items before and after it is reviewed.
+    """
+
+    no_feedback: bool = False
+    thumbs_down: bool = False
+    rating_at_most: float | None = None
+    models: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    sample: int | None = None
+    seed: int = 0
+    pairs: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rubric:
+    """What a reviewer gives each item: feedback types, weighted dimensions, rating scale."""
+
+    types: tuple[str, ...]
+    dimensions: Mapping[str, float] = field(default_factory=dict)
+    scale: tuple[int, int] = (1, 5)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSpec:
+    """A review queue (``docs/review.md`` documents the file format)."""
+
+    name: str
+    selection: Selection
+    rubric: Rubric
+    reviewers_per_item: int = 1
+    blind: bool = False
+    lease_timeout: float = 600.0
+
+    @property
+    def pairwise(self) -> bool:
+        """Whether items are two answers to compare (the arena view)."""
+        return self.selection.pairs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain form the app sends to the browser."""
+        s = self.selection
+        return {
+            "name": self.name,
+            "pairwise": self.pairwise,
+            "reviewers_per_item": self.reviewers_per_item,
+            "blind": self.blind,
+            "lease_timeout": self.lease_timeout,
+            "rubric": {
+                "types": list(self.rubric.types),
+                "dimensions": dict(self.rubric.dimensions),
+                "scale": {"min": self.rubric.scale[0], "max": self.rubric.scale[1]},
+            },
+            "selection": {
+                "no_feedback": s.no_feedback,
+                "thumbs_down": s.thumbs_down,
+                "rating_at_most": s.rating_at_most,
+                "models": list(s.models),
+                "since": None if s.since is None else s.since.isoformat(),
+                "until": None if s.until is None else s.until.isoformat(),
+                "sample": s.sample,
+                "seed": s.seed,
+                "pairs": s.pairs,
+            },
+        }
+
+
+def _fail(where: str, message: str) -> ValidationError:
+    return ValidationError(f"queue {where}: {message}")
+
+
+def _keys(value: object, where: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"must be a mapping with keys {', '.join(allowed)}")
+    unknown = [k for k in value if k not in allowed]
+    if unknown:
+        raise _fail(
+            f"{where}.{unknown[0]}" if where != "file" else str(unknown[0]),
+            f"is not a queue field; allowed here: {', '.join(allowed)}",
+        )
+    return value
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"must be true or false; got {value!r}")
+    return value
+
+
+def _int(value: object, where: str, lo: int, hi: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        span = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise _fail(where, f"must be a whole number {span}; got {value!r}")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(where, f"must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _time(value: object, where: str) -> datetime:
+    if isinstance(value, datetime):
+        return parse_timestamp(value.isoformat())
+    if not isinstance(value, str):
+        raise _fail(where, f"must be an ISO-8601 time such as 2026-01-31T00:00:00Z; got {value!r}")
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise _fail(
+            where, f"must be an ISO-8601 time such as 2026-01-31T00:00:00Z; got {value!r}"
+        ) from None
+
+
+def _selection(raw: object) -> Selection:
+    d = _keys(raw if raw is not None else {}, "selection", _SELECTION)
+    models: list[str] = []
+    if "model" in d and "models" in d:
+        raise _fail("selection.model", "give either model or models, not both")
+    if "model" in d:
+        if not isinstance(d["model"], str) or not d["model"]:
+            raise _fail("selection.model", f"must be a model name; got {d['model']!r}")
+        models = [d["model"]]
+    if "models" in d:
+        raw_models = d["models"]
+        if (
+            not isinstance(raw_models, list)
+            or not raw_models
+            or not all(isinstance(m, str) and m for m in raw_models)
+        ):
+            raise _fail(
+                "selection.models", f"must be a non-empty list of model names; got {raw_models!r}"
+            )
+        models = list(raw_models)
+    no_feedback = _bool(d.get("no_feedback", False), "selection.no_feedback")
+    thumbs_down = _bool(d.get("thumbs_down", False), "selection.thumbs_down")
+    rating_at_most = (
+        None if d.get("rating_at_most") is None
+        else _number(d["rating_at_most"], "selection.rating_at_most")
+    )  # fmt: skip
+    if no_feedback and (thumbs_down or rating_at_most is not None):
+        raise _fail(
+            "selection.no_feedback",
+            "cannot be combined with thumbs_down or rating_at_most (those need feedback)",
+        )
+    since = None if d.get("since") is None else _time(d["since"], "selection.since")
+    until = None if d.get("until") is None else _time(d["until"], "selection.until")
+    if since is not None and until is not None and since > until:
+        raise _fail("selection.since", "is after selection.until")
+    sample = None if d.get("sample") is None else _int(d["sample"], "selection.sample", 1)
+    seed = _int(d.get("seed", 0), "selection.seed", 0)
+    return Selection(
+        no_feedback=no_feedback,
+        thumbs_down=thumbs_down,
+        rating_at_most=rating_at_most,
+        models=tuple(models),
+        since=since,
+        until=until,
+        sample=sample,
+        seed=seed,
+        pairs=_bool(d.get("pairs", False), "selection.pairs"),
+    )
+
+
+def _dimensions(raw: object) -> dict[str, float]:
+    where = "rubric.dimensions"
+    if isinstance(raw, list):
+        raw = {name: 1 for name in raw} if all(isinstance(n, str) for n in raw) else raw
+    if not isinstance(raw, Mapping) or not raw:
+        raise _fail(
+            where, "must be a non-empty mapping of dimension name to weight, or a list of names"
+        )
+    dims: dict[str, float] = {}
+    for name, weight in raw.items():
+        if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+            raise _fail(
+                where,
+                f"name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit",
+            )
+        w = _number(weight, f"{where}.{name}")
+        if w < 0:
+            raise _fail(f"{where}.{name}", f"weight must be >= 0; got {w:g}")
+        dims[name] = w
+    if sum(dims.values()) <= 0:
+        raise _fail(where, "weights must not all be zero")
+    if len(dims) > 9:
+        raise _fail(where, f"at most 9 dimensions (one key each); got {len(dims)}")
+    return dims
+
+
+def _rubric(raw: object, pairs: bool) -> Rubric:
+    if raw is None:
+        raise _fail(
+            "rubric",
+            "is required: give rubric.types (binary, rating, text, multi_dimensional, comparative)",
+        )
+    d = _keys(raw, "rubric", _RUBRIC)
+    types = d.get("types")
+    if not isinstance(types, list) or not types:
+        raise _fail(
+            "rubric.types",
+            f"must be a non-empty list of feedback types; allowed: {', '.join(_TYPES)}",
+        )
+    for t in types:
+        if t not in _TYPES:
+            raise _fail(
+                "rubric.types", f"{t!r} is not a feedback type; allowed: {', '.join(_TYPES)}"
+            )
+    if len(set(types)) != len(types):
+        raise _fail("rubric.types", "must not repeat a type")
+    if pairs and "comparative" not in types:
+        raise _fail("rubric.types", "a pairs queue needs comparative (the A/B vote)")
+    if pairs and set(types) - {"comparative", "text"}:
+        raise _fail("rubric.types", "a pairs queue allows comparative and text only")
+    if not pairs and "comparative" in types:
+        raise _fail("rubric.types", "comparative needs selection.pairs: true")
+    dims: dict[str, float] = {}
+    if "multi_dimensional" in types:
+        if "dimensions" not in d:
+            raise _fail("rubric.dimensions", "is required when types include multi_dimensional")
+        dims = _dimensions(d["dimensions"])
+    elif "dimensions" in d:
+        raise _fail("rubric.dimensions", "needs multi_dimensional in rubric.types")
+    scale = (1, 5)
+    if "scale" in d:
+        s = _keys(d["scale"], "rubric.scale", ("min", "max"))
+        lo = _int(s.get("min", 1), "rubric.scale.min", 0, 9)
+        hi = _int(s.get("max", 5), "rubric.scale.max", 0, 9)
+        if hi <= lo:
+            raise _fail("rubric.scale", f"max ({hi}) must be greater than min ({lo})")
+        scale = (lo, hi)
+    return Rubric(types=tuple(types), dimensions=dims, scale=scale)
+
+
+def parse_queue(raw: object) -> QueueSpec:
+    """A :class:`QueueSpec` from the parsed file (a mapping).
+
+    Raises:
+        ValidationError: an unknown field, a missing or bad value; the message names the
+            field and what is allowed.
+    """
+    d = _keys(raw, "file", _TOP)
+    name = d.get("name")
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise _fail(
+            "name",
+            f"must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit; got {name!r}",
+        )
+    selection = _selection(d.get("selection"))
+    timeout = _number(d.get("lease_timeout", 600), "lease_timeout")
+    if not 1 <= timeout <= MAX_LEASE_SECONDS:
+        raise _fail("lease_timeout", f"must be 1..{MAX_LEASE_SECONDS:g} seconds; got {timeout:g}")
+    return QueueSpec(
+        name=name,
+        selection=selection,
+        rubric=_rubric(d.get("rubric"), selection.pairs),
+        reviewers_per_item=_int(
+            d.get("reviewers_per_item", 1), "reviewers_per_item", 1, MAX_REVIEWERS_PER_ITEM
+        ),
+        blind=_bool(d.get("blind", False), "blind"),
+        lease_timeout=timeout,
+    )
+
+
+def load_queue(path: str | Path) -> QueueSpec:
+    """Read and validate a queue file: ``.json``, or YAML (``.yaml``/``.yml``, needs PyYAML).
+
+    Raises:
+        ValidationError: the file is not valid JSON/YAML or not a valid queue.
+        OSError: the file cannot be read.
+    """
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            yaml: Any = importlib.import_module("yaml")
+        except ImportError:
+            raise ValidationError(
+                f"queue file {p}: YAML needs PyYAML (pip install pyyaml), or write it as JSON"
+            ) from None
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"queue file {p} is not valid YAML: {exc}") from None
+    else:
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"queue file {p} is not valid JSON: {exc}") from None
+    try:
+        return parse_queue(raw)
+    except ValidationError as exc:
+        raise ValidationError(f"{p}: {exc}") from None
+
+
+def default_queue() -> QueueSpec:
+    """The queue served without ``--queue``: answers with no feedback yet, one reviewer
+    each, thumbs, a 1-5 rating and a comment or correction."""
+    return parse_queue(
+        {
+            "name": "default",
+            "selection": {"no_feedback": True},
+            "rubric": {"types": ["binary", "rating", "text"]},
+        }
+    )
