@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import IO, Any, Literal, overload
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel.export._lake import write_lake
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
     ExportOptions,
@@ -16,7 +17,6 @@ from rlhf_otel.export._options import (
     TrainingOptions,
     coerce_format,
 )
-from rlhf_otel.export._lake import write_lake
 from rlhf_otel.export._parquet import require_pyarrow, write_parquet_records, write_parquet_rows
 from rlhf_otel.export._records import write_csv, write_json, write_jsonl
 from rlhf_otel.export._sinks import OutTarget, binary_sink, describe, text_sink

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LAKE_KINDS",
     "AnalyticsUnavailableError",
+    "lake_batches",
     "lake_schema",
     "require_duckdb",
     "write_lake",
@@ -132,6 +133,30 @@ def _batches(
         yield flush()
 
 
+def lake_batches(
+    kind: str,
+    store: Store | None,
+    opts: ExportOptions,
+    report: ExportReport,
+    progress: ProgressCallback | None,
+) -> pyarrow.RecordBatchReader:
+    """The records of ``kind`` that ``opts`` selects from ``store``, as lake-schema batches.
+
+    Streams: one batch of ``BATCH_ROWS`` records is built at a time. ``store=None`` gives an
+    empty reader of the same schema.
+    """
+    pa = require_pyarrow()
+    records: Iterable[Any] = ()
+    if store is not None:
+        records = (
+            iter_interactions(store, opts, report, progress)
+            if kind == "interaction"
+            else iter_feedback(store, opts, report, progress)
+        )
+    batches = _batches(kind, records, opts.include_metadata)
+    return pa.RecordBatchReader.from_batches(lake_schema(kind), batches)
+
+
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     # One writer per lake at a time, so two exports cannot both add the same ids.
@@ -168,12 +193,13 @@ def _existing(root: Path, kind: str, since: datetime | None) -> list[str]:
     # A record's date partition follows from its timestamp, so an export from ``since``
     # on can only meet ids in partitions of that day and later.
     first = None if since is None else f"date={since.date().isoformat()}"
-    out = []
+    out: list[str] = []
     base = root / f"kind={kind}"
     if not base.is_dir():
         return out
     for part in sorted(base.iterdir()):
-        if part.name.startswith("date=") and part.is_dir() and (first is None or part.name >= first):
+        wanted = first is None or part.name >= first
+        if part.name.startswith("date=") and part.is_dir() and wanted:
             out += [str(p) for p in sorted(part.glob("*.parquet"))]
     return out
 
@@ -187,12 +213,10 @@ def _copy_kind(
     root: Path,
     stage: Path,
     kind: str,
-    batches: Iterator[pyarrow.RecordBatch],
+    reader: pyarrow.RecordBatchReader,
     since: datetime | None,
 ) -> int:
     """Append one kind's new records to the lake; returns how many rows were written."""
-    pa = require_pyarrow()
-    reader = pa.RecordBatchReader.from_batches(lake_schema(kind), batches)
     con.register("incoming", reader)
     try:
         existing = _existing(root, kind, since)
@@ -257,13 +281,8 @@ def write_lake(
                 if kind == "feedback" and not opts.include_feedback:
                     continue
                 read_before = report.interactions + report.feedback
-                records: Iterable[Any] = (
-                    iter_interactions(store, opts, report, progress)
-                    if kind == "interaction"
-                    else iter_feedback(store, opts, report, progress)
-                )
-                batches = _batches(kind, records, opts.include_metadata)
-                written = _copy_kind(con, root, stage, kind, batches, opts.start_time)
+                reader = lake_batches(kind, store, opts, report, progress)
+                written = _copy_kind(con, root, stage, kind, reader, opts.start_time)
                 read = report.interactions + report.feedback - read_before
                 report.rows += written
                 report.used[kind] += written
