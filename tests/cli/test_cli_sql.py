@@ -50,7 +50,9 @@ def test_table_and_json_output(data: Dataset, capsys: pytest.CaptureFixture[str]
     assert run(data.store, ["sql", BY_TYPE]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["type", "n"]
-    assert [line.split() for line in lines[2:-1]] == [[t, str(n)] for t, n in sorted(counts.items())]
+    assert [line.split() for line in lines[2:-1]] == [
+        [t, str(n)] for t, n in sorted(counts.items())
+    ]
     assert lines[-1] == "(5 rows)"
     assert run(data.store, ["sql", "--json", BY_TYPE]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -84,9 +86,7 @@ def test_views_have_the_documented_columns(
     }
 
 
-def test_sql_errors_exit_2_with_one_line(
-    data: Dataset, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_sql_errors_exit_2_with_one_line(data: Dataset, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad query exits 2 with a one-line message naming the problem."""
     assert run(data.store, ["sql", "SELECT * FROM nowhere"]) == 2
     err = capsys.readouterr().err
@@ -136,7 +136,9 @@ def run_cli(argv: list[str]) -> int:
     return main(argv)
 
 
-def test_queries_cannot_reach_other_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_queries_cannot_reach_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A SELECT that reads a file outside the data is stopped by the locked-down connection."""
     secret = tmp_path / "secret.csv"
     secret.write_text("a\n1\n")

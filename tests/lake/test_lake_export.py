@@ -97,7 +97,11 @@ def test_every_column_round_trips(tmp_path: Path) -> None:
     assert its["i2"]["total_tokens"] is None
     fbs = {r["id"]: r for r in _read(root, "feedback").to_pylist()}
     assert (fbs["f1"]["type"], fbs["f1"]["rating"], fbs["f1"]["min_rating"]) == ("rating", 4, 1)
-    assert (fbs["f1"]["max_rating"], fbs["f1"]["source"], fbs["f1"]["supersedes"]) == (5, "web", None)
+    assert (fbs["f1"]["max_rating"], fbs["f1"]["source"], fbs["f1"]["supersedes"]) == (
+        5,
+        "web",
+        None,
+    )
     assert (fbs["f2"]["value"], fbs["f2"]["target_ids"]) == ("thumbs_down", ["i2"])
     assert dict(fbs["f3"]["dimensions"]) == {"accuracy": 5.0, "clarity": 3.0}
     assert dict(fbs["f3"]["weights"]) == {"accuracy": 0.7, "clarity": 0.3}
@@ -134,7 +138,11 @@ def test_since_bounds_the_scan_and_options_narrow_it(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     store = _small_store()
     report = export_feedback(
-        store, "parquet-lake", out=root, start_time=T0 + timedelta(days=1), feedback_types=["binary"]
+        store,
+        "parquet-lake",
+        out=root,
+        start_time=T0 + timedelta(days=1),
+        feedback_types=["binary"],
     )
     assert (report.rows, dict(report.used)) == (2, {"interaction": 1, "feedback": 1})
     assert _read(root, "feedback")["id"].to_pylist() == ["f2"]
@@ -159,7 +167,9 @@ def test_cli_export_parquet_lake(tmp_path: Path, capsys: pytest.CaptureFixture[s
     """rlhf-otel export --format parquet-lake --out DIR writes the lake and reports it."""
     data = generate(seed=3, n_prompts=12)
     parser = OneLineErrorParser(prog="rlhf-otel")
-    register(parser.add_subparsers(dest="command", required=True), store_opener=lambda a: data.store)
+    register(
+        parser.add_subparsers(dest="command", required=True), store_opener=lambda a: data.store
+    )
     root = tmp_path / "lake"
     args = parser.parse_args(["export", "--format", "parquet-lake", "--out", str(root), "--json"])
     assert args.func(args) == 0

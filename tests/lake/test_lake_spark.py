@@ -159,7 +159,8 @@ def test_spark_reads_the_lake_and_gets_the_same_feedback_stats(
     """Every figure of get_feedback_stats, recomputed by Spark from the lake, is equal."""
     root, s = lake
     got = _spark_stats(spark, root)
-    assert s.total_feedback > 500 and set(s.by_type) == {
+    assert s.total_feedback > 500
+    assert set(s.by_type) == {
         "binary", "rating", "text", "multi_dimensional", "comparative",
     }  # fmt: skip
     assert got["total_interactions"] == s.total_interactions == 180
@@ -167,7 +168,9 @@ def test_spark_reads_the_lake_and_gets_the_same_feedback_stats(
     assert got["by_type"] == dict(s.by_type)
     assert got["interactions_with_feedback"] == s.interactions_with_feedback
     assert got["feedback_rate"] == pytest.approx(s.feedback_rate, rel=1e-12)
-    assert s.binary is not None and s.rating is not None and s.text is not None
+    assert s.binary is not None
+    assert s.rating is not None
+    assert s.text is not None
     assert got["thumbs"] == {"thumbs_up": s.binary.thumbs_up, "thumbs_down": s.binary.thumbs_down}
     rating = got["rating"]
     assert rating["count"] == s.rating.count
