@@ -145,6 +145,19 @@ class JsonlStore:
         """The store's directory."""
         return str(self._dir.path)
 
+    def segment_files(self, kind: str) -> list[str]:
+        """Paths of this kind's segments (active, plain and gzip), oldest first.
+
+        For engines that read the files themselves (the analytics views): call ``flush``
+        first to see every write. Compression or retention may rename or delete a file
+        after this returns.
+        """
+        self._check_open()
+        if kind not in ("interactions", "feedback"):
+            raise ValueError(f"kind must be 'interactions' or 'feedback'; got {kind!r}")
+        base = str(self._dir.path)
+        return [os.path.join(base, name) for _, name in self._reader.segments(kind)]
+
     # ------------------------------------------------------------------ writing
     def write(self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]) -> None:
         """Append a batch; a full disk or other I/O error is counted in ``dropped()``."""

@@ -14,6 +14,7 @@ from rlhf_otel.records._model import SCHEMA_VERSION
 from rlhf_otel.records._schema import format_timestamp
 from rlhf_otel.stores.jsonl._format import PLAIN, dumps_line, stem_for
 from rlhf_otel.stores.jsonl._fs import DataDir, write_all
+from rlhf_otel.stores.jsonl._synth_real import RealisticRecords
 
 __all__ = ["SyntheticStore", "write_synthetic_store"]
 
@@ -48,13 +49,17 @@ def write_synthetic_store(
     start: datetime = datetime(2025, 1, 1, tzinfo=timezone.utc),
     step: timedelta = timedelta(seconds=1),
     users: int = 1000,
+    realistic: bool = False,
 ) -> SyntheticStore:
     """Write ``interactions`` and ``feedback`` records as sealed segments of a JSONL store.
 
     Lines are exactly what the store writes (``rlhf_otel.records._schema`` dicts), generated
     without building record objects so that millions take seconds. Feedback is 40% binary,
     30% rating, 15% text, 10% multi-dimensional and 5% comparative, each on a random
-    interaction; timestamps advance by ``step`` from ``start``.
+    interaction; timestamps advance by ``step`` from ``start``. ``realistic=True`` writes
+    what a real product stores instead: several models per prompt, several raters (of
+    ``users``) and reviewers on the same answers, several rating scales, skewed text sizes
+    (see ``RealisticRecords``).
     """
     rng = random.Random(seed)
     ddir = DataDir(data_dir)
@@ -66,6 +71,7 @@ def write_synthetic_store(
     by_type: Counter[str] = Counter()
     segments = 0
     seq = 0
+    real = RealisticRecords(rng, users) if realistic else None
     try:
         for kind, count in (("interactions", interactions), ("feedback", feedback)):
             fd, size = -1, 0
@@ -74,11 +80,17 @@ def write_synthetic_store(
                 ts = format_timestamp(start + step * n)
                 if kind == "interactions":
                     rid = f"{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}"
-                    ids.append(rid)
-                    line = dumps_line(_interaction(rng, rid, ts, users))
+                    if real is not None:
+                        line = dumps_line(real.interaction(rid, ts))
+                    else:
+                        ids.append(rid)
+                        line = dumps_line(_interaction(rng, rid, ts, users))
                 else:
                     rid = f"{rng.getrandbits(128):032x}"
-                    d = _feedback(rng, rid, ts, ids, users)
+                    if real is not None:
+                        d = real.feedback(rid, ts)
+                    else:
+                        d = _feedback(rng, rid, ts, ids, users)
                     by_type[d["type"]] += 1
                     line = dumps_line(d)
                 if n % 1000 == 0 or n == count - 1:

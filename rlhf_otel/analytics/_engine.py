@@ -1,0 +1,271 @@
+"""The analytics engine: a DuckDB connection with the views ``interactions`` and ``feedback``.
+
+A JSONL store is read in place (every segment, plain or gzip, torn lines skipped); any other
+store is read once through Arrow batches into the engine's private database file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final
+
+from rlhf_otel._env import ANALYTICS_MEMORY_LIMIT, ANALYTICS_TEMP_DIR, ANALYTICS_THREADS
+from rlhf_otel._errors import ConfigurationError, RLHFError
+from rlhf_otel.analytics._views import (
+    FEEDBACK_VIEW,
+    INTERACTIONS_VIEW,
+    RAW_FEEDBACK,
+    RAW_INTERACTIONS,
+)
+from rlhf_otel.records._model import Feedback, Interaction
+from rlhf_otel.records._schema import format_timestamp
+from rlhf_otel.stores import JsonlStore, Store, store_flush
+
+__all__ = [
+    "AnalyticsUnavailableError",
+    "Engine",
+    "EngineConfig",
+    "open_engine",
+    "require_duckdb",
+]
+
+ARROW_BATCH: Final = 8192
+_MAX_LINE: Final = 64 * 1024 * 1024
+
+
+class AnalyticsUnavailableError(RLHFError, ImportError):
+    """Analytics or an export was asked for but ``duckdb`` is not installed."""
+
+
+def require_duckdb() -> Any:
+    """The ``duckdb`` module, or an :class:`AnalyticsUnavailableError` saying what to install."""
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise AnalyticsUnavailableError(
+            "analytics and exports need duckdb, which is not installed: "
+            "pip install 'rlhf-otel[analytics]'"
+        ) from exc
+    return duckdb
+
+
+def _require_pyarrow() -> Any:
+    try:
+        import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information
+    except ImportError as exc:
+        raise AnalyticsUnavailableError(
+            "analytics over this store needs pyarrow, which is not installed: "
+            "pip install 'rlhf-otel[analytics]'"
+        ) from exc
+    return pyarrow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """Resources of the analytics engine.
+
+    Args:
+        memory_limit: DuckDB's memory limit; beyond it, work spills to disk. Default
+            ``$RLHF_OTEL_ANALYTICS_MEMORY_LIMIT`` or ``"512MB"``.
+        threads: worker threads. Default ``$RLHF_OTEL_ANALYTICS_THREADS`` or the cores.
+        temp_dir: where the engine creates its private (0700) directory for spill files
+            and its database file. Default ``$RLHF_OTEL_ANALYTICS_TEMP_DIR`` or the system
+            temp directory.
+    """
+
+    memory_limit: str | None = None
+    threads: int | None = None
+    temp_dir: str | None = None
+
+    def resolved(self) -> tuple[str, int, str | None]:
+        """``(memory_limit, threads, temp_dir)`` after environment and defaults."""
+        memory = self.memory_limit or os.environ.get(ANALYTICS_MEMORY_LIMIT) or "512MB"
+        threads = self.threads
+        if threads is None:
+            raw = os.environ.get(ANALYTICS_THREADS)
+            try:
+                threads = int(raw) if raw else (os.cpu_count() or 1)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{ANALYTICS_THREADS} must be a whole number of threads; got {raw!r}"
+                ) from None
+        if threads < 1:
+            raise ConfigurationError(f"threads must be >= 1; got {threads!r}")
+        return memory, threads, self.temp_dir or os.environ.get(ANALYTICS_TEMP_DIR) or None
+
+
+class Engine:
+    """A DuckDB connection whose views ``interactions`` and ``feedback`` show one store.
+
+    Use as a context manager; :meth:`close` removes the private directory.
+    """
+
+    def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
+        duckdb = require_duckdb()
+        memory, threads, parent = (config or EngineConfig()).resolved()
+        self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
+        os.chmod(self._dir, 0o700)
+        try:
+            self.con: Any = duckdb.connect(os.path.join(self._dir, "engine.duckdb"))
+            try:
+                self.con.execute(f"SET memory_limit = '{_quote(memory)}'")
+            except duckdb.Error as exc:
+                raise ConfigurationError(
+                    f"memory_limit {memory!r} is not a size DuckDB accepts (e.g. 512MB, 2GB)"
+                ) from exc
+            self.con.execute(f"SET threads = {int(threads)}")
+            self.con.execute(f"SET temp_directory = '{_quote(os.path.join(self._dir, 'spill'))}'")
+            self.con.execute("SET TimeZone = 'UTC'")
+            self.con.execute("SET preserve_insertion_order = true")
+            self._attach(store)
+            self.con.execute(INTERACTIONS_VIEW)
+            self.con.execute(FEEDBACK_VIEW)
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self, store: Store) -> None:
+        store_flush(store)
+        if isinstance(store, JsonlStore):
+            for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
+                files = store.segment_files(kind)
+                if files:
+                    self.con.execute(
+                        f"CREATE VIEW raw_{kind} AS SELECT * FROM "
+                        f"read_json({_list(files)}, format = 'newline_delimited', "
+                        f"columns = {_struct(cols)}, ignore_errors = true, "
+                        f"maximum_object_size = {_MAX_LINE}, union_by_name = false)"
+                    )
+                else:
+                    self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
+            return
+        pa = _require_pyarrow()
+        for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
+            self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
+            reader = arrow_reader(pa, store, kind)
+            self.con.register("_incoming", reader)
+            try:
+                self.con.execute(f"INSERT INTO raw_{kind} SELECT * FROM _incoming")
+            finally:
+                self.con.unregister("_incoming")
+
+    def sql(self, query: str, params: list[Any] | None = None) -> Any:
+        """Run ``query`` and return the DuckDB result (fetch with ``fetchall``, ``arrow``...)."""
+        return self.con.execute(query, params or [])
+
+    def close(self) -> None:
+        """Close the connection and remove the private directory."""
+        con = getattr(self, "con", None)
+        if con is not None:
+            con.close()
+            self.con = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_engine(store: Store, config: EngineConfig | None = None) -> Engine:
+    """An :class:`Engine` over ``store`` (close it, or use it in a ``with`` block)."""
+    return Engine(store, config)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _list(paths: list[str]) -> str:
+    return "[" + ", ".join(f"'{_quote(p)}'" for p in paths) + "]"
+
+
+def _struct(cols: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in cols.items()) + "}"
+
+
+def _ddl(cols: Mapping[str, str]) -> str:
+    return ", ".join(f'"{k}" {v}' for k, v in cols.items())
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def _interaction_row(it: Interaction) -> tuple[Any, ...]:
+    u = it.token_usage
+    return (
+        it.id, format_timestamp(it.timestamp), it.prompt, it.response, it.model, it.provider,
+        _json(dict(it.model_params)), None if it.latency_ms is None else float(it.latency_ms),
+        None if u is None else {"prompt": u.prompt, "completion": u.completion, "total": u.total},
+        it.user_id, it.session_id, _json([dict(m) for m in it.context]),
+        _json(dict(it.metadata)), it.response_id, list(it.finish_reasons), it.error_type,
+        None if it.time_to_first_token_ms is None else float(it.time_to_first_token_ms),
+        it.trace_id, it.span_id,
+    )  # fmt: skip
+
+
+def _feedback_row(fb: Feedback) -> tuple[Any, ...]:
+    return (
+        fb.id, fb.interaction_id, fb.type.value, _json(dict(fb.data)),
+        format_timestamp(fb.timestamp), fb.user_id, fb.session_id, fb.source,
+        _json(dict(fb.metadata)), list(fb.target_ids), fb.trace_id, fb.span_id,
+        getattr(fb, "supersedes", None),
+    )  # fmt: skip
+
+
+def _arrow_type(pa: Any, sql_type: str) -> Any:
+    if sql_type in ("VARCHAR", "JSON"):
+        return pa.string()
+    if sql_type == "DOUBLE":
+        return pa.float64()
+    if sql_type == "VARCHAR[]":
+        return pa.list_(pa.string())
+    i64 = pa.int64()
+    return pa.struct([("prompt", i64), ("completion", i64), ("total", i64)])
+
+
+def arrow_reader(pa: Any, store: Store, kind: str) -> Any:
+    """The store's records of ``kind`` as a ``pyarrow.RecordBatchReader`` of raw columns."""
+    cols = RAW_INTERACTIONS if kind == "interactions" else RAW_FEEDBACK
+    schema = pa.schema([(k, _arrow_type(pa, v)) for k, v in cols.items()])
+
+    def batches() -> Iterator[Any]:
+        rows: list[tuple[Any, ...]] = []
+        records: Iterator[Any]
+        if kind == "interactions":
+            records, to_row = store.scan_interactions(), _interaction_row
+        else:
+            records, to_row = store.scan_feedback(), _feedback_row
+        for record in records:
+            rows.append(to_row(record))
+            if len(rows) == ARROW_BATCH:
+                yield _batch(pa, schema, rows)
+                rows = []
+        if rows:
+            yield _batch(pa, schema, rows)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _batch(pa: Any, schema: Any, rows: list[tuple[Any, ...]]) -> Any:
+    columns = list(zip(*rows, strict=True))
+    return pa.RecordBatch.from_arrays(
+        [pa.array(list(c), type=f.type) for c, f in zip(columns, schema, strict=True)],
+        schema=schema,
+    )

@@ -1,0 +1,130 @@
+"""The SQL of the raw record columns and of the documented views ``interactions``/``feedback``."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "FEEDBACK_COLUMNS",
+    "FEEDBACK_VIEW",
+    "INTERACTION_COLUMNS",
+    "INTERACTIONS_VIEW",
+    "RAW_FEEDBACK",
+    "RAW_INTERACTIONS",
+]
+
+# The record schema's fields as DuckDB reads them from a JSONL line (a missing field is
+# NULL). JSON-valued fields stay JSON text so nothing about them is lost.
+RAW_INTERACTIONS: Final = {
+    "id": "VARCHAR", "timestamp": "VARCHAR", "prompt": "VARCHAR", "response": "VARCHAR",
+    "model": "VARCHAR", "provider": "VARCHAR", "model_params": "JSON", "latency_ms": "DOUBLE",
+    "token_usage": "STRUCT(prompt BIGINT, completion BIGINT, total BIGINT)",
+    "user_id": "VARCHAR", "session_id": "VARCHAR", "context": "JSON", "metadata": "JSON",
+    "response_id": "VARCHAR", "finish_reasons": "VARCHAR[]", "error_type": "VARCHAR",
+    "time_to_first_token_ms": "DOUBLE", "trace_id": "VARCHAR", "span_id": "VARCHAR",
+}  # fmt: skip
+RAW_FEEDBACK: Final = {
+    "id": "VARCHAR", "interaction_id": "VARCHAR", "type": "VARCHAR", "data": "JSON",
+    "timestamp": "VARCHAR", "user_id": "VARCHAR", "session_id": "VARCHAR", "source": "VARCHAR",
+    "metadata": "JSON", "target_ids": "VARCHAR[]", "trace_id": "VARCHAR", "span_id": "VARCHAR",
+    "supersedes": "VARCHAR",
+}  # fmt: skip
+
+INTERACTION_COLUMNS: Final = {
+    "seq": "write order (1 = oldest record written)",
+    "id": "interaction id",
+    "timestamp": "start of the call (TIMESTAMPTZ, UTC)",
+    "prompt": "prompt text",
+    "response": "response text",
+    "model": "model name",
+    "provider": "provider name",
+    "model_params": "request parameters (JSON)",
+    "latency_ms": "latency in milliseconds",
+    "input_tokens": "prompt tokens",
+    "output_tokens": "completion tokens",
+    "total_tokens": "total tokens",
+    "user_id": "user of the interaction",
+    "session_id": "session of the interaction",
+    "context": "messages before the prompt (JSON list of {role, content})",
+    "metadata": "metadata (JSON)",
+    "response_id": "provider's response id",
+    "finish_reasons": "finish reasons (list)",
+    "error_type": "error type when the call failed",
+    "time_to_first_token_ms": "time to the first streamed token",
+    "trace_id": "OpenTelemetry trace id",
+    "span_id": "OpenTelemetry span id",
+}
+FEEDBACK_COLUMNS: Final = {
+    "seq": "write order (1 = oldest record written)",
+    "id": "feedback id",
+    "interaction_id": "main target interaction",
+    "type": "binary, rating, text, multi_dimensional or comparative",
+    "timestamp": "when the feedback was given (TIMESTAMPTZ, UTC)",
+    "user_id": "who gave it",
+    "session_id": "session it was given in",
+    "source": "where it came from (web, review, ...)",
+    "target_ids": "every interaction it is about (list; the main target when empty)",
+    "supersedes": "id of the feedback version this one replaces (NULL when none)",
+    "data": "the payload as stored (JSON)",
+    "value": "binary: thumbs_up or thumbs_down",
+    "rating": "rating: the rating",
+    "min_rating": "rating: bottom of its scale (1 when not given)",
+    "max_rating": "rating: top of its scale",
+    "comment": "rating / text: the comment",
+    "sentiment": "text: positive, negative, neutral or NULL",
+    "dimensions": "multi_dimensional: name -> score (JSON object)",
+    "weights": "multi_dimensional: name -> weight (JSON object, NULL: all 1)",
+    "overall_comment": "multi_dimensional: the comment",
+    "preferred_response_id": "comparative: the preferred interaction",
+    "compared_response_ids": "comparative: the interactions it was preferred to (list)",
+    "reason": "comparative: why",
+    "confidence_level": "comparative: confidence 0..1",
+    "metadata": "metadata (JSON)",
+    "trace_id": "OpenTelemetry trace id",
+    "span_id": "OpenTelemetry span id",
+}
+
+INTERACTIONS_VIEW: Final = """
+CREATE OR REPLACE VIEW interactions AS
+SELECT row_number() OVER () AS seq, id, CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp",
+       coalesce(prompt, '') AS prompt, coalesce(response, '') AS response, model, provider,
+       model_params, latency_ms, token_usage.prompt AS input_tokens,
+       token_usage.completion AS output_tokens, token_usage.total AS total_tokens,
+       user_id, session_id, context, metadata, response_id, finish_reasons, error_type,
+       time_to_first_token_ms, trace_id, span_id
+FROM raw_interactions
+WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
+"""
+
+# A feedback version named in another record's ``supersedes`` does not count.
+FEEDBACK_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback AS
+SELECT * FROM (
+  SELECT row_number() OVER () AS seq, id, interaction_id, "type",
+         CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
+         CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
+         supersedes, data,
+         data->>'$.value' AS value,
+         TRY_CAST(data->>'$.rating' AS DOUBLE) AS rating,
+         CASE WHEN (data->'$.min_rating') IS NULL THEN 1.0
+              ELSE TRY_CAST(data->>'$.min_rating' AS DOUBLE) END AS min_rating,
+         TRY_CAST(data->>'$.max_rating' AS DOUBLE) AS max_rating,
+         data->>'$.comment' AS comment,
+         data->>'$.sentiment' AS sentiment,
+         data->'$.dimensions' AS dimensions,
+         data->'$.weights' AS weights,
+         data->>'$.overall_comment' AS overall_comment,
+         data->>'$.preferred_response_id' AS preferred_response_id,
+         TRY_CAST(data->'$.compared_response_ids' AS VARCHAR[]) AS compared_response_ids,
+         data->>'$.reason' AS reason,
+         TRY_CAST(data->>'$.confidence_level' AS DOUBLE) AS confidence_level,
+         metadata, trace_id, span_id
+  FROM raw_feedback
+  WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
+    AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
+) AS f
+WHERE NOT EXISTS (
+  SELECT 1 FROM raw_feedback AS newer
+  WHERE newer.supersedes = f.id AND newer.id IS DISTINCT FROM f.id
+)
+"""
