@@ -10,25 +10,21 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from rlhf_otel._errors import RLHFError, StoreError
+from rlhf_otel.analytics import AnalyticsUnavailableError, open_engine, require_duckdb
 from rlhf_otel.cli._commands import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,
     CLIError,
     StoreOpener,
     _fail,
-    _Progress,
     _progress_flags,
     open_store,
     table,
 )
-from rlhf_otel.export import AnalyticsUnavailableError, ExportOptions, ExportReport
-from rlhf_otel.export._lake import LAKE_KINDS, lake_batches, require_duckdb
-
-if TYPE_CHECKING:
-    import duckdb
+from rlhf_otel.export import LAKE_KINDS
 
 __all__ = ["ALLOWED_STATEMENTS", "register_sql"]
 
@@ -36,11 +32,10 @@ ALLOWED_STATEMENTS: Final = ("SELECT", "EXPLAIN")
 """Statement types ``sql`` runs; anything else (DELETE, COPY, ATTACH, SET, ...) is refused."""
 _TABLE_ROWS: Final = 1000
 _CELL: Final = 60
-_VIEWS: Final = {"interaction": "interactions", "feedback": "feedback"}
 # A feedback version named in another record's ``supersedes`` no longer counts.
-_LATEST: Final = (
+_LAKE_FEEDBACK: Final = (
     "CREATE VIEW feedback AS SELECT * FROM feedback_versions AS f WHERE NOT EXISTS "
-    "(SELECT 1 FROM feedback_versions AS g WHERE g.supersedes = f.id)"
+    "(SELECT 1 FROM feedback_versions AS g WHERE g.supersedes = f.id AND g.id <> f.id)"
 )
 
 
@@ -69,19 +64,18 @@ def _runner(store_opener: StoreOpener) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             duckdb = require_duckdb()
-            refused = _refused(duckdb, args.query)
-        except (AnalyticsUnavailableError, CLIError) as exc:
+        except AnalyticsUnavailableError as exc:
             return _fail(str(exc))
-        except Exception as exc:  # duckdb.Error: a query that does not even parse
+        try:
+            refused = _refused(duckdb, args.query)
+        except duckdb.Error as exc:
             return _fail(f"SQL: {exc}")
         if refused:
             return _fail(refused)
-        con = duckdb.connect(":memory:")
         try:
-            _open_views(con, args, store_opener)
-            _lock_down(con, args)
-            cur = con.execute(args.query)
-            _print(cur, args.json)
+            with _views(duckdb, args, store_opener) as con:
+                _lock_down(con, args)
+                _print(con.execute(args.query), args.json)
             return 0
         except CLIError as exc:
             return _fail(str(exc))
@@ -89,8 +83,6 @@ def _runner(store_opener: StoreOpener) -> Callable[[argparse.Namespace], int]:
             return _fail(f"SQL: {exc}")
         except (OSError, StoreError, RLHFError) as exc:
             return _fail(str(exc), code=1)
-        finally:
-            con.close()
 
     return run
 
@@ -112,17 +104,45 @@ def _refused(duckdb: Any, query: str) -> str | None:
     return None
 
 
-def _open_views(
-    con: duckdb.DuckDBPyConnection, args: argparse.Namespace, store_opener: StoreOpener
-) -> None:
-    con.execute("SET TimeZone = 'UTC'")
-    if args.lake is not None:
-        root = Path(args.lake)
+class _views:
+    """A connection with the views, over the store or over a lake; closes what it opened."""
+
+    def __init__(self, duckdb: Any, args: argparse.Namespace, store_opener: StoreOpener):
+        self._duckdb = duckdb
+        self._args = args
+        self._opener = store_opener
+        self._close: list[Callable[[], None]] = []
+
+    def __enter__(self) -> Any:
+        args = self._args
+        try:
+            if args.lake is not None:
+                return self._lake(Path(args.lake))
+            try:
+                store = self._opener(args)
+            except (OSError, StoreError, ValueError) as exc:
+                if isinstance(exc, CLIError):
+                    raise
+                raise CLIError(f"cannot read store at {args.data_dir}: {exc}") from exc
+            self._close.append(store.close)
+            engine = open_engine(store)
+            self._close.append(engine.close)
+            return engine.con
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _lake(self, root: Path) -> Any:
         if not root.is_dir():
             raise CLIError(f"cannot read lake: {root} is not a directory")
+        con = self._duckdb.connect(":memory:")
+        self._close.append(con.close)
+        con.execute("SET TimeZone = 'UTC'")
+        from rlhf_otel.export import lake_schema
+
         for kind in LAKE_KINDS:
             files = sorted(str(p) for p in root.glob(f"kind={kind}/date=*/*.parquet"))
-            name = "feedback_versions" if kind == "feedback" else _VIEWS[kind]
+            name = "feedback_versions" if kind == "feedback" else "interactions"
             if files:
                 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 con.execute(
@@ -130,41 +150,24 @@ def _open_views(
                     f"[{listed}], hive_partitioning = true)"
                 )
             else:
-                nothing = ExportReport(format="sql")
-                _create(con, name, lake_batches(kind, None, ExportOptions(), nothing, None))
-        con.execute(_LATEST)
-        return
-    try:
-        store = store_opener(args)
-    except CLIError:
-        raise
-    except (OSError, StoreError, ValueError) as exc:
-        raise CLIError(f"cannot read store at {args.data_dir}: {exc}") from exc
-    progress = _Progress("sql", args.progress)
-    report = ExportReport(format="sql")
-    try:
-        opts = ExportOptions()
-        for kind in LAKE_KINDS:
-            name = "feedback_versions" if kind == "feedback" else _VIEWS[kind]
-            _create(con, name, lake_batches(kind, store, opts, report, progress))
-    finally:
-        store.close()
-    progress.done(f"{report.interactions + report.feedback:,} records read")
-    con.execute(_LATEST)
+                empty = lake_schema(kind).empty_table()
+                con.register("empty_lake", empty)
+                con.execute(f"CREATE TABLE {name} AS SELECT *, NULL::DATE AS date FROM empty_lake")
+                con.unregister("empty_lake")
+        con.execute(_LAKE_FEEDBACK)
+        return con
+
+    def __exit__(self, *exc: object) -> None:
+        while self._close:
+            self._close.pop()()
 
 
-def _create(con: duckdb.DuckDBPyConnection, name: str, reader: Any) -> None:
-    con.register("incoming", reader)
-    try:
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
-    finally:
-        con.unregister("incoming")
-
-
-def _lock_down(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> None:
+def _lock_down(con: Any, args: argparse.Namespace) -> None:
     """No file outside the data is reachable and no setting can change, whatever runs."""
-    if args.lake is not None:
-        con.execute("SET allowed_directories = [?]", [str(Path(args.lake).resolve()) + "/"])
+    allowed = [args.lake if args.lake is not None else args.data_dir]
+    con.execute("SET allowed_directories = ?", [[str(Path(p).resolve()) + os.sep for p in allowed]])
+    if args.progress is not False and sys.stdout.isatty() and sys.stderr.isatty():
+        con.execute("SET enable_progress_bar = true")  # DuckDB's own bar, after 2 s
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
@@ -182,13 +185,12 @@ def _jsonable(value: object) -> object:
 def _cell(value: object) -> str:
     if value is None:
         return ""
-    text = (value.isoformat() if isinstance(value, (datetime, date)) else str(value)).replace(
-        "\n", " "
-    )
+    text = value.isoformat() if isinstance(value, (datetime, date)) else str(value)
+    text = text.replace("\n", " ")
     return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
 
 
-def _print(cur: duckdb.DuckDBPyConnection, as_json: bool) -> None:
+def _print(cur: Any, as_json: bool) -> None:
     names = [d[0] for d in cur.description or ()]
     if as_json:
         write = sys.stdout.write

@@ -22,10 +22,11 @@ Parquet lake (``kind=.../date=YYYY-MM-DD/part-<uuid>.parquet``, columns in
 
 from __future__ import annotations
 
+from rlhf_otel.analytics import AnalyticsUnavailableError
 from rlhf_otel.analytics._compute import get_analytics
 from rlhf_otel.analytics._types import AnalyticsResult
 from rlhf_otel.export._api import export_feedback
-from rlhf_otel.export._lake import LAKE_KINDS, AnalyticsUnavailableError, lake_schema
+from rlhf_otel.export._lake import LAKE_COLUMNS, LAKE_KINDS, lake_schema
 from rlhf_otel.export._options import ExportOptions, ExportReport, TrainingOptions
 from rlhf_otel.export._parquet import ParquetUnavailableError, record_schema, training_schema
 from rlhf_otel.export._records import CSV_COLUMNS, unescape_csv_cell
@@ -37,6 +38,7 @@ __all__ = [
     "CSV_COLUMNS",
     "ExportOptions",
     "ExportReport",
+    "LAKE_COLUMNS",
     "LAKE_KINDS",
     "ParquetUnavailableError",
     "TrainingOptions",

@@ -13,148 +13,112 @@ import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from rlhf_otel._errors import RLHFError, ValidationError
+from rlhf_otel._errors import ValidationError
+from rlhf_otel.analytics import Engine, open_engine, require_duckdb
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
-from rlhf_otel.export._parquet import (
-    BATCH_ROWS,
-    _feedback_columns,
-    _interaction_columns,
-    require_pyarrow,
-)
-from rlhf_otel.export._records import iter_feedback, iter_interactions
-from rlhf_otel.records._model import Feedback, Interaction
+from rlhf_otel.export._parquet import require_pyarrow
 from rlhf_otel.stores._protocol import Store
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information
 
-__all__ = [
-    "LAKE_KINDS",
-    "AnalyticsUnavailableError",
-    "lake_batches",
-    "lake_schema",
-    "require_duckdb",
-    "write_lake",
-]
+__all__ = ["LAKE_COLUMNS", "LAKE_KINDS", "lake_schema", "lake_select", "write_lake"]
 
 LAKE_KINDS: Final = ("interaction", "feedback")
 """The values of the ``kind=`` partition."""
+_VIEW: Final = {"interaction": "interactions", "feedback": "feedback"}
+_JSON: Final = "VARCHAR"  # JSON text: every engine reads it as a string
+_MAP: Final = "MAP(VARCHAR, DOUBLE)"
+LAKE_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "interaction": (
+        ("id", "VARCHAR"), ("timestamp", "TIMESTAMPTZ"), ("prompt", "VARCHAR"),
+        ("response", "VARCHAR"), ("model", "VARCHAR"), ("provider", "VARCHAR"),
+        ("model_params", _JSON), ("latency_ms", "DOUBLE"), ("input_tokens", "BIGINT"),
+        ("output_tokens", "BIGINT"), ("total_tokens", "BIGINT"), ("user_id", "VARCHAR"),
+        ("session_id", "VARCHAR"), ("context", _JSON), ("metadata", _JSON),
+        ("response_id", "VARCHAR"), ("finish_reasons", "VARCHAR[]"), ("error_type", "VARCHAR"),
+        ("time_to_first_token_ms", "DOUBLE"), ("trace_id", "VARCHAR"), ("span_id", "VARCHAR"),
+    ),
+    "feedback": (
+        ("id", "VARCHAR"), ("interaction_id", "VARCHAR"), ("type", "VARCHAR"),
+        ("timestamp", "TIMESTAMPTZ"), ("user_id", "VARCHAR"), ("session_id", "VARCHAR"),
+        ("source", "VARCHAR"), ("target_ids", "VARCHAR[]"), ("supersedes", "VARCHAR"),
+        ("data", _JSON), ("value", "VARCHAR"), ("rating", "DOUBLE"), ("min_rating", "DOUBLE"),
+        ("max_rating", "DOUBLE"), ("comment", "VARCHAR"), ("sentiment", "VARCHAR"),
+        ("dimensions", _MAP), ("weights", _MAP), ("overall_comment", "VARCHAR"),
+        ("preferred_response_id", "VARCHAR"), ("compared_response_ids", "VARCHAR[]"),
+        ("reason", "VARCHAR"), ("confidence_level", "DOUBLE"), ("metadata", _JSON),
+        ("trace_id", "VARCHAR"), ("span_id", "VARCHAR"),
+    ),
+}  # fmt: skip
+"""Each kind's Parquet columns and their DuckDB types: the views' columns less ``seq``
+(JSON as text, ``dimensions``/``weights`` as maps). ``kind`` and ``date`` are in the path."""
 _LOCK: Final = ".lake.lock"
-# DuckDB keeps at most this much in memory while it partitions, and spills the rest.
-_MEMORY_LIMIT: Final = "512MB"
 _ROW_GROUP_ROWS: Final = 65536
 
 
-class AnalyticsUnavailableError(RLHFError, ImportError):
-    """A feature of the analytics engine was asked for but ``duckdb`` is not installed."""
-
-
-def require_duckdb() -> Any:
-    """The ``duckdb`` module, or an :class:`AnalyticsUnavailableError` saying how to get it."""
-    try:
-        import duckdb
-    except ImportError as exc:
-        raise AnalyticsUnavailableError(
-            "this needs the analytics engine (duckdb), which is not installed: "
-            "pip install 'rlhf-otel[analytics]'"
-        ) from exc
-    return duckdb
-
-
 def lake_schema(kind: str) -> pyarrow.Schema:
-    """The columns of one kind's Parquet files (``kind`` and ``date`` are in the path).
+    """The Arrow schema of one kind's Parquet files (see ``LAKE_COLUMNS``).
 
     Args:
         kind: ``"interaction"`` or ``"feedback"``.
     """
     pa = require_pyarrow()
     s, f64, i64 = pa.string(), pa.float64(), pa.int64()
-    ts = pa.timestamp("us", tz="UTC")
-    if kind == "interaction":
-        fields = [
-            ("id", s), ("timestamp", ts), ("prompt", s), ("response", s),
-            ("model", s), ("provider", s), ("model_params", s), ("latency_ms", f64),
-            ("input_tokens", i64), ("output_tokens", i64), ("total_tokens", i64),
-            ("user_id", s), ("session_id", s), ("context", s), ("response_id", s),
-            ("finish_reasons", pa.list_(s)), ("error_type", s),
-            ("time_to_first_token_ms", f64), ("trace_id", s), ("span_id", s),
-            ("metadata", s),
-        ]  # fmt: skip
-    elif kind == "feedback":
-        fields = [
-            ("id", s), ("timestamp", ts), ("interaction_id", s), ("type", s),
-            ("user_id", s), ("session_id", s), ("source", s), ("target_ids", pa.list_(s)),
-            ("supersedes", s), ("value", s), ("rating", f64), ("min_rating", f64),
-            ("max_rating", f64), ("comment", s), ("sentiment", s),
-            ("dimensions", pa.map_(s, f64)), ("weights", pa.map_(s, f64)),
-            ("preferred_response_id", s), ("compared_response_ids", pa.list_(s)),
-            ("confidence_level", f64), ("trace_id", s), ("span_id", s), ("metadata", s),
-        ]  # fmt: skip
-    else:
+    arrow = {
+        "VARCHAR": s, "DOUBLE": f64, "BIGINT": i64, "VARCHAR[]": pa.list_(s),
+        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), _MAP: pa.map_(s, f64),
+    }  # fmt: skip
+    return pa.schema([(name, arrow[typ]) for name, typ in _columns(kind)])
+
+
+def _columns(kind: str) -> tuple[tuple[str, str], ...]:
+    if kind not in LAKE_COLUMNS:
         raise ValidationError(f"lake kind {kind!r} is unknown; allowed: interaction, feedback")
-    return pa.schema(fields)
+    return LAKE_COLUMNS[kind]
 
 
-def _batches(
-    kind: str, records: Iterable[Any], include_metadata: bool
-) -> Iterator[pyarrow.RecordBatch]:
-    """Record batches of ``lake_schema(kind)``, ``BATCH_ROWS`` records at a time."""
-    pa = require_pyarrow()
-    schema = lake_schema(kind)
-    build: Callable[[Any, list[Any]], dict[str, Any]] = (
-        _interaction_columns if kind == "interaction" else _feedback_columns
-    )
-    batch: list[Interaction | Feedback] = []
+def lake_select(kind: str, opts: ExportOptions | None = None) -> tuple[str, list[Any]]:
+    """The SQL (and its parameters) selecting one kind's lake columns from the engine's views.
 
-    def flush() -> pyarrow.RecordBatch:
-        n = len(batch)
-        cols = build(pa, batch)
-        if kind == "feedback":
-            cols["supersedes"] = pa.array([getattr(fb, "supersedes", None) for fb in batch])
-        if not include_metadata:
-            del cols["metadata"]
-        arrays = [
-            cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-    for record in records:
-        batch.append(record)
-        if len(batch) == BATCH_ROWS:
-            yield flush()
-            batch = []
-    if batch:
-        yield flush()
-
-
-def lake_batches(
-    kind: str,
-    store: Store | None,
-    opts: ExportOptions,
-    report: ExportReport,
-    progress: ProgressCallback | None,
-) -> pyarrow.RecordBatchReader:
-    """The records of ``kind`` that ``opts`` selects from ``store``, as lake-schema batches.
-
-    Streams: one batch of ``BATCH_ROWS`` records is built at a time. ``store=None`` gives an
-    empty reader of the same schema.
+    ``opts`` narrows it: time range, user, session, feedback types, limit.
     """
-    pa = require_pyarrow()
-    records: Iterable[Any] = ()
-    if store is not None:
-        records = (
-            iter_interactions(store, opts, report, progress)
-            if kind == "interaction"
-            else iter_feedback(store, opts, report, progress)
-        )
-    batches = _batches(kind, records, opts.include_metadata)
-    return pa.RecordBatchReader.from_batches(lake_schema(kind), batches)
+    opts = opts or ExportOptions()
+    blank = () if opts.include_metadata else ("metadata",)
+    cols = ", ".join(
+        f"CAST({'NULL' if n in blank else _ident(n)} AS {t}) AS {_ident(n)}"
+        for n, t in _columns(kind)
+    )
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ('"timestamp" >= ?', opts.start_time),
+        ('"timestamp" <= ?', opts.end_time),
+        ("user_id = ?", opts.user_id),
+        ("session_id = ?", opts.session_id),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    types = opts.types()
+    if kind == "feedback" and types is not None:
+        where.append('list_contains(?, "type")')
+        params.append([t.value for t in types])
+    sql = f"SELECT {cols} FROM {_VIEW[kind]}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if opts.limit is not None:
+        sql += f" LIMIT {int(opts.limit)}"
+    return sql, params
+
+
+def _ident(name: str) -> str:
+    return '"' + name + '"'
 
 
 @contextlib.contextmanager
@@ -208,35 +172,42 @@ def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
+def _quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _copy_kind(
-    con: duckdb.DuckDBPyConnection,
-    root: Path,
-    stage: Path,
-    kind: str,
-    reader: pyarrow.RecordBatchReader,
-    since: datetime | None,
-) -> int:
-    """Append one kind's new records to the lake; returns how many rows were written."""
-    con.register("incoming", reader)
-    try:
-        existing = _existing(root, kind, since)
-        anti = (
-            f"ANTI JOIN read_parquet({_sql_list(existing)}, hive_partitioning = false) AS old "
-            "ON r.id = old.id"
-            if existing
-            else ""
-        )
-        target = stage / f"kind={kind}"
-        row = con.execute(
-            f"COPY (SELECT r.*, CAST(r.timestamp AS DATE) AS date FROM incoming AS r {anti}) "
-            f"TO '{str(target).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, "
-            f"COMPRESSION zstd, PARTITION_BY (date), FILENAME_PATTERN 'part-{{uuid}}', "
-            f"ROW_GROUP_SIZE {_ROW_GROUP_ROWS})"
+    eng: Engine, root: Path, stage: Path, kind: str, opts: ExportOptions
+) -> tuple[int, int]:
+    """Append one kind's new rows to the lake; ``(rows written, rows already there)``."""
+    select, params = lake_select(kind, opts)
+    existing = _existing(root, kind, opts.start_time)
+    old = f"read_parquet([{', '.join(map(_quote, existing))}], hive_partitioning = false)"
+    target = stage / f"kind={kind}"
+    copy = (
+        f"TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), "
+        f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {_ROW_GROUP_ROWS})"
+    )
+    dated = 'SELECT r.*, CAST(r."timestamp" AS DATE) AS date FROM new AS r'
+    if existing:
+        row = eng.sql(f"COPY (WITH new AS ({select}) {dated} ANTI JOIN {old} AS o "
+                      "ON r.id = o.id) " + copy, params).fetchone()  # fmt: skip
+        known = eng.sql(
+            f"WITH new AS ({select}) SELECT count(*) FROM new AS r SEMI JOIN {old} AS o "
+            "ON r.id = o.id",
+            params,
         ).fetchone()
-    finally:
-        con.unregister("incoming")
+    else:
+        row = eng.sql(f"COPY (WITH new AS ({select}) {dated}) " + copy, params).fetchone()
+        known = (0,)
+    _publish(root, target, kind)
+    return (int(row[0]) if row else 0), (int(known[0]) if known else 0)
+
+
+def _publish(root: Path, target: Path, kind: str) -> None:
+    """Move staged files into the lake: owner-only, each appearing whole (rename)."""
     if not target.is_dir():
-        return 0
+        return
     for part in sorted(target.iterdir()):
         dest = root / f"kind={kind}" / part.name
         for d in (dest.parent, dest):
@@ -245,9 +216,7 @@ def _copy_kind(
                 os.chmod(d, 0o700)
         for f in sorted(part.iterdir()):
             os.chmod(f, 0o600)
-            # rename is atomic: a reader sees a whole file or none
             os.rename(f, dest / f.name)
-    return int(row[0]) if row else 0
 
 
 def write_lake(
@@ -259,35 +228,35 @@ def write_lake(
     """Append the records ``opts`` selects to the Parquet lake at ``out`` (a directory).
 
     ``report.rows`` counts rows written; ``report.used`` counts them by kind and
-    ``report.skipped["already_in_lake"]`` the records read whose id the lake already held.
+    ``report.skipped["already_in_lake"]`` the selected records whose id the lake held.
     """
     require_pyarrow()
-    duckdb = require_duckdb()
+    require_duckdb()
     root = _lake_root(out)
     report = ExportReport(format="parquet-lake", path=str(root))
-    with _locked(root):
+    kinds: Sequence[str] = [
+        k
+        for k, on in zip(
+            LAKE_KINDS, (opts.include_interactions, opts.include_feedback), strict=True
+        )
+        if on
+    ]
+    with _locked(root), open_engine(store) as eng:
         stage = root / f".staging-{uuid.uuid4().hex}"
         stage.mkdir(mode=0o700)
         os.chmod(stage, 0o700)
-        con = duckdb.connect(":memory:")
         try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
-            con.execute("SET preserve_insertion_order = false")
-            con.execute(f"SET temp_directory = '{str(stage / 'spill').replace(chr(39), '')}'")
-            for kind in LAKE_KINDS:
-                if kind == "interaction" and not opts.include_interactions:
-                    continue
-                if kind == "feedback" and not opts.include_feedback:
-                    continue
-                read_before = report.interactions + report.feedback
-                reader = lake_batches(kind, store, opts, report, progress)
-                written = _copy_kind(con, root, stage, kind, reader, opts.start_time)
-                read = report.interactions + report.feedback - read_before
+            for kind in kinds:
+                written, known = _copy_kind(eng, root, stage, kind, opts)
                 report.rows += written
                 report.used[kind] += written
-                report.skipped["already_in_lake"] += read - written
+                report.skipped["already_in_lake"] += known
+                if kind == "interaction":
+                    report.interactions = written + known
+                else:
+                    report.feedback = written + known
+                if progress is not None:
+                    progress(report.interactions + report.feedback)
         finally:
-            con.close()
             shutil.rmtree(stage, ignore_errors=True)
     return report

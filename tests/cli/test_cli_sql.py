@@ -17,16 +17,17 @@ from tests.feedback_data import Dataset, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERACTION_COLUMNS = [
-    "id", "timestamp", "prompt", "response", "model", "provider", "model_params",
+    "seq", "id", "timestamp", "prompt", "response", "model", "provider", "model_params",
     "latency_ms", "input_tokens", "output_tokens", "total_tokens", "user_id", "session_id",
-    "context", "response_id", "finish_reasons", "error_type", "time_to_first_token_ms",
-    "trace_id", "span_id", "metadata",
+    "context", "metadata", "response_id", "finish_reasons", "error_type",
+    "time_to_first_token_ms", "trace_id", "span_id",
 ]  # fmt: skip
 FEEDBACK_COLUMNS = [
-    "id", "timestamp", "interaction_id", "type", "user_id", "session_id", "source",
-    "target_ids", "supersedes", "value", "rating", "min_rating", "max_rating", "comment",
-    "sentiment", "dimensions", "weights", "preferred_response_id", "compared_response_ids",
-    "confidence_level", "trace_id", "span_id", "metadata",
+    "seq", "id", "interaction_id", "type", "timestamp", "user_id", "session_id", "source",
+    "target_ids", "supersedes", "data", "value", "rating", "min_rating", "max_rating",
+    "comment", "sentiment", "dimensions", "weights", "overall_comment",
+    "preferred_response_id", "compared_response_ids", "reason", "confidence_level",
+    "metadata", "trace_id", "span_id",
 ]  # fmt: skip
 BY_TYPE = "SELECT type, count(*) AS n FROM feedback GROUP BY type ORDER BY type"
 
@@ -72,7 +73,7 @@ def test_views_have_the_documented_columns(
     assert names == FEEDBACK_COLUMNS
     sql = (
         "SELECT round(avg(rating), 6) AS avg, count(*) AS n, "
-        "max(dimensions['accuracy']) AS acc FROM feedback WHERE type IN ('rating', "
+        "max(CAST(dimensions->>'$.accuracy' AS DOUBLE)) AS acc FROM feedback WHERE type IN ('rating', "
         "'multi_dimensional')"
     )
     assert run(data.store, ["sql", "--json", sql]) == 0
