@@ -12,7 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Literal
 
-__all__ = ["AlphaMetric", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha"]
+__all__ = [
+    "AlphaMetric",
+    "alpha_from_coincidences",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+]
 
 AlphaMetric = Literal["nominal", "ordinal", "interval", "ratio"]
 _Delta = Callable[[Hashable, Hashable], float]
@@ -98,6 +104,13 @@ def krippendorff_alpha(
                 pairs = nc * (nc - 1) if c == k else nc * nk
                 if pairs:
                     coincidence[(c, k)] = coincidence.get((c, k), 0.0) + pairs / (m - 1)
+    return alpha_from_coincidences(coincidence, metric)
+
+
+def alpha_from_coincidences(
+    coincidence: Mapping[tuple[Hashable, Hashable], float], metric: AlphaMetric = "interval"
+) -> float | None:
+    """Krippendorff's alpha from the coincidence matrix ``o[(c, k)]`` of pairable values."""
     n_c: dict[Hashable, float] = {}
     for (c, _), v in coincidence.items():
         n_c[c] = n_c.get(c, 0.0) + v

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 ARROW_BATCH: Final = 8192
-_MAX_LINE: Final = 64 * 1024 * 1024
+_MAX_LINE: Final = 16 * 1024 * 1024
 
 
 class AnalyticsUnavailableError(RLHFError, ImportError):

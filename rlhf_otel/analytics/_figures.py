@@ -1,0 +1,362 @@
+"""The SQL behind stats, breakdowns, trends and per-model percentiles of ``get_analytics``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+from rlhf_otel.analytics._engine import Engine
+from rlhf_otel.analytics._scope import UNKNOWN, label
+from rlhf_otel.analytics._text import Percentiles
+from rlhf_otel.analytics._types import GroupStats, Interval, ModelPerformance
+from rlhf_otel.records._stats import (
+    BinaryStats,
+    ComparativeStats,
+    FeedbackStats,
+    MultiDimensionalStats,
+    RatingStats,
+    TextStats,
+)
+
+__all__ = ["feedback_stats", "group_stats", "model_lookup", "performance"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_DIMS: Final = ("model", "user", "session", "source", "time")
+
+
+def model_lookup(eng: Engine, notes: Counter[str]) -> None:
+    """Table ``mlook(id, model)``: the model label of every interaction feedback names.
+
+    An interaction in scope answers first; one outside it (another time range) is looked
+    up in the whole store, as ``store.get_interaction`` would.
+    """
+    con = eng.con
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE wanted AS
+        SELECT DISTINCT id FROM (
+          SELECT interaction_id AS id FROM fbs
+          UNION ALL SELECT preferred_response_id FROM fbs WHERE "type" = 'comparative'
+          UNION ALL SELECT unnest(compared_response_ids) FROM fbs WHERE "type" = 'comparative'
+        ) WHERE id IS NOT NULL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE mlook AS
+        SELECT its.id, {label("its.model")} AS model FROM its SEMI JOIN wanted USING (id)
+        """
+    )
+    (missing,) = con.execute("SELECT count(*) FROM wanted ANTI JOIN mlook USING (id)").fetchone()
+    if missing:
+        con.execute(
+            f"""
+            INSERT INTO mlook
+            SELECT id, {label("model")} FROM interactions
+            WHERE id IN (SELECT id FROM wanted ANTI JOIN mlook USING (id))
+            QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq) = 1
+            """
+        )
+    (unknown,) = con.execute(
+        "SELECT count(*) FROM fbs ANTI JOIN mlook ON mlook.id = fbs.interaction_id"
+    ).fetchone()
+    if unknown:
+        notes["feedback_on_unknown_interaction"] += int(unknown)
+
+
+def feedback_stats(eng: Engine, start: datetime | None, end: datetime) -> FeedbackStats:
+    """The guide's statistics of the records in scope (``records.FeedbackStats``)."""
+    con = eng.con
+    (n_int,) = con.execute("SELECT count(*) FROM its").fetchone()
+    (with_fb,) = con.execute(
+        """
+        SELECT count(*) FROM its WHERE id IN (
+          SELECT interaction_id FROM fbs UNION ALL SELECT unnest(target_ids) FROM fbs)
+        """
+    ).fetchone()
+    by_type = {
+        t: int(n)
+        for t, n in con.execute(
+            'SELECT "type", count(*) FROM fbs GROUP BY "type" ORDER BY min(seq)'
+        ).fetchall()
+    }
+    total = sum(by_type.values())
+    return FeedbackStats(
+        total_interactions=int(n_int),
+        total_feedback=total,
+        feedback_rate=with_fb / n_int if n_int else 0.0,
+        time_range=(start, end),
+        by_type=by_type,
+        binary=_binary(eng) if "binary" in by_type else None,
+        rating=_rating(eng) if "rating" in by_type else None,
+        text=_text(eng) if "text" in by_type else None,
+        multi_dimensional=_multi(eng) if "multi_dimensional" in by_type else None,
+        comparative=_comparative(eng) if "comparative" in by_type else None,
+        interactions_with_feedback=int(with_fb) if n_int else 0,
+    )
+
+
+def _binary(eng: Engine) -> BinaryStats | None:
+    up, down = eng.sql(
+        """
+        SELECT count(*) FILTER (WHERE value = 'thumbs_up'),
+               count(*) FILTER (WHERE value IS DISTINCT FROM 'thumbs_up')
+        FROM fbs WHERE "type" = 'binary'
+        """
+    ).fetchone()
+    n = up + down
+    return BinaryStats(int(up), int(down), up / n) if n else None
+
+
+_RATED: Final = """
+SELECT rating, min_rating AS lo, max_rating AS hi,
+       CASE WHEN max_rating > min_rating THEN (rating - min_rating) / (max_rating - min_rating)
+            ELSE 1.0 END AS nr
+FROM fbs WHERE "type" = 'rating' AND rating IS NOT NULL AND min_rating IS NOT NULL
+  AND max_rating IS NOT NULL
+"""
+
+
+def _rating(eng: Engine) -> RatingStats | None:
+    n, avg, med, avg_n, med_n = eng.sql(
+        f"SELECT count(*), avg(rating), median(rating), avg(nr), median(nr) FROM ({_RATED})"
+    ).fetchone()
+    if not n:
+        return None
+    dist: dict[float, int] = {
+        float(r): int(c)
+        for r, c in eng.sql(f"SELECT rating, count(*) FROM ({_RATED}) GROUP BY rating").fetchall()
+    }
+    scales = eng.sql(f"SELECT DISTINCT lo, hi FROM ({_RATED})").fetchall()
+    if len(scales) == 1:
+        lo, hi = (float(v) for v in scales[0])
+        if lo.is_integer() and hi.is_integer() and hi - lo <= 100:
+            for value in range(int(lo), int(hi) + 1):
+                dist.setdefault(float(value), 0)
+    return RatingStats(
+        count=int(n),
+        average=float(avg),
+        median=float(med),
+        average_normalized=float(avg_n),
+        median_normalized=float(med_n),
+        distribution=dict(sorted(dist.items())),
+    )
+
+
+def _text(eng: Engine) -> TextStats | None:
+    n, avg_len = eng.sql(
+        "SELECT count(*), avg(length(comment)) FROM fbs "
+        "WHERE \"type\" = 'text' AND comment IS NOT NULL"
+    ).fetchone()
+    if not n:
+        return None
+    sentiments = {"positive": 0, "negative": 0, "neutral": 0, "unspecified": 0}
+    for s, c in eng.sql(
+        "SELECT coalesce(nullif(sentiment, ''), 'unspecified'), count(*) FROM fbs "
+        "WHERE \"type\" = 'text' AND comment IS NOT NULL GROUP BY 1 ORDER BY min(seq)"
+    ).fetchall():
+        sentiments[s] = int(c)
+    return TextStats(int(n), float(avg_len), sentiments)
+
+
+def _multi(eng: Engine) -> MultiDimensionalStats | None:
+    n, avg_score = eng.sql(
+        "SELECT count(*), avg(wscore) FROM fbs WHERE \"type\" = 'multi_dimensional'"
+    ).fetchone()
+    if not n:
+        return None
+    rows = eng.sql(
+        """
+        SELECT d.key, sum(CAST(d.value AS DOUBLE)), count(*),
+               sum(w * CAST(d.value AS DOUBLE)), sum(w)
+        FROM (SELECT seq, dimensions,
+                     CASE WHEN weights IS NULL OR json_type(weights) <> 'OBJECT'
+                               OR len(json_keys(weights)) = 0 THEN NULL ELSE weights END AS ws
+              FROM fbs WHERE "type" = 'multi_dimensional'
+                AND json_type(dimensions) = 'OBJECT') AS f,
+             json_each(f.dimensions) AS d,
+             LATERAL (SELECT coalesce(CAST(f.ws->>d.key AS DOUBLE), 1.0) AS w)
+        GROUP BY d.key ORDER BY min(f.seq), min(d.id)
+        """
+    ).fetchall()
+    return MultiDimensionalStats(
+        count=int(n),
+        dimension_averages={k: float(s) / int(c) for k, s, c, _, _ in rows},
+        weighted_dimension_averages={k: float(ws) / float(w) for k, _, _, ws, w in rows if w > 0},
+        average_weighted_score=None if avg_score is None else float(avg_score),
+    )
+
+
+def _comparative(eng: Engine) -> ComparativeStats | None:
+    n, conf = eng.sql(
+        "SELECT count(*), avg(confidence_level) FROM fbs WHERE \"type\" = 'comparative'"
+    ).fetchone()
+    return ComparativeStats(int(n), None if conf is None else float(conf)) if n else None
+
+
+def _bucket(interval: Interval, column: str) -> str:
+    return f"CAST(epoch_us(date_trunc('{interval}', {column})) AS VARCHAR)"
+
+
+def _start(key: str) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(key))
+
+
+def group_stats(
+    eng: Engine, interval: Interval, limit: int | None
+) -> tuple[dict[str, list[GroupStats]], dict[str, int], list[GroupStats]]:
+    """Breakdowns by model, user, session and source (largest first), group counts, trend."""
+    keys = (
+        f"{label('model')} AS k0, {label('user_id')} AS k1, {label('session_id')} AS k2, "
+        f"NULL::VARCHAR AS k3, {_bucket(interval, 'timestamp')} AS k4"
+    )
+    sets = "GROUPING SETS ((k0), (k1), (k2), (k3), (k4))"
+    agg: dict[tuple[int, str], list[Any]] = {}
+    by_type: dict[tuple[int, str], dict[str, int]] = {}
+
+    def slot(dim: int, key: str) -> list[Any]:
+        return agg.setdefault((dim, key), [0, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0.0])
+
+    for row in eng.sql(
+        f"""
+        WITH t AS (SELECT interaction_id AS id FROM fbs
+                   UNION SELECT unnest(target_ids) FROM fbs),
+        i AS (SELECT {keys}, t.id IS NOT NULL AS hit FROM its LEFT JOIN t ON t.id = its.id)
+        SELECT k0, k1, k2, k3, k4, count(*), count(*) FILTER (WHERE hit) FROM i GROUP BY {sets}
+        """
+    ).fetchall():
+        dim, key = _which(row[:5])
+        if dim == 3:
+            continue
+        s = slot(dim, key)
+        s[0], s[1] = int(row[5]), int(row[6])
+    fkeys = (
+        f"coalesce(m.model, '{UNKNOWN}') AS k0, {label('user_id')} AS k1, "
+        f"{label('session_id')} AS k2, {label('source')} AS k3, "
+        f"{_bucket(interval, 'fbs.timestamp')} AS k4"
+    )
+    fsrc = f"SELECT fbs.*, {fkeys} FROM fbs LEFT JOIN mlook AS m ON m.id = fbs.interaction_id"
+    for row in eng.sql(
+        f"""
+        SELECT k0, k1, k2, k3, k4, count(*),
+               count(*) FILTER (WHERE "type" = 'binary' AND value = 'thumbs_up'),
+               count(*) FILTER (WHERE "type" = 'binary' AND value IS DISTINCT FROM 'thumbs_up'),
+               count(*) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL),
+               coalesce(sum(rating) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL), 0),
+               coalesce(sum(norm) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL), 0),
+               count(sat), coalesce(sum(sat), 0)
+        FROM ({fsrc}) GROUP BY {sets}
+        """
+    ).fetchall():
+        dim, key = _which(row[:5])
+        s = slot(dim, key)
+        s[2:10] = [int(row[5]), int(row[6]), int(row[7]), int(row[8]), float(row[9]),
+                   float(row[10]), int(row[11]), float(row[12])]  # fmt: skip
+    for row in eng.sql(
+        f"""
+        SELECT k0, k1, k2, k3, k4, "type", count(*) FROM ({fsrc})
+        GROUP BY GROUPING SETS ((k0, "type"), (k1, "type"), (k2, "type"), (k3, "type"),
+                                (k4, "type"))
+        """
+    ).fetchall():
+        dim, key = _which(row[:5])
+        by_type.setdefault((dim, key), {})[row[5]] = int(row[6])
+    per_dim: dict[int, list[tuple[str, list[Any]]]] = {d: [] for d in range(5)}
+    for (dim, key), s in agg.items():
+        per_dim[dim].append((key, s))
+    breakdowns: dict[str, list[GroupStats]] = {}
+    counts: dict[str, int] = {}
+    for dim, name in enumerate(_DIMS[:4]):
+        rows = sorted(per_dim[dim], key=lambda kv: (-(kv[1][0] + kv[1][2]), kv[0]))
+        breakdowns[name] = [_group(k, s, by_type.get((dim, k), {})) for k, s in rows[:limit]]
+        counts[name] = len(rows)
+    trend = [
+        _group(_start(k).isoformat(), s, by_type.get((4, k), {}), _start(k))
+        for k, s in sorted(per_dim[4], key=lambda kv: int(kv[0]))
+    ]
+    return breakdowns, counts, trend
+
+
+def _which(keys: Sequence[Any]) -> tuple[int, str]:
+    for dim, key in enumerate(keys):
+        if key is not None:
+            return dim, str(key)
+    return 3, ""
+
+
+def _group(
+    key: str, s: Sequence[Any], types: Mapping[str, int], start: datetime | None = None
+) -> GroupStats:
+    interactions, with_fb, feedback, up, down, r_n, r_sum, r_norm, s_n, s_sum = s
+    n_bin = up + down
+    return GroupStats(
+        key=key,
+        interactions=interactions,
+        feedback=feedback,
+        interactions_with_feedback=with_fb,
+        feedback_rate=with_fb / interactions if interactions else 0.0,
+        by_type=dict(sorted(types.items())),
+        thumbs_up=up,
+        thumbs_down=down,
+        thumbs_ratio=up / n_bin if n_bin else None,
+        rating_count=r_n,
+        rating_average=r_sum / r_n if r_n else None,
+        rating_average_normalized=r_norm / r_n if r_n else None,
+        satisfaction=s_sum / s_n if s_n else None,
+        satisfaction_count=s_n,
+        start=start,
+    )
+
+
+_PCT: Final = "count({x}), avg({x}), min({x}), quantile_cont({x}, [0.5, 0.9, 0.95, 0.99]), max({x})"
+
+
+def performance(eng: Engine) -> list[ModelPerformance]:
+    """Latency and token percentiles per model, most interactions first."""
+    cols = {
+        "lat": "CASE WHEN NOT isnan(latency_ms) THEN latency_ms END",
+        "ttft": "CASE WHEN NOT isnan(time_to_first_token_ms) THEN time_to_first_token_ms END",
+        "outt": "CASE WHEN output_tokens >= 0 THEN CAST(output_tokens AS DOUBLE) END",
+        "tot": "CASE WHEN total_tokens >= 0 THEN CAST(total_tokens AS DOUBLE) END",
+    }
+    inner = ", ".join(f"{expr} AS {name}" for name, expr in cols.items())
+    aggs = ", ".join(_PCT.format(x=name) for name in cols)
+    sat = {
+        k: (s_n, s_sum)
+        for k, s_n, s_sum in eng.sql(
+            f"""SELECT coalesce(m.model, '{UNKNOWN}'), count(sat), sum(sat)
+                FROM fbs LEFT JOIN mlook AS m ON m.id = fbs.interaction_id GROUP BY 1"""
+        ).fetchall()
+    }
+    out = []
+    for row in eng.sql(
+        f"""SELECT model, count(*), {aggs}
+            FROM (SELECT {label("model")} AS model, {inner} FROM its)
+            GROUP BY model ORDER BY count(*) DESC, model"""
+    ).fetchall():
+        model, n = row[0], int(row[1])
+        pcts = [_percentiles(row[2 + 5 * i : 7 + 5 * i]) for i in range(4)]
+        s_n, s_sum = sat.get(model, (0, None))
+        out.append(
+            ModelPerformance(
+                model=model,
+                interactions=n,
+                latency_ms=pcts[0],
+                time_to_first_token_ms=pcts[1],
+                output_tokens=pcts[2],
+                total_tokens=pcts[3],
+                satisfaction=s_sum / s_n if s_n else None,
+                satisfaction_count=int(s_n),
+            )
+        )
+    return out
+
+
+def _percentiles(v: Sequence[Any]) -> Percentiles | None:
+    count, mean, lo, qs, hi = v
+    if not count:
+        return None
+    p50, p90, p95, p99 = (float(q) for q in qs)
+    return Percentiles(int(count), float(mean), float(lo), p50, p90, p95, p99, float(hi))

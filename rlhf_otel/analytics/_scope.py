@@ -1,0 +1,165 @@
+"""The records an analytics run or export selects, as engine tables (``its``, ``fbs``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from rlhf_otel.analytics._engine import Engine
+from rlhf_otel.records._model import FeedbackFilter, InteractionFilter
+
+__all__ = [
+    "NORM_SQL",
+    "UNKNOWN",
+    "WSCORE_SQL", "Where", "feedback_where", "interaction_where", "label", "select_scope"]
+
+UNKNOWN: Final = "(unknown)"
+
+# 0..1 by the rating's own scale (None when unreadable), as records._signals.normalized_rating
+NORM_SQL: Final = """CASE WHEN rating IS NULL OR isnan(rating) OR min_rating IS NULL
+        OR max_rating IS NULL THEN NULL
+     WHEN max_rating > min_rating THEN (rating - min_rating) / (max_rating - min_rating)
+     ELSE 1.0 END"""
+
+
+_WEIGHT: Final = """CASE WHEN weights IS NULL OR json_type(weights) <> 'OBJECT'
+          OR len(json_keys(weights)) = 0 THEN 1.0
+     ELSE coalesce(CAST(weights->>k AS DOUBLE), 1.0) END"""
+# sum(w*d)/sum(w) of a multi-dimensional feedback, as records._signals.weighted_score
+WSCORE_SQL: Final = f"""CASE WHEN "type" = 'multi_dimensional' AND json_type(dimensions) = 'OBJECT'
+          AND len(json_keys(dimensions)) > 0
+          AND list_sum(list_transform(json_keys(dimensions), lambda k: {_WEIGHT})) > 0
+     THEN list_sum(list_transform(json_keys(dimensions),
+                                  lambda k: ({_WEIGHT}) * CAST(dimensions->>k AS DOUBLE)))
+          / list_sum(list_transform(json_keys(dimensions), lambda k: {_WEIGHT}))
+     END"""
+
+
+def label(column: str) -> str:
+    """SQL for a grouping label: the value, or ``(unknown)`` when null or empty."""
+    return f"coalesce(nullif({column}, ''), '{UNKNOWN}')"
+
+
+class Where:
+    """A conjunction of SQL conditions with their parameters."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, sql: str, *params: Any) -> None:
+        """Add one condition."""
+        self.parts.append(sql)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        """``WHERE ...`` or the empty string."""
+        return "WHERE " + " AND ".join(self.parts) if self.parts else ""
+
+
+def _time(w: Where, start: datetime | None, end: datetime | None) -> None:
+    if start is not None:
+        w.add('"timestamp" >= ?', start)
+    if end is not None:
+        w.add('"timestamp" <= ?', end)
+
+
+def interaction_where(flt: InteractionFilter) -> Where:
+    """Conditions equal to ``flt.matches``."""
+    w = Where()
+    _time(w, flt.start_time, flt.end_time)
+    if flt.user_id is not None:
+        w.add("user_id = ?", flt.user_id)
+    if flt.session_id is not None:
+        w.add("session_id = ?", flt.session_id)
+    if flt.model is not None:
+        w.add("model = ?", flt.model)
+    if flt.ids is not None:
+        w.add("list_contains(?, id)", list(flt.ids))
+    return w
+
+
+def feedback_where(flt: FeedbackFilter) -> Where:
+    """Conditions equal to ``flt.matches``."""
+    w = Where()
+    _time(w, flt.start_time, flt.end_time)
+    if flt.types is not None:
+        w.add('list_contains(?, "type")', [t.value for t in flt.types])
+    if flt.user_id is not None:
+        w.add("user_id = ?", flt.user_id)
+    if flt.session_id is not None:
+        w.add("session_id = ?", flt.session_id)
+    if flt.source is not None:
+        w.add("source = ?", flt.source)
+    if flt.interaction_ids is not None:
+        ids = list(flt.interaction_ids)
+        w.add("(list_contains(?, interaction_id) OR len(list_intersect(?, target_ids)) > 0)",
+              ids, ids)  # fmt: skip
+    if flt.min_rating is not None or flt.max_rating is not None:
+        w.add("\"type\" = 'rating'")
+        if flt.min_rating is not None:
+            w.add("rating >= ?", flt.min_rating)
+        if flt.max_rating is not None:
+            w.add("rating <= ?", flt.max_rating)
+    return w
+
+
+def _window(limit: int | None, offset: int) -> str:
+    out = ""
+    if limit is not None:
+        out += f" LIMIT {int(limit)}"
+    if offset:
+        out += f" OFFSET {int(offset)}"
+    return out
+
+
+def select_scope(
+    engine: Engine,
+    ifl: InteractionFilter | None,
+    ffl: FeedbackFilter | None,
+    *,
+    interaction_columns: Sequence[str],
+    feedback_columns: Sequence[str],
+) -> tuple[int, int]:
+    """Create tables ``its`` (first record of each id) and ``fbs``; return their sizes.
+
+    ``None`` as a filter leaves its table empty. ``fbs`` gains ``norm`` (the rating on 0..1)
+    , ``sat`` (binary 1/0, or ``norm``) and ``wscore`` (the weighted multi-dimensional score).
+    """
+    con = engine.con
+    icols = ", ".join(dict.fromkeys(["seq", "id", *interaction_columns]))
+    if ifl is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions LIMIT 0")
+    else:
+        w = interaction_where(ifl)
+        window = _window(ifl.limit, ifl.offset)
+        order = f" ORDER BY seq{window}" if window else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions {w.sql()}{order}",
+            w.params,
+        )
+        (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM its").fetchone()
+        if dupes:
+            # a record written twice (a retried batch) counts once: its first copy
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE its AS SELECT * FROM its "
+                "QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq) = 1"
+            )
+    fcols = ", ".join(
+        dict.fromkeys(["seq", "id", "interaction_id", '"type"', "user_id", *feedback_columns])
+    )
+    sat = f"CASE \"type\" WHEN 'binary' THEN CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END WHEN 'rating' THEN {NORM_SQL} END"  # noqa: E501
+    base = (
+        f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore FROM feedback"
+    )
+    if ffl is None or ffl.limit == 0:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} LIMIT 0")
+    else:
+        w = feedback_where(ffl)
+        window = _window(ffl.limit, ffl.offset)
+        order = f" ORDER BY seq{window}" if window else ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} {w.sql()}{order}", w.params)
+    (n_i,) = con.execute("SELECT count(*) FROM its").fetchone()
+    (n_f,) = con.execute("SELECT count(*) FROM fbs").fetchone()
+    return int(n_i), int(n_f)

@@ -1,0 +1,176 @@
+"""The SQL that turns feedback into training candidates (DPO/reward pairs, KTO/SFT rows).
+
+Every candidate becomes one row of table ``events`` with a sort key ``ord`` (the order the
+rows are written in) and an ``outcome``: ``row`` or the reason it was skipped. Texts are
+joined only for the rows written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+__all__ = ["ORD", "comparative_events", "member_events", "prepare", "score_events"]
+
+# (phase, o1, o2, o3) as one sortable number
+ORD: Final = (
+    "((CAST({p} AS HUGEINT) << 100) + (CAST({a} AS HUGEINT) << 40) "
+    "+ (CAST({b} AS HUGEINT) << 20) + CAST({c} AS HUGEINT))"
+)
+
+_MEAN: Final = {
+    "rating": ("rn", "rs"),
+    "binary": ("bn", "bs"),
+    "multi_dimensional": ("mn", "ms"),
+}
+
+
+def prepare(comparative: bool) -> list[str]:
+    """Statements creating ``sig`` (per-interaction sums), ``cmp``, ``needed`` and ``resp``."""
+    cmp = (
+        """CREATE OR REPLACE TEMP TABLE cmp AS
+        SELECT seq, pos, pref, other, conf FROM (
+          SELECT seq, CAST(preferred_response_id AS VARCHAR) AS pref,
+                 unnest(compared_response_ids) AS other,
+                 generate_subscripts(compared_response_ids, 1) AS pos,
+                 confidence_level AS conf
+          FROM fbs WHERE "type" = 'comparative')"""
+        if comparative
+        else """CREATE OR REPLACE TEMP TABLE cmp
+        (seq BIGINT, pos BIGINT, pref VARCHAR, other VARCHAR, conf DOUBLE)"""
+    )
+    return [
+        """CREATE OR REPLACE TEMP TABLE sig AS
+        SELECT interaction_id AS id,
+          count(*) FILTER (WHERE "type" = 'binary') AS bn,
+          coalesce(sum(CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END)
+                   FILTER (WHERE "type" = 'binary'), 0.0) AS bs,
+          count(norm) FILTER (WHERE "type" = 'rating') AS rn,
+          coalesce(sum(norm ORDER BY seq) FILTER (WHERE "type" = 'rating'), 0.0) AS rs,
+          count(wscore) FILTER (WHERE "type" = 'multi_dimensional') AS mn,
+          coalesce(sum(wscore ORDER BY seq) FILTER (WHERE "type" = 'multi_dimensional'), 0.0)
+            AS ms
+        FROM fbs WHERE "type" <> 'comparative' GROUP BY interaction_id""",
+        cmp,
+        """CREATE OR REPLACE TEMP TABLE needed AS
+        SELECT id FROM sig
+        UNION SELECT pref FROM cmp WHERE pref <> other
+        UNION SELECT other FROM cmp WHERE pref <> other""",
+        """CREATE OR REPLACE TEMP TABLE resp AS
+        SELECT seq AS fseq, id, prompt, ctx, response,
+               md5_number(prompt || chr(0) || coalesce(ctx, '')) AS pkey,
+               md5_number(response) AS rhash
+        FROM (SELECT seq, id, prompt, response,
+                     CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
+                          THEN CAST(context AS VARCHAR) END AS ctx
+              FROM interactions WHERE id IN (SELECT id FROM needed))""",
+    ]
+
+
+DEDUPE_RESP: Final = """CREATE OR REPLACE TEMP TABLE resp AS SELECT * FROM resp
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY fseq) = 1"""
+
+
+def comparative_events() -> str:
+    """Phase 1 of DPO/reward: explicit preferences, in the order they were given."""
+    return f"""
+    INSERT INTO events
+    SELECT {ORD.format(p=1, a="seq", b="pos", c=0)}, pref, other, margin, NULL,
+      CASE WHEN outcome IS NOT NULL THEN outcome
+           WHEN row_number() OVER (PARTITION BY least(pref, other), greatest(pref, other),
+                                   outcome IS NULL ORDER BY seq, pos) > 1
+           THEN 'duplicate_pair' ELSE 'row' END,
+      'comparative', 1
+    FROM (
+      SELECT c.seq, c.pos, c.pref, c.other, coalesce(c.conf, 1.0) AS margin,
+        CASE WHEN a.id IS NULL OR b.id IS NULL THEN 'interaction_not_found'
+             WHEN a.pkey <> b.pkey THEN 'different_prompts'
+             WHEN a.rhash = b.rhash THEN 'identical_responses' END AS outcome
+      FROM cmp AS c LEFT JOIN resp AS a ON a.id = c.pref LEFT JOIN resp AS b ON b.id = c.other
+      WHERE c.pref <> c.other)
+    """
+
+
+def _kind_and_diff(kinds: Sequence[str]) -> tuple[str, str]:
+    kind = "CASE " + " ".join(
+        f"WHEN a.{_MEAN[k][0]} > 0 AND b.{_MEAN[k][0]} > 0 THEN '{k}'" for k in kinds
+    ) + " END"  # fmt: skip
+    diff = "CASE " + " ".join(
+        f"WHEN a.{n} > 0 AND b.{n} > 0 THEN a.{s} / a.{n} - b.{s} / b.{n}"
+        for n, s in (_MEAN[k] for k in kinds)
+    ) + " END"  # fmt: skip
+    return kind, diff
+
+
+def score_events(kinds: Sequence[str], cap: int | None) -> list[str]:
+    """Phases 2-3 of DPO/reward: pairs of responses to one prompt whose scores differ."""
+    kind, diff = _kind_and_diff(kinds)
+    capped = (
+        f"""WHEN row_number() OVER (PARTITION BY gseq, outcome IS NULL ORDER BY pa, pb)
+                 > {int(cap)} THEN 'max_pairs_per_prompt'"""
+        if cap is not None
+        else ""
+    )
+    return [
+        f"""INSERT INTO events SELECT {ORD.format(p=2, a=0, b=0, c=0)}, NULL, NULL, NULL, NULL,
+               'interaction_not_found', NULL, count(*)
+            FROM sig ANTI JOIN resp USING (id) HAVING count(*) > 0""",
+        """CREATE OR REPLACE TEMP TABLE mem AS
+        SELECT r.id, r.pkey, r.rhash, r.fseq, s.bn, s.bs, s.rn, s.rs, s.mn, s.ms,
+               row_number() OVER (PARTITION BY r.pkey ORDER BY r.fseq) AS pos,
+               min(r.fseq) OVER (PARTITION BY r.pkey) AS gseq,
+               count(*) OVER (PARTITION BY r.pkey) AS gn
+        FROM resp AS r JOIN sig AS s USING (id)""",
+        f"""INSERT INTO events SELECT {ORD.format(p=3, a="gseq", b=0, c=0)}, NULL, NULL, NULL,
+               NULL, 'no_other_response_for_prompt', NULL, 1
+            FROM mem WHERE gn < 2""",
+        f"""CREATE OR REPLACE TEMP TABLE pev AS
+        SELECT a.gseq, a.pos AS pa, b.pos AS pb, a.id AS ida, b.id AS idb,
+               a.rhash = b.rhash AS same_text, {kind} AS kind, {diff} AS diff
+        FROM mem AS a JOIN mem AS b ON a.pkey = b.pkey AND a.pos < b.pos""",
+        f"""CREATE OR REPLACE TEMP TABLE pev AS
+        SELECT *, CASE WHEN kind IS NULL THEN 'no_common_signal'
+                       WHEN diff = 0 THEN 'tie'
+                       WHEN EXISTS (SELECT 1 FROM events AS e
+                                    WHERE e.outcome = 'row' AND e.kind = 'comparative'
+                                      AND least(e.win, e.lose) = least(ida, idb)
+                                      AND greatest(e.win, e.lose) = greatest(ida, idb))
+                       THEN 'duplicate_pair'
+                       WHEN same_text THEN 'identical_responses' END AS outcome
+        FROM pev""",
+        f"""INSERT INTO events
+        SELECT {ORD.format(p=3, a="gseq", b="pa", c="pb")},
+               CASE WHEN diff > 0 THEN ida ELSE idb END,
+               CASE WHEN diff > 0 THEN idb ELSE ida END, abs(diff), NULL,
+               CASE WHEN outcome IS NOT NULL THEN outcome
+                    {capped}
+                    ELSE 'row' END,
+               kind, 1
+        FROM pev""",
+    ]
+
+
+def member_events(kto: bool, positive: float, negative: float) -> list[str]:
+    """KTO / SFT: one candidate per interaction with feedback, in the order it was logged."""
+    sat = "CASE WHEN s.rn + s.bn > 0 THEN (s.rs + s.bs) / (s.rn + s.bn) END"
+    sources = (
+        "CASE WHEN s.bn > 0 AND s.rn > 0 THEN 'binary+rating' "
+        "WHEN s.bn > 0 THEN 'binary' ELSE 'rating' END"
+    )
+    if kto:
+        outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
+                           WHEN sat >= CAST({positive!r} AS DOUBLE) OR sat <= CAST({negative!r} AS DOUBLE) THEN 'row'
+                           ELSE 'ambiguous_score' END"""
+    else:
+        outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
+                           WHEN sat < CAST({positive!r} AS DOUBLE) THEN 'not_well_rated' ELSE 'row' END"""
+    return [
+        f"""INSERT INTO events SELECT {ORD.format(p=1, a=0, b=0, c=0)}, NULL, NULL, NULL, NULL,
+               'interaction_not_found', NULL, count(*)
+            FROM sig ANTI JOIN resp USING (id) HAVING count(*) > 0""",
+        f"""INSERT INTO events
+        SELECT {ORD.format(p=2, a="fseq", b=0, c=0)}, id, NULL, NULL,
+               sat >= CAST({positive!r} AS DOUBLE), {outcome}, src, 1
+        FROM (SELECT r.fseq, r.id, {sat} AS sat, {sources} AS src
+              FROM resp AS r JOIN sig AS s USING (id))""",
+    ]
