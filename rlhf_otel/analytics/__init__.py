@@ -9,7 +9,14 @@ from rlhf_otel.analytics._engine import (
     open_engine,
     require_duckdb,
 )
-from rlhf_otel.analytics._scope import NORM_SQL, WSCORE_SQL, Where, feedback_where, select_scope
+from rlhf_otel.analytics._scope import (
+    NORM_SQL,
+    WSCORE_SQL,
+    Where,
+    feedback_where,
+    interaction_where,
+    select_scope,
+)
 from rlhf_otel.analytics._views import FEEDBACK_COLUMNS, INTERACTION_COLUMNS
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "EngineConfig",
     "Where",
     "feedback_where",
+    "interaction_where",
     "open_engine",
     "require_duckdb",
     "select_scope",

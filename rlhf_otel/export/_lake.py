@@ -19,9 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.analytics import Engine, open_engine, require_duckdb
+from rlhf_otel.analytics import (
+    Engine,
+    feedback_where,
+    interaction_where,
+    open_engine,
+    require_duckdb,
+)
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._parquet import require_pyarrow
+from rlhf_otel.records._model import FeedbackFilter, InteractionFilter
 from rlhf_otel.stores._protocol import Store
 
 if TYPE_CHECKING:
@@ -86,7 +93,8 @@ def _columns(kind: str) -> tuple[tuple[str, str], ...]:
 def lake_select(kind: str, opts: ExportOptions | None = None) -> tuple[str, list[Any]]:
     """The SQL (and its parameters) selecting one kind's lake columns from the engine's views.
 
-    ``opts`` narrows it: time range, user, session, feedback types, limit.
+    ``opts`` narrows it as it narrows every export: time range, user, session, feedback
+    types, limit (the first records written).
     """
     opts = opts or ExportOptions()
     blank = () if opts.include_metadata else ("metadata",)
@@ -94,27 +102,23 @@ def lake_select(kind: str, opts: ExportOptions | None = None) -> tuple[str, list
         f"CAST({'NULL' if n in blank else _ident(n)} AS {t}) AS {_ident(n)}"
         for n, t in _columns(kind)
     )
-    where: list[str] = []
-    params: list[Any] = []
-    for clause, value in (
-        ('"timestamp" >= ?', opts.start_time),
-        ('"timestamp" <= ?', opts.end_time),
-        ("user_id = ?", opts.user_id),
-        ("session_id = ?", opts.session_id),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    types = opts.types()
-    if kind == "feedback" and types is not None:
-        where.append('list_contains(?, "type")')
-        params.append([t.value for t in types])
-    sql = f"SELECT {cols} FROM {_VIEW[kind]}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    start, end, user, session = opts.start_time, opts.end_time, opts.user_id, opts.session_id
+    where = (
+        interaction_where(
+            InteractionFilter(start_time=start, end_time=end, user_id=user, session_id=session)
+        )
+        if kind == "interaction"
+        else feedback_where(
+            FeedbackFilter(
+                start_time=start, end_time=end, user_id=user, session_id=session,
+                types=opts.types(),
+            )
+        )
+    )  # fmt: skip
+    sql = f"SELECT seq, {cols} FROM {_VIEW[kind]} {where.sql()}"
     if opts.limit is not None:
-        sql += f" LIMIT {int(opts.limit)}"
-    return sql, params
+        sql += f" ORDER BY seq LIMIT {int(opts.limit)}"
+    return sql, where.params
 
 
 def _ident(name: str) -> str:
@@ -181,27 +185,34 @@ def _copy_kind(
 ) -> tuple[int, int]:
     """Append one kind's new rows to the lake; ``(rows written, rows already there)``."""
     select, params = lake_select(kind, opts)
+    con = eng.con
+    # One pass over the store: the selection lands in the engine's own (disk) database,
+    # then the id checks and the partitioned write read that compact copy.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE sel AS {select}", params)
+    (selected, dupes) = con.execute(
+        "SELECT count(*), count(*) - count(DISTINCT id) FROM sel"
+    ).fetchone()
+    if dupes:
+        # a record stored twice (a retried batch) is written once: its first copy
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE sel AS SELECT * FROM sel "
+            "QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq) = 1"
+        )
     existing = _existing(root, kind, opts.start_time)
-    old = f"read_parquet([{', '.join(map(_quote, existing))}], hive_partitioning = false)"
-    target = stage / f"kind={kind}"
-    copy = (
-        f"TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), "
-        f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {_ROW_GROUP_ROWS})"
-    )
-    dated = 'SELECT r.*, CAST(r."timestamp" AS DATE) AS date FROM new AS r'
+    anti = ""
     if existing:
-        row = eng.sql(f"COPY (WITH new AS ({select}) {dated} ANTI JOIN {old} AS o "
-                      "ON r.id = o.id) " + copy, params).fetchone()  # fmt: skip
-        known = eng.sql(
-            f"WITH new AS ({select}) SELECT count(*) FROM new AS r SEMI JOIN {old} AS o "
-            "ON r.id = o.id",
-            params,
-        ).fetchone()
-    else:
-        row = eng.sql(f"COPY (WITH new AS ({select}) {dated}) " + copy, params).fetchone()
-        known = (0,)
+        listed = ", ".join(map(_quote, existing))
+        anti = f"ANTI JOIN read_parquet([{listed}], hive_partitioning = false) AS o ON r.id = o.id"
+    target = stage / f"kind={kind}"
+    row = con.execute(
+        f'COPY (SELECT r.* EXCLUDE (seq), CAST(r."timestamp" AS DATE) AS date FROM sel AS r '
+        f"{anti}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), "
+        f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {_ROW_GROUP_ROWS})"
+    ).fetchone()
+    con.execute("DROP TABLE sel")
+    written = int(row[0]) if row else 0
     _publish(root, target, kind)
-    return (int(row[0]) if row else 0), (int(known[0]) if known else 0)
+    return written, int(selected) - int(dupes) - written
 
 
 def _publish(root: Path, target: Path, kind: str) -> None:
@@ -242,6 +253,7 @@ def write_lake(
         if on
     ]
     with _locked(root), open_engine(store) as eng:
+        eng.con.execute("SET preserve_insertion_order = false")
         stage = root / f".staging-{uuid.uuid4().hex}"
         stage.mkdir(mode=0o700)
         os.chmod(stage, 0o700)

@@ -15,7 +15,7 @@ import pytest
 from rlhf_otel.cli._commands import OneLineErrorParser, register
 from rlhf_otel.export import LAKE_KINDS, export_feedback, lake_schema
 from rlhf_otel.records._model import TokenUsage
-from rlhf_otel.stores import MemoryStore
+from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.feedback_data import T0, compare, generate, interaction, multi, rating, thumbs
 
 PART = re.compile(r"part-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.parquet")
@@ -198,3 +198,15 @@ def test_python_side_memory_stays_bounded(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert _read(tmp_path / "lake", "interaction").num_rows == 30_000
     assert peak < 30_000 * 1600 / 4
+
+
+def test_a_record_stored_twice_is_written_once(tmp_path: Path) -> None:
+    """A retried batch stored twice in a JSONL store gives one lake row per id."""
+    with JsonlStore(tmp_path / "store", fsync="none") as store:
+        batch = [interaction("i1", "p", "r", T0), interaction("i2", "p", "r", T0)]
+        store.write(batch, [thumbs("f1", "i1", True, T0)])
+        store.write(batch[:1], [thumbs("f1", "i1", True, T0)])
+        report = export_feedback(store, "parquet-lake", out=tmp_path / "lake")
+    assert (report.rows, dict(report.used)) == (3, {"interaction": 2, "feedback": 1})
+    assert sorted(_read(tmp_path / "lake", "interaction")["id"].to_pylist()) == ["i1", "i2"]
+    assert _read(tmp_path / "lake", "feedback")["id"].to_pylist() == ["f1"]
