@@ -172,10 +172,6 @@ def _existing(root: Path, kind: str, since: datetime | None) -> list[str]:
     return out
 
 
-def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
-
-
 def _quote(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
