@@ -15,17 +15,23 @@ from __future__ import annotations
 from rlhf_otel._config import RLHFConfig
 from rlhf_otel._decorator import trace_llm
 from rlhf_otel._errors import ConfigurationError, RLHFError, StoreError, ValidationError
-from rlhf_otel._logger import RLHFLogger, create_rlhf_logger
+from rlhf_otel._logger import RLHFLogger, create_rlhf_logger, default_logger
 from rlhf_otel._redact import Redactor, redact_secrets
-from rlhf_otel.pipeline._exporter import RLHFSpanExporter
-from rlhf_otel.pipeline._processor import RLHFSpanProcessor
-from rlhf_otel.recording._current import last_interaction_id
-from rlhf_otel.records._model import (
+from rlhf_otel.pipeline import RLHFSpanExporter, RLHFSpanProcessor
+from rlhf_otel.recording import (
+    LLMCall,
+    RecordingHandler,
+    ResponseInfo,
+    last_interaction_id,
+    read_response,
+)
+from rlhf_otel.records import (
     BinaryFeedback,
     ExportFormat,
     Feedback,
     FeedbackFilter,
     FeedbackSession,
+    FeedbackStats,
     FeedbackType,
     Interaction,
     InteractionFilter,
@@ -33,7 +39,6 @@ from rlhf_otel.records._model import (
     StorageBackend,
     TokenUsage,
 )
-from rlhf_otel.records._stats import FeedbackStats
 
 __version__ = "0.1.0"
 
@@ -48,19 +53,24 @@ __all__ = [
     "FeedbackType",
     "Interaction",
     "InteractionFilter",
+    "LLMCall",
     "RLHFConfig",
     "RLHFError",
     "RLHFLogger",
     "RLHFSpanExporter",
     "RLHFSpanProcessor",
+    "RecordingHandler",
     "Redactor",
+    "ResponseInfo",
     "Sentiment",
     "StorageBackend",
     "StoreError",
     "TokenUsage",
     "ValidationError",
     "create_rlhf_logger",
+    "default_logger",
     "last_interaction_id",
+    "read_response",
     "redact_secrets",
     "trace_llm",
 ]

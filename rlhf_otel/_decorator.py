@@ -5,25 +5,14 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from rlhf_otel import attributes as A
 from rlhf_otel._logger import RLHFLogger, default_logger
-from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
-from rlhf_otel.recording._extract import Extracted, extract_chunk, extract_prompt, extract_response
-from rlhf_otel.recording._spans import (
-    interaction_span_name,
-    interaction_to_attributes,
-    ns_to_datetime,
-)
-from rlhf_otel.records._ids import format_span_id
-from rlhf_otel.records._model import Interaction
+from rlhf_otel.recording import RecordingHandler, ResponseInfo, extract_messages, read_response
 
 __all__ = ["trace_llm"]
 
@@ -32,17 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Options:
-    __slots__ = (
-        "name",
-        "model",
-        "provider",
-        "capture_input",
-        "capture_output",
-        "logger",
-        "names",
-        "base_attributes",
-        "span_name",
-    )
+    __slots__ = ("name", "model", "provider", "capture_input", "capture_output", "logger", "names")
 
     def __init__(
         self,
@@ -60,15 +39,6 @@ class _Options:
         self.capture_input = capture_input
         self.capture_output = capture_output
         self.logger = logger
-        self.span_name = name or interaction_span_name(model)
-        self.base_attributes: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: "chat",
-            A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
-        }
-        if model:
-            self.base_attributes[A.GEN_AI_REQUEST_MODEL] = model
-        if provider:
-            self.base_attributes[A.GEN_AI_PROVIDER_NAME] = provider
         try:
             params = inspect.signature(func).parameters.values()
             self.names = tuple(
@@ -78,58 +48,42 @@ class _Options:
             self.names = ()
 
 
-class _Call:
-    """One traced call: starts the span, collects the result, ends the span exactly once."""
+_global_handler: RecordingHandler | None = None
 
-    __slots__ = (
-        "opts",
-        "logger",
-        "span",
-        "id",
-        "args",
-        "kwargs",
-        "start",
-        "first",
-        "out",
-        "ended",
-        "session",
-    )
+
+def _handler(opts: _Options) -> RecordingHandler:
+    """The logger's handler; with no logger, one on the global tracer provider."""
+    global _global_handler
+    logger = opts.logger or default_logger()
+    if logger is not None:
+        return logger.recording
+    if _global_handler is None:
+        _global_handler = RecordingHandler()
+    return _global_handler
+
+
+class _Call:
+    """One traced call: the handler's call plus what the decorator read from the arguments."""
+
+    __slots__ = ("args", "call", "handler", "id", "kwargs", "opts")
 
     def __init__(self, opts: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.opts = opts
         self.args = args
         self.kwargs = kwargs
-        self.logger = logger = opts.logger or default_logger()
-        tracer: Tracer = logger.tracer if logger is not None else trace.get_tracer("rlhf_otel")
-        self.span = span = tracer.start_span(
-            opts.span_name, kind=SpanKind.CLIENT, attributes=opts.base_attributes
-        )
-        ctx = span.get_span_context()
-        self.id = format_span_id(ctx.trace_id, ctx.span_id)
-        set_last_interaction_id(self.id)
-        OPEN_SPANS.add(self.id, span)
-        self.start = time.perf_counter()
-        self.first: float | None = None
-        self.out: Extracted | None = None
-        self.ended = False
-        self.session = None
-        if logger is not None:
-            try:
-                self.session = logger.sessions.touch()
-            except Exception:  # never break the user's call
-                _log.warning("session lookup failed", exc_info=True)
+        self.handler = handler = _handler(opts)
+        self.call = handler.start(model=opts.model, provider=opts.provider, name=opts.name)
+        self.id = self.call.interaction_id
+
+    @property
+    def ended(self) -> bool:
+        return self.call.ended
 
     def activate(self) -> object:
-        return otel_context.attach(trace.set_span_in_context(self.span))
+        return otel_context.attach(trace.set_span_in_context(self.call.span))
 
     def chunk(self, chunk: Any) -> None:
-        if self.first is None:
-            self.first = time.perf_counter()
-            self.out = Extracted()
-        try:
-            extract_chunk(chunk, self.out)  # type: ignore[arg-type]
-        except Exception:
-            _log.debug("could not read a streamed chunk", exc_info=True)
+        self.call.chunk(chunk)
 
     def finish(
         self,
@@ -139,76 +93,27 @@ class _Call:
         streamed: bool = False,
         abandoned: bool = False,
     ) -> None:
-        if self.ended:
+        if self.call.ended:
             return
-        self.ended = True
+        opts = self.opts
+        response: ResponseInfo | None = None
+        messages: list[dict[str, Any]] = []
         try:
-            self._record(result, error, streamed, abandoned)
+            response = self.call.streamed() if streamed else read_response(result)
+            if not opts.capture_output:
+                response.text, response.tool_calls = "", []
+            if opts.capture_input:
+                messages = extract_messages(opts.names, self.args, self.kwargs)
         except Exception:  # our bug must not reach the user; the span still ends
-            _log.warning("trace_llm could not record the call", exc_info=True)
-        OPEN_SPANS.end(self.id, self.span)
-
-    def _record(
-        self, result: Any, error: BaseException | None, streamed: bool, abandoned: bool
-    ) -> None:
-        opts, logger, span = self.opts, self.logger, self.span
-        latency_ms = (time.perf_counter() - self.start) * 1000.0
-        out = (self.out or Extracted()) if streamed else extract_response(result)
-        prompt: str = ""
-        context: list[dict[str, Any]] = []
-        if opts.capture_input:
-            prompt, context = extract_prompt(opts.names, self.args, self.kwargs)
-        capture = opts.capture_output or opts.capture_input
-        user = session_id = None
-        policy = None
-        if logger is not None:
-            capture = capture and logger.config.capture_content
-            policy = logger._content
-            if self.session is not None:
-                user, session_id = self.session.user_id, self.session.id
-                self.session.interaction_ids.append(self.id)
-        response = out.text if opts.capture_output else ""
-        if policy is not None:
-            prompt, response = policy.prompt(prompt), policy.response(response)
-            context = policy.context(context)
-        if not capture:
-            prompt, response, context = "", "", []
-        ctx = span.get_span_context()
-        start_ns = getattr(span, "start_time", None) or time.time_ns()
-        record = Interaction(
-            id=self.id,
-            prompt=prompt,
-            response=response,
-            timestamp=ns_to_datetime(start_ns),
-            model=opts.model or out.model,
-            provider=opts.provider,
-            latency_ms=latency_ms,
-            token_usage=out.usage,
-            user_id=user,
-            session_id=session_id,
-            context=context,
-            response_id=out.response_id,
-            finish_reasons=tuple(out.finish_reasons or (["abandoned"] if abandoned else ())),
-            error_type=None if error is None else type(error).__qualname__,
-            time_to_first_token_ms=None
-            if self.first is None
-            else (self.first - self.start) * 1000.0,
-            trace_id=f"{ctx.trace_id:032x}",
-            span_id=f"{ctx.span_id:016x}",
+            _log.warning("trace_llm could not read the call", exc_info=True)
+        self.handler.stop(
+            self.call,
+            response,
+            messages=messages,
+            capture=opts.capture_input or opts.capture_output,
+            abandoned=abandoned,
+            error=error,
         )
-        attrs = interaction_to_attributes(record, capture_content=capture)
-        attrs[A.RLHF_INTERACTION_ID] = self.id
-        if out.model:
-            attrs[A.GEN_AI_RESPONSE_MODEL] = out.model
-            if not opts.name and not opts.model:
-                span.update_name(interaction_span_name(out.model))
-        span.set_attributes(attrs)
-        if logger is not None:
-            # Built from the same normalised values the span carries, so it equals decoding it.
-            logger._remember(span, record)
-        if error is not None:
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
 
 
 class _TracedStream:

@@ -6,7 +6,6 @@ import contextlib
 import copy
 import logging
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -15,40 +14,31 @@ from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Tracer
 
 from rlhf_otel import _validate as V
-from rlhf_otel import attributes as A
 from rlhf_otel._config import RLHFConfig
+from rlhf_otel._counters import DropCounter
 from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel._session import SessionManager
-from rlhf_otel.pipeline._exporter import RLHFSpanExporter
-from rlhf_otel.pipeline._processor import RLHFSpanProcessor
-from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
-from rlhf_otel.recording._spans import (
-    PREBUILT,
-    feedback_links,
-    feedback_to_attributes,
-    interaction_span_name,
-    interaction_to_attributes,
-    prebuilt_feedback,
-    prebuilt_interaction,
-)
-from rlhf_otel.records._ids import new_feedback_id, validate_id
-from rlhf_otel.records._model import (
+from rlhf_otel.pipeline import RLHFSpanExporter, RLHFSpanProcessor
+from rlhf_otel.recording import RecordingHandler
+from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
     FeedbackSession,
+    FeedbackStats,
     FeedbackType,
     Interaction,
     InteractionFilter,
     StorageBackend,
     TokenUsage,
+    compute_stats,
+    new_feedback_id,
+    validate_id,
 )
-from rlhf_otel.records._stats import FeedbackStats, compute_stats
-from rlhf_otel.stores._memory import MemoryStore
-from rlhf_otel.stores._protocol import DropCounter, Store, store_dropped
+from rlhf_otel.stores import MemoryStore, Store, store_dropped
 
 __all__ = ["RLHFLogger", "create_rlhf_logger", "default_logger"]
 
@@ -56,7 +46,6 @@ _log = logging.getLogger("rlhf_otel")
 _TRACER_NAME = "rlhf_otel"
 _default_lock = threading.Lock()
 _default: RLHFLogger | None = None
-_FEEDBACK_SPAN_NAMES: Final = {t: f"feedback {t.value}" for t in FeedbackType}
 # A draft record's timestamp before the span's start time is known (never stored).
 _UNSET_TIME: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -81,6 +70,10 @@ def _make_store(config: RLHFConfig) -> Store:
         return open_zerodb_store(config)
     raise ConfigurationError(f"Unsupported storage backend: {config.backend!r}")
 
+
+_FEEDBACK_OPTIONS: Final = frozenset(
+    {"user_id", "session_id", "source", "metadata", "feedback_id", "supersedes"}
+)
 
 class RLHFLogger:
     """Logs interactions and feedback as spans and reads them back from its store.
@@ -109,8 +102,16 @@ class RLHFLogger:
             max_context_messages=config.max_context_messages,
             max_text_chars=config.max_text_chars,
         )
+        self.sessions = SessionManager(config.session_timeout)
+        self.recording = RecordingHandler(
+            policy=self._content,
+            sessions=self.sessions,
+            capture_content=config.capture_content,
+            drops=self._drops,
+        )
+        """The recording handler this logger's producers use (see ``RecordingHandler``)."""
         self.exporter = RLHFSpanExporter(
-            self.store, sample_rate=config.sample_rate, drops=self._drops
+            self.store, sample_rate=config.sample_rate, drops=self._drops, prebuilt=self.recording
         )
         self.processor = RLHFSpanProcessor(
             self.exporter,
@@ -124,11 +125,9 @@ class RLHFLogger:
         self.tracer_provider.add_span_processor(self.processor)
         self._otlp_processor = self._add_otlp(config)
         self.tracer: Tracer = self.tracer_provider.get_tracer(_TRACER_NAME)
-        self.sessions = SessionManager(config.session_timeout)
+        self.recording.tracer = self.tracer
         self._initialized = False
         self._closed = False
-        self._accepted = 0
-        self._accept_lock = threading.Lock()
         self._debug = config.debug
         global _default
         with _default_lock:
@@ -166,10 +165,6 @@ class RLHFLogger:
             raise RLHFError("this RLHFLogger is closed; create a new one to log again")
         if not self._initialized:
             self.initialize()
-
-    def _count_accepted(self) -> None:
-        with self._accept_lock:
-            self._accepted += 1
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -241,7 +236,7 @@ class RLHFLogger:
         for reason, n in store_dropped(self.store).items():
             dropped[f"store:{reason}"] = dropped.get(f"store:{reason}", 0) + n
         return {
-            "accepted": self._accepted,
+            "accepted": self.recording.accepted,
             "stored": self.exporter.stored,
             "pending": self.processor.pending,
             "sampled_out": self.exporter.sampled_out,
@@ -375,7 +370,7 @@ class RLHFLogger:
             id=interaction_id or "",
             prompt=c.prompt(prompt),
             response=c.response(response),
-            timestamp=_UNSET_TIME,  # the span's start time, set in _emit_interaction
+            timestamp=_UNSET_TIME,  # the span's start time, set by the recording handler
             model=model,
             provider=provider,
             model_params=params,
@@ -388,60 +383,18 @@ class RLHFLogger:
             response_id=response_id,
             finish_reasons=tuple(finish_reasons) if finish_reasons else (),
         )
-        return self._emit_interaction(record, session)
-
-    def _emit_interaction(self, record: Interaction, session: FeedbackSession | None) -> str:
-        capture = self.config.capture_content
-        attrs = interaction_to_attributes(record, capture_content=capture)
-        end_ns = time.time_ns()
-        start_ns = end_ns - int((record.latency_ms or 0.0) * 1e6)
-        if record.id:
-            attrs[A.RLHF_INTERACTION_ID] = record.id
-        span = self.tracer.start_span(
-            interaction_span_name(record.model),
-            kind=SpanKind.CLIENT,
-            attributes=attrs,
-            start_time=start_ns,
-        )
-        ctx = span.get_span_context()
-        trace_hex, span_hex = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
-        interaction_id = record.id or f"{trace_hex}-{span_hex}"  # ids.format_span_id
-        if not record.id:
-            span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
-        self._remember(
-            span,
-            prebuilt_interaction(
-                record,
-                attrs,
-                interaction_id=interaction_id,
-                trace_hex=trace_hex,
-                span_hex=span_hex,
-                start_ns=start_ns,
-                capture_content=capture,
-            ),
-        )
-        span.end(end_ns)
-        if session is not None:
-            session.interaction_ids.append(interaction_id)
-        set_last_interaction_id(interaction_id)
+        interaction_id = self.recording.record(record, session)
         self._dbg("Logged interaction: %s", interaction_id)
         return interaction_id
-
-    def _remember(self, span: Span, record: Interaction | Feedback) -> None:
-        """Count the record and hand it to the exporter; a span the provider's own sampler
-        did not record never reaches any exporter, so it is counted as dropped."""
-        self._count_accepted()
-        if span.is_recording():
-            PREBUILT.put(span.get_span_context().span_id, record)
-        else:
-            self._drops.add("not_recorded_by_provider_sampler")
 
     # -- feedback -------------------------------------------------------------------------
 
     def log_binary_feedback(self, interaction_id: str, value: object, **options: Any) -> str:
         """Thumbs up (``BinaryFeedback.THUMBS_UP``/``True``) or down; returns the feedback id.
 
-        ``options``: ``user_id``, ``session_id``, ``source``, ``metadata``, ``feedback_id``.
+        ``options`` (every feedback method): ``user_id``, ``session_id``, ``source``,
+        ``metadata``, ``feedback_id``, and ``supersedes`` (the id of the earlier version of
+        this feedback that it replaces: a changed vote; the superseded one stops counting).
         """
         return self._feedback(FeedbackType.BINARY, interaction_id, V.binary_data(value), options)
 
@@ -522,11 +475,11 @@ class RLHFLogger:
         options: Mapping[str, Any],
     ) -> str:
         self._check_open()
-        unknown = set(options) - {"user_id", "session_id", "source", "metadata", "feedback_id"}
+        unknown = set(options) - _FEEDBACK_OPTIONS
         if unknown:
             raise ValidationError(
                 f"unknown option(s) {sorted(unknown)}; allowed: user_id, session_id, source, "
-                "metadata, feedback_id"
+                "metadata, feedback_id, supersedes"
             )
         target = validate_id(interaction_id)
         feedback_id = options.get("feedback_id")
@@ -536,6 +489,9 @@ class RLHFLogger:
             raise ValidationError(
                 "Feedback ID required when autoGenerateIds is disabled: pass feedback_id=..."
             )
+        supersedes = options.get("supersedes")
+        if supersedes is not None:
+            supersedes = validate_id(supersedes, "superseded feedback id")
         source = V.optional_str("source", options.get("source"))
         meta = V.metadata(options.get("metadata"))
         user, sid, session = self._who(options.get("user_id"), options.get("session_id"))
@@ -559,26 +515,9 @@ class RLHFLogger:
             source=source,
             metadata=c.metadata({**default_meta, **meta} if default_meta else meta),
             target_ids=targets,
+            supersedes=supersedes,
         )
-        attrs = feedback_to_attributes(record)
-        if ftype is not FeedbackType.COMPARATIVE and OPEN_SPANS.add_event(
-            target, A.RLHF_FEEDBACK_EVENT, attrs
-        ):
-            self._count_accepted()
-        else:
-            start_ns = time.time_ns()
-            span = self.tracer.start_span(
-                _FEEDBACK_SPAN_NAMES[ftype],
-                kind=SpanKind.INTERNAL,
-                attributes=attrs,
-                links=feedback_links(record),
-                start_time=start_ns,
-            )
-            ctx = span.get_span_context()
-            self._remember(
-                span, prebuilt_feedback(record, attrs, start_ns, ctx.trace_id, ctx.span_id)
-            )
-            span.end()
+        self.recording.feedback(record)
         if session is not None:
             session.feedback_ids.append(record.id)
         self._dbg("Logged feedback: %s", record.id)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from rlhf_otel.stores._protocol import DropCounter
+from opentelemetry.trace import Span, Status, StatusCode
 
-__all__ = ["ContentPolicy", "Redactor", "redact_secrets"]
+from rlhf_otel._counters import DropCounter
+
+__all__ = ["ContentPolicy", "Redactor", "record_exception", "redact_secrets"]
 
 _log = logging.getLogger("rlhf_otel")
 
@@ -150,3 +153,28 @@ class ContentPolicy:
     def truncated(self) -> int:
         """How many texts were cut so far."""
         return self.counts.snapshot().get("truncated", 0)
+
+
+def record_exception(span: Span, exc: BaseException, policy: ContentPolicy | None) -> None:
+    """Record ``exc`` on ``span`` (the ``exception`` event and status ERROR) with its
+    message and stack trace passed through ``policy``: they may quote the prompt."""
+    message = str(exc)
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if policy is not None:
+        message = policy.text(message, policy.max_text_chars)
+        stack = policy.text(stack, policy.max_text_chars)
+    exc_type = type(exc)
+    module = exc_type.__module__
+    name = exc_type.__qualname__ if module in ("builtins", "__main__") else (
+        f"{module}.{exc_type.__qualname__}"
+    )
+    span.add_event(
+        "exception",
+        {
+            "exception.type": name,
+            "exception.message": message,
+            "exception.stacktrace": stack,
+            "exception.escaped": False,
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, message[:200]))

@@ -60,10 +60,20 @@ RLHF_FEEDBACK_PREFERRED_ID: Final = "rlhf.feedback.preferred_id"
 RLHF_FEEDBACK_COMPARED_IDS: Final = "rlhf.feedback.compared_ids"
 RLHF_FEEDBACK_REASON: Final = "rlhf.feedback.reason"
 RLHF_FEEDBACK_CONFIDENCE: Final = "rlhf.feedback.confidence"
+RLHF_FEEDBACK_SUPERSEDES: Final = "rlhf.feedback.supersedes"
 RLHF_LINK_ROLE: Final = "rlhf.link.role"
 
+GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+"""Name of the span event that carries feedback given while the interaction span is open
+(the GenAI conventions' evaluation event)."""
+
 RLHF_FEEDBACK_EVENT: Final = "rlhf.feedback"
-"""Name of the span event that carries feedback given while the interaction span is open."""
+"""The feedback event name earlier releases wrote (still read)."""
+
+RLHF_FEEDBACK_EVALUATOR_TYPE: Final = "rlhf.feedback.evaluator.type"
+"""Who gave the feedback: ``end_user``, ``reviewer`` or ``model``."""
+RLHF_FEEDBACK_EVALUATOR_ID: Final = "rlhf.feedback.evaluator.id"
+"""The evaluator's id (the user id of an end user or reviewer, a judge model's name)."""
 
 RECORD_KIND_INTERACTION: Final = "interaction"
 RECORD_KIND_FEEDBACK: Final = "feedback"
@@ -74,7 +84,13 @@ ALL_ATTRIBUTES: Final[tuple[str, ...]] = tuple(
         for name, value in dict(globals()).items()
         if name.isupper()
         and isinstance(value, str)
-        and name not in {"RLHF_FEEDBACK_EVENT", "RECORD_KIND_INTERACTION", "RECORD_KIND_FEEDBACK"}
+        and name
+        not in {
+            "GEN_AI_EVALUATION_RESULT",
+            "RLHF_FEEDBACK_EVENT",
+            "RECORD_KIND_INTERACTION",
+            "RECORD_KIND_FEEDBACK",
+        }
     )
 )
 """Every attribute name defined here, sorted (frozen by a test)."""

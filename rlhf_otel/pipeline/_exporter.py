@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from opentelemetry.context import attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlhf_otel import attributes as A
+from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
-from rlhf_otel.recording._spans import ReadableSpanLike, records_from_span
-from rlhf_otel.records._model import Feedback, Interaction
-from rlhf_otel.stores._protocol import DropCounter, Store, store_flush
+from rlhf_otel.recording import ReadableSpanLike, records_from_span
+from rlhf_otel.records import Feedback, Interaction
+from rlhf_otel.stores import Store, store_flush
 
-__all__ = ["RLHFSpanExporter"]
+__all__ = ["PrebuiltRecords", "RLHFSpanExporter"]
 
 _log = logging.getLogger("rlhf_otel")
 
@@ -24,6 +26,19 @@ try:  # the key instrumentations check, so our store's own HTTP is never traced
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS
 except ImportError:  # pragma: no cover - very old API
     _SUPPRESS = "suppress_instrumentation"
+
+
+class PrebuiltRecords(Protocol):
+    """Records a recording handler already built for its spans (``RecordingHandler``)."""
+
+    def take(self, span_id: int) -> Interaction | Feedback | None:
+        """The record of a span, handed over once."""
+
+    def forget(self, span_id: int) -> None:
+        """Drop the record of a span that will never be exported."""
+
+    def clear(self) -> None:
+        """Forget everything (in a forked child)."""
 
 
 class RLHFSpanExporter(SpanExporter):
@@ -39,6 +54,8 @@ class RLHFSpanExporter(SpanExporter):
         sample_rate: share of traces whose interactions are kept (by trace id).
         drops: where lost records are counted (shared with the span processor).
         on_stored: called with the number of records each successful write stored.
+        prebuilt: the recording handler whose records this exporter takes instead of
+            decoding their spans again.
     """
 
     def __init__(
@@ -49,8 +66,10 @@ class RLHFSpanExporter(SpanExporter):
         sample_rate: float = 1.0,
         drops: DropCounter | None = None,
         on_stored: Callable[[int], None] | None = None,
+        prebuilt: PrebuiltRecords | None = None,
     ) -> None:
         self.store = store
+        self.prebuilt = prebuilt
         self._policy = ContentPolicy(redact) if redact else None
         self._threshold = int(sample_rate * (1 << 64))
         self._sample_all = sample_rate >= 1.0
@@ -66,9 +85,11 @@ class RLHFSpanExporter(SpanExporter):
         """The records that ``spans`` carry (malformed spans are counted, not raised)."""
         interactions: list[Interaction] = []
         feedback: list[Feedback] = []
+        take = None if self.prebuilt is None else self.prebuilt.take
         for span in spans:
             try:
-                interaction, fbs = records_from_span(span)
+                ready = None if take is None else take(span.get_span_context().span_id)
+                interaction, fbs = records_from_span(span, ready)
             except Exception:
                 _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
                 self.drops.add("malformed_span")

@@ -22,11 +22,11 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlhf_otel import attributes as A
+from rlhf_otel._counters import DropCounter
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.pipeline._otlp_processor import OTLPSpanProcessor
-from rlhf_otel.recording._spans import carries_records as is_rlhf_span
-from rlhf_otel.stores._protocol import DropCounter
+from rlhf_otel.recording import carries_records as is_rlhf_span
 
 if TYPE_CHECKING:
     from rlhf_otel._config import RLHFConfig

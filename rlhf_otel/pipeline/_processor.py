@@ -15,9 +15,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from rlhf_otel._counters import DropCounter
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter
-from rlhf_otel.recording._spans import PREBUILT, carries_records
-from rlhf_otel.stores._protocol import DropCounter
+from rlhf_otel.recording import carries_records
 
 __all__ = ["BatchingSpanProcessor", "RLHFSpanProcessor"]
 
@@ -264,16 +264,18 @@ class RLHFSpanProcessor(BatchingSpanProcessor):
             batching=batching,
             drops=drops if drops is not None else exporter.drops,
         )
+        self._prebuilt = exporter.prebuilt
 
     def _discard(self, span: ReadableSpan, reason: str) -> None:
         ctx = span.get_span_context()
-        if ctx is not None:
-            PREBUILT.pop(ctx.span_id)
+        if ctx is not None and self._prebuilt is not None:
+            self._prebuilt.forget(ctx.span_id)
         super()._discard(span, reason)
 
     def _after_fork_child(self) -> None:
         super()._after_fork_child()
-        PREBUILT.clear()
+        if self._prebuilt is not None:
+            self._prebuilt.clear()
 
 
 def _each_live(method: str) -> None:

@@ -18,7 +18,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from rlhf_otel import attributes as A
-from rlhf_otel.recording._spans import INTERACTION_OPERATIONS, records_from_span
+from rlhf_otel.recording import FEEDBACK_EVENT_NAMES, INTERACTION_OPERATIONS, records_from_span
 from rlhf_otel.records._model import Feedback, Interaction
 
 __all__ = [
@@ -271,7 +271,7 @@ def _wanted(span: trace_pb2.Span) -> bool:
             return True
         if key == A.GEN_AI_OPERATION_NAME and kv.value.string_value in INTERACTION_OPERATIONS:
             return True
-    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
+    return any(e.name in FEEDBACK_EVENT_NAMES for e in span.events)
 
 
 def _parent(span_id: bytes) -> int | None:
@@ -327,7 +327,7 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Deco
                     resource = _attributes(rs.resource.attributes)
                 otlp_span = _span(span, ctx, resource)
                 try:
-                    interaction, feedback = records_from_span(otlp_span, use_prebuilt=False)
+                    interaction, feedback = records_from_span(otlp_span)
                 except (KeyError, ValueError, TypeError, AssertionError, AttributeError) as exc:
                     result.reject(1, f"span {span.name!r} ({_ids(ctx)}): {_why(exc)}")
                     continue

@@ -1,1 +1,88 @@
-"""recording: internal package."""
+"""Recording LLM calls and feedback as spans: the handler every producer uses, the response
+reader, and the one mapping between records and span attributes.
+
+Example::
+
+    from rlhf_otel.recording import RecordingHandler, read_response
+
+    handler = logger.recording
+    call = handler.start(model="gpt-4o-mini")
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    handler.stop(call, read_response(reply), messages=messages)
+"""
+
+from __future__ import annotations
+
+from rlhf_otel.recording._current import (
+    OPEN_SPANS,
+    last_interaction_id,
+    set_last_interaction_id,
+)
+from rlhf_otel.recording._extract import extract_messages, extract_prompt
+from rlhf_otel.recording._handler import LLMCall, RecordingHandler, prompt_index
+from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
+from rlhf_otel.recording._response import (
+    ChatChunkAccumulator,
+    ChunkAccumulator,
+    CompletionChunkAccumulator,
+    ResponseInfo,
+    ResponsesEventAccumulator,
+    StreamAccumulator,
+    read_chat_completion,
+    read_completion,
+    read_response,
+    read_responses_api,
+    read_usage,
+    tool_call,
+)
+from rlhf_otel.recording._spans import (
+    FEEDBACK_EVENT_NAMES,
+    INTERACTION_OPERATIONS,
+    ReadableSpanLike,
+    carries_records,
+    dumps,
+    evaluator_type,
+    feedback_links,
+    feedback_to_attributes,
+    interaction_span_name,
+    interaction_to_attributes,
+    ns_to_datetime,
+    records_from_span,
+)
+
+__all__ = [
+    "FEEDBACK_EVENT_NAMES",
+    "INTERACTION_OPERATIONS",
+    "OPEN_SPANS",
+    "UNKNOWN_PROVIDER",
+    "ChatChunkAccumulator",
+    "ChunkAccumulator",
+    "CompletionChunkAccumulator",
+    "LLMCall",
+    "ReadableSpanLike",
+    "RecordingHandler",
+    "ResponseInfo",
+    "ResponsesEventAccumulator",
+    "StreamAccumulator",
+    "carries_records",
+    "dumps",
+    "evaluator_type",
+    "extract_messages",
+    "extract_prompt",
+    "feedback_links",
+    "feedback_to_attributes",
+    "infer_provider",
+    "interaction_span_name",
+    "interaction_to_attributes",
+    "last_interaction_id",
+    "ns_to_datetime",
+    "prompt_index",
+    "read_chat_completion",
+    "read_completion",
+    "read_response",
+    "read_responses_api",
+    "read_usage",
+    "records_from_span",
+    "set_last_interaction_id",
+    "tool_call",
+]

@@ -17,12 +17,12 @@ from rlhf_otel.records._ids import format_span_id, span_context_of
 from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
 
 __all__ = [
+    "FEEDBACK_EVENT_NAMES",
     "INTERACTION_OPERATIONS",
-    "PREBUILT",
-    "PrebuiltRecords",
     "carries_records",
     "ReadableSpanLike",
     "dumps",
+    "evaluator_type",
     "feedback_links",
     "feedback_to_attributes",
     "interaction_span_name",
@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 INTERACTION_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content"})
+FEEDBACK_EVENT_NAMES: Final = frozenset({A.GEN_AI_EVALUATION_RESULT, A.RLHF_FEEDBACK_EVENT})
+"""Span events that carry feedback: the conventions' name, and the one earlier releases wrote."""
 _KNOWN_PARAMS: Final = {
     "temperature": A.GEN_AI_REQUEST_TEMPERATURE,
     "max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
@@ -128,9 +130,19 @@ def interaction_span_name(model: str | None, operation: str = "chat") -> str:
 
 
 def interaction_to_attributes(
-    it: Interaction, *, capture_content: bool = True, operation: str = "chat"
+    it: Interaction,
+    *,
+    capture_content: bool = True,
+    operation: str = "chat",
+    ordered: Sequence[Mapping[str, Any]] | None = None,
+    tool_calls: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, AttributeValue]:
-    """The attributes of an interaction span (``id``/``timestamp`` come from the span)."""
+    """The attributes of an interaction span (``id``/``timestamp`` come from the span).
+
+    ``ordered``: the input messages in the order they were sent (the prompt among them),
+    written as such instead of context-then-prompt; ``tool_calls``: the answer's tool calls,
+    written as parts of the output message. Neither changes the record decoded back.
+    """
     attrs: dict[str, AttributeValue] = {
         A.GEN_AI_OPERATION_NAME: operation,
         A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
@@ -174,7 +186,9 @@ def interaction_to_attributes(
         attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = list(it.finish_reasons)
     if it.error_type:
         attrs[A.ERROR_TYPE] = it.error_type
-    if capture_content:
+    if capture_content and (ordered or tool_calls):
+        _detailed_messages(it, ordered, tool_calls, attrs)
+    elif capture_content:
         # Hand-assembled JSON (same bytes as dumps()): this runs on every traced call.
         user = f'{{"role":"user","parts":[{{"type":"text","content":{_json_str(it.prompt)}}}]}}'
         if it.context:
@@ -194,6 +208,28 @@ def interaction_to_attributes(
     return attrs
 
 
+def _detailed_messages(
+    it: Interaction,
+    ordered: Sequence[Mapping[str, Any]] | None,
+    tool_calls: Sequence[Mapping[str, Any]] | None,
+    attrs: dict[str, AttributeValue],
+) -> None:
+    if ordered:
+        inputs = [_message_to_otel(m) for m in ordered]
+    else:
+        inputs = [_message_to_otel(m) for m in it.context]
+        inputs.append({"role": "user", "parts": [{"type": "text", "content": it.prompt}]})
+    attrs[A.GEN_AI_INPUT_MESSAGES] = dumps(inputs)
+    output = _message_to_otel(
+        {"role": "assistant", "content": it.response, "tool_calls": list(tool_calls or ())}
+    )
+    if not output["parts"]:
+        output["parts"] = [{"type": "text", "content": ""}]
+    if it.finish_reasons:
+        output["finish_reason"] = str(it.finish_reasons[0])
+    attrs[A.GEN_AI_OUTPUT_MESSAGES] = dumps([output])
+
+
 def _split_prompt(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     decoded = [_message_from_otel(m) for m in messages if isinstance(m, Mapping)]
     for i in range(len(decoded) - 1, -1, -1):
@@ -211,37 +247,6 @@ def ns_to_datetime(ns: int | None) -> datetime:
     if ns is None:
         return datetime.now(timezone.utc)
     return datetime.fromtimestamp(ns / 1e9, timezone.utc)
-
-
-class PrebuiltRecords:
-    """Records that our own API already built for a span, by span id.
-
-    A cache, not a second source of truth: the record is exactly what decoding the span's
-    attributes gives (tests check both paths agree), so the exporter skips the decoding.
-    Losing an entry only costs speed, which is why the cache simply empties itself if it
-    ever grows past ``limit`` (spans that never reached our exporter).
-    """
-
-    def __init__(self, limit: int = 500_000) -> None:
-        self._records: dict[int, Interaction | Feedback] = {}
-        self._limit = limit
-
-    def put(self, span_id: int, record: Interaction | Feedback) -> None:
-        """Remember the record of a span about to end."""
-        if len(self._records) >= self._limit:
-            self._records.clear()
-        self._records[span_id] = record
-
-    def pop(self, span_id: int) -> Interaction | Feedback | None:
-        """Take the record of a span, if one was remembered."""
-        return self._records.pop(span_id, None)
-
-    def clear(self) -> None:
-        """Forget everything (after fork, in the child)."""
-        self._records.clear()
-
-
-PREBUILT: Final = PrebuiltRecords()
 
 
 class _ContextLike(Protocol):
@@ -427,6 +432,19 @@ def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
             out[A.GEN_AI_EVALUATION_EXPLANATION] = d["reason"]
 
 
+_MODEL_SOURCES: Final = frozenset({"model", "llm", "judge", "llm_judge", "llm-judge", "auto"})
+
+
+def evaluator_type(source: str | None) -> str:
+    """Who gave feedback, by its source: ``reviewer`` (``review``), ``model`` (a judge:
+    ``model``, ``llm``, ``judge``, ``llm_judge``, ``auto``) or ``end_user`` (anything else)."""
+    if source == "review":
+        return "reviewer"
+    if source in _MODEL_SOURCES:
+        return "model"
+    return "end_user"
+
+
 def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
     """Attributes of a feedback span or event (``timestamp`` comes from the span)."""
     attrs: dict[str, AttributeValue] = {
@@ -471,8 +489,13 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
         attrs[A.SESSION_ID] = fb.session_id
     if fb.source:
         attrs[A.RLHF_FEEDBACK_SOURCE] = fb.source
+    attrs[A.RLHF_FEEDBACK_EVALUATOR_TYPE] = evaluator_type(fb.source)
+    if fb.user_id:
+        attrs[A.RLHF_FEEDBACK_EVALUATOR_ID] = fb.user_id
     if fb.metadata:
         attrs[A.RLHF_METADATA] = dumps(fb.metadata)
+    if fb.supersedes:
+        attrs[A.RLHF_FEEDBACK_SUPERSEDES] = fb.supersedes
     _evaluation(fb, attrs)
     return attrs
 
@@ -546,6 +569,7 @@ def _feedback_from_attributes(
         target_ids=tuple(attrs.get(A.RLHF_FEEDBACK_TARGET_IDS) or (interaction_id,)),
         trace_id=None if ctx is None else f"{ctx.trace_id:032x}",
         span_id=None if ctx is None else f"{ctx.span_id:016x}",
+        supersedes=attrs.get(A.RLHF_FEEDBACK_SUPERSEDES),
     )
 
 
@@ -562,13 +586,16 @@ def carries_records(span: ReadableSpanLike) -> bool:
     attrs = span.attributes
     if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
         return True
-    return any(e.name == A.RLHF_FEEDBACK_EVENT for e in span.events)
+    return any(e.name in FEEDBACK_EVENT_NAMES for e in span.events)
 
 
 def records_from_span(
-    span: ReadableSpanLike, *, use_prebuilt: bool = True
+    span: ReadableSpanLike, prebuilt: Interaction | Feedback | None = None
 ) -> tuple[Interaction | None, list[Feedback]]:
     """The interaction a span is (if any) and the feedback it carries (span or events).
+
+    ``prebuilt`` is the record our own recording handler already built for this span
+    (exactly what decoding gives), which spares the decoding.
 
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
@@ -576,8 +603,6 @@ def records_from_span(
     ctx = span.get_span_context()
     feedback: list[Feedback] = []
     interaction: Interaction | None = None
-    # A receiver decoding spans from elsewhere passes use_prebuilt=False.
-    prebuilt = PREBUILT.pop(ctx.span_id) if use_prebuilt else None
     # One copy: the SDK's attribute mapping is slow to query key by key.
     attrs = dict(span.attributes or {}) if prebuilt is None else {}
     if isinstance(prebuilt, Interaction):
@@ -589,7 +614,7 @@ def records_from_span(
     elif is_interaction_span(attrs):
         interaction = _interaction_from_span(span, attrs, ctx)
     for event in span.events:
-        if event.name == A.RLHF_FEEDBACK_EVENT and event.attributes:
+        if event.name in FEEDBACK_EVENT_NAMES and event.attributes:
             feedback.append(_feedback_from_attributes(dict(event.attributes), event.timestamp, ctx))
     return interaction, feedback
 

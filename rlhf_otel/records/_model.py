@@ -124,7 +124,9 @@ class Feedback:
 
     ``data`` holds the payload of ``type`` (README, "Record schema"); ``target_ids`` names
     every interaction it is about (the preferred one first for comparative feedback);
-    ``interaction_id`` is the main target.
+    ``interaction_id`` is the main target. ``supersedes`` names the earlier version of
+    this feedback that it replaces (a changed vote); a superseded record does not count in
+    stats, analytics or exports.
     """
 
     id: str
@@ -139,6 +141,7 @@ class Feedback:
     target_ids: Sequence[str] = ()
     trace_id: str | None = None
     span_id: str | None = None
+    supersedes: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

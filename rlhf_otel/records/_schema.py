@@ -82,6 +82,7 @@ def feedback_to_dict(fb: Feedback) -> dict[str, Any]:
         "target_ids": list(fb.target_ids),
         "trace_id": fb.trace_id,
         "span_id": fb.span_id,
+        "supersedes": fb.supersedes,
     }
 
 
@@ -139,6 +140,7 @@ def feedback_from_dict(d: Mapping[str, Any]) -> Feedback:
         target_ids=tuple(d.get("target_ids") or (d["interaction_id"],)),
         trace_id=d.get("trace_id"),
         span_id=d.get("span_id"),
+        supersedes=d.get("supersedes"),
     )
 
 

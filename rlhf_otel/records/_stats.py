@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rlhf_otel.records._model import (
     Feedback,
@@ -16,7 +16,6 @@ from rlhf_otel.records._model import (
     InteractionFilter,
     utc_now,
 )
-from rlhf_otel.stores._protocol import Store
 
 __all__ = [
     "BinaryStats",
@@ -282,8 +281,17 @@ class StatsAccumulator:
         return ComparativeStats(self.comparative_count, avg)
 
 
+class _Scannable(Protocol):
+    """What stats need of a store (the Store Protocol's reads; stores depend on records,
+    not the other way round)."""
+
+    def scan_interactions(self, flt: InteractionFilter | None = None) -> Iterable[Interaction]: ...
+
+    def scan_feedback(self, flt: FeedbackFilter | None = None) -> Iterable[Feedback]: ...
+
+
 def compute_stats(
-    store: Store, start: datetime | None = None, end: datetime | None = None
+    store: _Scannable, start: datetime | None = None, end: datetime | None = None
 ) -> FeedbackStats:
     """Statistics of the records whose timestamp is in ``[start, end]`` (inclusive).
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
-from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
+from rlhf_otel._counters import DropCounter
+from rlhf_otel.records import Feedback, FeedbackFilter, Interaction, InteractionFilter
 
 __all__ = ["DropCounter", "Store", "apply_window", "store_dropped", "store_flush"]
 
@@ -70,25 +69,3 @@ def store_dropped(store: Store) -> Mapping[str, int]:
     return dict(dropped()) if dropped is not None else {}
 
 
-class DropCounter:
-    """Thread-safe counts of records lost, by reason (never silent)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, reason: str, n: int = 1) -> None:
-        """Count ``n`` records lost for ``reason``."""
-        if n:
-            with self._lock:
-                self._counts[reason] += n
-
-    def snapshot(self) -> dict[str, int]:
-        """The counts so far, by reason."""
-        with self._lock:
-            return dict(self._counts)
-
-    def total(self) -> int:
-        """All records counted so far."""
-        with self._lock:
-            return sum(self._counts.values())

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from rlhf_otel import attributes as A
 from rlhf_otel.pipeline._otlp import build_otlp_exporter
 from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
-from rlhf_otel.recording._spans import INTERACTION_OPERATIONS
+from rlhf_otel.recording import FEEDBACK_EVENT_NAMES, INTERACTION_OPERATIONS
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import direct_provider, log_workload, stored_records
 from tests.collector.conftest import wait_for
@@ -56,5 +56,5 @@ def test_rotel_processor_names_match_the_sdk() -> None:
     assert isinstance(operations, ast.Call)
     assert ast.literal_eval(constants["RECORD_KIND"]) == A.RLHF_RECORD_KIND
     assert ast.literal_eval(constants["OPERATION_NAME"]) == A.GEN_AI_OPERATION_NAME
-    assert ast.literal_eval(constants["FEEDBACK_EVENT"]) == A.RLHF_FEEDBACK_EVENT
+    assert frozenset(ast.literal_eval(constants["FEEDBACK_EVENTS"])) == FEEDBACK_EVENT_NAMES
     assert frozenset(ast.literal_eval(operations.args[0])) == INTERACTION_OPERATIONS

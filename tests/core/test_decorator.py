@@ -315,7 +315,7 @@ def test_feedback_while_open_becomes_an_event(
     answer("q")
     iid = rlhf_otel.last_interaction_id() or ""
     (span,) = span_exporter.get_finished_spans()
-    assert [e.name for e in span.events] == ["rlhf.feedback"]
+    assert [e.name for e in span.events] == ["gen_ai.evaluation.result"]
     (fb,) = logger.get_feedback_for_interaction(iid)
     assert dict(fb.data) == {"value": "thumbs_up"}
 

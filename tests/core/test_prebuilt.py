@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rlhf_otel import RLHFLogger, trace_llm
-from rlhf_otel.recording._spans import PREBUILT, records_from_span
+from rlhf_otel.recording import records_from_span
 from rlhf_otel.stores import MemoryStore
 
 CASES: list[dict[str, Any]] = [
@@ -43,7 +43,7 @@ def test_interaction_fast_path_matches_decoding(
     logger.flush()
     stored = store.get_interaction(iid)
     (span,) = span_exporter.get_finished_spans()
-    assert PREBUILT.pop(span.context.span_id) is None
+    assert logger.recording.take(span.context.span_id) is None  # handed to the exporter
     decoded, _ = records_from_span(span)
     assert stored == decoded
 

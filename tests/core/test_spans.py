@@ -139,6 +139,8 @@ def test_feedback_span_links_to_interaction(
         "gen_ai.evaluation.score.value": 4.0,
         "gen_ai.evaluation.score.label": "4/5",
         "gen_ai.evaluation.explanation": "Great response!",
+        "rlhf.feedback.evaluator.type": "end_user",
+        "rlhf.feedback.evaluator.id": "u2",
     }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
@@ -15,21 +13,24 @@ from rlhf_otel_instrumentation.openai._extract import (
     CHAT,
     COMPLETIONS,
     RESPONSES,
-    ChatChunkAccumulator,
-    CompletionChunkAccumulator,
-    ResponsesEventAccumulator,
-    build_interaction,
-    interaction_attributes,
-    read_chat_completion,
-    read_completion,
+    RequestInfo,
     read_request,
-    read_response,
 )
 
 from rlhf_otel import attributes as A
 from rlhf_otel._redact import ContentPolicy, redact_secrets
-from rlhf_otel.recording._spans import records_from_span
-from rlhf_otel.records._model import TokenUsage
+from rlhf_otel.recording import (
+    ChatChunkAccumulator,
+    CompletionChunkAccumulator,
+    RecordingHandler,
+    ResponseInfo,
+    ResponsesEventAccumulator,
+    read_chat_completion,
+    read_completion,
+    read_response,
+    records_from_span,
+)
+from rlhf_otel.records import Interaction, TokenUsage
 
 TOOL_TURN = [
     {"role": "system", "content": "You are terse."},
@@ -47,7 +48,6 @@ TOOL_TURN = [
     },
     {"role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"},
 ]
-WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def _chat_completion(**message: object) -> ChatCompletion:
@@ -273,16 +273,25 @@ def test_responses_events_use_final_response_or_deltas() -> None:
             "response": {"status": "failed", "error": {"code": "server_error"}},
         }
     )
-    assert failed.error_type == "server_error"
+    assert failed.result().error_type == "server_error"
 
 
-def _span_round_trip(attrs: dict[str, object]) -> object:
+def _recorded(
+    request: RequestInfo, response: ResponseInfo, policy: ContentPolicy | None = None
+) -> tuple[dict[str, object], Interaction]:
+    """The span attributes and the record of one call through a recording handler."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    span = provider.get_tracer("t").start_span("chat gpt-4o", attributes=attrs)  # type: ignore[arg-type]
-    span.end(end_time=span.start_time + 1)  # type: ignore[operator]
-    return exporter.get_finished_spans()[0]
+    handler = RecordingHandler(provider.get_tracer("t"), policy=policy)
+    call = handler.start(model=request.model, provider="openai")
+    handler.stop(call, response, messages=request.messages, params=request.params)
+    (span,) = exporter.get_finished_spans()
+    record = handler.take(span.context.span_id)
+    assert isinstance(record, Interaction)
+    decoded, _ = records_from_span(span)
+    assert decoded == record
+    return dict(span.attributes or {}), record
 
 
 def test_attributes_keep_message_order_and_read_back_as_the_record() -> None:
@@ -300,15 +309,7 @@ def test_attributes_keep_message_order_and_read_back_as_the_record() -> None:
             ],
         )
     )
-    it = build_interaction(
-        request,
-        response,
-        interaction_id="0" * 31 + "1-" + "0" * 15 + "2",
-        timestamp=WHEN,
-        provider="openai",
-        latency_ms=12.5,
-    )
-    attrs = interaction_attributes(it, request, response, capture_content=True)
+    attrs, back = _recorded(request, response)
     assert attrs[A.GEN_AI_INPUT_MESSAGES] == (
         '[{"role":"system","parts":[{"type":"text","content":"You are terse."}]},'
         '{"role":"user","parts":[{"type":"text","content":"Weather in Paris?"}]},'
@@ -322,16 +323,21 @@ def test_attributes_keep_message_order_and_read_back_as_the_record() -> None:
         '"arguments":{}}],"finish_reason":"stop"}]'
     )
     assert attrs[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
-    back, _ = records_from_span(_span_round_trip(attrs))  # type: ignore[arg-type]
-    assert back is not None
     assert back.prompt == "Weather in Paris?"
-    assert list(back.context) == list(it.context)
+    assert list(back.context) == [
+        {"role": "system", "content": "You are terse."},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}],
+        },
+        {"role": "tool", "content": "18C, sunny", "tool_call_id": "call_1"},
+    ]
     assert (back.response, back.finish_reasons, back.token_usage) == (
         "",
         ("stop",),
         TokenUsage(11, 3, 14),
     )
-    assert back.latency_ms == 12.5
 
 
 def test_policy_redacts_every_text() -> None:
@@ -348,14 +354,7 @@ def test_policy_redacts_every_text() -> None:
         True,
     )
     response = read_chat_completion(_chat_completion(content="ok a@b.io"))
-    it = build_interaction(
-        request,
-        response,
-        interaction_id="x",
-        timestamp=WHEN,
-        provider="openai",
-        policy=ContentPolicy([redact_secrets]),
-    )
+    _, it = _recorded(request, response, ContentPolicy([redact_secrets]))
     assert it.prompt == "mail me at [REDACTED:email]"
     assert it.response == "ok [REDACTED:email]"
     assert list(it.context) == [{"role": "system", "content": "key [REDACTED:api_key]"}]

@@ -245,13 +245,13 @@ def test_streamed_tool_calls_are_recorded(
 def test_stream_close_ends_span(
     openai_client: openai.OpenAI, span_exporter: InMemorySpanExporter
 ) -> None:
-    """close() after one chunk ends the span with what was read."""
+    """close() half way ends the span with what was read, marked abandoned."""
     stream = openai_client.chat.completions.create(model="gpt-test", messages=HELLO, stream=True)
     next(stream)
     next(stream)
     stream.close()
     it = interaction_of(only_span(span_exporter))
-    assert (it.response, it.finish_reasons) == ("Echo:", ())
+    assert (it.response, it.finish_reasons) == ("Echo:", ("abandoned",))
 
 
 def test_stream_context_manager_ends_span(

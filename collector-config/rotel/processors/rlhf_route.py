@@ -5,7 +5,7 @@ takes two rotel instances, each with this processor in a different mode:
 
     RLHF_OTEL_ROUTE=rlhf      keep interaction/feedback spans (rlhf.record.kind, or a
                               GenAI chat/text_completion/generate_content operation, or
-                              an rlhf.feedback event); drop the rest
+                              a gen_ai.evaluation.result event); drop the rest
     RLHF_OTEL_ROUTE=ordinary  the opposite: drop those spans, keep every other span
 
     RLHF_OTEL_ROTEL_ARRAY_FIX=1 (default) / 0
@@ -28,7 +28,7 @@ from rotel_sdk.open_telemetry.common.v1 import AnyValue, ArrayValue, KeyValueLis
 RECORD_KIND = "rlhf.record.kind"
 OPERATION_NAME = "gen_ai.operation.name"
 INTERACTION_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
-FEEDBACK_EVENT = "rlhf.feedback"
+FEEDBACK_EVENTS = ("gen_ai.evaluation.result", "rlhf.feedback")
 
 MODE = os.environ.get("RLHF_OTEL_ROUTE", "rlhf").strip().lower()
 if MODE not in ("rlhf", "ordinary"):
@@ -45,7 +45,7 @@ def classify(span):
         if kv.key == OPERATION_NAME and kv.value is not None:
             if kv.value.value in INTERACTION_OPERATIONS:
                 return True, False
-    return any(event.name == FEEDBACK_EVENT for event in span.events), True
+    return any(event.name in FEEDBACK_EVENTS for event in span.events), True
 
 
 def _reversed_copy(value):

@@ -215,4 +215,5 @@ def _feedback(rng: random.Random, rid: str, ts: str, ids: list[str], users: int)
         "target_ids": targets,
         "trace_id": None,
         "span_id": None,
+        "supersedes": None,
     }

@@ -15,7 +15,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from rlhf_otel._logger import RLHFLogger
+from rlhf_otel import RLHFLogger
+from rlhf_otel.recording import RecordingHandler
 
 from ._call import Settings, log_failure
 from ._extract import CHAT, COMPLETIONS, RESPONSES, Kind
@@ -100,8 +101,10 @@ def _settings(
         request_stream_usage = _env_flag(STREAM_USAGE_ENV) is True
     if tracer_provider is None and logger is not None:
         tracer_provider = logger.tracer_provider
+    tracer = trace.get_tracer("rlhf_otel_instrumentation.openai", __version__, tracer_provider)
     return Settings(
-        tracer=trace.get_tracer("rlhf_otel_instrumentation.openai", __version__, tracer_provider),
+        tracer=tracer,
+        handler=RecordingHandler(tracer, capture_content=capture_content),
         tracer_provider=tracer_provider,
         logger=logger,
         capture_content=capture_content,

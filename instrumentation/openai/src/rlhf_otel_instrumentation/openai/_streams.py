@@ -3,54 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from time import perf_counter
 from typing import Any
 
 import wrapt
 
-from ._call import Call, log_failure
+from ._call import Call
 
 __all__ = ["AsyncStreamProxy", "StreamProxy"]
-
-
-def _observe(call: Call, accumulator: Any, item: Any) -> None:
-    if call.first_chunk is None:
-        call.first_chunk = perf_counter()
-    try:
-        accumulator.add(item)
-    except Exception:
-        log_failure("stream chunk")
-
-
-def _finish(call: Call, accumulator: Any) -> None:
-    try:
-        response = accumulator.result()
-        error_type = getattr(accumulator, "error_type", None)
-    except Exception:
-        log_failure("stream end")
-        response, error_type = None, None
-    call.end(response, error_type=error_type)
-
-
-def _fail(call: Call, accumulator: Any, exc: BaseException) -> None:
-    try:
-        if call.span.is_recording():
-            call.span.record_exception(exc)
-        response = accumulator.result()
-    except Exception:
-        log_failure("stream error")
-        response = None
-    call.end(response, error_type=type(exc).__qualname__, description=str(exc))
 
 
 class StreamProxy(wrapt.ObjectProxy[Any]):
     """A ``Stream`` that records chunks; the span ends on exhaustion, error, ``close()``,
     context-manager exit or garbage collection, whichever comes first."""
 
-    def __init__(self, wrapped: Any, call: Call, accumulator: Any) -> None:
+    def __init__(self, wrapped: Any, call: Call) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        self._self_accumulator = accumulator
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -59,12 +27,12 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
         try:
             item = self.__wrapped__.__next__()
         except StopIteration:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None)
             raise
         except BaseException as exc:
-            _fail(self._self_call, self._self_accumulator, exc)
+            self._self_call.fail(exc)
             raise
-        _observe(self._self_call, self._self_accumulator, item)
+        self._self_call.chunk(item)
         return item
 
     def __enter__(self) -> StreamProxy:
@@ -75,28 +43,27 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)
 
     def close(self) -> None:
         """Close the response (as ``Stream.close``) and end the span with what was read."""
         try:
             self.__wrapped__.close()
         finally:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)
 
     def __del__(self) -> None:
         # At interpreter shutdown what we need may be gone already.
         with contextlib.suppress(Exception):
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     """The ``AsyncStream`` counterpart of :class:`StreamProxy`."""
 
-    def __init__(self, wrapped: Any, call: Call, accumulator: Any) -> None:
+    def __init__(self, wrapped: Any, call: Call) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        self._self_accumulator = accumulator
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -105,12 +72,12 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
         try:
             item = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None)
             raise
         except BaseException as exc:
-            _fail(self._self_call, self._self_accumulator, exc)
+            self._self_call.fail(exc)
             raise
-        _observe(self._self_call, self._self_accumulator, item)
+        self._self_call.chunk(item)
         return item
 
     async def __aenter__(self) -> AsyncStreamProxy:
@@ -121,23 +88,23 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)
 
     async def close(self) -> None:
         """Close the response (as ``AsyncStream.close``) and end the span."""
         try:
             await self.__wrapped__.close()
         finally:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)
 
     async def aclose(self) -> None:
         """Alias of :meth:`close`, as on ``AsyncStream``."""
         try:
             await self.__wrapped__.aclose()
         finally:
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)
 
     def __del__(self) -> None:
         # At interpreter shutdown what we need may be gone already.
         with contextlib.suppress(Exception):
-            _finish(self._self_call, self._self_accumulator)
+            self._self_call.end(None, abandoned=True)

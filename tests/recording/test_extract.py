@@ -1,11 +1,11 @@
-"""Reading prompts and responses out of arguments and return values (no client needed)."""
+"""Reading prompts out of arguments, responses out of return values (no client needed)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 from rlhf_otel import TokenUsage
-from rlhf_otel.recording._extract import Extracted, extract_chunk, extract_prompt, extract_response
+from rlhf_otel.recording import StreamAccumulator, extract_prompt, read_response
 
 
 def test_prompt_from_messages_keeps_earlier_turns_as_context() -> None:
@@ -35,7 +35,8 @@ def test_prompt_from_named_parameter_or_first_string() -> None:
 
 
 def test_response_api_object_and_content_parts() -> None:
-    """Responses-API objects give output_text and input/output token usage."""
+    """Responses-API objects give output_text, input/output token usage and the chat
+    vocabulary's finish reason."""
     resp = SimpleNamespace(
         output_text="done",
         model="gpt-5",
@@ -43,29 +44,28 @@ def test_response_api_object_and_content_parts() -> None:
         status="completed",
         usage=SimpleNamespace(input_tokens=3, output_tokens=4, total_tokens=7),
     )
-    out = extract_response(resp)
+    out = read_response(resp)
     assert (out.text, out.model, out.response_id, out.usage, out.finish_reasons) == (
         "done",
         "gpt-5",
         "resp_1",
         TokenUsage(3, 4, 7),
-        ["completed"],
+        ("stop",),
     )
 
 
 def test_unknown_return_value_is_not_guessed() -> None:
     """An object we do not understand gives an empty response, not its repr."""
-    assert extract_response(12345).text == ""
+    assert read_response(12345).text == ""
 
 
 def test_chunks_accumulate() -> None:
     """String, bytes, dict and Responses-API delta chunks fold into one text."""
-    acc = Extracted()
-    for c in (
-        "a",
-        b"b",
-        {"delta": "c"},
-        SimpleNamespace(type="response.output_text.delta", delta="d"),
-    ):
-        extract_chunk(c, acc)
-    assert acc.text == "abcd"
+    acc = StreamAccumulator()
+    for c in ("a", b"b", {"delta": "c"}, {"content": "d"}):
+        acc.add(c)
+    assert acc.result().text == "abcd"
+    events = StreamAccumulator()
+    for delta in ("x", "y"):
+        events.add(SimpleNamespace(type="response.output_text.delta", delta=delta))
+    assert events.result().text == "xy"
