@@ -210,3 +210,23 @@ def test_a_record_stored_twice_is_written_once(tmp_path: Path) -> None:
     assert (report.rows, dict(report.used)) == (3, {"interaction": 2, "feedback": 1})
     assert sorted(_read(tmp_path / "lake", "interaction")["id"].to_pylist()) == ["i1", "i2"]
     assert _read(tmp_path / "lake", "feedback")["id"].to_pylist() == ["f1"]
+
+
+def test_a_later_version_supersedes_one_already_in_the_lake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A changed vote appended later sits beside the old one; readers of the lake drop the old."""
+    from rlhf_otel.cli._main import main
+
+    store = MemoryStore(max_entries=None)
+    store.write([interaction("i1", "p", "r", T0)], [rating("v1", "i1", 2, T0, user_id="u1")])
+    root = tmp_path / "lake"
+    export_feedback(store, "parquet-lake", out=root)
+    later = T0 + timedelta(days=3)
+    store.write([], [rating("v2", "i1", 5, later, user_id="u1", supersedes="v1")])
+    assert export_feedback(store, "parquet-lake", out=root).rows == 1
+    rows = {r["id"]: r["supersedes"] for r in _read(root, "feedback").to_pylist()}
+    assert rows == {"v1": None, "v2": "v1"}
+    query = "SELECT id, rating FROM feedback ORDER BY id"
+    assert main(["sql", "--json", "--lake", str(root), query]) == 0
+    assert capsys.readouterr().out == '{"id": "v2", "rating": 5.0}\n'
