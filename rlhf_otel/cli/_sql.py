@@ -24,7 +24,7 @@ from rlhf_otel.cli._commands import (
     open_store,
     table,
 )
-from rlhf_otel.export import LAKE_KINDS
+from rlhf_otel.export import LAKE_KINDS, lake_schema
 
 __all__ = ["ALLOWED_STATEMENTS", "register_sql"]
 
@@ -73,7 +73,7 @@ def _runner(store_opener: StoreOpener) -> Callable[[argparse.Namespace], int]:
         if refused:
             return _fail(refused)
         try:
-            with _views(duckdb, args, store_opener) as con:
+            with _Views(duckdb, args, store_opener) as con:
                 _lock_down(con, args)
                 _print(con.execute(args.query), args.json)
             return 0
@@ -104,7 +104,7 @@ def _refused(duckdb: Any, query: str) -> str | None:
     return None
 
 
-class _views:
+class _Views:
     """A connection with the views, over the store or over a lake; closes what it opened."""
 
     def __init__(self, duckdb: Any, args: argparse.Namespace, store_opener: StoreOpener):
@@ -121,8 +121,6 @@ class _views:
             try:
                 store = self._opener(args)
             except (OSError, StoreError, ValueError) as exc:
-                if isinstance(exc, CLIError):
-                    raise
                 raise CLIError(f"cannot read store at {args.data_dir}: {exc}") from exc
             self._close.append(store.close)
             engine = open_engine(store)
@@ -138,16 +136,16 @@ class _views:
         con = self._duckdb.connect(":memory:")
         self._close.append(con.close)
         con.execute("SET TimeZone = 'UTC'")
-        from rlhf_otel.export import lake_schema
-
         for kind in LAKE_KINDS:
             files = sorted(str(p) for p in root.glob(f"kind={kind}/date=*/*.parquet"))
             name = "feedback_versions" if kind == "feedback" else "interactions"
             if files:
                 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                # lakes copied together may hold a record twice: one row per id
                 con.execute(
                     f"CREATE VIEW {name} AS SELECT * EXCLUDE (kind) FROM read_parquet("
-                    f"[{listed}], hive_partitioning = true)"
+                    f"[{listed}], hive_partitioning = true) "
+                    "QUALIFY row_number() OVER (PARTITION BY id ORDER BY date) = 1"
                 )
             else:
                 empty = lake_schema(kind).empty_table()
