@@ -6,6 +6,7 @@ from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
     Engine,
     EngineConfig,
+    arrow_batches,
     open_engine,
     require_duckdb,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "Where",
+    "arrow_batches",
     "feedback_where",
     "interaction_where",
     "open_engine",

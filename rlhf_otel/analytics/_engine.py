@@ -17,6 +17,7 @@ from typing import Any, Final
 from rlhf_otel._env import ANALYTICS_MEMORY_LIMIT, ANALYTICS_TEMP_DIR, ANALYTICS_THREADS
 from rlhf_otel._errors import ConfigurationError, RLHFError
 from rlhf_otel.analytics._views import (
+    FEEDBACK_VERSIONS_VIEW,
     FEEDBACK_VIEW,
     INTERACTIONS_VIEW,
     RAW_FEEDBACK,
@@ -29,12 +30,13 @@ from rlhf_otel.stores import JsonlStore, Store, store_flush
 __all__ = [
     "AnalyticsUnavailableError",
     "Engine",
+    "arrow_batches",
     "EngineConfig",
     "open_engine",
     "require_duckdb",
 ]
 
-ARROW_BATCH: Final = 8192
+ARROW_BATCH: Final = 2048
 _MAX_LINE: Final = 16 * 1024 * 1024
 
 
@@ -108,6 +110,7 @@ class Engine:
     def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
+        self._versioned: bool | None = None
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
         try:
@@ -124,6 +127,7 @@ class Engine:
             self.con.execute("SET preserve_insertion_order = true")
             self._attach(store)
             self.con.execute(INTERACTIONS_VIEW)
+            self.con.execute(FEEDBACK_VERSIONS_VIEW)
             self.con.execute(FEEDBACK_VIEW)
         except BaseException:
             self.close()
@@ -154,9 +158,22 @@ class Engine:
             finally:
                 self.con.unregister("_incoming")
 
+    @property
+    def feedback_view(self) -> str:
+        """``feedback``, or the cheaper ``feedback_versions`` when nothing was superseded."""
+        if self._versioned is None:
+            (self._versioned,) = self.con.execute(
+                "SELECT EXISTS (SELECT 1 FROM raw_feedback WHERE supersedes IS NOT NULL)"
+            ).fetchall()[0]
+        return "feedback" if self._versioned else "feedback_versions"
+
     def sql(self, query: str, params: list[Any] | None = None) -> Any:
         """Run ``query`` and return the DuckDB result (fetch with ``fetchall``, ``arrow``...)."""
         return self.con.execute(query, params or [])
+
+    def relation(self, query: str, params: list[Any] | None = None) -> Any:
+        """``query`` as a DuckDB relation (for Arrow output: :func:`arrow_batches`)."""
+        return self.con.sql(query, params=params or None)
 
     def close(self) -> None:
         """Close the connection and remove the private directory."""
@@ -176,6 +193,14 @@ class Engine:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def arrow_batches(relation: Any, rows: int) -> Any:
+    """A relation's rows as a ``pyarrow.RecordBatchReader`` of ``rows``-row batches."""
+    method = getattr(relation, "to_arrow_reader", None)  # DuckDB 2
+    if method is None:
+        method = relation.fetch_arrow_reader  # DuckDB 1.x
+    return method(rows)
 
 
 def open_engine(store: Store, config: EngineConfig | None = None) -> Engine:

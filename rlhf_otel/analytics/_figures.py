@@ -49,7 +49,7 @@ def model_lookup(eng: Engine, notes: Counter[str]) -> None:
         SELECT its.id, {label("its.model")} AS model FROM its SEMI JOIN wanted USING (id)
         """
     )
-    (missing,) = con.execute("SELECT count(*) FROM wanted ANTI JOIN mlook USING (id)").fetchone()
+    (missing,) = con.execute("SELECT count(*) FROM wanted ANTI JOIN mlook USING (id)").fetchall()[0]
     if missing:
         con.execute(
             f"""
@@ -61,7 +61,7 @@ def model_lookup(eng: Engine, notes: Counter[str]) -> None:
         )
     (unknown,) = con.execute(
         "SELECT count(*) FROM fbs ANTI JOIN mlook ON mlook.id = fbs.interaction_id"
-    ).fetchone()
+    ).fetchall()[0]
     if unknown:
         notes["feedback_on_unknown_interaction"] += int(unknown)
 
@@ -69,13 +69,13 @@ def model_lookup(eng: Engine, notes: Counter[str]) -> None:
 def feedback_stats(eng: Engine, start: datetime | None, end: datetime) -> FeedbackStats:
     """The guide's statistics of the records in scope (``records.FeedbackStats``)."""
     con = eng.con
-    (n_int,) = con.execute("SELECT count(*) FROM its").fetchone()
+    (n_int,) = con.execute("SELECT count(*) FROM its").fetchall()[0]
     (with_fb,) = con.execute(
         """
         SELECT count(*) FROM its WHERE id IN (
           SELECT interaction_id FROM fbs UNION ALL SELECT unnest(target_ids) FROM fbs)
         """
-    ).fetchone()
+    ).fetchall()[0]
     by_type = {
         t: int(n)
         for t, n in con.execute(
@@ -105,7 +105,7 @@ def _binary(eng: Engine) -> BinaryStats | None:
                count(*) FILTER (WHERE value IS DISTINCT FROM 'thumbs_up')
         FROM fbs WHERE "type" = 'binary'
         """
-    ).fetchone()
+    ).fetchall()[0]
     n = up + down
     return BinaryStats(int(up), int(down), up / n) if n else None
 
@@ -122,7 +122,7 @@ FROM fbs WHERE "type" = 'rating' AND rating IS NOT NULL AND min_rating IS NOT NU
 def _rating(eng: Engine) -> RatingStats | None:
     n, avg, med, avg_n, med_n = eng.sql(
         f"SELECT count(*), avg(rating), median(rating), avg(nr), median(nr) FROM ({_RATED})"
-    ).fetchone()
+    ).fetchall()[0]
     if not n:
         return None
     dist: dict[float, int] = {
@@ -149,7 +149,7 @@ def _text(eng: Engine) -> TextStats | None:
     n, avg_len = eng.sql(
         "SELECT count(*), avg(length(comment)) FROM fbs "
         "WHERE \"type\" = 'text' AND comment IS NOT NULL"
-    ).fetchone()
+    ).fetchall()[0]
     if not n:
         return None
     sentiments = {"positive": 0, "negative": 0, "neutral": 0, "unspecified": 0}
@@ -164,7 +164,7 @@ def _text(eng: Engine) -> TextStats | None:
 def _multi(eng: Engine) -> MultiDimensionalStats | None:
     n, avg_score = eng.sql(
         "SELECT count(*), avg(wscore) FROM fbs WHERE \"type\" = 'multi_dimensional'"
-    ).fetchone()
+    ).fetchall()[0]
     if not n:
         return None
     rows = eng.sql(
@@ -192,7 +192,7 @@ def _multi(eng: Engine) -> MultiDimensionalStats | None:
 def _comparative(eng: Engine) -> ComparativeStats | None:
     n, conf = eng.sql(
         "SELECT count(*), avg(confidence_level) FROM fbs WHERE \"type\" = 'comparative'"
-    ).fetchone()
+    ).fetchall()[0]
     return ComparativeStats(int(n), None if conf is None else float(conf)) if n else None
 
 

@@ -139,7 +139,7 @@ def select_scope(
             f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions {w.sql()}{order}",
             w.params,
         )
-        (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM its").fetchone()
+        (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM its").fetchall()[0]
         if dupes:
             # a record written twice (a retried batch) counts once: its first copy
             con.execute(
@@ -151,7 +151,7 @@ def select_scope(
     )
     sat = f"CASE \"type\" WHEN 'binary' THEN CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END WHEN 'rating' THEN {NORM_SQL} END"  # noqa: E501
     base = (
-        f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore FROM feedback"
+        f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore FROM {engine.feedback_view}"
     )
     if ffl is None or ffl.limit == 0:
         con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} LIMIT 0")
@@ -160,6 +160,6 @@ def select_scope(
         window = _window(ffl.limit, ffl.offset)
         order = f" ORDER BY seq{window}" if window else ""
         con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} {w.sql()}{order}", w.params)
-    (n_i,) = con.execute("SELECT count(*) FROM its").fetchone()
-    (n_f,) = con.execute("SELECT count(*) FROM fbs").fetchone()
+    (n_i,) = con.execute("SELECT count(*) FROM its").fetchall()[0]
+    (n_f,) = con.execute("SELECT count(*) FROM fbs").fetchall()[0]
     return int(n_i), int(n_f)

@@ -6,6 +6,7 @@ from typing import Final
 
 __all__ = [
     "FEEDBACK_COLUMNS",
+    "FEEDBACK_VERSIONS_VIEW",
     "FEEDBACK_VIEW",
     "INTERACTION_COLUMNS",
     "INTERACTIONS_VIEW",
@@ -96,10 +97,9 @@ FROM raw_interactions
 WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
 """
 
-# A feedback version named in another record's ``supersedes`` does not count.
-FEEDBACK_VIEW: Final = """
-CREATE OR REPLACE VIEW feedback AS
-SELECT * FROM (
+# Every stored version; ``feedback`` below keeps the versions that count.
+FEEDBACK_VERSIONS_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback_versions AS
   SELECT row_number() OVER () AS seq, id, interaction_id, "type",
          CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
          CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
@@ -122,7 +122,12 @@ SELECT * FROM (
   FROM raw_feedback
   WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
     AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
-) AS f
+"""
+
+# A feedback version named in another record's ``supersedes`` does not count.
+FEEDBACK_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback AS
+SELECT * FROM feedback_versions AS f
 WHERE NOT EXISTS (
   SELECT 1 FROM raw_feedback AS newer
   WHERE newer.supersedes = f.id AND newer.id IS DISTINCT FROM f.id

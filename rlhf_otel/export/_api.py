@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import IO, Any, Literal, overload
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel.analytics import Engine
 from rlhf_otel.export._lake import write_lake
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
@@ -176,13 +177,15 @@ def _run(
     report = ExportReport(format=fmt.value)
     if fmt is ExportFormat.PARQUET:
         require_pyarrow()
-        with binary_sink(out, holder) as bfh:
-            start = _tell(bfh)
-            write_parquet_records(bfh, store, opts, report, progress)
-            report.bytes_written = _delta(bfh, start)
-    else:
-        with text_sink(out, holder) as tfh:
-            _WRITERS[fmt](tfh, store, opts, report, progress)
+    with Engine(store) as eng:
+        if fmt is ExportFormat.PARQUET:
+            with binary_sink(out, holder) as bfh:
+                start = _tell(bfh)
+                write_parquet_records(bfh, eng, opts, report, progress)
+                report.bytes_written = _delta(bfh, start)
+        else:
+            with text_sink(out, holder) as tfh:
+                _WRITERS[fmt](tfh, eng, opts, report, progress)
     return report
 
 
@@ -202,16 +205,19 @@ def _run_training(
         require_pyarrow()
     rows = TrainingRows(store, fmt, opts, progress)
     rows.prepare()
-    if container == "parquet":
-        with binary_sink(out, holder) as bfh:
-            start = _tell(bfh)
-            write_parquet_rows(bfh, fmt, rows.conversational, rows)
-            rows.report.bytes_written = _delta(bfh, start)
-    else:
-        with text_sink(out, holder) as tfh:
-            write = tfh.write
-            for row in rows:
-                write(dumps(row) + "\n")
+    try:
+        if container == "parquet":
+            with binary_sink(out, holder) as bfh:
+                start = _tell(bfh)
+                write_parquet_rows(bfh, fmt, rows.conversational, rows)
+                rows.report.bytes_written = _delta(bfh, start)
+        else:
+            with text_sink(out, holder) as tfh:
+                write = tfh.write
+                for row in rows:
+                    write(dumps(row) + "\n")
+    finally:
+        rows.close()
     return rows.report
 
 

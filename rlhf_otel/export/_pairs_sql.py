@@ -57,7 +57,7 @@ def prepare(comparative: bool) -> list[str]:
         UNION SELECT pref FROM cmp WHERE pref <> other
         UNION SELECT other FROM cmp WHERE pref <> other""",
         """CREATE OR REPLACE TEMP TABLE resp AS
-        SELECT seq AS fseq, id, prompt, ctx, response,
+        SELECT seq AS fseq, id, ctx IS NOT NULL AS has_ctx,
                md5_number(prompt || chr(0) || coalesce(ctx, '')) AS pkey,
                md5_number(response) AS rhash
         FROM (SELECT seq, id, prompt, response,
@@ -174,3 +174,30 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
         FROM (SELECT r.fseq, r.id, {sat} AS sat, {sources} AS src
               FROM resp AS r JOIN sig AS s USING (id))""",
     ]
+
+
+def texts(pairs: bool, limit: int | None) -> str:
+    """The rows written, in order, with their texts read from the interactions view.
+
+    Only the texts of rows written are read (a second pass over the interactions), so the
+    engine never holds every response.
+    """
+    window = "" if limit is None else f" LIMIT {int(limit)}"
+    ctx = """CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
+                  THEN CAST(context AS VARCHAR) END"""
+    if pairs:
+        return f"""
+        WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+        t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
+              WHERE id IN (SELECT win FROM e UNION SELECT lose FROM e))
+        SELECT a.prompt, a.ctx, a.response, b.response, e.margin
+        FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
+               JOIN resp AS rb ON rb.id = e.lose JOIN t AS b ON b.id = rb.id AND b.seq = rb.fseq
+        ORDER BY e.ord"""
+    return f"""
+    WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+    t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
+          WHERE id IN (SELECT win FROM e))
+    SELECT a.prompt, a.ctx, a.response, NULL, e.label
+    FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
+    ORDER BY e.ord"""

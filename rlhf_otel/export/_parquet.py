@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from operator import attrgetter
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from rlhf_otel._errors import RLHFError
+from rlhf_otel.analytics import Engine, arrow_batches
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
-from rlhf_otel.export._records import iter_feedback, iter_interactions
-from rlhf_otel.records._model import ExportFormat, Feedback, Interaction
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.export._select import (
+    FEEDBACK_SQL_COLUMNS,
+    INTERACTION_SQL_COLUMNS,
+    feedback_query,
+    interaction_query,
+)
+from rlhf_otel.records._model import ExportFormat
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -72,43 +76,27 @@ def record_schema(include_metadata: bool = True) -> pyarrow.Schema:
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, default=repr).encode
-_CONVERT_ERRORS: tuple[type[BaseException], ...] = (TypeError, ValueError, OverflowError)
 
 
-def _json_map(value: Mapping[str, Any]) -> str | None:
-    if not value:
+def _json_text(text: str | None) -> str | None:
+    """Stored JSON as the record export writes it: ``None`` when empty, else re-encoded."""
+    if text is None:
         return None
-    return _encode(value if type(value) is dict else dict(value))
+    value = json.loads(text)
+    return _encode(value) if value else None
 
 
-def _json_messages(value: Sequence[Mapping[str, Any]]) -> str | None:
-    if not value:
+def _pairs(text: str | None) -> list[tuple[str, float]] | None:
+    if text is None:
         return None
-    return _encode([m if type(m) is dict else dict(m) for m in value])
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
-
-
-def _pairs(value: object) -> list[tuple[str, float]] | None:
-    if not isinstance(value, Mapping):
+    value = json.loads(text)
+    if not isinstance(value, dict):
         return None
     return [(str(k), float(v)) for k, v in value.items()]
 
 
-def _array(pa: Any, values: list[Any], typ: Any, fix: Callable[[Any], Any] | None = None) -> Any:
-    """One Arrow array from a column of Python values, converted in bulk.
-
-    Values the bulk conversion refuses (a number stored as text, say) go through ``fix``
-    one by one, so odd records cost time only in the batches that hold them.
-    """
-    if fix is None:
-        return pa.array(values, type=typ)
-    try:
-        return pa.array(values, type=typ)
-    except (*_CONVERT_ERRORS, pa.ArrowException):
-        return pa.array([fix(v) for v in values], type=typ)
+_JSON_COLUMNS: Final = frozenset({"model_params", "context", "metadata"})
+_MAP_COLUMNS: Final = frozenset({"dimensions", "weights"})
 
 
 def _kind_array(pa: Any, kind: str, n: int, typ: Any) -> Any:
@@ -116,116 +104,65 @@ def _kind_array(pa: Any, kind: str, n: int, typ: Any) -> Any:
     return pa.DictionaryArray.from_arrays(indices, pa.array([kind], type=typ.value_type))
 
 
-def _interaction_columns(pa: Any, batch: list[Interaction]) -> dict[str, Any]:
-    """Typed arrays of a batch of interactions, one column at a time."""
-    s, f64, i64 = pa.string(), pa.float64(), pa.int64()
-
-    def col(name: str) -> list[Any]:
-        return list(map(attrgetter(name), batch))
-
-    usage = col("token_usage")
-    return {
-        "id": pa.array(col("id"), type=s),
-        "timestamp": pa.array(col("timestamp"), type=pa.timestamp("us", tz="UTC")),
-        "prompt": pa.array(col("prompt"), type=s),
-        "response": pa.array(col("response"), type=s),
-        "model": pa.array(col("model"), type=s),
-        "provider": pa.array(col("provider"), type=s),
-        "model_params": pa.array(list(map(_json_map, col("model_params"))), type=s),
-        "latency_ms": _array(pa, col("latency_ms"), f64, _float),
-        "input_tokens": pa.array([None if u is None else u.prompt for u in usage], type=i64),
-        "output_tokens": pa.array([None if u is None else u.completion for u in usage], type=i64),
-        "total_tokens": pa.array([None if u is None else u.total for u in usage], type=i64),
-        "user_id": pa.array(col("user_id"), type=s),
-        "session_id": pa.array(col("session_id"), type=s),
-        "context": pa.array(list(map(_json_messages, col("context"))), type=s),
-        "response_id": pa.array(col("response_id"), type=s),
-        "finish_reasons": _array(pa, col("finish_reasons"), pa.list_(s), list),
-        "error_type": pa.array(col("error_type"), type=s),
-        "time_to_first_token_ms": _array(pa, col("time_to_first_token_ms"), f64, _float),
-        "trace_id": pa.array(col("trace_id"), type=s),
-        "span_id": pa.array(col("span_id"), type=s),
-        "metadata": pa.array(list(map(_json_map, col("metadata"))), type=s),
-    }
-
-
-def _feedback_columns(pa: Any, batch: list[Feedback]) -> dict[str, Any]:
-    """Typed arrays of a batch of feedback, one column at a time."""
-    s, f64 = pa.string(), pa.float64()
-    data = [fb.data for fb in batch]
-
-    def col(name: str) -> list[Any]:
-        return list(map(attrgetter(name), batch))
-
-    def field(key: str) -> list[Any]:
-        return [d.get(key) for d in data]
-
-    def pairs(key: str) -> Any:
-        values = [None if (v := d.get(key)) is None else _pairs(v) for d in data]
-        return pa.array(values, type=pa.map_(s, f64))
-
-    compared = [None if (v := d.get("compared_response_ids")) is None else list(v) for d in data]
-    comments = [
-        d.get("comment") or d.get("overall_comment") or d.get("reason") or None for d in data
-    ]
-    return {
-        "id": pa.array(col("id"), type=s),
-        "timestamp": pa.array(col("timestamp"), type=pa.timestamp("us", tz="UTC")),
-        "user_id": pa.array(col("user_id"), type=s),
-        "session_id": pa.array(col("session_id"), type=s),
-        "trace_id": pa.array(col("trace_id"), type=s),
-        "span_id": pa.array(col("span_id"), type=s),
-        "interaction_id": pa.array(col("interaction_id"), type=s),
-        "type": pa.array([fb.type.value for fb in batch], type=pa.dictionary(pa.int8(), s)),
-        "source": pa.array(col("source"), type=s),
-        "target_ids": _array(pa, col("target_ids"), pa.list_(s), list),
-        "value": pa.array(field("value"), type=s),
-        "rating": _array(pa, field("rating"), f64, _float),
-        "min_rating": _array(pa, field("min_rating"), f64, _float),
-        "max_rating": _array(pa, field("max_rating"), f64, _float),
-        "comment": pa.array(comments, type=s),
-        "sentiment": pa.array(field("sentiment"), type=s),
-        "dimensions": pairs("dimensions"),
-        "weights": pairs("weights"),
-        "preferred_response_id": pa.array(field("preferred_response_id"), type=s),
-        "compared_response_ids": pa.array(compared, type=pa.list_(s)),
-        "confidence_level": _array(pa, field("confidence_level"), f64, _float),
-        "metadata": pa.array(list(map(_json_map, col("metadata"))), type=s),
-    }
+def _write_kind(
+    pa: Any, writer: Any, schema: Any, kind: str, cur: Any, report: ExportReport,
+    progress: ProgressCallback | None,
+) -> int:  # fmt: skip
+    """Batches of one kind from an engine cursor: typed columns, JSON re-encoded, rest null."""
+    written = 0
+    reader = arrow_batches(cur, BATCH_ROWS)
+    kind_type = schema.field("kind").type
+    for batch in reader:
+        n = batch.num_rows
+        if not n:
+            continue
+        cols: dict[str, Any] = {}
+        for name in batch.schema.names:
+            col = batch.column(name)
+            if name in _JSON_COLUMNS:
+                cols[name] = pa.array([_json_text(v) for v in col.to_pylist()], type=pa.string())
+            elif name in _MAP_COLUMNS:
+                cols[name] = pa.array(
+                    [_pairs(v) for v in col.to_pylist()], type=schema.field(name).type
+                )
+            elif name in schema.names:
+                cols[name] = col.cast(schema.field(name).type)
+        cols["kind"] = _kind_array(pa, kind, n, kind_type)
+        arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
+        writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        written += n
+        if kind == "interaction":
+            report.interactions += n
+        else:
+            report.feedback += n
+        if progress is not None:
+            progress(report.interactions + report.feedback)
+    return written
 
 
-def _write_record_batches(
-    fh: IO[bytes], schema: pyarrow.Schema, records: Iterable[Interaction | Feedback]
-) -> int:
-    """Write records in batches of one kind, each column built in bulk, the rest null."""
+def write_parquet_records(
+    fh: IO[bytes],
+    eng: Engine,
+    opts: ExportOptions,
+    report: ExportReport,
+    progress: ProgressCallback | None,
+) -> None:
+    """Interactions then feedback, one typed row each, in row groups of 16,384 rows."""
     pa = require_pyarrow()
+    schema = record_schema(opts.include_metadata)
     written = 0
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
-
-        def flush(batch: list[Any]) -> None:
-            n = len(batch)
-            if isinstance(batch[0], Interaction):
-                kind, cols = "interaction", _interaction_columns(pa, batch)
-            else:
-                kind, cols = "feedback", _feedback_columns(pa, batch)
-            cols["kind"] = _kind_array(pa, kind, n, schema.field("kind").type)
-            arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
-            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
-
-        batch: list[Any] = []
-        for record in records:
-            if batch and (len(batch) == BATCH_ROWS or type(record) is not type(batch[0])):
-                flush(batch)
-                batch = []
-            batch.append(record)
-            written += 1
-        if batch:
-            flush(batch)
-        else:
+        if opts.include_interactions and opts.limit != 0:
+            cur = eng.relation(*interaction_query(eng, opts, INTERACTION_SQL_COLUMNS))
+            written += _write_kind(pa, writer, schema, "interaction", cur, report, progress)
+        if opts.include_feedback and opts.limit != 0:
+            cur = eng.relation(*feedback_query(eng, opts, FEEDBACK_SQL_COLUMNS[:-1]))
+            written += _write_kind(pa, writer, schema, "feedback", cur, report, progress)
+        if not written:
             writer.write_batch(
                 pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
             )
-    return written
+    report.rows = written
 
 
 def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, Any]]) -> int:
@@ -248,25 +185,6 @@ def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, 
         if batch or not written:
             flush(batch)
     return written
-
-
-def write_parquet_records(
-    fh: IO[bytes],
-    store: Store,
-    opts: ExportOptions,
-    report: ExportReport,
-    progress: ProgressCallback | None,
-) -> None:
-    """Interactions then feedback, one typed row each, in row groups of 16,384 rows."""
-    schema = record_schema(opts.include_metadata)
-
-    def records() -> Iterator[Interaction | Feedback]:
-        if opts.include_interactions:
-            yield from iter_interactions(store, opts, report, progress)
-        if opts.include_feedback:
-            yield from iter_feedback(store, opts, report, progress)
-
-    report.rows = _write_record_batches(fh, schema, records())
 
 
 def training_schema(fmt: ExportFormat, conversational: bool) -> pyarrow.Schema:

@@ -8,23 +8,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any, Final
 
+from rlhf_otel.analytics import Engine
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
+from rlhf_otel.export._select import iter_feedback, iter_interactions
 from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import (
-    SCHEMA_VERSION,
-    Feedback,
-    FeedbackFilter,
-    Interaction,
-    InteractionFilter,
-    utc_now,
-)
+from rlhf_otel.records._model import SCHEMA_VERSION, Feedback, Interaction, utc_now
 from rlhf_otel.records._schema import feedback_to_dict, format_timestamp, interaction_to_dict
-from rlhf_otel.stores._protocol import Store
 
 __all__ = [
     "CSV_COLUMNS",
-    "iter_feedback",
-    "iter_interactions",
     "neutralize_cell",
     "unescape_csv_cell",
     "write_csv",
@@ -32,10 +24,7 @@ __all__ = [
     "write_jsonl",
 ]
 
-PROGRESS_EVERY: Final = 10_000
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
-_ALL_INTERACTIONS: Final = InteractionFilter()
-_ALL_FEEDBACK: Final = FeedbackFilter()
 
 
 def _fallback(value: object) -> object:
@@ -47,44 +36,6 @@ def _fallback(value: object) -> object:
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_fallback).encode
-
-
-def iter_interactions(
-    store: Store, opts: ExportOptions, report: ExportReport, progress: ProgressCallback | None
-) -> Iterator[Interaction]:
-    """The interactions an export selects, counted into ``report``."""
-    flt = InteractionFilter(
-        start_time=opts.start_time,
-        end_time=opts.end_time,
-        user_id=opts.user_id,
-        session_id=opts.session_id,
-        limit=opts.limit,
-    )
-    # An empty filter is no filter: a store then skips its per-record matching.
-    for it in store.scan_interactions(None if flt == _ALL_INTERACTIONS else flt):
-        report.interactions += 1
-        if progress is not None and report.interactions % PROGRESS_EVERY == 0:
-            progress(report.interactions + report.feedback)
-        yield it
-
-
-def iter_feedback(
-    store: Store, opts: ExportOptions, report: ExportReport, progress: ProgressCallback | None
-) -> Iterator[Feedback]:
-    """The feedback an export selects, counted into ``report``."""
-    flt = FeedbackFilter(
-        start_time=opts.start_time,
-        end_time=opts.end_time,
-        types=opts.types(),
-        user_id=opts.user_id,
-        session_id=opts.session_id,
-        limit=opts.limit,
-    )
-    for fb in store.scan_feedback(None if flt == _ALL_FEEDBACK else flt):
-        report.feedback += 1
-        if progress is not None and report.feedback % PROGRESS_EVERY == 0:
-            progress(report.interactions + report.feedback)
-        yield fb
 
 
 def _interaction_dict(it: Interaction, opts: ExportOptions) -> dict[str, Any]:
@@ -123,7 +74,7 @@ def _header(opts: ExportOptions) -> dict[str, Any]:
 
 def write_json(
     fh: IO[str],
-    store: Store,
+    eng: Engine,
     opts: ExportOptions,
     report: ExportReport,
     progress: ProgressCallback | None,
@@ -153,12 +104,12 @@ def write_json(
         fh.write((nl + ind if n else "") + "]")
 
     if opts.include_interactions:
-        its = iter_interactions(store, opts, report, progress)
+        its = iter_interactions(eng, opts, report, progress)
         array("interactions", (_interaction_dict(it, opts) for it in its))
     if opts.include_feedback:
         array(
             "feedback",
-            (_feedback_dict(fb, opts) for fb in iter_feedback(store, opts, report, progress)),
+            (_feedback_dict(fb, opts) for fb in iter_feedback(eng, opts, report, progress)),
         )
     counts = {"interactions": report.interactions, "feedback": report.feedback}
     fh.write("," + nl + ind + '"counts"' + sep + dump(counts, 1) + nl + "}\n")
@@ -167,7 +118,7 @@ def write_json(
 
 def write_jsonl(
     fh: IO[str],
-    store: Store,
+    eng: Engine,
     opts: ExportOptions,
     report: ExportReport,
     progress: ProgressCallback | None,
@@ -175,10 +126,10 @@ def write_jsonl(
     """One schema record per line (``kind`` says which, feedback keeps its ``type``)."""
     write = fh.write
     if opts.include_interactions:
-        for it in iter_interactions(store, opts, report, progress):
+        for it in iter_interactions(eng, opts, report, progress):
             write(_encode(_interaction_dict(it, opts)) + "\n")
     if opts.include_feedback:
-        for fb in iter_feedback(store, opts, report, progress):
+        for fb in iter_feedback(eng, opts, report, progress):
             write(_encode(_feedback_dict(fb, opts)) + "\n")
     report.rows = report.interactions + report.feedback
 
@@ -230,7 +181,7 @@ def _cell(value: object) -> str:
 
 def write_csv(
     fh: IO[str],
-    store: Store,
+    eng: Engine,
     opts: ExportOptions,
     report: ExportReport,
     progress: ProgressCallback | None,
@@ -247,7 +198,7 @@ def write_csv(
         )
 
     if opts.include_interactions:
-        for it in iter_interactions(store, opts, report, progress):
+        for it in iter_interactions(eng, opts, report, progress):
             usage = it.token_usage
             emit({
                 "kind": "interaction", "id": it.id, "timestamp": format_timestamp(it.timestamp),
@@ -262,7 +213,7 @@ def write_csv(
                 "metadata": dict(it.metadata) if it.metadata else None,
             })  # fmt: skip
     if opts.include_feedback:
-        for fb in iter_feedback(store, opts, report, progress):
+        for fb in iter_feedback(eng, opts, report, progress):
             emit({
                 "kind": "feedback", "id": fb.id, "timestamp": format_timestamp(fb.timestamp),
                 "interaction_id": fb.interaction_id, "type": fb.type.value,

@@ -28,6 +28,7 @@ from rlhf_otel.export._pairs_sql import (
     member_events,
     prepare,
     score_events,
+    texts,
 )
 from rlhf_otel.records._model import ExportFormat, FeedbackFilter, FeedbackType
 from rlhf_otel.stores._protocol import Store
@@ -143,25 +144,25 @@ class TrainingRows:
             """SELECT count(*) FILTER (WHERE "type" = 'rating' AND norm IS NULL),
                       count(*) FILTER (WHERE "type" = 'multi_dimensional' AND wscore IS NULL)
                FROM fbs"""
-        ).fetchone()
+        ).fetchall()[0]
         for reason, n in zip(("unreadable_rating", "unreadable_dimensions"), unreadable,
                              strict=True):  # fmt: skip
             if n:
                 report.skipped[reason] += int(n)
         if pairs:
-            (itself,) = con.execute("SELECT count(*) FROM cmp WHERE pref = other").fetchone()
+            (itself,) = con.execute("SELECT count(*) FROM cmp WHERE pref = other").fetchall()[0]
             if itself:
                 report.skipped["compared_with_itself"] += int(itself)
-        (needed,) = con.execute("SELECT count(*) FROM needed").fetchone()
+        (needed,) = con.execute("SELECT count(*) FROM needed").fetchall()[0]
         if needed:
-            (report.interactions,) = con.execute("SELECT count(*) FROM interactions").fetchone()
-            (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM resp").fetchone()
+            (report.interactions,) = con.execute("SELECT count(*) FROM interactions").fetchall()[0]
+            (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM resp").fetchall()[0]
             if dupes:
                 con.execute(DEDUPE_RESP)
         if self._progress is not None:
             self._progress(report.interactions + report.feedback)
         mode = opts.training.conversational
-        (any_context,) = con.execute("SELECT count(ctx) > 0 FROM resp").fetchone()
+        (any_context,) = con.execute("SELECT bool_or(has_ctx) FROM resp").fetchall()[0]
         conv = mode == "always" or (mode == "auto" and bool(any_context))
         self._conversational = report.conversational = conv
         con.execute(_EVENTS)
@@ -186,8 +187,8 @@ class TrainingRows:
         if limit is not None:
             hit = con.execute(
                 f"SELECT ord FROM events WHERE outcome = 'row' ORDER BY ord LIMIT 1 OFFSET {limit}"
-            ).fetchone()
-            cutoff = None if hit is None else hit[0]
+            ).fetchall()
+            cutoff = hit[0][0] if hit else None
         before = "" if cutoff is None else f"AND ord < {cutoff}"
         upto = "" if cutoff is None else f"AND ord <= {cutoff}"
         for reason, n in con.execute(
@@ -211,19 +212,8 @@ class TrainingRows:
         con = self._engine.con  # type: ignore[union-attr]
         limit = self._opts.limit
         conv = bool(self._conversational)
-        window = "" if limit is None else f" LIMIT {int(limit)}"
-        if self.format in (ExportFormat.DPO, ExportFormat.REWARD):
-            cur = con.execute(
-                f"""SELECT a.prompt, a.ctx, a.response, b.response, e.margin FROM events AS e
-                    JOIN resp AS a ON a.id = e.win JOIN resp AS b ON b.id = e.lose
-                    WHERE e.outcome = 'row' ORDER BY e.ord{window}"""
-            )
-        else:
-            cur = con.execute(
-                f"""SELECT a.prompt, a.ctx, a.response, NULL, e.label FROM events AS e
-                    JOIN resp AS a ON a.id = e.win
-                    WHERE e.outcome = 'row' ORDER BY e.ord{window}"""
-            )
+        pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
+        cur = con.execute(texts(pairs, limit))
         reward = self.format is ExportFormat.REWARD
         while batch := cur.fetchmany(_FETCH):
             for prompt, ctx, first, second, extra in batch:

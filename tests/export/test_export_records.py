@@ -249,10 +249,10 @@ def test_parquet_without_pyarrow_says_how_to_install(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['pyarrow'] = None\n"
         "from rlhf_otel.export import export_feedback, ParquetUnavailableError\n"
-        "from rlhf_otel.stores import MemoryStore\n"
+        "from rlhf_otel.stores import JsonlStore, MemoryStore\n"
         "try:\n    export_feedback(MemoryStore(), 'parquet')\n"
         "except ParquetUnavailableError as e:\n    print(isinstance(e, ImportError), e)\n"
-        "print(len(export_feedback(MemoryStore(), 'jsonl')))\n"
+        f"print(len(export_feedback(JsonlStore({str(tmp_path)!r}), 'jsonl')))\n"
     )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
@@ -292,6 +292,9 @@ def test_large_export_streams_with_bounded_memory(tmp_path: Path) -> None:
         [interaction(f"i{k}", "p" * 600, "r" * 1000, T0, model="m") for k in range(12_000)], []
     )
     path = tmp_path / "big.jsonl"
+    warm = MemoryStore()
+    warm.write([interaction("w", "p", "r", T0, model="m")], [])
+    export_feedback(warm, "jsonl")  # imports the engine and pyarrow: code, not data
     tracemalloc.start()
     try:
         export_feedback(store, "jsonl", out=path)

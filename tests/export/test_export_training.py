@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback, iter_training_rows
-from rlhf_otel.export._training import _Spill
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, compare, interaction, multi, rating, thumbs
 
@@ -213,15 +212,3 @@ def test_bad_training_options_are_refused() -> None:
         iter_training_rows(MemoryStore(), "csv")
     with pytest.raises(ValueError, match="container applies to training formats"):
         export_feedback(MemoryStore(), "csv", container="parquet")
-
-
-def test_spilled_texts_read_back_from_buffer_and_file() -> None:
-    """Texts spilled past the 1 MB buffer read back exactly, from the file and the buffer."""
-    spill = _Spill()
-    try:
-        texts = [f"réponse {k} " * (k % 50) for k in range(20_000)]
-        handles = [spill.add(t) for t in texts]
-        assert [spill.get(h) for h in handles] == texts
-        assert spill.get(handles[-1]) == texts[-1]
-    finally:
-        spill.close()
