@@ -23,17 +23,18 @@ NORM_SQL: Final = """CASE WHEN rating IS NULL OR isnan(rating) OR min_rating IS 
      ELSE 1.0 END"""
 
 
-_WEIGHT: Final = """CASE WHEN weights IS NULL OR json_type(weights) <> 'OBJECT'
-          OR len(json_keys(weights)) = 0 THEN 1.0
-     ELSE coalesce(CAST(weights->>k AS DOUBLE), 1.0) END"""
-# sum(w*d)/sum(w) of a multi-dimensional feedback, as records._signals.weighted_score
-WSCORE_SQL: Final = f"""CASE WHEN "type" = 'multi_dimensional' AND json_type(dimensions) = 'OBJECT'
-          AND len(json_keys(dimensions)) > 0
-          AND list_sum(list_transform(json_keys(dimensions), lambda k: {_WEIGHT})) > 0
-     THEN list_sum(list_transform(json_keys(dimensions),
-                                  lambda k: ({_WEIGHT}) * CAST(dimensions->>k AS DOUBLE)))
-          / list_sum(list_transform(json_keys(dimensions), lambda k: {_WEIGHT}))
+_WEIGHT: Final = "CASE WHEN wm IS NULL OR cardinality(wm) = 0 THEN 1.0 ELSE coalesce(wm[k], 1.0) END"
+# sum(w*d)/sum(w) of a multi-dimensional feedback, as records._signals.weighted_score; reads
+# ``dm``/``wm``, the dimensions and weights as maps (see DIMENSION_MAPS)
+WSCORE_SQL: Final = f"""CASE WHEN "type" = 'multi_dimensional' AND cardinality(dm) > 0
+          AND list_sum(list_transform(map_keys(dm), lambda k: {_WEIGHT})) > 0
+     THEN list_sum(list_transform(map_keys(dm), lambda k: ({_WEIGHT}) * dm[k]))
+          / list_sum(list_transform(map_keys(dm), lambda k: {_WEIGHT}))
      END"""
+DIMENSION_MAPS: Final = (
+    "TRY_CAST(dimensions AS MAP(VARCHAR, DOUBLE)) AS dm, "
+    "TRY_CAST(weights AS MAP(VARCHAR, DOUBLE)) AS wm"
+)
 
 
 def label(column: str) -> str:
@@ -151,7 +152,8 @@ def select_scope(
     )
     sat = f"CASE \"type\" WHEN 'binary' THEN CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END WHEN 'rating' THEN {NORM_SQL} END"  # noqa: E501
     base = (
-        f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore FROM {engine.feedback_view}"
+        f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore "
+        f"FROM (SELECT *, {DIMENSION_MAPS} FROM {engine.feedback_view})"
     )
     if ffl is None or ffl.limit == 0:
         con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} LIMIT 0")

@@ -97,31 +97,43 @@ FROM raw_interactions
 WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
 """
 
-# Every stored version; ``feedback`` below keeps the versions that count.
-FEEDBACK_VERSIONS_VIEW: Final = """
+_PAYLOAD: Final = (
+    '{"value": "VARCHAR", "rating": "VARCHAR", "min_rating": "VARCHAR", '
+    '"max_rating": "VARCHAR", "comment": "VARCHAR", "sentiment": "VARCHAR", '
+    '"dimensions": "JSON", "weights": "JSON", "overall_comment": "VARCHAR", '
+    '"preferred_response_id": "VARCHAR", "compared_response_ids": "JSON", '
+    '"reason": "VARCHAR", "confidence_level": "VARCHAR"}'
+)
+
+# Every stored version; ``feedback`` below keeps the versions that count. The payload is
+# parsed once (json_transform); a value of the wrong type reads as NULL, never drops the row.
+FEEDBACK_VERSIONS_VIEW: Final = f"""
 CREATE OR REPLACE VIEW feedback_versions AS
+SELECT seq, id, interaction_id, "type", "timestamp", user_id, session_id, source, target_ids,
+       supersedes, data,
+       d.value AS value,
+       TRY_CAST(d.rating AS DOUBLE) AS rating,
+       CASE WHEN d.min_rating IS NOT NULL THEN TRY_CAST(d.min_rating AS DOUBLE)
+            WHEN "type" <> 'rating' THEN NULL
+            WHEN (data->'$.min_rating') IS NULL THEN 1.0 END AS min_rating,
+       TRY_CAST(d.max_rating AS DOUBLE) AS max_rating,
+       d.comment AS comment, d.sentiment AS sentiment,
+       d.dimensions AS dimensions, d.weights AS weights,
+       d.overall_comment AS overall_comment,
+       d.preferred_response_id AS preferred_response_id,
+       TRY_CAST(d.compared_response_ids AS VARCHAR[]) AS compared_response_ids,
+       d.reason AS reason,
+       TRY_CAST(d.confidence_level AS DOUBLE) AS confidence_level,
+       metadata, trace_id, span_id
+FROM (
   SELECT row_number() OVER () AS seq, id, interaction_id, "type",
          CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
          CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
-         supersedes, data,
-         data->>'$.value' AS value,
-         TRY_CAST(data->>'$.rating' AS DOUBLE) AS rating,
-         CASE WHEN (data->'$.min_rating') IS NULL THEN 1.0
-              ELSE TRY_CAST(data->>'$.min_rating' AS DOUBLE) END AS min_rating,
-         TRY_CAST(data->>'$.max_rating' AS DOUBLE) AS max_rating,
-         data->>'$.comment' AS comment,
-         data->>'$.sentiment' AS sentiment,
-         data->'$.dimensions' AS dimensions,
-         data->'$.weights' AS weights,
-         data->>'$.overall_comment' AS overall_comment,
-         data->>'$.preferred_response_id' AS preferred_response_id,
-         TRY_CAST(data->'$.compared_response_ids' AS VARCHAR[]) AS compared_response_ids,
-         data->>'$.reason' AS reason,
-         TRY_CAST(data->>'$.confidence_level' AS DOUBLE) AS confidence_level,
-         metadata, trace_id, span_id
+         supersedes, data, json_transform(data, '{_PAYLOAD}') AS d, metadata, trace_id, span_id
   FROM raw_feedback
   WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
     AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
+)
 """
 
 # A feedback version named in another record's ``supersedes`` does not count.

@@ -56,14 +56,18 @@ def prepare(comparative: bool) -> list[str]:
         SELECT id FROM sig
         UNION SELECT pref FROM cmp WHERE pref <> other
         UNION SELECT other FROM cmp WHERE pref <> other""",
-        """CREATE OR REPLACE TEMP TABLE resp AS
+        # one pass over the interactions: every id (for the count), digests of the needed
+        """CREATE OR REPLACE TEMP TABLE allr AS
         SELECT seq AS fseq, id, ctx IS NOT NULL AS has_ctx,
-               md5_number(prompt || chr(0) || coalesce(ctx, '')) AS pkey,
-               md5_number(response) AS rhash
-        FROM (SELECT seq, id, prompt, response,
+               CASE WHEN needed THEN md5_number(prompt || chr(0) || coalesce(ctx, '')) END
+                 AS pkey,
+               CASE WHEN needed THEN md5_number(response) END AS rhash, needed
+        FROM (SELECT seq, id, prompt, response, id IN (SELECT id FROM needed) AS needed,
                      CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
                           THEN CAST(context AS VARCHAR) END AS ctx
-              FROM interactions WHERE id IN (SELECT id FROM needed))""",
+              FROM interactions)""",
+        """CREATE OR REPLACE TEMP TABLE resp AS
+        SELECT fseq, id, has_ctx, pkey, rhash FROM allr WHERE needed""",
     ]
 
 

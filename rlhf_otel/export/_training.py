@@ -155,7 +155,7 @@ class TrainingRows:
                 report.skipped["compared_with_itself"] += int(itself)
         (needed,) = con.execute("SELECT count(*) FROM needed").fetchall()[0]
         if needed:
-            (report.interactions,) = con.execute("SELECT count(*) FROM interactions").fetchall()[0]
+            (report.interactions,) = con.execute("SELECT count(*) FROM allr").fetchall()[0]
             (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM resp").fetchall()[0]
             if dupes:
                 con.execute(DEDUPE_RESP)
