@@ -271,12 +271,13 @@ class Maintenance:
         max_age_s: float | None,
         max_bytes: int | None,
         rated_max_age_s: float | None = None,
-        rated: SegmentReader | None = None,
+        reader: SegmentReader | None = None,
     ) -> tuple[int, int, list[str]]:
         """Apply the caps to sealed segments, oldest first; (deleted, records, rewritten).
 
-        With ``rated_max_age_s``, a segment past ``max_age_s`` but not past it is kept if
-        it holds feedback, and rewritten without its unrated interactions otherwise.
+        With ``rated_max_age_s`` (and the ``reader`` that finds which interactions were
+        rated), a segment past ``max_age_s`` but not past ``rated_max_age_s`` is kept when it
+        holds feedback and rewritten without its unrated interactions when it holds those.
         """
         sealed = sorted(
             (seg for segs in listing.segments.values() for seg in segs if seg[0].suffix != ACTIVE),
@@ -310,8 +311,8 @@ class Maintenance:
                     total -= sizes.get(extra, 0)
             deleted += 1
         rewritten: list[str] = []
-        if graying and rated is not None:
-            removed, rewritten = drop_unrated(self, graying, rated)
+        if graying and reader is not None:
+            removed, rewritten = drop_unrated(self, graying, reader)
             records += removed
         if deleted or rewritten:
             _log.info(

@@ -179,7 +179,7 @@ class Worker:
             max_age_s=max_age_s,
             max_bytes=max_bytes,
             rated_max_age_s=rated_s,
-            rated=store._reader,
+            reader=store._reader,
         )
         for stem in rewritten:
             store._reader.forget(stem)
