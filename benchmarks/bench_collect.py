@@ -24,16 +24,16 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind
 
 from rlhf_otel.receiver._decode import decode_request, decompress, parse_request
-from rlhf_otel.recording._spans import (
-    context_ids,
+from rlhf_otel.recording import (
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
 )
+from rlhf_otel.records import format_span_id
 from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
 
 try:
@@ -43,6 +43,10 @@ except ImportError:  # run as a module from the repository root
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _iid(ctx: SpanContext) -> str:
+    return format_span_id(ctx.trace_id, ctx.span_id)
 
 
 def _payload(n_pairs: int, seed: int) -> bytes:
@@ -71,7 +75,7 @@ def _payload(n_pairs: int, seed: int) -> bytes:
             kind=SpanKind.CLIENT,
             attributes=interaction_to_attributes(it),
         ) as span:
-            iid = context_ids(span.get_span_context())
+            iid = _iid(span.get_span_context())
         fb = Feedback(
             id=f"fb-{seed}-{i}",
             interaction_id=iid,

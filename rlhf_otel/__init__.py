@@ -40,7 +40,7 @@ from rlhf_otel.records import (
     TokenUsage,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BinaryFeedback",

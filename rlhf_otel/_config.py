@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.records._model import StorageBackend
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import StorageBackend
+from rlhf_otel.stores import Store
 
 __all__ = ["ENV_VARS", "RLHFConfig"]
 

@@ -38,7 +38,7 @@ from rlhf_otel.records import (
     new_feedback_id,
     validate_id,
 )
-from rlhf_otel.stores import MemoryStore, Store, store_dropped
+from rlhf_otel.stores import Store, open_store, store_dropped
 
 __all__ = ["RLHFLogger", "create_rlhf_logger", "default_logger"]
 
@@ -53,22 +53,6 @@ _UNSET_TIME: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def default_logger() -> RLHFLogger | None:
     """The logger that ``@trace_llm`` uses when given none (the last one created, open)."""
     return _default
-
-
-def _make_store(config: RLHFConfig) -> Store:
-    if config.store is not None:
-        return config.store
-    if config.backend is StorageBackend.MEMORY:
-        return MemoryStore(max_entries=config.memory_max_entries)
-    if config.backend is StorageBackend.LOCAL:
-        from rlhf_otel.stores import open_local_store
-
-        return open_local_store(config)
-    if config.backend is StorageBackend.ZERODB:
-        from rlhf_otel.stores import open_zerodb_store
-
-        return open_zerodb_store(config)
-    raise ConfigurationError(f"Unsupported storage backend: {config.backend!r}")
 
 
 _FEEDBACK_OPTIONS: Final = frozenset(
@@ -94,7 +78,7 @@ class RLHFLogger:
     ) -> None:
         self.config = config = config or RLHFConfig.from_env()
         self._drops = DropCounter()
-        self.store: Store = _make_store(config)
+        self.store: Store = open_store(config)
         self._content = ContentPolicy(
             config.redact,
             max_prompt_chars=config.max_prompt_chars,
@@ -152,7 +136,7 @@ class RLHFLogger:
     def _add_otlp(self, config: RLHFConfig) -> Any:
         if not config.otlp_endpoint:
             return None
-        from rlhf_otel.pipeline._otlp import add_otlp_export
+        from rlhf_otel.pipeline import add_otlp_export
 
         return add_otlp_export(self.tracer_provider, config)
 

@@ -10,7 +10,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any, Final
 
-from rlhf_otel.records._model import FeedbackSession, utc_now
+from rlhf_otel.records import FeedbackSession, utc_now
 
 __all__ = ["SessionManager"]
 

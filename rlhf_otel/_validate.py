@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.records._ids import validate_id
-from rlhf_otel.records._model import BinaryFeedback, FeedbackType, Sentiment, TokenUsage
+from rlhf_otel.records import BinaryFeedback, FeedbackType, Sentiment, TokenUsage, validate_id
 
 __all__ = [
     "binary_data",

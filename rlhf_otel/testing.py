@@ -9,6 +9,6 @@ Example::
 
 from __future__ import annotations
 
-from rlhf_otel.stores.jsonl._synth import SyntheticStore, write_synthetic_store
+from rlhf_otel.stores.jsonl import SyntheticStore, write_synthetic_store
 
 __all__ = ["SyntheticStore", "write_synthetic_store"]

@@ -21,7 +21,7 @@ def test_quickstart_runs() -> None:
 def test_demo_runs_on_memory(tmp_path: Path) -> None:
     """rlhf-otel demo logs every feedback type and prints the stats."""
     out = subprocess.run(
-        [sys.executable, "-m", "rlhf_otel.cli._main", "demo", "--backend", "memory", "--conversations", "12"],
+        [sys.executable, "-m", "rlhf_otel.cli", "demo", "--backend", "memory", "--conversations", "12"],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=120, env=ENV,
     )
     assert "interactions        24" in out.stdout

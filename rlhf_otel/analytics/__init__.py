@@ -1,7 +1,9 @@
-"""analytics: the DuckDB engine, its views, and the figures computed on it (internal package)."""
+"""Analytics over any store on the DuckDB engine: its views, trends, breakdowns, percentiles,
+rankings, agreement."""
 
 from __future__ import annotations
 
+from rlhf_otel.analytics._compute import get_analytics
 from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
     Engine,
@@ -18,19 +20,24 @@ from rlhf_otel.analytics._scope import (
     interaction_where,
     select_scope,
 )
+from rlhf_otel.analytics._text import Percentiles
+from rlhf_otel.analytics._types import AnalyticsResult
 from rlhf_otel.analytics._views import FEEDBACK_COLUMNS, INTERACTION_COLUMNS
 
 __all__ = [
-    "FEEDBACK_COLUMNS",
-    "INTERACTION_COLUMNS",
-    "NORM_SQL",
-    "WSCORE_SQL",
+    "AnalyticsResult",
     "AnalyticsUnavailableError",
     "Engine",
     "EngineConfig",
+    "FEEDBACK_COLUMNS",
+    "INTERACTION_COLUMNS",
+    "NORM_SQL",
+    "Percentiles",
+    "WSCORE_SQL",
     "Where",
     "arrow_batches",
     "feedback_where",
+    "get_analytics",
     "interaction_where",
     "open_engine",
     "require_duckdb",

@@ -30,8 +30,8 @@ from rlhf_otel.analytics._types import (
     LatencyBin,
     Trends,
 )
-from rlhf_otel.records._model import FeedbackFilter, InteractionFilter, utc_now
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import FeedbackFilter, InteractionFilter, utc_now
+from rlhf_otel.stores import Store
 
 __all__ = ["bucket_start", "get_analytics"]
 

@@ -23,8 +23,7 @@ from rlhf_otel.analytics._views import (
     RAW_FEEDBACK,
     RAW_INTERACTIONS,
 )
-from rlhf_otel.records._model import Feedback, Interaction
-from rlhf_otel.records._schema import format_timestamp
+from rlhf_otel.records import Feedback, Interaction, format_timestamp
 from rlhf_otel.stores import JsonlStore, Store, store_flush
 
 __all__ = [

@@ -11,7 +11,7 @@ from rlhf_otel.analytics._engine import Engine
 from rlhf_otel.analytics._scope import UNKNOWN, label
 from rlhf_otel.analytics._text import Percentiles
 from rlhf_otel.analytics._types import GroupStats, Interval, ModelPerformance
-from rlhf_otel.records._stats import (
+from rlhf_otel.records import (
     BinaryStats,
     ComparativeStats,
     FeedbackStats,

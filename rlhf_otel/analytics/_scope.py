@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from rlhf_otel.analytics._engine import Engine
-from rlhf_otel.records._model import FeedbackFilter, InteractionFilter
+from rlhf_otel.records import FeedbackFilter, InteractionFilter
 
 __all__ = [
     "NORM_SQL",

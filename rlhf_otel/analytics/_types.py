@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from rlhf_otel.analytics._rank import RankingResult
 from rlhf_otel.analytics._text import Issue, Percentiles
-from rlhf_otel.records._stats import FeedbackStats
+from rlhf_otel.records import FeedbackStats
 
 __all__ = [
     "AgreementStats",

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.records._model import StorageBackend
-from rlhf_otel.stores import MemoryStore
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import StorageBackend
+from rlhf_otel.stores import MemoryStore, Store
 
 __all__ = ["BACKENDS", "ENV_COLLECT_TOKEN", "main", "open_store", "register", "run_collect"]
 
@@ -106,7 +105,7 @@ def run_collect(args: argparse.Namespace) -> int:
 
     Prints ``listening on <url>`` to stderr once it accepts connections.
     """
-    from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+    from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     token = os.environ.get(ENV_COLLECT_TOKEN) or None

@@ -20,25 +20,24 @@ from pathlib import Path
 from typing import IO, Any, Final, NoReturn
 
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics import get_analytics
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
-from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import (
+from rlhf_otel.recording import dumps
+from rlhf_otel.records import (
     ExportFormat,
     FeedbackFilter,
+    FeedbackStats,
     FeedbackType,
     InteractionFilter,
-    utc_now,
-)
-from rlhf_otel.records._schema import (
+    compute_stats,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
     parse_timestamp,
+    utc_now,
 )
-from rlhf_otel.records._stats import FeedbackStats, compute_stats
-from rlhf_otel.report._html import write_report
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.report import write_report
+from rlhf_otel.stores import Store
 
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
 

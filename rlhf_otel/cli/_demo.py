@@ -9,9 +9,8 @@ from typing import Any
 
 from rlhf_otel._decorator import trace_llm
 from rlhf_otel._logger import RLHFLogger
-from rlhf_otel.recording._current import last_interaction_id
-from rlhf_otel.records._model import BinaryFeedback
-from rlhf_otel.records._stats import FeedbackStats
+from rlhf_otel.recording import last_interaction_id
+from rlhf_otel.records import BinaryFeedback, FeedbackStats
 
 __all__ = ["FakeModel", "format_stats", "run_demo"]
 

@@ -67,6 +67,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return code
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

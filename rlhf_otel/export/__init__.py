@@ -22,9 +22,7 @@ Parquet lake (``kind=.../date=YYYY-MM-DD/part-<uuid>.parquet``, columns in
 
 from __future__ import annotations
 
-from rlhf_otel.analytics import AnalyticsUnavailableError
-from rlhf_otel.analytics._compute import get_analytics
-from rlhf_otel.analytics._types import AnalyticsResult
+from rlhf_otel.analytics import AnalyticsResult, AnalyticsUnavailableError, get_analytics
 from rlhf_otel.export._api import export_feedback
 from rlhf_otel.export._lake import LAKE_COLUMNS, LAKE_KINDS, lake_schema
 from rlhf_otel.export._options import ExportOptions, ExportReport, TrainingOptions

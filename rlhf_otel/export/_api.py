@@ -22,9 +22,9 @@ from rlhf_otel.export._parquet import require_pyarrow, write_parquet_records, wr
 from rlhf_otel.export._records import write_csv, write_json, write_jsonl
 from rlhf_otel.export._sinks import OutTarget, binary_sink, describe, text_sink
 from rlhf_otel.export._training import TrainingRows
-from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import ExportFormat, FeedbackType
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.recording import dumps
+from rlhf_otel.records import ExportFormat, FeedbackType
+from rlhf_otel.stores import Store
 
 __all__ = ["export_feedback"]
 

@@ -28,8 +28,8 @@ from rlhf_otel.analytics import (
 )
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._parquet import require_pyarrow
-from rlhf_otel.records._model import FeedbackFilter, InteractionFilter
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import FeedbackFilter, InteractionFilter
+from rlhf_otel.stores import Store
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information

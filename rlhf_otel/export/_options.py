@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.records._model import ExportFormat, FeedbackType
+from rlhf_otel.records import ExportFormat, FeedbackType
 
 __all__ = [
     "PAIR_SOURCES",

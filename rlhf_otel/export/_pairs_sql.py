@@ -132,7 +132,7 @@ def score_events(kinds: Sequence[str], cap: int | None) -> list[str]:
         SELECT a.gseq, a.pos AS pa, b.pos AS pb, a.id AS ida, b.id AS idb,
                a.rhash = b.rhash AS same_text, {kind} AS kind, {diff} AS diff
         FROM mem AS a JOIN mem AS b ON a.pkey = b.pkey AND a.pos < b.pos""",
-        f"""CREATE OR REPLACE TEMP TABLE pev AS
+        """CREATE OR REPLACE TEMP TABLE pev AS
         SELECT *, CASE WHEN kind IS NULL THEN 'no_common_signal'
                        WHEN diff = 0 THEN 'tie'
                        WHEN EXISTS (SELECT 1 FROM events AS e

@@ -15,7 +15,7 @@ from rlhf_otel.export._select import (
     feedback_query,
     interaction_query,
 )
-from rlhf_otel.records._model import ExportFormat
+from rlhf_otel.records import ExportFormat
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information

@@ -11,9 +11,16 @@ from typing import IO, Any, Final
 from rlhf_otel.analytics import Engine
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._select import iter_feedback, iter_interactions
-from rlhf_otel.recording._spans import dumps
-from rlhf_otel.records._model import SCHEMA_VERSION, Feedback, Interaction, utc_now
-from rlhf_otel.records._schema import feedback_to_dict, format_timestamp, interaction_to_dict
+from rlhf_otel.recording import dumps
+from rlhf_otel.records import (
+    SCHEMA_VERSION,
+    Feedback,
+    Interaction,
+    feedback_to_dict,
+    format_timestamp,
+    interaction_to_dict,
+    utc_now,
+)
 
 __all__ = [
     "CSV_COLUMNS",

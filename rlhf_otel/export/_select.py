@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from rlhf_otel.analytics import Engine, Where, feedback_where
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
-from rlhf_otel.records._model import (
+from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
     FeedbackType,

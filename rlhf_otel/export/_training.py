@@ -30,8 +30,8 @@ from rlhf_otel.export._pairs_sql import (
     score_events,
     texts,
 )
-from rlhf_otel.records._model import ExportFormat, FeedbackFilter, FeedbackType
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.records import ExportFormat, FeedbackFilter, FeedbackType
+from rlhf_otel.stores import Store
 
 __all__ = ["TrainingRows", "iter_training_rows"]
 

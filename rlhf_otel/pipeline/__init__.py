@@ -1,15 +1,36 @@
-"""The export pipeline: batching span processors, the span-to-store exporter, OTLP out."""
+"""The export pipeline: batching span processors, the span-to-store exporter, OTLP out.
+
+Example (OTLP to a collector by hand, beside a logger's own pipeline)::
+
+    from rlhf_otel.pipeline import OTLPSpanProcessor, build_otlp_exporter
+
+    provider.add_span_processor(OTLPSpanProcessor(build_otlp_exporter("http://127.0.0.1:4318")))
+"""
 
 from __future__ import annotations
 
 from rlhf_otel.pipeline._exporter import PrebuiltRecords, RLHFSpanExporter
-from rlhf_otel.pipeline._otlp import add_otlp_export
+from rlhf_otel.pipeline._otlp import (
+    ContentCaptureSpanExporter,
+    add_otlp_export,
+    build_otlp_exporter,
+    strip_content,
+    text_redaction_hook,
+)
+from rlhf_otel.pipeline._otlp_processor import OTLPSpanProcessor
 from rlhf_otel.pipeline._processor import BatchingSpanProcessor, RLHFSpanProcessor
+from rlhf_otel.pipeline._zero_code import ZeroCodeSpanExporter
 
 __all__ = [
     "BatchingSpanProcessor",
+    "ContentCaptureSpanExporter",
+    "OTLPSpanProcessor",
     "PrebuiltRecords",
     "RLHFSpanExporter",
     "RLHFSpanProcessor",
+    "ZeroCodeSpanExporter",
     "add_otlp_export",
+    "build_otlp_exporter",
+    "strip_content",
+    "text_redaction_hook",
 ]

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from rlhf_otel import attributes as A
 from rlhf_otel.recording import FEEDBACK_EVENT_NAMES, INTERACTION_OPERATIONS, records_from_span
-from rlhf_otel.records._model import Feedback, Interaction
+from rlhf_otel.records import Feedback, Interaction
 
 __all__ = [
     "CONTENT_JSON",

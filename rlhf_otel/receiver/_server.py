@@ -36,7 +36,7 @@ from rlhf_otel.receiver._decode import (
     parse_request,
 )
 from rlhf_otel.receiver._writer import Batch, BatchState, StoreWriter
-from rlhf_otel.stores._protocol import Store
+from rlhf_otel.stores import Store
 
 __all__ = ["OTLPReceiver", "ReceiverConfig", "ReceiverStats"]
 

@@ -10,8 +10,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from rlhf_otel.records._model import Feedback, Interaction
-from rlhf_otel.stores._protocol import Store, store_flush
+from rlhf_otel.records import Feedback, Interaction
+from rlhf_otel.stores import Store, store_flush
 
 __all__ = ["Batch", "BatchState", "StoreWriter"]
 

@@ -18,6 +18,16 @@ from rlhf_otel.recording._current import (
     last_interaction_id,
     set_last_interaction_id,
 )
+from rlhf_otel.recording._encode import (
+    FEEDBACK_EVENT_NAMES,
+    INTERACTION_OPERATIONS,
+    dumps,
+    evaluator_type,
+    feedback_links,
+    feedback_to_attributes,
+    interaction_span_name,
+    interaction_to_attributes,
+)
 from rlhf_otel.recording._extract import extract_messages, extract_prompt
 from rlhf_otel.recording._handler import LLMCall, RecordingHandler, prompt_index
 from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
@@ -36,34 +46,28 @@ from rlhf_otel.recording._response import (
     tool_call,
 )
 from rlhf_otel.recording._spans import (
-    FEEDBACK_EVENT_NAMES,
-    INTERACTION_OPERATIONS,
     ReadableSpanLike,
     carries_records,
-    dumps,
-    evaluator_type,
-    feedback_links,
-    feedback_to_attributes,
-    interaction_span_name,
-    interaction_to_attributes,
     ns_to_datetime,
+    prebuilt_feedback,
+    prebuilt_interaction,
     records_from_span,
 )
 
 __all__ = [
-    "FEEDBACK_EVENT_NAMES",
-    "INTERACTION_OPERATIONS",
-    "OPEN_SPANS",
-    "UNKNOWN_PROVIDER",
     "ChatChunkAccumulator",
     "ChunkAccumulator",
     "CompletionChunkAccumulator",
+    "FEEDBACK_EVENT_NAMES",
+    "INTERACTION_OPERATIONS",
     "LLMCall",
+    "OPEN_SPANS",
     "ReadableSpanLike",
     "RecordingHandler",
     "ResponseInfo",
     "ResponsesEventAccumulator",
     "StreamAccumulator",
+    "UNKNOWN_PROVIDER",
     "carries_records",
     "dumps",
     "evaluator_type",
@@ -76,6 +80,8 @@ __all__ = [
     "interaction_to_attributes",
     "last_interaction_id",
     "ns_to_datetime",
+    "prebuilt_feedback",
+    "prebuilt_interaction",
     "prompt_index",
     "read_chat_completion",
     "read_completion",

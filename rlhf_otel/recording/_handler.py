@@ -18,16 +18,15 @@ from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy, record_exception
 from rlhf_otel._session import SessionManager
 from rlhf_otel.recording._current import OPEN_SPANS, set_last_interaction_id
-from rlhf_otel.recording._providers import infer_provider
-from rlhf_otel.recording._response import ChunkAccumulator, ResponseInfo, StreamAccumulator
-from rlhf_otel.recording._spans import (
+from rlhf_otel.recording._encode import (
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
-    prebuilt_feedback,
-    prebuilt_interaction,
 )
+from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
+from rlhf_otel.recording._response import ChunkAccumulator, ResponseInfo, StreamAccumulator
+from rlhf_otel.recording._spans import prebuilt_feedback, prebuilt_interaction
 from rlhf_otel.records import Feedback, FeedbackSession, FeedbackType, Interaction
 
 __all__ = ["LLMCall", "RecordingHandler", "prompt_index"]
@@ -66,6 +65,7 @@ class LLMCall:
         "provider",
         "session",
         "span",
+        "started",
     )
 
     def __init__(
@@ -89,6 +89,7 @@ class LLMCall:
         self.accumulator: ChunkAccumulator | None = None
         self.first_chunk: float | None = None
         self.ended = False
+        self.started: dict[str, Any] = {}
         self._t0 = time.perf_counter()
 
     def chunk(self, chunk: Any) -> None:
@@ -218,7 +219,7 @@ class RecordingHandler:
                 session = self.sessions.touch()
             except Exception:  # never break the user's call
                 _log.warning("session lookup failed", exc_info=True)
-        return LLMCall(
+        llm = LLMCall(
             span,
             interaction_id,
             model=model,
@@ -227,6 +228,8 @@ class RecordingHandler:
             named=name is not None,
             session=session,
         )
+        llm.started = attrs
+        return llm
 
     def stop(
         self,
@@ -308,7 +311,7 @@ class RecordingHandler:
             prompt, text, context, ordered = "", "", [], None
         model = call.model or response.model
         provider = call.provider
-        if provider == infer_provider(None) and response.model:
+        if provider == UNKNOWN_PROVIDER and response.model:
             provider = infer_provider(response.model)
         finish = response.finish_reasons or (("abandoned",) if abandoned else ())
         error_type = type(error).__qualname__ if error is not None else response.error_type
@@ -338,14 +341,16 @@ class RecordingHandler:
             capture_content=capture,
             operation=call.operation,
             ordered=_reorder(ordered, prompt, context) if capture else None,
-            tool_calls=response.tool_calls if capture else None,
+            tool_calls=response.tool_calls if capture and response.tool_calls else None,
         )
         attrs[A.RLHF_INTERACTION_ID] = call.interaction_id
         if response.model:
             attrs[A.GEN_AI_RESPONSE_MODEL] = response.model
             if not call.named and not call.model:
                 span.update_name(interaction_span_name(response.model, call.operation))
-        span.set_attributes(attrs)
+        # Set at span start already; sparing the SDK a second validation of each.
+        new = {k: v for k, v in attrs.items() if k not in call.started or call.started[k] != v}
+        span.set_attributes(new)
         ctx = span.get_span_context()
         self._accept(
             span,
@@ -453,6 +458,8 @@ def _reorder(
     if ordered is None:
         return None
     index = prompt_index(ordered)
+    if index is None or index == len(ordered) - 1:
+        return None  # context-then-prompt is the order they were sent in
     out: list[Mapping[str, Any]] = list(context)
     if index is not None:
         out.insert(index, {"role": "user", "content": prompt})

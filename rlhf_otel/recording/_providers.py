@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 __all__ = ["UNKNOWN_PROVIDER", "infer_provider"]
@@ -37,6 +38,7 @@ _FAMILIES: Final[tuple[tuple[str, str], ...]] = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def infer_provider(model: str | None) -> str:
     """The provider a model name belongs to, else :data:`UNKNOWN_PROVIDER`.
 

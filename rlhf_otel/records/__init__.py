@@ -34,11 +34,21 @@ from rlhf_otel.records._schema import (
     record_from_dict,
 )
 from rlhf_otel.records._signals import normalized_rating, satisfaction, weighted_score
-from rlhf_otel.records._stats import FeedbackStats, StatsAccumulator, compute_stats
+from rlhf_otel.records._stats import (
+    BinaryStats,
+    ComparativeStats,
+    FeedbackStats,
+    MultiDimensionalStats,
+    RatingStats,
+    StatsAccumulator,
+    TextStats,
+    compute_stats,
+)
 
 __all__ = [
-    "SCHEMA_VERSION",
     "BinaryFeedback",
+    "BinaryStats",
+    "ComparativeStats",
     "ExportFormat",
     "Feedback",
     "FeedbackFilter",
@@ -47,9 +57,13 @@ __all__ = [
     "FeedbackType",
     "Interaction",
     "InteractionFilter",
+    "MultiDimensionalStats",
+    "RatingStats",
+    "SCHEMA_VERSION",
     "Sentiment",
     "StatsAccumulator",
     "StorageBackend",
+    "TextStats",
     "TokenUsage",
     "compute_stats",
     "feedback_from_dict",

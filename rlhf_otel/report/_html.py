@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Final
 
-from rlhf_otel.analytics._text import Percentiles
-from rlhf_otel.analytics._types import AnalyticsResult
-from rlhf_otel.records._schema import format_timestamp
+from rlhf_otel.analytics import AnalyticsResult, Percentiles
+from rlhf_otel.records import format_timestamp
 from rlhf_otel.report._svg import Bar, Point, bar_chart, hbar_chart, interval_chart, line_chart
 
 __all__ = ["CHARTS", "render_report", "write_report"]

@@ -12,13 +12,11 @@ backend).
 
 from __future__ import annotations
 
-from rlhf_otel.stores._factory import open_local_store, open_zerodb_store
+from rlhf_otel.stores._factory import open_local_store, open_store, open_zerodb_store
 from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import DropCounter, Store, apply_window, store_dropped, store_flush
-from rlhf_otel.stores.jsonl._store import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
-from rlhf_otel.stores.zerodb._config import Secret, ZeroDBConfig
-from rlhf_otel.stores.zerodb._send import ZeroDBStatus
-from rlhf_otel.stores.zerodb._store import ZeroDBStore
+from rlhf_otel.stores.jsonl import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
+from rlhf_otel.stores.zerodb import Secret, ZeroDBConfig, ZeroDBStatus, ZeroDBStore
 
 __all__ = [
     "DropCounter",
@@ -34,6 +32,7 @@ __all__ = [
     "ZeroDBStore",
     "apply_window",
     "open_local_store",
+    "open_store",
     "open_zerodb_store",
     "store_dropped",
     "store_flush",

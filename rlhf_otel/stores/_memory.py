@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
+from rlhf_otel.records import Feedback, FeedbackFilter, Interaction, InteractionFilter
 from rlhf_otel.stores._protocol import DropCounter, apply_window
 
 __all__ = ["MemoryStore"]

@@ -153,7 +153,7 @@ def test_semantic_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_unreadable_store_exits_2_from_the_real_entry_point(tmp_path: Path) -> None:
     """The installed entry point refuses a missing data directory with exit 2 and one line."""
     done = subprocess.run(
-        [sys.executable, "-m", "rlhf_otel.cli._main", "stats", "--data-dir", str(tmp_path / "nope")],
+        [sys.executable, "-m", "rlhf_otel.cli", "stats", "--data-dir", str(tmp_path / "nope")],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert done.returncode == 2

@@ -12,18 +12,22 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from rlhf_otel import RLHFSpanExporter
 from rlhf_otel import attributes as A
-from rlhf_otel.recording._spans import (
-    context_ids,
+from rlhf_otel.recording import (
     feedback_links,
     feedback_to_attributes,
     interaction_span_name,
     interaction_to_attributes,
 )
+from rlhf_otel.records import format_span_id
 from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
 from rlhf_otel.records._schema import feedback_to_dict, interaction_to_dict
 from rlhf_otel.stores import MemoryStore, Store
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def _iid(ctx: Any) -> str:
+    return format_span_id(ctx.trace_id, ctx.span_id)
 
 
 def direct_provider(store: MemoryStore) -> TracerProvider:
@@ -57,7 +61,7 @@ def log_interaction(tracer: Tracer, n: int, *, user_id: str | None = None) -> st
         kind=SpanKind.CLIENT,
         attributes=interaction_to_attributes(it),
     ) as span:
-        return context_ids(span.get_span_context())
+        return _iid(span.get_span_context())
 
 
 def log_feedback(tracer: Tracer, fb: Feedback) -> None:
@@ -132,7 +136,7 @@ def log_feedback_event(tracer: Tracer, n: int) -> str:
         kind=SpanKind.CLIENT,
         attributes=interaction_to_attributes(it),
     ) as span:
-        iid = context_ids(span.get_span_context())
+        iid = _iid(span.get_span_context())
         fb = Feedback(
             id=f"event-{n}",
             interaction_id=iid,

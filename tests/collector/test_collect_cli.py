@@ -26,7 +26,7 @@ def test_collect_runs_until_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "rlhf_otel.cli._main",
+            "rlhf_otel.cli",
             "collect",
             "--backend",
             "memory",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rlhf_otel import attributes as A
-from rlhf_otel.recording._spans import INTERACTION_OPERATIONS
+from rlhf_otel.recording import INTERACTION_OPERATIONS
 from tests.servers.rotel import ROTEL_DIR, RUN_ROTEL
 
 CONFIG_DIR = ROTEL_DIR.parent

@@ -12,7 +12,7 @@ from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from rlhf_otel_instrumentation.openai import OpenAIInstrumentor
 
-from rlhf_otel.recording._current import last_interaction_id
+from rlhf_otel.recording import last_interaction_id
 from rlhf_otel.records._model import TokenUsage
 from tests.instrumentation.conftest import interaction_of, only_span
 

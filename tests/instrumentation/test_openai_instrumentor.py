@@ -19,8 +19,7 @@ from rlhf_otel_instrumentation.openai import SUPERSEDED, TARGETS, OpenAIInstrume
 
 from rlhf_otel import attributes as A
 from rlhf_otel import create_rlhf_logger, redact_secrets
-from rlhf_otel.recording._current import last_interaction_id
-from rlhf_otel.recording._spans import records_from_span
+from rlhf_otel.recording import last_interaction_id, records_from_span
 from tests.instrumentation.conftest import interaction_of, only_span, summary
 from tests.servers.openai_server import OpenAIServer
 

@@ -6,6 +6,7 @@ Behaviour is chosen by the request's ``model``:
   request body, so two identical requests get identical responses;
 - ``tools``: the answer is a call of the first tool (``{"city": "Paris"}``);
 - ``length``: finish reason ``length``;
+- ``refuse``: the model refuses (``refusal`` set, ``content`` null);
 - ``error-<status>``: that HTTP status with an OpenAI error body;
 - ``slow``: waits ``slow_seconds`` before answering; ``slow-stream``: waits
   ``slow_seconds`` before the first chunk;
@@ -33,6 +34,9 @@ from typing import Any
 __all__ = ["OpenAIServer"]
 
 CREATED = 1_700_000_000
+
+
+REFUSAL = "I cannot help with that request."
 
 
 def _words(text: str) -> int:
@@ -170,10 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
             "total_tokens": prompt_tokens + completion_tokens,
         }
         if not body.get("stream"):
+            refused = model == "refuse"
             message: dict[str, Any] = {
                 "role": "assistant",
-                "content": None if call else text,
-                "refusal": None,
+                "content": None if call or refused else text,
+                "refusal": REFUSAL if refused else None,
             }
             if call:
                 message["tool_calls"] = [call]
@@ -235,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
                         chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
                     )
             else:
-                for i, piece in enumerate(_pieces(text)):
+                for i, piece in enumerate(_pieces(REFUSAL if model == "refuse" else text)):
                     if model == "stream-error" and i == 2:
                         yield (
                             None,
@@ -247,7 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
                             },
                         )
                         return
-                    yield None, chunk({"content": piece})
+                    key = "refusal" if model == "refuse" else "content"
+                    yield None, chunk({key: piece})
             yield None, chunk({}, finish)
             if include_usage:
                 yield (

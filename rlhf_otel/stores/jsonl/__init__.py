@@ -1,1 +1,15 @@
-"""jsonl: internal package."""
+"""The local JSONL store: append-only segments, rotation, id index, crash recovery."""
+
+from __future__ import annotations
+
+from rlhf_otel.stores.jsonl._store import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
+from rlhf_otel.stores.jsonl._synth import SyntheticStore, write_synthetic_store
+
+__all__ = [
+    "FsyncPolicy",
+    "JsonlHealth",
+    "JsonlStore",
+    "JsonlStoreConfig",
+    "SyntheticStore",
+    "write_synthetic_store",
+]

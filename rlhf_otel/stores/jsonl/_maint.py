@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from rlhf_otel.records._schema import parse_timestamp
+from rlhf_otel.records import parse_timestamp
 from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
 from rlhf_otel.stores.jsonl._format import (

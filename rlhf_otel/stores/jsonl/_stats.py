@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from rlhf_otel.records._schema import format_timestamp, parse_timestamp
-from rlhf_otel.records._stats import FeedbackStats, StatsAccumulator
+from rlhf_otel.records import FeedbackStats, StatsAccumulator, format_timestamp, parse_timestamp
 from rlhf_otel.stores.jsonl._format import loads_line
 from rlhf_otel.stores.jsonl._read import SegmentReader
 from rlhf_otel.stores.jsonl._summary import Summary, decode_summary, encode_summary, merge_stats

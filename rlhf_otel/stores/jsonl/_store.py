@@ -12,15 +12,19 @@ from types import TracebackType
 from typing import Any
 
 from rlhf_otel._errors import ConfigurationError, StoreError, ValidationError
-from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
-from rlhf_otel.records._schema import (
+from rlhf_otel.records import (
+    Feedback,
+    FeedbackFilter,
+    FeedbackStats,
+    Interaction,
+    InteractionFilter,
+    StatsAccumulator,
     feedback_from_dict,
     feedback_to_dict,
     format_timestamp,
     interaction_from_dict,
     interaction_to_dict,
 )
-from rlhf_otel.records._stats import FeedbackStats, StatsAccumulator
 from rlhf_otel.stores._protocol import DropCounter, apply_window
 from rlhf_otel.stores.jsonl._config import FsyncPolicy, JsonlHealth, JsonlStoreConfig
 from rlhf_otel.stores.jsonl._format import dumps_line

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import fields
 from typing import Any, Final
 
-from rlhf_otel.records._stats import StatsAccumulator
+from rlhf_otel.records import StatsAccumulator
 from rlhf_otel.stores.jsonl._format import _orjson
 
 __all__ = ["Summary", "decode_summary", "encode_summary", "merge_stats"]

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rlhf_otel.records._model import SCHEMA_VERSION
-from rlhf_otel.records._schema import format_timestamp
+from rlhf_otel.records import SCHEMA_VERSION, format_timestamp
 from rlhf_otel.stores.jsonl._format import PLAIN, dumps_line, stem_for
 from rlhf_otel.stores.jsonl._fs import DataDir, write_all
 from rlhf_otel.stores.jsonl._synth_real import RealisticRecords

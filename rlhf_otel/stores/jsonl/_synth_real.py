@@ -7,7 +7,7 @@ import random
 from array import array
 from typing import Any, Final
 
-from rlhf_otel.records._model import SCHEMA_VERSION
+from rlhf_otel.records import SCHEMA_VERSION
 
 __all__ = ["RealisticRecords"]
 

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final
 
-from rlhf_otel.records._stats import StatsAccumulator
+from rlhf_otel.records import StatsAccumulator
 from rlhf_otel.stores.jsonl._format import PLAIN
 from rlhf_otel.stores.jsonl._index import TailIndex
 from rlhf_otel.stores.jsonl._maint import Aborted

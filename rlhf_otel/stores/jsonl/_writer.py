@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rlhf_otel.records._stats import StatsAccumulator
+from rlhf_otel.records import StatsAccumulator
 from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
 from rlhf_otel.stores.jsonl._format import ACTIVE, PLAIN, stem_for

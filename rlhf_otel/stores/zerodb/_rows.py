@@ -9,8 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
-from rlhf_otel.records._schema import (
+from rlhf_otel.records import (
+    Feedback,
+    FeedbackFilter,
+    Interaction,
+    InteractionFilter,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,

@@ -21,8 +21,13 @@ from typing import Any, TypeVar
 import httpx
 
 from rlhf_otel._errors import StoreError
-from rlhf_otel.records._model import Feedback, FeedbackFilter, Interaction, InteractionFilter
-from rlhf_otel.records._schema import format_timestamp
+from rlhf_otel.records import (
+    Feedback,
+    FeedbackFilter,
+    Interaction,
+    InteractionFilter,
+    format_timestamp,
+)
 from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores.zerodb._config import ZeroDBConfig
 from rlhf_otel.stores.zerodb._http import Outcome, ZeroDBHTTP

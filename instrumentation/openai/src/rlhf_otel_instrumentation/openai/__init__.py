@@ -18,11 +18,11 @@ from .version import __version__
 __all__ = [
     "CAPTURE_CONTENT_ENV",
     "DEFAULT_PROVIDER",
+    "OpenAIInstrumentor",
     "PROVIDER_HOSTS",
     "STREAM_USAGE_ENV",
     "SUPERSEDED",
     "TARGETS",
-    "OpenAIInstrumentor",
     "__version__",
     "provider_for_host",
 ]
