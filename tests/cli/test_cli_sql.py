@@ -181,7 +181,7 @@ def test_command_line_is_silent_when_piped(tmp_path: Path) -> None:
     with JsonlStore(data_dir, fsync="none") as store:
         store.write(data.interactions, data.feedback)
     proc = subprocess.run(
-        [sys.executable, "-m", "rlhf_otel.cli._main", "sql", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "rlhf_otel.cli", "sql", "--data-dir", str(data_dir),
          "SELECT count(*) AS n FROM interactions"],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
     )  # fmt: skip
