@@ -8,30 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from rlhf_otel import _env
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.records import StorageBackend
 from rlhf_otel.stores import Store
 
 __all__ = ["ENV_VARS", "RLHFConfig"]
 
-ENV_VARS: Final[Mapping[str, str]] = {
-    "backend": "RLHF_OTEL_BACKEND",
-    "data_dir": "RLHF_OTEL_DATA_DIR",
-    "compress": "RLHF_OTEL_COMPRESS",
-    "max_file_size_mb": "RLHF_OTEL_MAX_FILE_SIZE_MB",
-    "enable_batching": "RLHF_OTEL_ENABLE_BATCHING",
-    "batch_size": "RLHF_OTEL_BATCH_SIZE",
-    "batch_flush_interval": "RLHF_OTEL_BATCH_FLUSH_INTERVAL",
-    "max_queue_size": "RLHF_OTEL_MAX_QUEUE_SIZE",
-    "session_timeout": "RLHF_OTEL_SESSION_TIMEOUT",
-    "sample_rate": "RLHF_OTEL_SAMPLE_RATE",
-    "capture_content": "RLHF_OTEL_CAPTURE_CONTENT",
-    "debug": "RLHF_OTEL_DEBUG",
-    "zerodb_project_id": "ZERODB_PROJECT_ID",
-    "zerodb_api_key": "ZERODB_API_KEY",
-    "zerodb_base_url": "RLHF_OTEL_ZERODB_BASE_URL",
-    "otlp_endpoint": "RLHF_OTEL_OTLP_ENDPOINT",
-}
+ENV_VARS: Final[Mapping[str, str]] = _env.CONFIG_FIELDS
 """Config field -> environment variable read when the field is not given explicitly."""
 
 _TRUE: Final = {"1", "true", "yes", "on"}

@@ -1,5 +1,9 @@
-"""Analytics over any store on the DuckDB engine: its views, trends, breakdowns, percentiles,
-rankings, agreement."""
+"""Analytics over any store: trends, breakdowns, percentiles, rankings, agreement.
+
+They run on one engine, DuckDB (``pip install 'rlhf-otel[analytics]'``), whose views
+``interactions`` and ``feedback`` show a store's records (see ``INTERACTION_COLUMNS`` and
+``FEEDBACK_COLUMNS``); ``open_engine(store)`` gives the connection for queries of your own.
+"""
 
 from __future__ import annotations
 

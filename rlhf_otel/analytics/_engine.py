@@ -124,6 +124,7 @@ class Engine:
             self.con.execute(f"SET temp_directory = '{_quote(os.path.join(self._dir, 'spill'))}'")
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute("SET preserve_insertion_order = true")
+            self.con.execute("SET enable_progress_bar = false")
             self._attach(store)
             self.con.execute(INTERACTIONS_VIEW)
             self.con.execute(FEEDBACK_VERSIONS_VIEW)
@@ -271,13 +272,12 @@ def arrow_reader(pa: Any, store: Store, kind: str) -> Any:
 
     def batches() -> Iterator[Any]:
         rows: list[tuple[Any, ...]] = []
-        records: Iterator[Any]
         if kind == "interactions":
-            records, to_row = store.scan_interactions(), _interaction_row
+            records = map(_interaction_row, store.scan_interactions())
         else:
-            records, to_row = store.scan_feedback(), _feedback_row
-        for record in records:
-            rows.append(to_row(record))
+            records = map(_feedback_row, store.scan_feedback())
+        for row in records:
+            rows.append(row)
             if len(rows) == ARROW_BATCH:
                 yield _batch(pa, schema, rows)
                 rows = []

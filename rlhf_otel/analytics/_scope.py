@@ -23,7 +23,9 @@ NORM_SQL: Final = """CASE WHEN rating IS NULL OR isnan(rating) OR min_rating IS 
      ELSE 1.0 END"""
 
 
-_WEIGHT: Final = "CASE WHEN wm IS NULL OR cardinality(wm) = 0 THEN 1.0 ELSE coalesce(wm[k], 1.0) END"
+_WEIGHT: Final = (
+    "CASE WHEN wm IS NULL OR cardinality(wm) = 0 THEN 1.0 ELSE coalesce(wm[k], 1.0) END"
+)
 # sum(w*d)/sum(w) of a multi-dimensional feedback, as records._signals.weighted_score; reads
 # ``dm``/``wm``, the dimensions and weights as maps (see DIMENSION_MAPS)
 WSCORE_SQL: Final = f"""CASE WHEN "type" = 'multi_dimensional' AND cardinality(dm) > 0
@@ -137,7 +139,8 @@ def select_scope(
         window = _window(ifl.limit, ifl.offset)
         order = f" ORDER BY seq{window}" if window else ""
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions {w.sql()}{order}",
+            f"CREATE OR REPLACE TEMP TABLE its AS SELECT {icols} FROM interactions "
+            f"{w.sql()}{order}",
             w.params,
         )
         (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM its").fetchall()[0]
@@ -150,7 +153,10 @@ def select_scope(
     fcols = ", ".join(
         dict.fromkeys(["seq", "id", "interaction_id", '"type"', "user_id", *feedback_columns])
     )
-    sat = f"CASE \"type\" WHEN 'binary' THEN CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END WHEN 'rating' THEN {NORM_SQL} END"  # noqa: E501
+    sat = (
+        "CASE \"type\" WHEN 'binary' THEN CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END "
+        f"WHEN 'rating' THEN {NORM_SQL} END"
+    )
     base = (
         f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore "
         f"FROM (SELECT *, {DIMENSION_MAPS} FROM {engine.feedback_view})"

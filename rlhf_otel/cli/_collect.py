@@ -11,13 +11,14 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Final
 
+from rlhf_otel import _env
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.records import StorageBackend
 from rlhf_otel.stores import MemoryStore, Store
 
 __all__ = ["BACKENDS", "ENV_COLLECT_TOKEN", "main", "open_store", "register", "run_collect"]
 
-ENV_COLLECT_TOKEN: Final = "RLHF_OTEL_COLLECT_TOKEN"
+ENV_COLLECT_TOKEN: Final = _env.COLLECT_TOKEN
 """Bearer token that ``rlhf-otel collect`` requires when set (kept out of ``ps`` output)."""
 BACKENDS: Final = ("local", "zerodb", "memory")
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final, NoReturn
 
+from rlhf_otel import _env
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
 from rlhf_otel.analytics import get_analytics
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
@@ -42,7 +43,7 @@ from rlhf_otel.stores import Store
 __all__ = ["CLIError", "OneLineErrorParser", "open_store", "register"]
 
 DEFAULT_DATA_DIR: Final = "./rlhf-data"
-DATA_DIR_ENV: Final = "RLHF_OTEL_DATA_DIR"
+DATA_DIR_ENV: Final = _env.DATA_DIR
 _RELATIVE: Final = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 

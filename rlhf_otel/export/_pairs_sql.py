@@ -163,11 +163,13 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
     )
     if kto:
         outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
-                           WHEN sat >= CAST({positive!r} AS DOUBLE) OR sat <= CAST({negative!r} AS DOUBLE) THEN 'row'
+                           WHEN sat >= CAST({positive!r} AS DOUBLE)
+                             OR sat <= CAST({negative!r} AS DOUBLE) THEN 'row'
                            ELSE 'ambiguous_score' END"""
     else:
         outcome = f"""CASE WHEN sat IS NULL THEN 'no_usable_feedback'
-                           WHEN sat < CAST({positive!r} AS DOUBLE) THEN 'not_well_rated' ELSE 'row' END"""
+                           WHEN sat < CAST({positive!r} AS DOUBLE) THEN 'not_well_rated'
+                           ELSE 'row' END"""
     return [
         f"""INSERT INTO events SELECT {ORD.format(p=1, a=0, b=0, c=0)}, NULL, NULL, NULL, NULL,
                'interaction_not_found', NULL, count(*)

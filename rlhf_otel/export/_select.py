@@ -131,15 +131,16 @@ def iter_feedback(
         return
     cols = ("id", "interaction_id", '"type"', "CAST(data AS VARCHAR)", '"timestamp"', "user_id",
             "session_id", "source", "CAST(metadata AS VARCHAR)", "target_ids", "trace_id",
-            "span_id")  # fmt: skip
+            "span_id", "supersedes")  # fmt: skip
     cur = eng.sql(*feedback_query(eng, opts, cols))
     while rows := cur.fetchmany(FETCH_ROWS):
-        for fid, iid, ftype, data, ts, user, session, source, meta, targets, trace, span in rows:
+        for (fid, iid, ftype, data, ts, user, session, source, meta, targets, trace, span,
+             supersedes) in rows:  # fmt: skip
             report.feedback += 1
             _tick(report, progress, report.feedback)
             yield Feedback(
                 id=fid, interaction_id=iid, type=FeedbackType(ftype), data=_loads(data, {}),
                 timestamp=ts, user_id=user, session_id=session, source=source,
                 metadata=_loads(meta, {}), target_ids=tuple(targets), trace_id=trace,
-                span_id=span,
+                span_id=span, supersedes=supersedes,
             )  # fmt: skip

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from rlhf_otel import _env
 from rlhf_otel import attributes as A
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._errors import ConfigurationError
@@ -46,9 +47,9 @@ __all__ = [
 
 _logger = logging.getLogger("rlhf_otel.otlp")
 
-ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-ENV_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
-ENV_TRACES_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+ENV_CAPTURE_CONTENT: Final = _env.OTEL_CAPTURE_CONTENT
+ENV_PROTOCOL: Final = _env.OTEL_PROTOCOL
+ENV_TRACES_PROTOCOL: Final = _env.OTEL_TRACES_PROTOCOL
 PROTOCOLS: Final = ("http/protobuf", "grpc")
 
 CONTENT_ATTRIBUTES: Final = frozenset(

@@ -183,7 +183,7 @@ def prebuilt_interaction(
     capture_content: bool,
 ) -> Interaction:
     """Turn ``draft`` (ours, not shared) into exactly the record that decoding the span
-    built from it and ``attrs`` gives; updated in place, which is cheapest on this path.
+    built from it and ``attrs`` gives; filled in place, which is cheapest on this path.
     ``trace_hex``/``span_hex``: the span's ids as 32 and 16 lowercase hex digits."""
     params: dict[str, Any] = {}
     if draft.model_params:
@@ -193,25 +193,26 @@ def prebuilt_interaction(
     usage = draft.token_usage
     if usage is not None and usage.total is None and None not in (usage.prompt, usage.completion):
         usage = TokenUsage(usage.prompt, usage.completion, usage.prompt + usage.completion)  # type: ignore[operator]
-    draft.id = interaction_id
-    draft.timestamp = ns_to_datetime(start_ns)
+    # Records are frozen once shared; this draft is ours alone until it is returned.
+    fill = object.__setattr__
+    fill(draft, "id", interaction_id)
+    fill(draft, "timestamp", ns_to_datetime(start_ns))
     if not capture_content:
-        draft.prompt, draft.response, draft.context = "", "", []
+        fill(draft, "prompt", "")
+        fill(draft, "response", "")
+        fill(draft, "context", [])
     elif draft.context:
-        draft.context = [_message_from_otel(message_to_otel(m)) for m in draft.context]
+        fill(draft, "context", [_message_from_otel(message_to_otel(m)) for m in draft.context])
     else:
-        draft.context = []
-    draft.model_params = params
-    draft.metadata = _loads(attrs[A.RLHF_METADATA], {}) or {} if A.RLHF_METADATA in attrs else {}
+        fill(draft, "context", [])
+    fill(draft, "model_params", params)
+    fill(draft, "metadata", _meta(attrs))
     if draft.latency_ms is not None:
-        draft.latency_ms = float(draft.latency_ms)
-    draft.token_usage = usage
-    if draft.finish_reasons:
-        draft.finish_reasons = tuple(str(f) for f in draft.finish_reasons)
-    else:
-        draft.finish_reasons = ()
-    draft.trace_id = trace_hex
-    draft.span_id = span_hex
+        fill(draft, "latency_ms", float(draft.latency_ms))
+    fill(draft, "token_usage", usage)
+    fill(draft, "finish_reasons", tuple(str(f) for f in draft.finish_reasons or ()))
+    fill(draft, "trace_id", trace_hex)
+    fill(draft, "span_id", span_hex)
     return draft
 
 
@@ -220,12 +221,17 @@ def prebuilt_feedback(
 ) -> Feedback:
     """Turn ``draft`` (ours, not shared) into exactly the record that decoding its span
     gives, in place."""
-    draft.timestamp = ns_to_datetime(start_ns)
-    draft.metadata = _loads(attrs[A.RLHF_METADATA], {}) or {} if A.RLHF_METADATA in attrs else {}
-    draft.target_ids = tuple(draft.target_ids or (draft.interaction_id,))
-    draft.trace_id = f"{trace_id:032x}"
-    draft.span_id = f"{span_id:016x}"
+    fill = object.__setattr__  # see prebuilt_interaction
+    fill(draft, "timestamp", ns_to_datetime(start_ns))
+    fill(draft, "metadata", _meta(attrs))
+    fill(draft, "target_ids", tuple(draft.target_ids or (draft.interaction_id,)))
+    fill(draft, "trace_id", f"{trace_id:032x}")
+    fill(draft, "span_id", f"{span_id:016x}")
     return draft
+
+
+def _meta(attrs: Mapping[str, Any]) -> Any:
+    return _loads(attrs[A.RLHF_METADATA], {}) or {} if A.RLHF_METADATA in attrs else {}
 
 
 def _num(value: object) -> float | int:

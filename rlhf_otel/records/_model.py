@@ -84,12 +84,9 @@ class TokenUsage:
     total: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Interaction:
-    """One exchange between a user and a model, as stored. Treat it as read-only.
-
-    (Not frozen: a frozen dataclass costs several microseconds more to build, and one is
-    built for every call on the hot path.)
+    """One exchange between a user and a model, as stored. Frozen.
 
     ``timestamp`` is the start of the call (UTC); ``context`` holds the messages sent before
     the prompt as ``{"role", "content"}`` mappings; ``feedback_ids`` is filled when the
@@ -118,9 +115,9 @@ class Interaction:
     feedback_ids: Sequence[str] = ()
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Feedback:
-    """One piece of human feedback on one or more interactions. Treat it as read-only.
+    """One piece of human feedback on one or more interactions. Frozen.
 
     ``data`` holds the payload of ``type`` (README, "Record schema"); ``target_ids`` names
     every interaction it is about (the preferred one first for comparative feedback);

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,13 +21,6 @@ from rlhf_otel.export import export_feedback, get_analytics
 from rlhf_otel.records._model import Feedback, FeedbackFilter, FeedbackType
 from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.feedback_data import T0, interaction, rating
-
-
-@dataclass(slots=True, kw_only=True)
-class VersionedFeedback(Feedback):
-    """A feedback record carrying the ``supersedes`` field (as issue 12's model does)."""
-
-    supersedes: str | None = None
 
 
 def _store_with_segments(path: Path) -> JsonlStore:
@@ -76,9 +68,9 @@ def test_torn_line_is_skipped_and_the_rest_read(tmp_path: Path) -> None:
 
 
 def _versions() -> list[Feedback]:
-    first = VersionedFeedback(id="v1", interaction_id="i1", type=FeedbackType.RATING,
+    first = Feedback(id="v1", interaction_id="i1", type=FeedbackType.RATING,
                               data={"rating": 2, "max_rating": 5}, timestamp=T0, user_id="u")
-    second = VersionedFeedback(id="v2", interaction_id="i1", type=FeedbackType.RATING,
+    second = Feedback(id="v2", interaction_id="i1", type=FeedbackType.RATING,
                                data={"rating": 5, "max_rating": 5}, timestamp=T0, user_id="u",
                                supersedes="v1")  # fmt: skip
     other = rating("o1", "i1", 3, T0, user_id="w")
@@ -106,8 +98,8 @@ def test_superseded_feedback_does_not_count_in_jsonl_segments(tmp_path: Path) ->
         d = {"schema_version": 1, "kind": "feedback", "id": fb.id, "interaction_id": "i1",
              "type": "rating", "data": dict(fb.data), "timestamp": "2025-01-01T00:00:00Z",
              "user_id": fb.user_id}  # fmt: skip
-        if getattr(fb, "supersedes", None):
-            d["supersedes"] = fb.supersedes  # type: ignore[attr-defined]
+        if fb.supersedes:
+            d["supersedes"] = fb.supersedes
         lines.append(json.dumps(d))
     (tmp_path / "feedback-20250101T000000000000Z-0a1b2c3d-000001.jsonl").write_text(
         "\n".join(lines) + "\n"

@@ -24,11 +24,11 @@ import make_golden as g  # noqa: E402  # the cases and their normal form live wi
 def _differences(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
     """Where ``new`` differs from ``old``; floats may differ in the last bits only."""
     numbers = (int, float)
-    if isinstance(old, float) or isinstance(new, float):
-        if isinstance(old, numbers) and isinstance(new, numbers):
-            if not math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
-                yield path, old, new
-            return
+    floats = isinstance(old, float) or isinstance(new, float)
+    if floats and isinstance(old, numbers) and isinstance(new, numbers):
+        if not math.isclose(old, new, rel_tol=1e-9, abs_tol=1e-12):
+            yield path, old, new
+        return
     if isinstance(old, dict) and isinstance(new, dict):
         for k in sorted(set(old) | set(new)):
             yield from _differences(old.get(k, "<missing>"), new.get(k, "<missing>"), f"{path}.{k}")
@@ -72,11 +72,37 @@ def _run_analytics(store: Any, name: str, spec: dict[str, Any]) -> list[tuple[st
     return list(_differences(_golden(f"analytics-{name}"), new))[:5]
 
 
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _without_supersedes(new: dict[str, Any], pretty: bool) -> dict[str, Any]:
+    """The export as the goldens have it: without the ``supersedes: null`` field.
+
+    Feedback records gained ``supersedes`` (issue 12) after the goldens were written; every
+    golden record is the one version of itself, so the field is null everywhere.
+    """
+    for fb in new.get("document", {}).get("feedback", []):
+        assert fb.pop("supersedes") is None
+        if pretty:
+            new["text_lines"] -= 1  # the field's own line
+    lines = []
+    for line in new.get("lines", []):
+        d = json.loads(line)
+        if d.get("kind") == "feedback" and "supersedes" in d:
+            assert d.pop("supersedes") is None
+            line = _LINE(d)
+        lines.append(line)
+    if "lines" in new:
+        new["lines"] = lines
+    return new
+
+
 def _run_export(store: Any, name: str, fmt: str, spec: dict[str, Any]) -> list[Any]:
     binary = fmt == "parquet" or spec.get("container") == "parquet"
     buf: Any = io.BytesIO() if binary else io.StringIO()
     report = export_feedback(store, fmt, out=buf, **g.export_kwargs(spec))
-    new = _normal(g.plain_export(fmt, buf.getvalue(), report))
+    pretty = spec.get("pretty_print", True)
+    new = _without_supersedes(_normal(g.plain_export(fmt, buf.getvalue(), report)), pretty)
     return list(_differences(_golden(f"exports-{name}"), new))[:5]
 
 

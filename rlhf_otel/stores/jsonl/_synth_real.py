@@ -99,7 +99,9 @@ class RealisticRecords:
             "response_id": f"chatcmpl-{rng.getrandbits(48):012x}",
             "finish_reasons": ["stop"],
             "error_type": None,
-            "time_to_first_token_ms": round(rng.uniform(20, 400), 3) if rng.random() < 0.5 else None,
+            "time_to_first_token_ms": (
+                round(rng.uniform(20, 400), 3) if rng.random() < 0.5 else None
+            ),
             "trace_id": rid[:32],
             "span_id": rid[33:],
         }
@@ -172,19 +174,23 @@ class RealisticRecords:
             for target in members:
                 for _ in range(raters):
                     dims = {k: rng.randint(1, 5) for k in _DIMS[: rng.choice((2, 3, 4))]}
-                    records.append(self._fb(target, "multi_dimensional", {
-                        "dimensions": dims, "weights": weights,
-                        "overall_comment": self._words(5) if rng.random() < 0.2 else None}))  # fmt: skip
+                    comment = self._words(5) if rng.random() < 0.2 else None
+                    data = {"dimensions": dims, "weights": weights, "overall_comment": comment}
+                    records.append(self._fb(target, "multi_dimensional", data))
         else:
             if len(members) < 2 or rng.random() < 0.1:
                 members = [members[0], rng.choice(self.ids)]
             for _ in range(raters):
                 pref, *others = rng.sample(members, len(members))
                 others = [o for o in others if o != pref] or [pref]
-                records.append(self._fb(pref, "comparative", {
-                    "preferred_response_id": pref, "compared_response_ids": others,
-                    "reason": "more precise" if rng.random() < 0.3 else None,
-                    "confidence_level": rng.choice((None, 0.5, 0.8, 1.0))}, [pref, *others]))  # fmt: skip
+                reason = "more precise" if rng.random() < 0.3 else None
+                payload: dict[str, Any] = {
+                    "preferred_response_id": pref,
+                    "compared_response_ids": others,
+                    "reason": reason,
+                    "confidence_level": rng.choice((None, 0.5, 0.8, 1.0)),
+                }
+                records.append(self._fb(pref, "comparative", payload, [pref, *others]))
         records.reverse()
         self._burst = records
 

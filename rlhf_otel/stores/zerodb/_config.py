@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from rlhf_otel import _env
 from rlhf_otel._errors import ConfigurationError
 
 __all__ = [
@@ -19,10 +20,10 @@ __all__ = [
     "ZeroDBConfig",
 ]
 
-ENV_API_KEY: Final = "ZERODB_API_KEY"
-ENV_PROJECT_ID: Final = "ZERODB_PROJECT_ID"
-ENV_BASE_URL: Final = "RLHF_OTEL_ZERODB_BASE_URL"
-ENV_SPOOL_DIR: Final = "RLHF_OTEL_ZERODB_SPOOL_DIR"
+ENV_API_KEY: Final = _env.ZERODB_API_KEY
+ENV_PROJECT_ID: Final = _env.ZERODB_PROJECT_ID
+ENV_BASE_URL: Final = _env.ZERODB_BASE_URL
+ENV_SPOOL_DIR: Final = _env.ZERODB_SPOOL_DIR
 
 DEFAULT_BASE_URL: Final = "https://api.ainative.studio"
 MAX_ROWS_PER_REQUEST: Final = 1000
