@@ -17,7 +17,14 @@ from rlhf_otel.analytics._engine import (
     open_engine,
     require_duckdb,
 )
-from rlhf_otel.analytics._scope import NORM_SQL, WSCORE_SQL, Where, feedback_where, select_scope
+from rlhf_otel.analytics._scope import (
+    NORM_SQL,
+    WSCORE_SQL,
+    Where,
+    feedback_where,
+    interaction_where,
+    select_scope,
+)
 from rlhf_otel.analytics._text import Percentiles
 from rlhf_otel.analytics._types import AgreementStats, AnalyticsResult
 from rlhf_otel.analytics._views import FEEDBACK_COLUMNS, INTERACTION_COLUMNS
@@ -39,6 +46,7 @@ __all__ = [
     "feedback_where",
     "fleiss_kappa",
     "get_analytics",
+    "interaction_where",
     "krippendorff_alpha",
     "open_engine",
     "require_duckdb",

@@ -176,7 +176,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     _common(p)
     p.add_argument(
         "--format", required=True, choices=[f.value for f in ExportFormat], metavar="FORMAT",
-        help="json, jsonl, csv, parquet, or a training set: dpo, kto, reward, sft",
+        help="json, jsonl, csv, parquet, parquet-lake (--out DIR), or dpo, kto, reward, sft",
     )  # fmt: skip
     p.add_argument(
         "--out",
@@ -275,6 +275,9 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--title", default="rlhf-otel feedback report", help="the report's title")
     _progress_flags(p)
     _set_handler(p, _wrap(cmd_report, store_opener))
+    from rlhf_otel.cli._sql import register_sql  # here: _sql imports this module
+
+    register_sql(subparsers, store_opener=store_opener)
 
 
 def _set_handler(p: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int]) -> None:

@@ -9,6 +9,7 @@ from typing import IO, Any, Literal, overload
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.analytics import Engine
+from rlhf_otel.export._lake import write_lake
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
     ExportOptions,
@@ -106,7 +107,9 @@ def export_feedback(
     schema record per line, ``kind`` and the feedback ``type`` kept), ``csv`` (RFC 4180,
     formula cells neutralised), ``parquet`` (typed columns). Training formats: ``dpo``,
     ``kto``, ``reward``, ``sft`` (rows as TRL reads them; JSONL, or Parquet with
-    ``container="parquet"`` or an ``out`` ending in ``.parquet``).
+    ``container="parquet"`` or an ``out`` ending in ``.parquet``). ``parquet-lake`` appends
+    to the Hive-partitioned Parquet lake in the directory ``out`` (needs
+    ``rlhf-otel[analytics]``; see :func:`lake_schema`) and returns its report.
 
     Args:
         store: any :class:`~rlhf_otel.stores.Store`.
@@ -125,6 +128,7 @@ def export_feedback(
     Raises:
         ValidationError: an unknown format or a bad option (the message says what is allowed).
         ParquetUnavailableError: Parquet asked for without ``pyarrow`` installed.
+        AnalyticsUnavailableError: ``parquet-lake`` asked for without ``duckdb`` installed.
     """
     fmt = coerce_format(format)
     overrides: dict[str, Any] = {
@@ -168,6 +172,8 @@ def _run(
     holder: list[str | bytes],
     progress: ProgressCallback | None,
 ) -> ExportReport:
+    if fmt is ExportFormat.PARQUET_LAKE:
+        return write_lake(store, out, opts, progress)
     if fmt in TRAINING_FORMATS:
         return _run_training(store, fmt, opts, out, holder, progress)
     report = ExportReport(format=fmt.value)

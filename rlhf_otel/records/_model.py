@@ -63,7 +63,7 @@ class StorageBackend(str, enum.Enum):
 
 
 class ExportFormat(str, enum.Enum):
-    """Export formats; the last four are training sets."""
+    """Export formats: records, training sets (``dpo`` .. ``sft``), and the Parquet lake."""
 
     JSON = "json"
     JSONL = "jsonl"
@@ -73,6 +73,7 @@ class ExportFormat(str, enum.Enum):
     KTO = "kto"
     REWARD = "reward"
     SFT = "sft"
+    PARQUET_LAKE = "parquet-lake"
 
 
 @dataclass(frozen=True, slots=True)

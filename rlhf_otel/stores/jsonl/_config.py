@@ -35,7 +35,14 @@ class JsonlStoreConfig:
             ``write`` returns) or ``"none"`` (never fsync: throw-away runs).
         fsync_interval_s: the interval for ``fsync="interval"`` (default 1.0 s).
         retention_max_age: delete sealed segments last written longer ago than this.
-        retention_max_bytes: delete the oldest sealed segments while the store is larger.
+        retention_max_bytes: delete the oldest sealed segments while the store is larger
+            (a hard cap: it applies to rated records too).
+        retention_rated_max_age: a longer period for interactions that received feedback
+            and for feedback (default ``None``: no distinction). With it, a sealed
+            interaction segment older than ``retention_max_age`` is rewritten without the
+            interactions no feedback names, and deleted once older than this; feedback
+            segments are deleted once older than this. Needs ``retention_max_age``, and
+            must be at least as long.
         max_line_bytes: the longest line (one record's JSON) written or read, in bytes
             (default 64 MiB). A longer record is not written but counted in ``dropped()``
             as ``record_too_large``; a longer line found on disk is skipped and counted in
@@ -52,6 +59,7 @@ class JsonlStoreConfig:
     retention_max_age: timedelta | None = None
     retention_max_bytes: int | None = None
     max_line_bytes: int = MAX_LINE_BYTES
+    retention_rated_max_age: timedelta | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -92,6 +100,27 @@ class JsonlStoreConfig:
                 "retention_max_bytes must be a positive int or None; "
                 f"got {self.retention_max_bytes!r}"
             )
+        rated = self.retention_rated_max_age
+        if rated is not None and (
+            not isinstance(rated, timedelta)
+            or self.retention_max_age is None
+            or rated < self.retention_max_age
+        ):
+            raise ConfigurationError(
+                "retention_rated_max_age must be a datetime.timedelta at least as long as "
+                f"retention_max_age (which it needs); got {rated!r} with retention_max_age "
+                f"{self.retention_max_age!r}"
+            )
+
+    def retention_caps(self) -> tuple[float | None, int | None, float | None]:
+        """``(max age s, max bytes, rated max age s)``; all ``None``: no retention."""
+        return (
+            None if self.retention_max_age is None else self.retention_max_age.total_seconds(),
+            self.retention_max_bytes,
+            None
+            if self.retention_rated_max_age is None
+            else self.retention_rated_max_age.total_seconds(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,6 +213,10 @@ class IdxFile:
         """Locations of feedback lines naming ``target`` among their interactions."""
         return self._targets.find(id_hash(target))
 
+    def target_hashes(self) -> Iterable[int]:
+        """The hash of every target interaction id (with repeats)."""
+        return self._targets.hashes
+
 
 class TailIndex:
     """The in-memory index of a segment still being appended to.
@@ -290,6 +294,10 @@ class TailIndex:
     def find_target(self, target: str) -> list[int]:
         """Locations of feedback lines naming ``target``."""
         return [self._tgt_locs[i] for i in _find_all(self._tgts, id_hash(target))]
+
+    def target_hashes(self) -> Iterable[int]:
+        """The hash of every target interaction id (with repeats)."""
+        return memoryview(bytes(self._tgts)).cast("Q").tolist()
 
     def to_builder(self, relocate: Callable[[int], int] | None = None) -> IndexBuilder:
         """An :class:`IndexBuilder` with these entries (``relocate`` maps each location)."""

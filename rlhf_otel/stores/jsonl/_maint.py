@@ -35,7 +35,8 @@ from rlhf_otel.stores.jsonl._format import (
 from rlhf_otel.stores.jsonl._fs import DataDir, Listing
 from rlhf_otel.stores.jsonl._index import IdxFile, IndexBuilder, TailIndex
 from rlhf_otel.stores.jsonl._read import SIDECAR as _SIDECAR
-from rlhf_otel.stores.jsonl._read import simple_needle
+from rlhf_otel.stores.jsonl._read import SegmentReader, simple_needle
+from rlhf_otel.stores.jsonl._retain import drop_unrated
 
 __all__ = ["Aborted", "Maintenance", "PurgeResult"]
 
@@ -292,9 +293,20 @@ class Maintenance:
 
     # ------------------------------------------------------------------ retention
     def retention(
-        self, listing: Listing, *, max_age_s: float | None, max_bytes: int | None
-    ) -> tuple[int, int]:
-        """Delete sealed segments, oldest first, past the caps; (segments, records) deleted."""
+        self,
+        listing: Listing,
+        *,
+        max_age_s: float | None,
+        max_bytes: int | None,
+        rated_max_age_s: float | None = None,
+        reader: SegmentReader | None = None,
+    ) -> tuple[int, int, list[str]]:
+        """Apply the caps to sealed segments, oldest first; (deleted, records, rewritten).
+
+        With ``rated_max_age_s`` (and the ``reader`` that finds which interactions were
+        rated), a segment past ``max_age_s`` but not past ``rated_max_age_s`` is kept when it
+        holds feedback and rewritten without its unrated interactions when it holds those.
+        """
         sealed = sorted(
             (seg for segs in listing.segments.values() for seg in segs if seg[0].suffix != ACTIVE),
             key=lambda s: s[0].order,
@@ -308,11 +320,16 @@ class Maintenance:
                 total += st.st_size
         now = time.time()
         deleted = records = 0
+        graying: list[tuple[str, str]] = []
         for parsed, name in sealed:
             st = self._dir.stat(name)
             if st is None:
                 continue
             too_old = max_age_s is not None and st.st_mtime < now - max_age_s
+            if too_old and rated_max_age_s is not None and st.st_mtime >= now - rated_max_age_s:
+                too_old = False
+                if parsed.kind == "interactions":
+                    graying.append((parsed.stem, name))
             too_big = max_bytes is not None and total > max_bytes
             if not (too_old or too_big):
                 continue
@@ -321,14 +338,20 @@ class Maintenance:
                 if self._dir.unlink(extra):
                     total -= sizes.get(extra, 0)
             deleted += 1
-        if deleted:
+        rewritten: list[str] = []
+        if graying and reader is not None:
+            removed, rewritten = drop_unrated(self, graying, reader)
+            records += removed
+        if deleted or rewritten:
             _log.info(
-                "rlhf-otel JSONL store %s: retention deleted %d segments (%d records)",
+                "rlhf-otel JSONL store %s: retention deleted %d segments and rewrote %d "
+                "(%d records)",
                 self._dir.path,
                 deleted,
+                len(rewritten),
                 records,
             )
-        return deleted, records
+        return deleted, records, rewritten
 
     def _records_in(self, stem: str, st: os.stat_result) -> int:
         try:
@@ -374,7 +397,7 @@ class Maintenance:
                 if parsed.suffix == ACTIVE:
                     skipped.append(name)
                     continue
-                n = self._rewrite(parsed.stem, name, doomed)
+                n = self.rewrite(parsed.stem, name, doomed)
                 if n:
                     removed += n
                     rewritten.append(parsed.stem)
@@ -399,7 +422,7 @@ class Maintenance:
         finally:
             os.close(fd)
 
-    def _rewrite(self, stem: str, name: str, doomed: Callable[[bytes], bool]) -> int:
+    def rewrite(self, stem: str, name: str, doomed: Callable[[bytes], bool]) -> int:
         compressed = name.endswith(GZ)
         try:
             fd = self._dir.open_read(name)

@@ -73,6 +73,7 @@ class JsonlStore(StoreBase):
         retention_max_age: timedelta | None = None,
         retention_max_bytes: int | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
+        retention_rated_max_age: timedelta | None = None,
         config: JsonlStoreConfig | None = None,
     ) -> None:
         cfg = config or JsonlStoreConfig(
@@ -85,6 +86,7 @@ class JsonlStore(StoreBase):
             retention_max_age=retention_max_age,
             retention_max_bytes=retention_max_bytes,
             max_line_bytes=max_line_bytes,
+            retention_rated_max_age=retention_rated_max_age,
         )
         self.config = cfg
         self._problems = Problems()
@@ -390,19 +392,8 @@ class JsonlStore(StoreBase):
 
     def apply_retention(self) -> int:
         """Apply the retention caps now; returns the number of segments deleted."""
-        cfg = self.config
-        if cfg.retention_max_age is None and cfg.retention_max_bytes is None:
-            return 0
         with self._dir.maintenance(wait=True):
-            deleted, records = self._maint.retention(
-                self._dir.listing(),
-                max_age_s=None
-                if cfg.retention_max_age is None
-                else cfg.retention_max_age.total_seconds(),
-                max_bytes=cfg.retention_max_bytes,
-            )
-        self._retention = (self._retention[0] + deleted, self._retention[1] + records)
-        return deleted
+            return self._worker.retain()
 
     def health(self) -> JsonlHealth:
         """Counters and sizes, for monitoring."""

@@ -94,7 +94,7 @@ class Worker:
         if kind == "seal" and stem is not None:
             with store._dir.maintenance(wait=True):
                 self._seal(stem)
-                self._retain()
+                self.retain()
         elif kind == "sweep":
             with store._dir.maintenance(wait=False) as locked:
                 if not locked:
@@ -108,7 +108,7 @@ class Worker:
                                 continue
                             if not self._owner_alive(parsed.writer):
                                 self._compress(parsed.stem, None)
-                self._retain()
+                self.retain()
 
     def _owner_alive(self, writer: str) -> bool:
         store = self._store
@@ -168,19 +168,23 @@ class Worker:
         if done:
             store._reader.forget(stem)
 
-    def _retain(self) -> None:
+    def retain(self) -> int:
+        """Apply the retention caps (the caller holds the maintenance lock); segments deleted."""
         store = self._store
-        cfg = store.config
-        if cfg.retention_max_age is None and cfg.retention_max_bytes is None:
-            return
-        deleted, records = store._maint.retention(
+        max_age_s, max_bytes, rated_s = store.config.retention_caps()
+        if max_age_s is None and max_bytes is None:
+            return 0
+        deleted, records, rewritten = store._maint.retention(
             store._dir.listing(),
-            max_age_s=None
-            if cfg.retention_max_age is None
-            else cfg.retention_max_age.total_seconds(),
-            max_bytes=cfg.retention_max_bytes,
+            max_age_s=max_age_s,
+            max_bytes=max_bytes,
+            rated_max_age_s=rated_s,
+            reader=store._reader,
         )
+        for stem in rewritten:
+            store._reader.forget(stem)
         store._retention = (store._retention[0] + deleted, store._retention[1] + records)
+        return deleted
 
 
 class _Stopped(Exception):
