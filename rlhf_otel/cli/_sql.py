@@ -22,8 +22,8 @@ from rlhf_otel.cli._commands import (
     _fail,
     _progress_flags,
     open_store,
-    table,
 )
+from rlhf_otel.cli._output import table
 from rlhf_otel.export import LAKE_KINDS, lake_schema
 
 __all__ = ["ALLOWED_STATEMENTS", "register_sql"]
