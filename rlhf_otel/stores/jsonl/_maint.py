@@ -22,7 +22,6 @@ from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
 from rlhf_otel.stores.jsonl._format import (
     ACTIVE,
     GZ,
-    GZ_MEMBER_BYTES,
     IDX,
     MAX_LINE_BYTES,
     PLAIN,
@@ -34,6 +33,7 @@ from rlhf_otel.stores.jsonl._format import (
 )
 from rlhf_otel.stores.jsonl._fs import DataDir, Listing
 from rlhf_otel.stores.jsonl._index import IdxFile, IndexBuilder, TailIndex
+from rlhf_otel.stores.jsonl._lines import gz_pieces, last_newline
 from rlhf_otel.stores.jsonl._read import SIDECAR as _SIDECAR
 from rlhf_otel.stores.jsonl._read import SegmentReader, simple_needle
 from rlhf_otel.stores.jsonl._retain import drop_unrated
@@ -130,7 +130,7 @@ class Maintenance:
             size = os.fstat(fd).st_size
             if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
                 return 0
-            keep = _last_newline(fd, size) + 1
+            keep = last_newline(fd, size) + 1
             fragment = os.pread(fd, size - keep, keep)
             with contextlib.suppress(OSError):
                 out = self._dir.open_append(stem + TORN)
@@ -257,7 +257,7 @@ class Maintenance:
         out_pos = 0
         blocks = LineBlocks(fd, compressed=False, max_line=self._max_line)
         for loc, block in blocks:
-            for piece_loc, piece in _pieces(loc, block):
+            for piece_loc, piece in gz_pieces(loc, block):
                 member = gzip_member(piece)
                 _jsonl_fs.write_all(out, member)
                 raw_starts.append(piece_loc)
@@ -441,7 +441,7 @@ class Maintenance:
                 removed += kept[1]
                 if not kept[0]:
                     continue
-                pieces = _pieces(loc, kept[0]) if compressed else [(loc, kept[0])]
+                pieces = gz_pieces(loc, kept[0]) if compressed else [(loc, kept[0])]
                 for _, piece in pieces:
                     data = gzip_member(piece) if compressed else piece
                     _jsonl_fs.write_all(out, data)
@@ -488,27 +488,3 @@ def _kept_blocks(
         yield loc, ((b"\n".join(keep) + b"\n") if keep else b"", len(lines) - len(keep))
     if blocks.oversized:
         raise _Oversized
-
-
-def _pieces(loc: int, block: bytes) -> Iterator[tuple[int, bytes]]:
-    """Split a block of whole lines into pieces of about ``GZ_MEMBER_BYTES``."""
-    pos = 0
-    n = len(block)
-    while pos < n:
-        cut = block.rfind(b"\n", pos, pos + GZ_MEMBER_BYTES) + 1
-        if cut <= pos:
-            cut = block.index(b"\n", pos) + 1
-        yield loc + pos, block[pos:cut]
-        pos = cut
-
-
-def _last_newline(fd: int, size: int) -> int:
-    pos = size
-    while pos > 0:
-        start = max(0, pos - 65536)
-        chunk = os.pread(fd, pos - start, start)
-        i = chunk.rfind(b"\n")
-        if i >= 0:
-            return start + i
-        pos = start
-    return -1
