@@ -113,6 +113,7 @@ SURFACES: dict[str, list[str]] = {
         "StreamAccumulator",
         "UNKNOWN_PROVIDER",
         "carries_records",
+        "content_text",
         "dumps",
         "evaluator_type",
         "extract_messages",

@@ -12,6 +12,7 @@ from typing import Any, Final, Protocol
 from rlhf_otel.records import TokenUsage
 
 __all__ = [
+    "content_text",
     "ChatChunkAccumulator",
     "ChunkAccumulator",
     "CompletionChunkAccumulator",
@@ -65,7 +66,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """The text of a message content: a string, or the text parts of a list of parts."""
     if content is None:
         return ""
@@ -141,7 +142,8 @@ def read_chat_completion(obj: Any) -> ResponseInfo:
     if choices:
         message = _get(choices[0], "message")
         if message is not None:
-            info.text = _text(_get(message, "content")) or _text(_get(message, "refusal"))
+            content, refusal = _get(message, "content"), _get(message, "refusal")
+            info.text = content_text(content) or content_text(refusal)
             info.tool_calls = [tool_call(c) for c in _get(message, "tool_calls") or ()]
         info.finish_reasons = _reasons(choices)
     info.usage = read_usage(_get(obj, "usage"))
@@ -173,7 +175,7 @@ def read_responses_api(obj: Any) -> ResponseInfo:
     for item in _get(obj, "output") or ():
         kind = _get(item, "type")
         if kind == "message":
-            texts.append(_text(_get(item, "content")))
+            texts.append(content_text(_get(item, "content")))
         elif kind == "function_call":
             info.tool_calls.append(tool_call(item))
     info.text = "".join(texts)

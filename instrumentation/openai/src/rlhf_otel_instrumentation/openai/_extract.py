@@ -15,6 +15,7 @@ from rlhf_otel.recording import (
     CompletionChunkAccumulator,
     ResponseInfo,
     ResponsesEventAccumulator,
+    content_text,
     dumps,
     read_chat_completion,
     read_completion,
@@ -63,27 +64,6 @@ def _given(value: object) -> bool:
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
-def _text(content: Any) -> str:
-    """The text of a message content: a string, or the text parts of a list of parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        texts = []
-        for part in content:
-            if isinstance(part, str):
-                texts.append(part)
-                continue
-            text = _get(part, "text")
-            if isinstance(text, str):
-                texts.append(text)
-            elif _get(part, "type") == "refusal" and isinstance(_get(part, "refusal"), str):
-                texts.append(_get(part, "refusal"))
-        return "".join(texts)
-    return str(content)
-
-
 # ----------------------------------------------------------------------------- requests
 
 
@@ -114,7 +94,7 @@ class RequestInfo:
 def _chat_message(msg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "role": _get(msg, "role") or "user",
-        "content": _text(_get(msg, "content")),
+        "content": content_text(_get(msg, "content")),
     }
     calls = _get(msg, "tool_calls")
     if calls:
@@ -141,7 +121,7 @@ def _responses_input(items: Any, instructions: Any) -> list[dict[str, Any]]:
             messages.append(
                 {
                     "role": "tool",
-                    "content": output if isinstance(output, str) else _text(output),
+                    "content": output if isinstance(output, str) else content_text(output),
                     "tool_call_id": _get(item, "call_id"),
                 }
             )
@@ -150,7 +130,7 @@ def _responses_input(items: Any, instructions: Any) -> list[dict[str, Any]]:
             messages.append(
                 {
                     "role": "system" if role == "developer" else role,
-                    "content": _text(_get(item, "content")),
+                    "content": content_text(_get(item, "content")),
                 }
             )
     return messages
