@@ -57,9 +57,10 @@ LAKE_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("source", "VARCHAR"), ("target_ids", "VARCHAR[]"), ("supersedes", "VARCHAR"),
         ("data", _JSON), ("value", "VARCHAR"), ("rating", "DOUBLE"), ("min_rating", "DOUBLE"),
         ("max_rating", "DOUBLE"), ("comment", "VARCHAR"), ("sentiment", "VARCHAR"),
-        ("dimensions", _MAP), ("weights", _MAP), ("overall_comment", "VARCHAR"),
+        ("correction", "VARCHAR"), ("dimensions", _MAP), ("weights", _MAP), ("overall_comment", "VARCHAR"),
         ("preferred_response_id", "VARCHAR"), ("compared_response_ids", "VARCHAR[]"),
-        ("reason", "VARCHAR"), ("confidence_level", "DOUBLE"), ("metadata", _JSON),
+        ("reason", "VARCHAR"), ("confidence_level", "DOUBLE"), ("outcome", "VARCHAR"),
+        ("metadata", _JSON),
         ("trace_id", "VARCHAR"), ("span_id", "VARCHAR"),
     ),
 }  # fmt: skip

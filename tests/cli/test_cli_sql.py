@@ -25,9 +25,9 @@ INTERACTION_COLUMNS = [
 FEEDBACK_COLUMNS = [
     "seq", "id", "interaction_id", "type", "timestamp", "user_id", "session_id", "source",
     "target_ids", "supersedes", "data", "value", "rating", "min_rating", "max_rating",
-    "comment", "sentiment", "dimensions", "weights", "overall_comment",
+    "comment", "sentiment", "correction", "dimensions", "weights", "overall_comment",
     "preferred_response_id", "compared_response_ids", "reason", "confidence_level",
-    "metadata", "trace_id", "span_id",
+    "outcome", "metadata", "trace_id", "span_id",
 ]  # fmt: skip
 BY_TYPE = "SELECT type, count(*) AS n FROM feedback GROUP BY type ORDER BY type"
 
