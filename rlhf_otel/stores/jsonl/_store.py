@@ -33,7 +33,7 @@ from rlhf_otel.stores.jsonl._index import TailIndex
 from rlhf_otel.stores.jsonl._maint import Maintenance
 from rlhf_otel.stores.jsonl._read import Problems, SegmentReader, simple_needle
 from rlhf_otel.stores.jsonl._stats import jsonl_stats
-from rlhf_otel.stores.jsonl._worker import Worker
+from rlhf_otel.stores.jsonl._worker import Worker, WorkerParts
 from rlhf_otel.stores.jsonl._writer import EncodedRecord, Sealed, SegmentWriter
 
 __all__ = ["FsyncPolicy", "JsonlHealth", "JsonlStore", "JsonlStoreConfig"]
@@ -141,7 +141,24 @@ class JsonlStore(StoreBase):
             max_line=cfg.max_line_bytes,
         )
         interval = cfg.fsync_interval_s if cfg.fsync == "interval" else None
-        self._worker = Worker(self, interval=interval)
+        self._worker = Worker(
+            WorkerParts(
+                config=cfg,
+                writer_id=self.writer_id,
+                data_dir=self._dir,
+                maint=self._maint,
+                reader=self._reader,
+                sync_active=self._writer.sync,
+                sync_file=self._sync_file,
+                pending=self._pending,
+                pending_stats=self._pending_stats,
+                count_retention=self._count_retention,
+            ),
+            interval=interval,
+        )
+
+    def _count_retention(self, deleted: int, records: int) -> None:
+        self._retention = (self._retention[0] + deleted, self._retention[1] + records)
 
     def _forked(self) -> None:
         # a forked child shares the parent's segment descriptors and lock: it must never

@@ -7,29 +7,53 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
 
 from rlhf_otel.records import StatsAccumulator
+from rlhf_otel.stores.jsonl._config import JsonlStoreConfig
 from rlhf_otel.stores.jsonl._format import PLAIN
+from rlhf_otel.stores.jsonl._fs import DataDir
 from rlhf_otel.stores.jsonl._index import TailIndex
-from rlhf_otel.stores.jsonl._maint import Aborted
+from rlhf_otel.stores.jsonl._maint import Aborted, Maintenance
+from rlhf_otel.stores.jsonl._read import SegmentReader
 from rlhf_otel.stores.jsonl._summary import encode_summary
 
-if TYPE_CHECKING:
-    from rlhf_otel.stores.jsonl._store import JsonlStore
-
-__all__ = ["Job", "Worker"]
+__all__ = ["Job", "Worker", "WorkerParts"]
 
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 Job = tuple[str, "str | None"]
 _STOP: Final = ("stop", None)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerParts:
+    """What the background thread works with: the store's collaborators, not the store.
+
+    ``pending`` / ``pending_stats`` are the sealed segments not yet indexed (shared with the
+    store, which fills them); ``sync_active`` fsyncs the active segments, ``sync_file`` one
+    sealed segment; ``count_retention`` adds (segments deleted, records) to the store's
+    health figures.
+    """
+
+    config: JsonlStoreConfig
+    writer_id: str
+    data_dir: DataDir
+    maint: Maintenance
+    reader: SegmentReader
+    sync_active: Callable[[], object]
+    sync_file: Callable[[str], object]
+    pending: dict[str, TailIndex]
+    pending_stats: dict[str, tuple[TailIndex, StatsAccumulator]]
+    count_retention: Callable[[int, int], None]
+
+
 class Worker:
     """One daemon thread per store, started on first use and stopped by ``close``."""
 
-    def __init__(self, store: JsonlStore, *, interval: float | None) -> None:
-        self._store = store
+    def __init__(self, parts: WorkerParts, *, interval: float | None) -> None:
+        self._parts = parts
         self._interval = interval
         self._queue: queue.Queue[Job] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -82,39 +106,39 @@ class Worker:
         if self._interval is None or time.monotonic() < self._next_sync:
             return
         self._next_sync = time.monotonic() + self._interval
-        self._store._writer.sync()
+        self._parts.sync_active()
 
     def _check(self) -> bool:
         return self._stopping.is_set()
 
     def _do(self, job: Job) -> None:
         kind, stem = job
-        store = self._store
-        cfg = store.config
+        parts = self._parts
+        cfg = parts.config
         if kind == "seal" and stem is not None:
-            with store._dir.maintenance(wait=True):
+            with parts.data_dir.maintenance(wait=True):
                 self._seal(stem)
                 self.retain()
         elif kind == "sweep":
-            with store._dir.maintenance(wait=False) as locked:
+            with parts.data_dir.maintenance(wait=False) as locked:
                 if not locked:
                     return
-                listing = store._dir.listing()
-                store._maint.recover(listing)
+                listing = parts.data_dir.listing()
+                parts.maint.recover(listing)
                 if cfg.compress:
-                    for segs in store._dir.listing().segments.values():
+                    for segs in parts.data_dir.listing().segments.values():
                         for parsed, _ in segs:
-                            if parsed.suffix != PLAIN or parsed.stem in store._pending:
+                            if parsed.suffix != PLAIN or parsed.stem in parts.pending:
                                 continue
                             if not self._owner_alive(parsed.writer):
                                 self._compress(parsed.stem, None)
                 self.retain()
 
     def _owner_alive(self, writer: str) -> bool:
-        store = self._store
-        if writer == store.writer_id:
+        parts = self._parts
+        if writer == parts.writer_id:
             return True
-        fd = store._dir.try_lock_writer(writer)
+        fd = parts.data_dir.try_lock_writer(writer)
         if fd is None:
             return True
         if fd >= 0:
@@ -123,67 +147,67 @@ class Worker:
 
     def finish_seal(self, stem: str) -> None:
         """Save a sealed segment's index and statistics, without compressing it."""
-        store = self._store
-        index = store._pending.pop(stem, None)
-        known = store._pending_stats.pop(stem, None)
+        parts = self._parts
+        index = parts.pending.pop(stem, None)
+        known = parts.pending_stats.pop(stem, None)
         if known is not None and index is not None:
             self._save_summary(stem, *known)
         if index is not None:
-            store._maint.index(stem, index)
+            parts.maint.index(stem, index)
 
     def _seal(self, stem: str) -> None:
-        store = self._store
-        index = store._pending.get(stem)
-        if store.config.fsync != "none":
-            store._sync_file(stem)
-        known = store._pending_stats.pop(stem, None)
+        parts = self._parts
+        index = parts.pending.get(stem)
+        if parts.config.fsync != "none":
+            parts.sync_file(stem)
+        known = parts.pending_stats.pop(stem, None)
         if known is not None and index is not None:
             self._save_summary(stem, *known)
-        if store.config.compress:
+        if parts.config.compress:
             self._compress(stem, index)
         elif index is not None:
-            store._maint.index(stem, index)
-        store._pending.pop(stem, None)
+            parts.maint.index(stem, index)
+        parts.pending.pop(stem, None)
 
     def _save_summary(self, stem: str, index: TailIndex, stats: StatsAccumulator) -> None:
-        store = self._store
+        parts = self._parts
         try:
-            fd = store._dir.open_read(stem + PLAIN)
+            fd = parts.data_dir.open_read(stem + PLAIN)
         except FileNotFoundError:
             return
         try:
             raw = encode_summary(index.min_ts.encode(), index.max_ts.encode(), stats)
-            store._reader.save_sidecar(stem, fd, raw)
+            parts.reader.save_sidecar(stem, fd, raw)
         finally:
             os.close(fd)
 
     def _compress(self, stem: str, index: TailIndex | None) -> None:
-        store = self._store
-        if store._dir.stat(stem + PLAIN) is None:
+        parts = self._parts
+        if parts.data_dir.stat(stem + PLAIN) is None:
             return
         try:
-            done = store._maint.compress(stem, index, stop=self._check, tick=self.tick)
+            done = parts.maint.compress(stem, index, stop=self._check, tick=self.tick)
         except Aborted:
             raise _Stopped from None
         if done:
-            store._reader.forget(stem)
+            parts.reader.forget(stem)
 
     def retain(self) -> int:
         """Apply the retention caps (the caller holds the maintenance lock); segments deleted."""
-        store = self._store
-        max_age_s, max_bytes, rated_s = store.config.retention_caps()
+        parts = self._parts
+        max_age_s, max_bytes, rated_s = parts.config.retention_caps()
         if max_age_s is None and max_bytes is None:
             return 0
-        deleted, records, rewritten = store._maint.retention(
-            store._dir.listing(),
+        deleted, records, rewritten = parts.maint.retention(
+            parts.data_dir.listing(),
             max_age_s=max_age_s,
             max_bytes=max_bytes,
             rated_max_age_s=rated_s,
-            reader=store._reader,
+            reader=parts.reader,
         )
         for stem in rewritten:
-            store._reader.forget(stem)
-        store._retention = (store._retention[0] + deleted, store._retention[1] + records)
+            parts.reader.forget(stem)
+        parts.count_retention(deleted, records)
         return deleted
 
 
