@@ -165,6 +165,7 @@ SURFACES: dict[str, list[str]] = {
         "format_timestamp",
         "interaction_from_dict",
         "interaction_to_dict",
+        "json_default",
         "new_feedback_id",
         "normalized_rating",
         "parse_span_id",

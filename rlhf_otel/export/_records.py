@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import IO, Any, Final
 
 from rlhf_otel.analytics import Engine
@@ -19,6 +18,7 @@ from rlhf_otel.records import (
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
+    json_default,
     utc_now,
 )
 
@@ -34,15 +34,8 @@ __all__ = [
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
-def _fallback(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
 
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_fallback).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
 
 
 def _interaction_dict(it: Interaction, opts: ExportOptions) -> dict[str, Any]:
@@ -93,7 +86,7 @@ def write_json(
     def dump(value: Any, depth: int) -> str:
         if not pretty:
             return _encode(value)
-        text = json.dumps(value, ensure_ascii=False, indent=2, default=_fallback)
+        text = json.dumps(value, ensure_ascii=False, indent=2, default=json_default)
         return text.replace("\n", "\n" + ind * depth)
 
     fh.write("{" + nl)

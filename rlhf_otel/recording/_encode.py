@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, Final
 
@@ -12,7 +11,7 @@ from opentelemetry.trace import Link
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
-from rlhf_otel.records import Feedback, FeedbackType, Interaction, span_context_of
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, json_default, span_context_of
 
 __all__ = [
     "FEEDBACK_EVENT_NAMES",
@@ -36,17 +35,10 @@ KNOWN_PARAMS: Final = {
 }
 
 
-def _fallback(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
-
 
 def dumps(value: object) -> str:
     """Compact JSON that never raises on odd values (they become their ``repr``)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_fallback)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 def _json_str(text: str) -> str:

@@ -31,6 +31,7 @@ from rlhf_otel.records._schema import (
     format_timestamp,
     interaction_from_dict,
     interaction_to_dict,
+    json_default,
     parse_timestamp,
     record_from_dict,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "format_timestamp",
     "interaction_from_dict",
     "interaction_to_dict",
+    "json_default",
     "new_feedback_id",
     "normalized_rating",
     "parse_span_id",

@@ -10,6 +10,7 @@ from rlhf_otel._errors import ValidationError
 from rlhf_otel.records._model import SCHEMA_VERSION, Feedback, FeedbackType, Interaction, TokenUsage
 
 __all__ = [
+    "json_default",
     "feedback_from_dict",
     "feedback_to_dict",
     "format_timestamp",
@@ -152,3 +153,13 @@ def record_from_dict(d: Mapping[str, Any]) -> Interaction | Feedback:
     if kind == "feedback":
         return feedback_from_dict(d)
     raise ValidationError(f"record kind {kind!r} is unknown; expected 'interaction' or 'feedback'")
+
+
+def json_default(value: object) -> object:
+    """What JSON encoders write for a value they cannot: datetimes as ISO-8601, sets and
+    tuples as lists, anything else as its ``repr`` (serialisation never raises)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from rlhf_otel.records import json_default
+
 _orjson: Any
 try:
     import orjson as _orjson
@@ -93,23 +95,17 @@ def stem_for(kind: str, created: datetime, writer: str, seq: int) -> str:
     return f"{kind}-{created.strftime('%Y%m%dT%H%M%S%f')}Z-{writer}-{seq:06d}"
 
 
-def _fallback(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
-
 
 def dumps_line(record: Mapping[str, Any]) -> bytes:
     """One compact JSON line (UTF-8, ``\\n``-terminated); odd values become their ``repr``."""
     if _orjson is not None:
         try:
-            line: bytes = _orjson.dumps(record, default=_fallback, option=_orjson.OPT_NON_STR_KEYS)
+            options = _orjson.OPT_NON_STR_KEYS
+            line: bytes = _orjson.dumps(record, default=json_default, option=options)
             return line + b"\n"
         except TypeError:
             pass  # e.g. an int beyond 64 bits: the stdlib encoder takes anything
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_fallback)
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=json_default)
     return text.encode("utf-8", "surrogatepass") + b"\n"
 
 
