@@ -340,7 +340,12 @@ class _Handler(BaseHTTPRequestHandler):
         input_tokens = _words(user_text) + _words(str(body.get("instructions") or ""))
         tools = body.get("tools") or []
         output: list[dict[str, Any]]
-        answered = bool(messages) and messages[-1].get("role") == "tool"
+        items = body.get("input")
+        answered = (
+            isinstance(items, list)
+            and bool(items)
+            and items[-1].get("type") == "function_call_output"
+        )
         if (model == "tools" or (model == "agent" and not answered)) and tools:
             output = [
                 {
