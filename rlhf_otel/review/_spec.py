@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel._specfile import load_spec_file
 from rlhf_otel.records import FeedbackType, parse_timestamp
 
 __all__ = [
@@ -386,31 +385,18 @@ def load_queue(path: str | Path) -> QueueSpec:
     """Read and validate a queue file: ``.json``, or YAML (``.yaml``/``.yml``, needs PyYAML).
 
     Raises:
-        ValidationError: the file is not valid JSON/YAML or not a valid queue.
+        ValidationError: the file is too large (1 MiB), nests deeper than 64 levels,
+            expands (YAML aliases) to more than 100,000 values, is not valid JSON/YAML, or
+            is not a valid queue; the message is one line.
         OSError: the file cannot be read.
     """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() in (".yaml", ".yml"):
-        try:
-            yaml: Any = importlib.import_module("yaml")
-        except ImportError:
-            raise ValidationError(
-                f"queue file {p}: YAML needs PyYAML (pip install pyyaml), or write it as JSON"
-            ) from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"queue file {p} is not valid YAML: {exc}") from None
-    else:
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(f"queue file {p} is not valid JSON: {exc}") from None
+    raw = load_spec_file(p, what="queue file")
     try:
         return parse_queue(raw)
     except ValidationError as exc:
-        raise ValidationError(f"{p}: {exc}") from None
+        message = " ".join(f"{p}: {exc}".split())
+        raise ValidationError(message if len(message) <= 500 else message[:499] + "…") from None
 
 
 def default_queue() -> QueueSpec:
