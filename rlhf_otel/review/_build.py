@@ -181,7 +181,7 @@ _WHY: Final = {
     "thumbs_down": "have no thumbs-down",
     "rating_at_most": "have no rating at or below the limit",
     "thumbs_down + rating_at_most": "lack a thumbs-down and a low rating",
-    "pairs": "have no answer of another model to the same prompt",
+    "pairs": "not paired: one pair per distinct prompt answered by two models",
     "sample": "left out of the sample",
 }
 
@@ -229,7 +229,7 @@ def queue_funnel(store: Store, spec: QueueSpec) -> list[dict[str, object]]:
                 "condition": "pairs",
                 "removed": left - 2 * pairs_left,
                 "left": pairs_left,
-                "why": _WHY["pairs"] + " (two answers make one item)",
+                "why": _WHY["pairs"],
             }
         )
         left = pairs_left
