@@ -11,6 +11,7 @@ from typing import Any
 from rlhf_otel._env import DATA_DIR, REVIEW_TOKEN
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import create_rlhf_logger
+from rlhf_otel.cli._webflags import add_server_flags, allowed_hosts, server_limits
 
 __all__ = ["register"]
 
@@ -25,6 +26,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--token", default=None, help=f"shared reviewer token (default: ${REVIEW_TOKEN})"
     )
+    add_server_flags(p)
     p.set_defaults(handler=_run)
 
 
@@ -61,5 +63,10 @@ def _run(args: argparse.Namespace) -> int:
             + ("" if token else " (no reviewer token: anyone who can reach it may review)"),
             flush=True,
         )
-        serve(review_app(service), host=args.host, port=args.port)
+        serve(
+            review_app(service, allowed_hosts=allowed_hosts(args)),
+            host=args.host,
+            port=args.port,
+            **server_limits(args),
+        )
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -29,8 +29,17 @@ def _client(body: dict[str, Any]) -> str:
     return client
 
 
-def review_app(service: ReviewService, *, rate: float = 50.0, burst: float = 200.0) -> ASGIApp:
+def review_app(
+    service: ReviewService,
+    *,
+    rate: float = 50.0,
+    burst: float = 200.0,
+    allowed_hosts: Iterable[str] = (),
+) -> ASGIApp:
     """The review app's ASGI app for ``service`` (pages, assets and the JSON API).
+
+    Answers the address it is reached on (and ``localhost`` on loopback) and the
+    ``allowed_hosts`` names; another ``Host`` gets 421 (DNS rebinding).
 
     Every API call but sign-in carries ``Authorization: Bearer <session>``; errors are the
     web layer's ``{"error", "detail"}`` JSON, a conflict over a lease is 409 with one of
@@ -137,4 +146,4 @@ def review_app(service: ReviewService, *, rate: float = 50.0, burst: float = 200
         Route("/api/item", item, methods=["GET"]),
         Route("/api/progress", progress, methods=["GET"]),
     ]
-    return web_app(routes)
+    return web_app(routes, allowed_hosts=allowed_hosts)
