@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from typing import Any
@@ -69,6 +70,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"rlhf-otel serve: error: {exc}", file=sys.stderr)
         return 2
     from rlhf_otel import create_rlhf_logger
+
+    # the service's own lines (a client that hung up, a connection closed on a deadline)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
     options: dict[str, Any] = {"backend": args.backend, "enable_session_tracking": False}
     if args.backend == "local":
