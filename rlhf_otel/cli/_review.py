@@ -34,9 +34,6 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--token", default=None, help=f"shared reviewer token (default: ${REVIEW_TOKEN})"
     )
-<<<<<<< HEAD
-    add_server_flags(p)
-=======
     p.add_argument(
         "--reviewers",
         default=None,
@@ -50,7 +47,7 @@ def register(subparsers: Any) -> None:
         help="take the reviewer from this header set by a proxy you run in front (e.g. "
         "X-Forwarded-User); only when the app is reachable through that proxy alone",
     )
->>>>>>> main
+    add_server_flags(p)
     p.set_defaults(handler=_run)
     t = subparsers.add_parser(
         "review-token", help="mint a reviewer's token into a reviewers file (printed once)"
