@@ -44,7 +44,6 @@ class SessionMethods:
     def _dbg(self, msg: str, *args: object) -> None:
         raise NotImplementedError
 
-
     def start_session(
         self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
@@ -152,7 +151,6 @@ class ReadMethods:
                 }
             ),
         }
-
 
     def _sync(self) -> None:
         if not self._closed:
@@ -268,7 +266,6 @@ class ReadMethods:
         return get_analytics(self.store, filter, **options)
 
 
-
 def _limit(limit: object) -> int | None:
     if limit is None:
         return None
@@ -285,4 +282,3 @@ def _with_types(flt: FeedbackFilter) -> FeedbackFilter:
             f"{exc}; allowed: {', '.join(t.value for t in FeedbackType)}"
         ) from None
     return replace(flt, types=types)
-

@@ -184,11 +184,7 @@ class TokenKeys:
             raise ValidationError("a token must allow at least one feedback type")
         if user_id is not None:
             validate_id(user_id, "user id")
-        if (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, (int, float))
-            or not 1 <= ttl <= _MAX_TTL
-        ):
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 1 <= ttl <= _MAX_TTL:
             raise ValidationError(f"ttl must be 1 to {_MAX_TTL} seconds; got {ttl!r}")
         payload: dict[str, Any] = {
             "v": 1,

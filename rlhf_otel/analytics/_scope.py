@@ -12,7 +12,13 @@ from rlhf_otel.records import FeedbackFilter, InteractionFilter
 __all__ = [
     "NORM_SQL",
     "UNKNOWN",
-    "WSCORE_SQL", "Where", "feedback_where", "interaction_where", "label", "select_scope"]
+    "WSCORE_SQL",
+    "Where",
+    "feedback_where",
+    "interaction_where",
+    "label",
+    "select_scope",
+]
 
 UNKNOWN: Final = "(unknown)"
 

@@ -235,9 +235,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     )
     _types_flag(p)
     p.add_argument("--source", help="only feedback from this source")
-    p.add_argument(
-        "--model", help="only interactions of this model, or feedback on them"
-    )
+    p.add_argument("--model", help="only interactions of this model, or feedback on them")
     p.add_argument(
         "--interaction",
         dest="interaction_ids",

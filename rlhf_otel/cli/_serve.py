@@ -36,8 +36,11 @@ def register(subparsers: Any) -> None:
         "(repeatable; default same origin only)",
     )
     p.add_argument("--source", default="web", help="source stamped on records (default web)")
-    p.add_argument("--trust-forwarded", action="store_true", help="client address from "
-                   "X-Forwarded-For (only behind your own proxy)")
+    p.add_argument(
+        "--trust-forwarded",
+        action="store_true",
+        help="client address from X-Forwarded-For (only behind your own proxy)",
+    )
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info"))
     p.set_defaults(handler=_serve)
 

@@ -197,6 +197,7 @@ class _Handler(BodyHandler):
         )
         return False
 
+
 def _stats_dict(stats: ReceiverStats) -> dict[str, Any]:
     out: dict[str, Any] = {k: getattr(stats, k) for k in ReceiverStats.__slots__}
     out["responses"] = {str(k): v for k, v in stats.responses.items()}

@@ -445,9 +445,7 @@ class RecordingHandler:
         )
         ctx = span.get_span_context()
         if self.hand_off:
-            self._accept(
-                span, prebuilt_feedback(draft, attrs, start_ns, ctx.trace_id, ctx.span_id)
-            )
+            self._accept(span, prebuilt_feedback(draft, attrs, start_ns, ctx.trace_id, ctx.span_id))
         else:
             self._count()
         span.end()
@@ -481,4 +479,3 @@ def _reorder(
     if index is not None:
         out.insert(index, {"role": "user", "content": prompt})
     return out
-

@@ -28,6 +28,7 @@ __all__ = [
     "records_from_span",
 ]
 
+
 def _loads(value: object, default: Any) -> Any:
     if not isinstance(value, str):
         return default

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, item_key
+from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, item_key, select_items
+from rlhf_otel.review._judged import pair_verdict
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._service import ReviewService
 from rlhf_otel.review._spec import (
+    SELECTION_KEYS,
     QueueSpec,
     Rubric,
     Selection,
     default_queue,
     load_queue,
     parse_queue,
+    parse_selection,
 )
 from rlhf_otel.review._summary import agreement_of, judgements, queue_summary, review_summary
 
@@ -41,6 +44,7 @@ __all__ = [
     "REVIEW_SOURCE",
     "ReviewService",
     "Rubric",
+    "SELECTION_KEYS",
     "Selection",
     "agreement_of",
     "build_queue",
@@ -48,10 +52,13 @@ __all__ = [
     "item_key",
     "judgements",
     "load_queue",
+    "pair_verdict",
     "parse_queue",
+    "parse_selection",
     "queue_summary",
     "review_app",
     "review_summary",
+    "select_items",
 ]
 
 

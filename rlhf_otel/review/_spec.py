@@ -14,14 +14,27 @@ from rlhf_otel._errors import ValidationError
 from rlhf_otel._specfile import load_spec_file
 from rlhf_otel.records import FeedbackType, parse_timestamp
 
-__all__ = ["QueueSpec", "Rubric", "Selection", "default_queue", "load_queue", "parse_queue"]
+__all__ = [
+    "SELECTION_KEYS",
+    "QueueSpec",
+    "Rubric",
+    "Selection",
+    "default_queue",
+    "load_queue",
+    "parse_queue",
+    "parse_selection",
+]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_JUDGE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[A-Za-z0-9][A-Za-z0-9._-]{0,31})?")
 _TOP: Final = ("name", "selection", "reviewers_per_item", "blind", "lease_timeout", "rubric")
 _SELECTION: Final = (
     "no_feedback", "thumbs_down", "rating_at_most", "model", "models", "since", "until",
-    "sample", "seed", "pairs",
+    "sample", "seed", "pairs", "judge_disagrees", "judge_uncertain", "judge_only", "judge",
 )  # fmt: skip
+SELECTION_KEYS: Final = _SELECTION
+"""The keys of a selection (queue files' ``selection``, judge specs' ``sampling``)."""
+DEFAULT_JUDGE_CONFIDENCE: Final = 0.5
 _RUBRIC: Final = ("types", "dimensions", "scale")
 _TYPES: Final = tuple(t.value for t in FeedbackType)
 MAX_REVIEWERS_PER_ITEM: Final = 20
@@ -33,7 +46,14 @@ class Selection:
     """Which interactions a queue holds; every set condition must hold.
 
     Feedback from the review app itself (``source="review"``) never counts here, so a
-    queue selects the same items before and after it is reviewed.
+    queue selects the same items before and after it is reviewed; ``no_feedback``,
+    ``thumbs_down`` and ``rating_at_most`` look at people's feedback only (a judge's
+    verdicts, evaluator type ``model``, do not count). The judge conditions compare the
+    verdicts of model evaluators (``judge``: only this judge, ``name`` or
+    ``name@version``) with people's feedback on the same interaction:
+    ``judge_disagrees`` (they differ), ``judge_uncertain`` (a verdict's confidence is
+    below this share, or a pairwise verdict changed with the order) and ``judge_only``
+    (a verdict and no feedback from people yet).
     """
 
     no_feedback: bool = False
@@ -45,6 +65,15 @@ class Selection:
     sample: int | None = None
     seed: int = 0
     pairs: bool = False
+    judge_disagrees: bool = False
+    judge_uncertain: float | None = None
+    judge_only: bool = False
+    judge: str | None = None
+
+    @property
+    def needs_judge(self) -> bool:
+        """Whether a judge condition is set."""
+        return self.judge_disagrees or self.judge_uncertain is not None or self.judge_only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +125,10 @@ class QueueSpec:
                 "sample": s.sample,
                 "seed": s.seed,
                 "pairs": s.pairs,
+                "judge_disagrees": s.judge_disagrees,
+                "judge_uncertain": s.judge_uncertain,
+                "judge_only": s.judge_only,
+                "judge": s.judge,
             },
         }
 
@@ -190,7 +223,38 @@ def _selection(raw: object) -> Selection:
         raise _fail("selection.since", "is after selection.until")
     sample = None if d.get("sample") is None else _int(d["sample"], "selection.sample", 1)
     seed = _int(d.get("seed", 0), "selection.seed", 0)
+    disagrees = _bool(d.get("judge_disagrees", False), "selection.judge_disagrees")
+    uncertain_raw = d.get("judge_uncertain", False)
+    uncertain: float | None = None
+    if uncertain_raw is True:
+        uncertain = DEFAULT_JUDGE_CONFIDENCE
+    elif uncertain_raw is not False and uncertain_raw is not None:
+        uncertain = _number(uncertain_raw, "selection.judge_uncertain")
+        if not 0 < uncertain <= 1:
+            raise _fail(
+                "selection.judge_uncertain",
+                f"must be true, false or a confidence 0 < c <= 1; got {uncertain_raw!r}",
+            )
+    judge_only = _bool(d.get("judge_only", False), "selection.judge_only")
+    if no_feedback and disagrees:
+        raise _fail(
+            "selection.no_feedback",
+            "cannot be combined with judge_disagrees (that needs feedback from people)",
+        )
+    if judge_only and (disagrees or thumbs_down or rating_at_most is not None):
+        raise _fail(
+            "selection.judge_only",
+            "cannot be combined with judge_disagrees, thumbs_down or rating_at_most "
+            "(those need feedback from people)",
+        )
+    judge = d.get("judge")
+    if judge is not None and (not isinstance(judge, str) or _JUDGE.fullmatch(judge) is None):
+        raise _fail("selection.judge", f"must be a judge name or name@version; got {judge!r}")
     return Selection(
+        judge_disagrees=disagrees,
+        judge_uncertain=uncertain,
+        judge_only=judge_only,
+        judge=judge,
         no_feedback=no_feedback,
         thumbs_down=thumbs_down,
         rating_at_most=rating_at_most,
@@ -201,6 +265,17 @@ def _selection(raw: object) -> Selection:
         seed=seed,
         pairs=_bool(d.get("pairs", False), "selection.pairs"),
     )
+
+
+def parse_selection(raw: object, *, what: str = "queue", where: str = "selection") -> Selection:
+    """A :class:`Selection` from its mapping; errors name ``{what} {where}.<field>``."""
+    try:
+        return _selection(raw)
+    except ValidationError as exc:
+        if (what, where) == ("queue", "selection"):
+            raise
+        text = str(exc).replace("queue selection", f"{what} {where}", 1)
+        raise ValidationError(text.replace("selection.", f"{where}.")) from None
 
 
 def _dimensions(raw: object) -> dict[str, float]:

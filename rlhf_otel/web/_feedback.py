@@ -207,9 +207,7 @@ def _routes(service: _Service) -> list[Route]:
         )
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= config.max_batch_items:
-            raise HTTPError(
-                422, f'send {{"items": [1 to {config.max_batch_items} submissions]}}'
-            )
+            raise HTTPError(422, f'send {{"items": [1 to {config.max_batch_items} submissions]}}')
         results: list[dict[str, Any]] = []
         for item in items:
             try:

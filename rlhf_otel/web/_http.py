@@ -119,8 +119,7 @@ def check_json_type(request: Request, allowed: tuple[str, ...] = ("application/j
     if mime not in allowed or charset not in ("", "utf-8", "utf8"):
         raise HTTPError(
             415,
-            f"Content-Type {raw or '(none)'!r} not accepted; send "
-            f"{' or '.join(allowed)} (UTF-8)",
+            f"Content-Type {raw or '(none)'!r} not accepted; send {' or '.join(allowed)} (UTF-8)",
         )
 
 

@@ -127,8 +127,11 @@ class ZeroDBStore(StoreBase):
         """
         created = self._sender.ensure_table(budget=timeout, retry=False)
         if created is None:
-            _LOG.warning("ZeroDB store: cannot check table %s now: %s",
-                         self._config.table_name, self._state.last_error)
+            _LOG.warning(
+                "ZeroDB store: cannot check table %s now: %s",
+                self._config.table_name,
+                self._state.last_error,
+            )
         return created
 
     # -- writes ------------------------------------------------------------------------
@@ -200,13 +203,23 @@ class ZeroDBStore(StoreBase):
         budget = timeout if deadline is None else max(deadline - time.monotonic(), timeout / 2)
         return budget, 1 if self._sender.failing() else None
 
-    def _query(self, flt: Mapping[str, Any], *, sort: Mapping[str, int], limit: int,
-               offset: int, deadline: float | None = None) -> list[Mapping[str, Any]]:
+    def _query(
+        self,
+        flt: Mapping[str, Any],
+        *,
+        sort: Mapping[str, int],
+        limit: int,
+        offset: int,
+        deadline: float | None = None,
+    ) -> list[Mapping[str, Any]]:
         payload = {"filter": flt, "sort": dict(sort), "limit": limit, "offset": offset}
         budget, attempts = self._budget(deadline)
         attempt = self._http.call(
-            "POST", self._http.table_path(self._config.table_name, "/query"), payload,
-            budget=budget, max_attempts=attempts,
+            "POST",
+            self._http.table_path(self._config.table_name, "/query"),
+            payload,
+            budget=budget,
+            max_attempts=attempts,
         )
         if attempt.outcome is not Outcome.OK:
             raise StoreError(f"ZeroDB query failed: {attempt.error}")
@@ -237,8 +250,9 @@ class ZeroDBStore(StoreBase):
         """Every feedback that names this interaction as a target, oldest written first."""
         return list(self.scan_feedback(FeedbackFilter(interaction_ids=[interaction_id])))
 
-    def _scan(self, kind: type[R], flt: Mapping[str, Any], offset: int,
-              limit: int | None, deadline: float) -> Iterator[R]:
+    def _scan(
+        self, kind: type[R], flt: Mapping[str, Any], offset: int, limit: int | None, deadline: float
+    ) -> Iterator[R]:
         if limit == 0:
             return
         seen: set[str] = set()
@@ -246,8 +260,9 @@ class ZeroDBStore(StoreBase):
         size = self._config.page_size
         first: float | None = deadline
         while True:
-            rows = self._query(flt, sort={"written_us": 1, "id": 1}, limit=size,
-                               offset=page_offset, deadline=first)
+            rows = self._query(
+                flt, sort={"written_us": 1, "id": 1}, limit=size, offset=page_offset, deadline=first
+            )
             first = None
             for row in rows:
                 record = record_from_row(row)
@@ -296,8 +311,11 @@ class ZeroDBStore(StoreBase):
             flt["user_id"] = user_id
         budget, attempts = self._budget(deadline)
         attempt = self._http.call(
-            "DELETE", self._http.table_path(self._config.table_name, "/rows"),
-            {"filter": flt, "limit": 0}, budget=budget, max_attempts=attempts,
+            "DELETE",
+            self._http.table_path(self._config.table_name, "/rows"),
+            {"filter": flt, "limit": 0},
+            budget=budget,
+            max_attempts=attempts,
         )
         if attempt.outcome is not Outcome.OK:
             raise StoreError(f"ZeroDB delete failed: {attempt.error}")
@@ -332,7 +350,9 @@ class ZeroDBStore(StoreBase):
             _LOG.warning(
                 "ZeroDB store: closed with %d record(s) in the spool %s (%s); the next "
                 "ZeroDBStore on this spool folder replays them",
-                status.spooled, status.spool_dir, status.last_error or "not delivered in time",
+                status.spooled,
+                status.spool_dir,
+                status.last_error or "not delivered in time",
             )
 
     def _spool_at_exit(self) -> None:
@@ -346,4 +366,3 @@ class ZeroDBStore(StoreBase):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
