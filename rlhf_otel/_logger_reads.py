@@ -119,7 +119,9 @@ class ReadMethods:
             ``accepted`` (records logged), ``stored`` (written to the store), ``pending``
             (still queued), ``in_flight`` (inside a store write that has not returned),
             ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
-            ``truncated`` (texts cut to the size limits); with OTLP export, ``otlp`` gives
+            ``truncated`` (texts cut to the size limits), ``foreign_skipped`` (spans of
+            other instrumentations that hold no interaction, by reason: an embedding, a
+            tool call, a shape no dialect reads); with OTLP export, ``otlp`` gives
             that path's own ``pending`` and ``dropped``. Once a logging call has returned,
             ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
             (the store's own later losses aside), at every moment.
@@ -140,6 +142,7 @@ class ReadMethods:
             "sampled_out": sampled,
             "dropped": dropped,
             "truncated": self._content.truncated,
+            "foreign_skipped": self.exporter.skipped.snapshot(),
             **(
                 {}
                 if self._otlp_processor is None

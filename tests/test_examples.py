@@ -25,5 +25,5 @@ def test_demo_runs_on_memory(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=120, env=ENV,
     )
     assert "interactions        24" in out.stdout
-    assert "by type             binary=24, comparative=12, multi_dimensional=3, rating=24, text=4" in out.stdout
+    assert "by type             binary=18, comparative=9, multi_dimensional=3, rating=18, text=3" in out.stdout
     assert "dropped 0" in out.stdout

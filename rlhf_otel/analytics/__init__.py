@@ -8,7 +8,7 @@ They run on one engine, DuckDB (``pip install 'rlhf-otel[analytics]'``), whose v
 from __future__ import annotations
 
 from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics._compute import engine_stats, get_analytics
 from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
     Engine,
@@ -43,6 +43,7 @@ __all__ = [
     "Where",
     "arrow_batches",
     "cohen_kappa",
+    "engine_stats",
     "feedback_where",
     "fleiss_kappa",
     "get_analytics",

@@ -103,7 +103,9 @@ class ReceiverStats:
 
     ``spans_ignored`` were accepted but carry no record (ordinary spans);
     ``spans_rejected`` were answered as partial success with a reason; ``truncated``
-    counts texts cut to the content limits.
+    counts texts cut to the content limits; ``spans_skipped`` counts, by reason, the
+    ignored spans of other instrumentations that a dialect knows but that hold no
+    interaction (an embedding, a tool call, a shape no dialect reads).
     """
 
     requests: int
@@ -115,6 +117,7 @@ class ReceiverStats:
     pending_records: int
     responses: dict[int, int]
     truncated: int = 0
+    spans_skipped: dict[str, int] = field(default_factory=dict)
 
 
 class Budget:

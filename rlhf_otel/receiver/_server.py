@@ -150,6 +150,7 @@ class _Handler(BodyHandler):
             spans_received=decoded.spans,
             spans_ignored=decoded.ignored_spans,
             spans_rejected=decoded.rejected_spans,
+            **{f"skipped:{reason}": n for reason, n in decoded.skipped.items()},
         )
         if not decoded.records:
             return self._ok(media, decoded.rejected_spans, decoded.error_message())
@@ -287,6 +288,7 @@ class OTLPReceiver:
                 pending_records=self._writer.pending,
                 responses=dict(self._responses),
                 truncated=self._content.truncated,
+                spans_skipped={k[8:]: v for k, v in c.items() if k.startswith("skipped:")},
             )
 
     def shutdown(self, timeout: float | None = 30.0) -> bool:
