@@ -53,7 +53,6 @@ _FEEDBACK_OPTIONS: Final = frozenset(
     {"user_id", "session_id", "source", "metadata", "feedback_id", "supersedes"}
 )
 
-
 class RLHFLogger(SessionMethods, ReadMethods):
     """Logs interactions and feedback as spans and reads them back from its store.
 
@@ -458,7 +457,6 @@ class RLHFLogger(SessionMethods, ReadMethods):
 
         keys = TokenKeys.from_config(self.config)
         return keys.sign(interaction_id, types=types, user_id=user_id, ttl=ttl)
-
 
 def create_rlhf_logger(
     config: RLHFConfig | None = None,

@@ -53,6 +53,7 @@ SURFACES: dict[str, list[str]] = {
         "Where",
         "arrow_batches",
         "cohen_kappa",
+        "engine_defaults",
         "engine_stats",
         "feedback_where",
         "fleiss_kappa",

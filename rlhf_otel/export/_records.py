@@ -34,6 +34,7 @@ __all__ = [
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
+
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
 
 

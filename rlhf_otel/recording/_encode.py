@@ -35,6 +35,7 @@ KNOWN_PARAMS: Final = {
 }
 
 
+
 def dumps(value: object) -> str:
     """Compact JSON that never raises on odd values (they become their ``repr``)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
@@ -146,7 +147,9 @@ def interaction_to_attributes(
         else:
             attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{user}]"
         finish = (
-            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}' if it.finish_reasons else ""
+            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}'
+            if it.finish_reasons
+            else ""
         )
         attrs[A.GEN_AI_OUTPUT_MESSAGES] = (
             f'[{{"role":"assistant","parts":[{{"type":"text","content":'

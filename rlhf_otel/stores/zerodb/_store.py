@@ -48,6 +48,7 @@ R = TypeVar("R", Interaction, Feedback)
 _LIVE: weakref.WeakSet[ZeroDBStore] = weakref.WeakSet()
 _ATEXIT = threading.Lock()
 _ATEXIT_DONE: list[bool] = []
+_MAX_DUPLICATES = 100_000
 
 
 def _spool_live_stores() -> None:
@@ -89,6 +90,9 @@ class ZeroDBStore(StoreBase):
         self._http = ZeroDBHTTP(config, transport)
         self._spool = Spool(config.spool_path, config.spool_max_bytes) if config.spool else None
         self._drops = DropCounter()
+        self._problems = DropCounter()
+        self._problems_lock = threading.Lock()
+        self._duplicates: set[tuple[str, str]] = set()
         self._state = SenderState()
         self._written_us = 0
         self._closed = False
@@ -229,9 +233,10 @@ class ZeroDBStore(StoreBase):
             raise StoreError("ZeroDB query answer has no 'rows' list")
         return rows
 
-    def _get(self, kind: type[R], flt: Mapping[str, Any]) -> R | None:
+    def _get(self, kind: type[R], flt: Mapping[str, Any], newest: bool = True) -> R | None:
         deadline = self._before_read()
-        rows = self._query(flt, sort={"written_us": -1}, limit=1, offset=0, deadline=deadline)
+        order = -1 if newest else 1
+        rows = self._query(flt, sort={"written_us": order}, limit=1, offset=0, deadline=deadline)
         for row in rows:
             record = record_from_row(row)
             if isinstance(record, kind):
@@ -243,8 +248,9 @@ class ZeroDBStore(StoreBase):
         return self._get(Interaction, {"type": "interaction", "id": interaction_id})
 
     def get_feedback(self, feedback_id: str) -> Feedback | None:
-        """The feedback with this id (its newest version), or ``None``."""
-        return self._get(Feedback, {"type": "feedback", "id": feedback_id})
+        """The feedback with this id (its first stored copy, the one that counts), or
+        ``None``."""
+        return self._get(Feedback, {"type": "feedback", "id": feedback_id}, newest=False)
 
     def get_feedback_for_interaction(self, interaction_id: str) -> list[Feedback]:
         """Every feedback that names this interaction as a target, oldest written first."""
@@ -266,7 +272,10 @@ class ZeroDBStore(StoreBase):
             first = None
             for row in rows:
                 record = record_from_row(row)
-                if not isinstance(record, kind) or record.id in seen:
+                if not isinstance(record, kind):
+                    continue
+                if record.id in seen:
+                    self._duplicate(kind, record.id, row)
                     continue
                 seen.add(record.id)
                 if skipped < offset:
@@ -279,6 +288,21 @@ class ZeroDBStore(StoreBase):
             if len(rows) < size:
                 return
             page_offset += len(rows)
+
+    def _duplicate(self, kind: type[R], record_id: str, row: Mapping[str, Any]) -> None:
+        key = (record_id, str(row.get("written_us")))
+        with self._problems_lock:
+            if key in self._duplicates or len(self._duplicates) >= _MAX_DUPLICATES:
+                return
+            self._duplicates.add(key)
+        name = "feedback" if kind is Feedback else "interaction"
+        self._problems.add(f"duplicate_{name}_id")
+
+    def read_problems(self) -> Mapping[str, int]:
+        """Stored records not counted, by reason: ``duplicate_feedback_id`` /
+        ``duplicate_interaction_id`` (an id stored again; its first copy counts), each
+        copy counted once however often it is read."""
+        return self._problems.snapshot()
 
     def scan_interactions(self, flt: InteractionFilter | None = None) -> Iterator[Interaction]:
         """Interactions matching ``flt`` (pushed down as a MongoDB-style filter), paged."""
