@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from rlhf_otel.pipeline._batch import BatchQueue
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter, span_records
-from rlhf_otel.pipeline._foreign import RecordSpanProcessor
+from rlhf_otel.pipeline._record_spans import RecordSpanProcessor
 from rlhf_otel.pipeline._otlp import (
     ContentCaptureSpanExporter,
     add_otlp_export,
