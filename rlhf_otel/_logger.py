@@ -90,7 +90,8 @@ class RLHFLogger(SessionMethods, ReadMethods):
         """Where this logger's records go: counted, batched and written to ``store``."""
         self.tracer_provider = self._resolve_provider(tracer_provider)
         # Spans of other libraries that reach this provider become records on the same queue.
-        self.tracer_provider.add_span_processor(RecordSpanProcessor(self.queue))
+        self.span_records = RecordSpanProcessor(self.queue)
+        self.tracer_provider.add_span_processor(self.span_records)
         self._otlp_processor = self._add_otlp(config)
         self.tracer: Tracer = self.tracer_provider.get_tracer(_TRACER_NAME)
         self.recording = RecordingHandler(

@@ -15,7 +15,7 @@ from rlhf_otel._counters import DropCounter
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel._session import SessionManager
-from rlhf_otel.pipeline import RecordQueue
+from rlhf_otel.pipeline import RecordQueue, RecordSpanProcessor
 from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
@@ -103,6 +103,7 @@ class ReadMethods:
     config: RLHFConfig
     store: Store
     queue: RecordQueue
+    span_records: RecordSpanProcessor
     _closed: bool
     _store_ops: StoreBase
     _drops: DropCounter
@@ -116,7 +117,9 @@ class ReadMethods:
             ``accepted`` (records logged), ``stored`` (written to the store), ``pending``
             (still queued), ``in_flight`` (inside a store write that has not returned),
             ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
-            ``truncated`` (texts cut to the size limits); with OTLP export, ``otlp`` gives
+            ``truncated`` (texts cut to the size limits), ``foreign_skipped`` (spans of
+            other instrumentations that hold no interaction, by reason: an embedding, a
+            tool call, a shape no dialect reads); with OTLP export, ``otlp`` gives
             that path's own ``pending`` and ``dropped``. Once a logging call has returned,
             ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
             (the store's own later losses aside), at every moment.
@@ -124,6 +127,7 @@ class ReadMethods:
         return {
             **self.queue.delivery(),
             "truncated": self._content.truncated,
+            "foreign_skipped": self.span_records.skipped.snapshot(),
             **(
                 {}
                 if self._otlp_processor is None

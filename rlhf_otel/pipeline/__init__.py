@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from rlhf_otel.pipeline._batch import BatchQueue
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter, span_records
-from rlhf_otel.pipeline._record_spans import RecordSpanProcessor
 from rlhf_otel.pipeline._otlp import (
     ContentCaptureSpanExporter,
     add_otlp_export,
@@ -23,6 +22,7 @@ from rlhf_otel.pipeline._otlp import (
 from rlhf_otel.pipeline._otlp_processor import OTLPSpanProcessor
 from rlhf_otel.pipeline._processor import BatchingSpanProcessor, RLHFSpanProcessor
 from rlhf_otel.pipeline._queue import Record, RecordQueue, recorded_here, write_records
+from rlhf_otel.pipeline._record_spans import RecordSpanProcessor
 from rlhf_otel.pipeline._zero_code import ZeroCodeSpanExporter
 
 __all__ = [

@@ -15,7 +15,7 @@ from rlhf_otel import attributes as A
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.pipeline._queue import recorded_here, write_records
-from rlhf_otel.recording import ReadableSpanLike, records_from_span
+from rlhf_otel.recording import ReadableSpanLike, SpanRecords, decode_span
 from rlhf_otel.records import Feedback, Interaction
 from rlhf_otel.stores import Store, store_flush
 
@@ -24,28 +24,27 @@ __all__ = ["RLHFSpanExporter", "span_records"]
 _log = logging.getLogger("rlhf_otel")
 
 
-def span_records(
-    span: ReadableSpanLike, policy: ContentPolicy | None = None
-) -> tuple[Interaction | None, list[Feedback]]:
-    """The records a span we did not record ourselves carries; a foreign GenAI span's texts
-    pass ``policy`` (ours were redacted when they were captured).
+def span_records(span: ReadableSpanLike, policy: ContentPolicy | None = None) -> SpanRecords:
+    """The records a span we did not record ourselves carries (``decode_span``); a foreign
+    GenAI span's texts pass ``policy`` (ours were redacted when they were captured).
 
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
     """
-    interaction, feedback = records_from_span(span)
+    found = decode_span(span)
+    interaction = found.interaction
     if (
         interaction is not None
         and policy is not None
         and A.RLHF_RECORD_KIND not in (span.attributes or {})
     ):
-        interaction = replace(
+        found.interaction = replace(
             interaction,
             prompt=policy.prompt(interaction.prompt),
             response=policy.response(interaction.response),
             context=policy.context(interaction.context),
         )
-    return interaction, feedback
+    return found
 
 
 class RLHFSpanExporter(SpanExporter):
@@ -81,6 +80,9 @@ class RLHFSpanExporter(SpanExporter):
         self.drops = drops if drops is not None else DropCounter()
         self.sampled_out = 0
         self.stored = 0
+        self.skipped = DropCounter()
+        """Spans of other libraries that a dialect knows but that hold no interaction
+        (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
         self._on_stored = on_stored
         self._closed = False
         self._lock = threading.Lock()
@@ -95,7 +97,10 @@ class RLHFSpanExporter(SpanExporter):
             if recorded_here(span.attributes):
                 continue
             try:
-                interaction, fbs = span_records(span, self._policy)
+                found = span_records(span, self._policy)
+                interaction, fbs = found.interaction, found.feedback
+                if found.skipped is not None:
+                    self.skipped.add(found.skipped)
             except Exception:
                 _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
                 malformed += 1

@@ -8,6 +8,7 @@ import logging
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.pipeline._exporter import span_records
 from rlhf_otel.pipeline._queue import RecordQueue, recorded_here
@@ -36,6 +37,9 @@ class RecordSpanProcessor(SpanProcessor):
     def __init__(self, queue: RecordQueue, policy: ContentPolicy | None = None) -> None:
         self.queue = queue
         self._policy = policy
+        self.skipped = DropCounter()
+        """Spans of other libraries that a dialect knows but that hold no interaction
+        (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Nothing to do at start."""
@@ -49,14 +53,16 @@ class RecordSpanProcessor(SpanProcessor):
             _log.exception("span filter failed")
             return
         try:
-            interaction, feedback = span_records(span, self._policy)
+            found = span_records(span, self._policy)
         except Exception:
             _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
             self.queue.refuse("malformed_span")
             return
-        if interaction is not None:
-            self.queue.put(interaction)
-        for record in feedback:
+        if found.skipped is not None:
+            self.skipped.add(found.skipped)
+        if found.interaction is not None:
+            self.queue.put(found.interaction)
+        for record in found.feedback:
             self.queue.put(record)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

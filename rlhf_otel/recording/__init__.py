@@ -19,6 +19,7 @@ from rlhf_otel.recording._current import (
     last_interaction_id,
     set_last_interaction_id,
 )
+from rlhf_otel.recording._dialects import is_dialect_event, is_dialect_key
 from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
@@ -50,7 +51,9 @@ from rlhf_otel.recording._response import (
 )
 from rlhf_otel.recording._spans import (
     ReadableSpanLike,
+    SpanRecords,
     carries_records,
+    decode_span,
     ns_to_datetime,
     records_from_span,
 )
@@ -70,12 +73,14 @@ __all__ = [
     "RecordingHandler",
     "ResponseInfo",
     "ResponsesEventAccumulator",
+    "SpanRecords",
     "StreamAccumulator",
     "UNKNOWN_PROVIDER",
     "build_feedback",
     "build_interaction",
     "carries_records",
     "content_text",
+    "decode_span",
     "dumps",
     "evaluator_type",
     "extract_messages",
@@ -85,6 +90,8 @@ __all__ = [
     "infer_provider",
     "interaction_span_name",
     "interaction_to_attributes",
+    "is_dialect_event",
+    "is_dialect_key",
     "last_interaction_id",
     "ns_to_datetime",
     "prompt_index",

@@ -299,8 +299,11 @@ class RecordingHandler:
     def record(self, draft: InteractionDraft, session: FeedbackSession | None = None) -> str:
         """Record an exchange that already happened (``log_interaction``): the span ends now
         and starts ``draft.latency_ms`` ago. ``draft`` is validated and redacted by the
-        caller; the record is built from it once. Returns the interaction id."""
+        caller; the record is built from it once. Returns the interaction id. A draft with
+        no provider gets the model name's family, as :meth:`start` does."""
         capture = self.capture_content
+        if not draft.provider:
+            draft.provider = infer_provider(draft.model)
         attrs = interaction_to_attributes(draft, capture_content=capture)
         end_ns = time.time_ns()
         start_ns = end_ns - int((draft.latency_ms or 0.0) * 1e6)

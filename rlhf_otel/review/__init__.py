@@ -19,10 +19,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, item_key
+from rlhf_otel.review._access import (
+    ReviewerTokens,
+    SignInLimiter,
+    mint_reviewer_token,
+    token_digest,
+)
+from rlhf_otel.review._build import (
+    REVIEW_SOURCE,
+    Item,
+    build_queue,
+    describe_funnel,
+    item_key,
+    queue_funnel,
+)
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._service import ReviewService
 from rlhf_otel.review._spec import (
+    Guide,
     QueueSpec,
     Rubric,
     Selection,
@@ -33,6 +47,7 @@ from rlhf_otel.review._spec import (
 from rlhf_otel.review._summary import agreement_of, judgements, queue_summary, review_summary
 
 __all__ = [
+    "Guide",
     "Item",
     "Lease",
     "LeaseBook",
@@ -40,18 +55,24 @@ __all__ = [
     "QueueSpec",
     "REVIEW_SOURCE",
     "ReviewService",
+    "ReviewerTokens",
     "Rubric",
     "Selection",
+    "SignInLimiter",
     "agreement_of",
     "build_queue",
     "default_queue",
+    "describe_funnel",
     "item_key",
     "judgements",
     "load_queue",
+    "mint_reviewer_token",
     "parse_queue",
+    "queue_funnel",
     "queue_summary",
     "review_app",
     "review_summary",
+    "token_digest",
 ]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -13,17 +11,31 @@ from pathlib import Path
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel._specfile import load_spec_file
 from rlhf_otel.records import FeedbackType, parse_timestamp
 
-__all__ = ["QueueSpec", "Rubric", "Selection", "default_queue", "load_queue", "parse_queue"]
+__all__ = [
+    "Guide",
+    "QueueSpec",
+    "Rubric",
+    "Selection",
+    "default_queue",
+    "load_queue",
+    "parse_queue",
+]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_TOP: Final = ("name", "selection", "reviewers_per_item", "blind", "lease_timeout", "rubric")
+_TOP: Final = (
+    "name", "guidelines", "selection", "reviewers_per_item", "blind", "lease_timeout", "rubric",
+)  # fmt: skip
 _SELECTION: Final = (
     "no_feedback", "thumbs_down", "rating_at_most", "model", "models", "since", "until",
     "sample", "seed", "pairs",
 )  # fmt: skip
-_RUBRIC: Final = ("types", "dimensions", "scale")
+_RUBRIC: Final = ("types", "dimensions", "scale", "guide")
+_GUIDE_ITEM: Final = ("description", "scores")
+MAX_GUIDELINES_CHARS: Final = 20_000
+MAX_GUIDE_CHARS: Final = 2_000
 _TYPES: Final = tuple(t.value for t in FeedbackType)
 MAX_REVIEWERS_PER_ITEM: Final = 20
 MAX_LEASE_SECONDS: Final = 86_400.0
@@ -55,6 +67,15 @@ class Rubric:
     types: tuple[str, ...]
     dimensions: Mapping[str, float] = field(default_factory=dict)
     scale: tuple[int, int] = (1, 5)
+    guide: Mapping[str, Guide] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Guide:
+    """What one rubric item asks (``description``) and what each score means (``scores``)."""
+
+    description: str = ""
+    scores: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +88,7 @@ class QueueSpec:
     reviewers_per_item: int = 1
     blind: bool = False
     lease_timeout: float = 600.0
+    guidelines: str = ""
 
     @property
     def pairwise(self) -> bool:
@@ -78,6 +100,7 @@ class QueueSpec:
         s = self.selection
         return {
             "name": self.name,
+            "guidelines": self.guidelines,
             "pairwise": self.pairwise,
             "reviewers_per_item": self.reviewers_per_item,
             "blind": self.blind,
@@ -86,6 +109,13 @@ class QueueSpec:
                 "types": list(self.rubric.types),
                 "dimensions": dict(self.rubric.dimensions),
                 "scale": {"min": self.rubric.scale[0], "max": self.rubric.scale[1]},
+                "guide": {
+                    k: {
+                        "description": g.description,
+                        "scores": {str(v): m for v, m in sorted(g.scores.items())},
+                    }
+                    for k, g in self.rubric.guide.items()
+                },
             },
             "selection": {
                 "no_feedback": s.no_feedback,
@@ -271,7 +301,53 @@ def _rubric(raw: object, pairs: bool) -> Rubric:
         if hi <= lo:
             raise _fail("rubric.scale", f"max ({hi}) must be greater than min ({lo})")
         scale = (lo, hi)
-    return Rubric(types=tuple(types), dimensions=dims, scale=scale)
+    guide = _guide(d.get("guide"), types, dims, scale)
+    return Rubric(types=tuple(types), dimensions=dims, scale=scale, guide=guide)
+
+
+def _text(value: object, where: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise _fail(where, f"must be text (Markdown) of at most {limit} characters")
+    return value
+
+
+def _guide(
+    raw: object, types: list[str], dims: Mapping[str, float], scale: tuple[int, int]
+) -> dict[str, Guide]:
+    """Per rubric item: its description and the meaning of each score."""
+    if raw is None:
+        return {}
+    items = [t for t in types if t not in ("multi_dimensional",)] + list(dims)
+    d = _keys(raw, "rubric.guide", tuple(items))
+    out: dict[str, Guide] = {}
+    for name, entry in d.items():
+        where = f"rubric.guide.{name}"
+        if isinstance(entry, str):
+            out[name] = Guide(description=_text(entry, where, MAX_GUIDE_CHARS))
+            continue
+        e = _keys(entry, where, _GUIDE_ITEM)
+        scores: dict[int, str] = {}
+        raw_scores = e.get("scores") or {}
+        if not isinstance(raw_scores, Mapping):
+            raise _fail(f"{where}.scores", "must map a score to what it means")
+        if raw_scores and (name in ("binary", "comparative", "text")):
+            raise _fail(f"{where}.scores", "only ratings and dimensions have scores")
+        for value, meaning in raw_scores.items():
+            try:
+                v = int(value)
+            except (TypeError, ValueError):
+                v = scale[0] - 1
+            if not scale[0] <= v <= scale[1] or str(v) != str(value).strip():
+                raise _fail(
+                    f"{where}.scores",
+                    f"score {value!r} is not on the scale {scale[0]}..{scale[1]}",
+                )
+            scores[v] = _text(meaning, f"{where}.scores.{v}", MAX_GUIDE_CHARS)
+        out[name] = Guide(
+            description=_text(e.get("description", ""), f"{where}.description", MAX_GUIDE_CHARS),
+            scores=scores,
+        )
+    return out
 
 
 def parse_queue(raw: object) -> QueueSpec:
@@ -301,6 +377,7 @@ def parse_queue(raw: object) -> QueueSpec:
         ),
         blind=_bool(d.get("blind", False), "blind"),
         lease_timeout=timeout,
+        guidelines=_text(d.get("guidelines", ""), "guidelines", MAX_GUIDELINES_CHARS),
     )
 
 
@@ -308,31 +385,18 @@ def load_queue(path: str | Path) -> QueueSpec:
     """Read and validate a queue file: ``.json``, or YAML (``.yaml``/``.yml``, needs PyYAML).
 
     Raises:
-        ValidationError: the file is not valid JSON/YAML or not a valid queue.
+        ValidationError: the file is too large (1 MiB), nests deeper than 64 levels,
+            expands (YAML aliases) to more than 100,000 values, is not valid JSON/YAML, or
+            is not a valid queue; the message is one line.
         OSError: the file cannot be read.
     """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() in (".yaml", ".yml"):
-        try:
-            yaml: Any = importlib.import_module("yaml")
-        except ImportError:
-            raise ValidationError(
-                f"queue file {p}: YAML needs PyYAML (pip install pyyaml), or write it as JSON"
-            ) from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"queue file {p} is not valid YAML: {exc}") from None
-    else:
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(f"queue file {p} is not valid JSON: {exc}") from None
+    raw = load_spec_file(p, what="queue file")
     try:
         return parse_queue(raw)
     except ValidationError as exc:
-        raise ValidationError(f"{p}: {exc}") from None
+        message = " ".join(f"{p}: {exc}".split())
+        raise ValidationError(message if len(message) <= 500 else message[:499] + "…") from None
 
 
 def default_queue() -> QueueSpec:
@@ -341,7 +405,37 @@ def default_queue() -> QueueSpec:
     return parse_queue(
         {
             "name": "default",
+            "guidelines": DEFAULT_GUIDELINES,
             "selection": {"no_feedback": True},
-            "rubric": {"types": ["binary", "rating", "text"]},
+            "rubric": {
+                "types": ["binary", "rating", "text"],
+                "guide": DEFAULT_GUIDE,
+            },
         }
     )
+
+
+DEFAULT_GUIDELINES: Final = """\
+Read the prompt (and the conversation before it), then judge the **answer** as the person who
+asked would: is it correct, does it answer what was asked, is it safe and clear?
+
+- Thumbs up only when you would be happy to get this answer yourself.
+- Rate on the scale below; use the middle when it is partly right.
+- Write the better answer (key `E`) when you can fix it: corrections become training data.
+- Skip (key `S`) with a reason when you cannot judge it (e.g. needs expert knowledge).
+"""
+
+DEFAULT_GUIDE: Final = {
+    "binary": {"description": "Would you be happy to get this answer? Up: yes. Down: no."},
+    "rating": {
+        "description": "Overall quality of the answer for this prompt.",
+        "scores": {
+            1: "wrong or harmful",
+            2: "mostly wrong or unhelpful",
+            3: "partly right; important gaps",
+            4: "right, minor issues",
+            5: "right, complete and clear",
+        },
+    },
+    "text": {"description": "Optional: what is wrong, or a better answer (E)."},
+}
