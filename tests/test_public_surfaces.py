@@ -107,6 +107,7 @@ SURFACES: dict[str, list[str]] = {
         "FEEDBACK_EVENT_NAMES",
         "INTERACTION_OPERATIONS",
         "LLMCall",
+        "MODEL_SOURCES",
         "OPEN_SPANS",
         "ReadableSpanLike",
         "RecordingHandler",

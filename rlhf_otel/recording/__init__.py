@@ -22,6 +22,7 @@ from rlhf_otel.recording._dialects import is_dialect_event, is_dialect_key
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
     INTERACTION_OPERATIONS,
+    MODEL_SOURCES,
     dumps,
     evaluator_type,
     feedback_links,
@@ -65,6 +66,7 @@ __all__ = [
     "FEEDBACK_EVENT_NAMES",
     "INTERACTION_OPERATIONS",
     "LLMCall",
+    "MODEL_SOURCES",
     "OPEN_SPANS",
     "ReadableSpanLike",
     "RecordingHandler",

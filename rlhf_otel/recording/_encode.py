@@ -16,6 +16,7 @@ from rlhf_otel.records import Feedback, FeedbackType, Interaction, json_default,
 __all__ = [
     "FEEDBACK_EVENT_NAMES",
     "INTERACTION_OPERATIONS",
+    "MODEL_SOURCES",
     "dumps",
     "evaluator_type",
     "feedback_links",
@@ -33,7 +34,6 @@ KNOWN_PARAMS: Final = {
     "max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
     "top_p": A.GEN_AI_REQUEST_TOP_P,
 }
-
 
 
 def dumps(value: object) -> str:
@@ -147,9 +147,7 @@ def interaction_to_attributes(
         else:
             attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{user}]"
         finish = (
-            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}'
-            if it.finish_reasons
-            else ""
+            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}' if it.finish_reasons else ""
         )
         attrs[A.GEN_AI_OUTPUT_MESSAGES] = (
             f'[{{"role":"assistant","parts":[{{"type":"text","content":'
@@ -220,6 +218,8 @@ def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
 
 
 _MODEL_SOURCES: Final = frozenset({"model", "llm", "judge", "llm_judge", "llm-judge", "auto"})
+MODEL_SOURCES: Final = tuple(sorted(_MODEL_SOURCES))
+"""The feedback sources whose evaluator type is ``model`` (a judge)."""
 
 
 def evaluator_type(source: str | None) -> str:
