@@ -24,6 +24,7 @@ from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
     INTERACTION_OPERATIONS,
+    MODEL_SOURCES,
     dumps,
     evaluator_type,
     feedback_links,
@@ -67,6 +68,7 @@ __all__ = [
     "INTERACTION_OPERATIONS",
     "InteractionDraft",
     "LLMCall",
+    "MODEL_SOURCES",
     "OPEN_SPANS",
     "ReadableSpanLike",
     "RecordSink",

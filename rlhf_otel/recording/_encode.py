@@ -17,6 +17,7 @@ from rlhf_otel.records import Feedback, FeedbackType, Interaction, json_default,
 __all__ = [
     "FEEDBACK_EVENT_NAMES",
     "INTERACTION_OPERATIONS",
+    "MODEL_SOURCES",
     "dumps",
     "evaluator_type",
     "feedback_links",
@@ -218,6 +219,8 @@ def _evaluation(fb: Feedback | FeedbackDraft, out: dict[str, AttributeValue]) ->
 
 
 _MODEL_SOURCES: Final = frozenset({"model", "llm", "judge", "llm_judge", "llm-judge", "auto"})
+MODEL_SOURCES: Final = tuple(sorted(_MODEL_SOURCES))
+"""The feedback sources whose evaluator type is ``model`` (a judge)."""
 
 
 def evaluator_type(source: str | None) -> str:
