@@ -14,3 +14,16 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]" -e ./instrumentation/openai
+# The TypeScript example (a Node chat on the Vercel AI SDK) and its end-to-end test: exact
+# versions from package-lock.json; no install scripts, so nothing downloads a browser.
+if command -v npm >/dev/null 2>&1; then
+  (cd examples/typescript && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+else
+  echo "setup: npm not found: examples/typescript is not installed (install Node >= 20)" >&2
+fi
+# axe-core for the accessibility checks of the review app, widget and report (tests/a11y).
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/a11y && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+else
+  echo "setup: npm not found: tests/a11y (axe-core) is not installed (install Node >= 20)" >&2
+fi

@@ -22,6 +22,7 @@ from rlhf_otel.analytics import (
     open_engine,
     require_duckdb,
 )
+from rlhf_otel.analytics._views import counted_view_sql
 from rlhf_otel.cli._commands import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,
@@ -31,6 +32,7 @@ from rlhf_otel.cli._commands import (
     _non_negative,
     _progress_flags,
 )
+from rlhf_otel.cli._engine_flags import add_engine_flags
 from rlhf_otel.cli._output import table
 from rlhf_otel.cli._sql_guard import (
     ALLOWED_STATEMENTS,
@@ -49,11 +51,8 @@ DEFAULT_TIMEOUT_S: Final = 60.0
 DEFAULT_MAX_ROWS: Final = 10_000
 _BATCH: Final = 2_000
 _CELL: Final = 60
-# A feedback version named in another record's ``supersedes`` no longer counts.
-_LAKE_FEEDBACK: Final = (
-    "CREATE VIEW feedback AS SELECT * FROM feedback_versions AS f WHERE NOT EXISTS "
-    "(SELECT 1 FROM feedback_versions AS g WHERE g.supersedes = f.id AND g.id <> f.id)"
-)
+# The counting rule of the store's views (rlhf_otel.records.count_feedback), over the lake.
+_LAKE_FEEDBACK: Final = counted_view_sql("feedback", "feedback_versions", "id")
 
 
 def register_sql(subparsers: Any, *, store_opener: StoreOpener | None = None) -> None:
@@ -90,6 +89,7 @@ def register_sql(subparsers: Any, *, store_opener: StoreOpener | None = None) ->
         "stderr says when rows were cut",
     )
     _progress_flags(p)
+    add_engine_flags(p)
     run = _runner(store_opener)
     p.set_defaults(handler=run, func=run)
 
@@ -268,7 +268,7 @@ def _engine_config(args: argparse.Namespace) -> EngineConfig:
     if Path(parent).resolve().is_relative_to(data):
         raise CLIError(
             f"the analytics temp directory {parent} is inside {data}; sql writes nothing "
-            f"there: set {ANALYTICS_TEMP_DIR} elsewhere"
+            f"there: give --temp-dir (or {ANALYTICS_TEMP_DIR}) outside it"
         )
     return config
 

@@ -72,8 +72,10 @@ def refused_relations(duckdb: Any, query: str, relations: Iterable[str]) -> str 
             continue
         name = str(node.get("table_name", ""))
         if name.lower() not in known:
-            views = ", ".join(sorted(relations))
-            return f"SQL: no view or table named {name!r}; a query reads only {views}"
+            return (
+                f"SQL: no view or table named {name!r}; query the views interactions and "
+                "feedback (or feedback_versions)"
+            )
     return None
 
 

@@ -92,8 +92,8 @@ def test_sql_errors_exit_2_with_one_line(data: Dataset, capsys: pytest.CaptureFi
     assert run(data.store, ["sql", "SELECT * FROM nowhere"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "rlhf-otel: error: SQL: no view or table named 'nowhere'; a query reads only "
-        "feedback, feedback_versions, interactions, raw_feedback, raw_interactions\n"
+        "rlhf-otel: error: SQL: no view or table named 'nowhere'; query the views "
+        "interactions and feedback (or feedback_versions)\n"
     )
     assert run(data.store, ["sql", "SELEC 1"]) == 2
     err = capsys.readouterr().err

@@ -241,8 +241,8 @@ def test_a_file_name_in_place_of_a_view_is_refused(
     secret.write_text("a\n1\n")
     assert main(["sql", "--data-dir", str(store_dir), query.format(secret=secret)]) == 2
     assert capsys.readouterr().err == (
-        f"rlhf-otel: error: SQL: no view or table named '{secret}'; a query reads only "
-        "feedback, feedback_versions, interactions, raw_feedback, raw_interactions\n"
+        f"rlhf-otel: error: SQL: no view or table named '{secret}'; query the views "
+        "interactions and feedback (or feedback_versions)\n"
     )
 
 

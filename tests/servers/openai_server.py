@@ -5,6 +5,8 @@ Behaviour is chosen by the request's ``model``:
 - any model: a deterministic echo answer (``Echo: <last user text>``), ids derived from the
   request body, so two identical requests get identical responses;
 - ``tools``: the answer is a call of the first tool (``{"city": "Paris"}``);
+- ``agent``: like ``tools`` until the last message is a tool result, then the echo answer
+  (an agent loop: tool call, tool result, final answer);
 - ``length``: finish reason ``length``;
 - ``refuse``: the model refuses (``refusal`` set, ``content`` null);
 - ``error-<status>``: that HTTP status with an OpenAI error body;
@@ -157,7 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens = sum(_words(str(m.get("content") or "")) for m in messages)
         tools = body.get("tools") or []
         call = None
-        if model == "tools" and tools:
+        answered = bool(messages) and messages[-1].get("role") == "tool"
+        if (model == "tools" or (model == "agent" and not answered)) and tools:
             call = {
                 "id": f"call_{digest[:8]}",
                 "type": "function",
@@ -337,7 +340,13 @@ class _Handler(BaseHTTPRequestHandler):
         input_tokens = _words(user_text) + _words(str(body.get("instructions") or ""))
         tools = body.get("tools") or []
         output: list[dict[str, Any]]
-        if model == "tools" and tools:
+        items = body.get("input")
+        answered = (
+            isinstance(items, list)
+            and bool(items)
+            and items[-1].get("type") == "function_call_output"
+        )
+        if (model == "tools" or (model == "agent" and not answered)) and tools:
             output = [
                 {
                     "type": "function_call",
