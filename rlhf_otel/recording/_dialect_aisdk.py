@@ -54,7 +54,11 @@ _ID_KEYS: Final = {
     "user_id": ("userId", "user_id", "user.id", "userID"),
     "session_id": ("sessionId", "session_id", "session.id", "sessionID", "conversationId"),
 }
-_ID_PLACES: Final = ("ai.telemetry.metadata.", "ai.settings.context.", "ai.settings.runtimeContext.")
+_ID_PLACES: Final = (
+    "ai.telemetry.metadata.",
+    "ai.settings.context.",
+    "ai.settings.runtimeContext.",
+)
 # ``ai.model.provider``'s first part, where it differs from the GenAI conventions' name.
 _PROVIDERS: Final = {
     "google": "gcp.gemini",
@@ -67,13 +71,18 @@ _PROVIDERS: Final = {
     "togetherai": "together_ai",
 }
 
+# The inner spans also carry some gen_ai.* attributes (ai 5+): read when ai.* is missing.
 SCALARS: Final = Scalars(
-    model=("ai.model.id",),
-    response_model=("ai.response.model",),
-    input_tokens=("ai.usage.inputTokens", "ai.usage.promptTokens"),
-    output_tokens=("ai.usage.outputTokens", "ai.usage.completionTokens"),
+    model=("ai.model.id", "gen_ai.request.model"),
+    response_model=("ai.response.model", "gen_ai.response.model"),
+    input_tokens=("ai.usage.inputTokens", "ai.usage.promptTokens", "gen_ai.usage.input_tokens"),
+    output_tokens=(
+        "ai.usage.outputTokens",
+        "ai.usage.completionTokens",
+        "gen_ai.usage.output_tokens",
+    ),
     total_tokens=("ai.usage.totalTokens",),
-    response_id=("ai.response.id",),
+    response_id=("ai.response.id", "gen_ai.response.id"),
 )
 
 
@@ -94,7 +103,11 @@ def _arguments(value: Any) -> str | None:
 def _call(part: Mapping[str, Any]) -> dict[str, Any]:
     """An AI SDK tool call (``toolCallId``, ``toolName``, ``input`` or ``args``) in our form."""
     args = part.get("input", part.get("args"))
-    return {"id": part.get("toolCallId"), "name": part.get("toolName"), "arguments": _arguments(args)}
+    return {
+        "id": part.get("toolCallId"),
+        "name": part.get("toolName"),
+        "arguments": _arguments(args),
+    }
 
 
 def _tool_output(part: Mapping[str, Any]) -> str:
@@ -197,7 +210,7 @@ def read_ai_sdk(view: SpanView) -> Fields:
     reason = attrs.get("ai.response.finishReason")
     if isinstance(reason, str) and reason:
         out.finish_reasons = (reason.replace("-", "_"),)
-    out.provider = provider_name(attrs.get("ai.model.provider"))
+    out.provider = provider_name(attrs.get("ai.model.provider") or attrs.get("gen_ai.system"))
     SCALARS.read(attrs, out)
     params = {name: attrs[key] for key, name in _PARAMS.items() if key in attrs}
     if params:
