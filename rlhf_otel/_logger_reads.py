@@ -44,7 +44,6 @@ class SessionMethods:
     def _dbg(self, msg: str, *args: object) -> None:
         raise NotImplementedError
 
-
     def start_session(
         self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
@@ -120,7 +119,9 @@ class ReadMethods:
             ``accepted`` (records logged), ``stored`` (written to the store), ``pending``
             (still queued), ``in_flight`` (inside a store write that has not returned),
             ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
-            ``truncated`` (texts cut to the size limits); with OTLP export, ``otlp`` gives
+            ``truncated`` (texts cut to the size limits), ``foreign_skipped`` (spans of
+            other instrumentations that hold no interaction, by reason: an embedding, a
+            tool call, a shape no dialect reads); with OTLP export, ``otlp`` gives
             that path's own ``pending`` and ``dropped``. Once a logging call has returned,
             ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
             (the store's own later losses aside), at every moment.
@@ -141,6 +142,7 @@ class ReadMethods:
             "sampled_out": sampled,
             "dropped": dropped,
             "truncated": self._content.truncated,
+            "foreign_skipped": self.exporter.skipped.snapshot(),
             **(
                 {}
                 if self._otlp_processor is None
@@ -152,7 +154,6 @@ class ReadMethods:
                 }
             ),
         }
-
 
     def _sync(self) -> None:
         if not self._closed:
@@ -268,7 +269,6 @@ class ReadMethods:
         return get_analytics(self.store, filter, **options)
 
 
-
 def _limit(limit: object) -> int | None:
     if limit is None:
         return None
@@ -285,4 +285,3 @@ def _with_types(flt: FeedbackFilter) -> FeedbackFilter:
             f"{exc}; allowed: {', '.join(t.value for t in FeedbackType)}"
         ) from None
     return replace(flt, types=types)
-

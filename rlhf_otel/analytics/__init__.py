@@ -8,15 +8,15 @@ They run on one engine, DuckDB (``pip install 'rlhf-otel[analytics]'``), whose v
 from __future__ import annotations
 
 from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics._compute import engine_stats, get_analytics
 from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
     Engine,
-    EngineConfig,
     arrow_batches,
     open_engine,
     require_duckdb,
 )
+from rlhf_otel.analytics._limits import EngineConfig, engine_defaults
 from rlhf_otel.analytics._scope import (
     NORM_SQL,
     WSCORE_SQL,
@@ -43,6 +43,8 @@ __all__ = [
     "Where",
     "arrow_batches",
     "cohen_kappa",
+    "engine_defaults",
+    "engine_stats",
     "feedback_where",
     "fleiss_kappa",
     "get_analytics",

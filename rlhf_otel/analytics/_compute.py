@@ -30,10 +30,10 @@ from rlhf_otel.analytics._types import (
     LatencyBin,
     Trends,
 )
-from rlhf_otel.records import FeedbackFilter, InteractionFilter, utc_now
+from rlhf_otel.records import FeedbackFilter, FeedbackStats, InteractionFilter, utc_now
 from rlhf_otel.stores import Store
 
-__all__ = ["bucket_start", "get_analytics"]
+__all__ = ["bucket_start", "engine_stats", "get_analytics"]
 
 MAX_FILLED_BUCKETS: Final = 5000
 LOW_RATING: Final = 0.25
@@ -160,6 +160,28 @@ def get_analytics(
         agreement=agree,
         notes=dict(sorted(notes.items())),
     )
+
+
+def engine_stats(
+    store: Store,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    engine: EngineConfig | None = None,
+) -> FeedbackStats:
+    """``get_feedback_stats`` computed by the engine: the figures of ``get_analytics().stats``
+    over ``[start, end]`` (``end`` defaults to now)."""
+    end = end or utc_now()
+    with Engine(store, engine) as eng:
+        select_scope(
+            eng, InteractionFilter(start_time=start, end_time=end),
+            FeedbackFilter(start_time=start, end_time=end),
+            interaction_columns=[], feedback_columns=["target_ids", "value", "rating",
+                                                      "min_rating", "max_rating", "comment",
+                                                      "sentiment", "dimensions", "weights",
+                                                      "confidence_level"],
+        )  # fmt: skip
+        return feedback_stats(eng, start, end)
 
 
 def _latency_bins(eng: Engine, bins: int = 10) -> list[LatencyBin]:

@@ -10,18 +10,23 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
 
-from rlhf_otel._env import ANALYTICS_MEMORY_LIMIT, ANALYTICS_TEMP_DIR, ANALYTICS_THREADS
 from rlhf_otel._errors import ConfigurationError, RLHFError
+from rlhf_otel.analytics._limits import EngineConfig, GuardedConnection
 from rlhf_otel.analytics._views import (
+    DUPLICATES_TABLE,
+    FEEDBACK_KEYS_TABLE,
+    FEEDBACK_ROWS_VIEW,
     FEEDBACK_VERSIONS_VIEW,
     FEEDBACK_VIEW,
     INTERACTIONS_VIEW,
     RAW_FEEDBACK,
     RAW_INTERACTIONS,
+    flattened_sql,
+    uncounted_sql,
 )
 from rlhf_otel.records import Feedback, Interaction, format_timestamp
 from rlhf_otel.stores import JsonlStore, Store, store_flush
@@ -36,6 +41,7 @@ __all__ = [
 ]
 
 ARROW_BATCH: Final = 2048
+_REPORTED: Final = 100_000
 _MAX_LINE: Final = 16 * 1024 * 1024
 _LONE_SURROGATE: Final = r"\\u[dD][89a-fA-F]"
 _LONE_SURROGATE_4: Final = r"\\u[dD][89a-fA-F][0-9a-fA-F][0-9a-fA-F]"
@@ -68,40 +74,6 @@ def _require_pyarrow() -> Any:
     return pyarrow
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineConfig:
-    """Resources of the analytics engine.
-
-    Args:
-        memory_limit: DuckDB's memory limit; beyond it, work spills to disk. Default
-            ``$RLHF_OTEL_ANALYTICS_MEMORY_LIMIT`` or ``"512MB"``.
-        threads: worker threads. Default ``$RLHF_OTEL_ANALYTICS_THREADS`` or the cores.
-        temp_dir: where the engine creates its private (0700) directory for spill files
-            and its database file. Default ``$RLHF_OTEL_ANALYTICS_TEMP_DIR`` or the system
-            temp directory.
-    """
-
-    memory_limit: str | None = None
-    threads: int | None = None
-    temp_dir: str | None = None
-
-    def resolved(self) -> tuple[str, int, str | None]:
-        """``(memory_limit, threads, temp_dir)`` after environment and defaults."""
-        memory = self.memory_limit or os.environ.get(ANALYTICS_MEMORY_LIMIT) or "512MB"
-        threads = self.threads
-        if threads is None:
-            raw = os.environ.get(ANALYTICS_THREADS)
-            try:
-                threads = int(raw) if raw else (os.cpu_count() or 1)
-            except ValueError:
-                raise ConfigurationError(
-                    f"{ANALYTICS_THREADS} must be a whole number of threads; got {raw!r}"
-                ) from None
-        if threads < 1:
-            raise ConfigurationError(f"threads must be >= 1; got {threads!r}")
-        return memory, threads, self.temp_dir or os.environ.get(ANALYTICS_TEMP_DIR) or None
-
-
 class Engine:
     """A DuckDB connection whose views ``interactions`` and ``feedback`` show one store.
 
@@ -111,11 +83,12 @@ class Engine:
     def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
-        self._versioned: bool | None = None
+        self._ranged: dict[tuple[datetime | None, datetime | None], str] = {}
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
         try:
             self.con: Any = duckdb.connect(os.path.join(self._dir, "engine.duckdb"))
+            self.limits = (memory, threads)
             try:
                 self.con.execute(f"SET memory_limit = '{_quote(memory)}'")
             except duckdb.Error as exc:
@@ -128,9 +101,17 @@ class Engine:
             self.con.execute("SET preserve_insertion_order = true")
             self.con.execute("SET enable_progress_bar = false")
             self._attach(store)
+            # from here on every statement is retried with fewer threads when DuckDB runs
+            # out of memory (the Arrow intake above cannot be replayed, so it is not)
+            self.con = GuardedConnection(self.con, duckdb, memory, threads)
             self.con.execute(INTERACTIONS_VIEW)
+            self.con.execute(FEEDBACK_ROWS_VIEW)
+            self.con.execute(FEEDBACK_KEYS_TABLE)
+            self.con.execute(DUPLICATES_TABLE)
+            self.con.execute(uncounted_sql("feedback_uncounted"))
             self.con.execute(FEEDBACK_VERSIONS_VIEW)
             self.con.execute(FEEDBACK_VIEW)
+            self._report_duplicates(store)
         except BaseException:
             self.close()
             raise
@@ -182,13 +163,45 @@ class Engine:
                 self.con.unregister("_incoming")
 
     @property
+    def out_of_memory_retries(self) -> int:
+        """Statements retried with fewer threads after DuckDB ran out of memory."""
+        con = self.con
+        return con.retries if isinstance(con, GuardedConnection) else 0
+
+    def _report_duplicates(self, store: Store) -> None:
+        note = getattr(store, "note_duplicates", None)
+        if note is None:
+            return
+        rows = self.con.execute(
+            f"SELECT id, count(*) FROM feedback_duplicates GROUP BY id LIMIT {_REPORTED}"
+        ).fetchall()
+        if rows:
+            note("feedback", rows)
+
+    @property
     def feedback_view(self) -> str:
-        """``feedback``, or the cheaper ``feedback_versions`` when nothing was superseded."""
-        if self._versioned is None:
-            (self._versioned,) = self.con.execute(
-                "SELECT EXISTS (SELECT 1 FROM raw_feedback WHERE supersedes IS NOT NULL)"
-            ).fetchall()[0]
-        return "feedback" if self._versioned else "feedback_versions"
+        """``feedback``: the feedback that counts, the rule applied over the whole store."""
+        return "feedback"
+
+    def counted(self, start: datetime | None, end: datetime | None) -> str:
+        """A subquery of the feedback that counts among the records in ``[start, end]``
+        (``rlhf_otel.records.count_feedback``: votes as they stood at ``end``); its
+        columns are the ``feedback`` view's, and it holds only records in the range."""
+        if start is None and end is None:
+            return "feedback"
+        key = (start, end)
+        name = self._ranged.get(key)
+        if name is None:
+            name = f"feedback_uncounted_{len(self._ranged) + 1}"
+            w, params = _range(start, end)
+            self.con.execute(uncounted_sql(name, w), params)
+            self._ranged[key] = name
+        w, params = _range(start, end)
+        inner = (
+            f"SELECT * FROM feedback_rows WHERE seq NOT IN (SELECT seq FROM {name}) "
+            f"AND {_bind(w, params)}"
+        )
+        return "(" + flattened_sql(inner) + ")"
 
     def sql(self, query: str, params: list[Any] | None = None) -> Any:
         """Run ``query`` and return the DuckDB result (fetch with ``fetchall``, ``arrow``...)."""
@@ -229,6 +242,25 @@ def arrow_batches(relation: Any, rows: int) -> Any:
 def open_engine(store: Store, config: EngineConfig | None = None) -> Engine:
     """An :class:`Engine` over ``store`` (close it, or use it in a ``with`` block)."""
     return Engine(store, config)
+
+
+def _range(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    parts, params = [], []
+    if start is not None:
+        parts.append('"timestamp" >= ?')
+        params.append(start)
+    if end is not None:
+        parts.append('"timestamp" <= ?')
+        params.append(end)
+    return " AND ".join(parts), params
+
+
+def _bind(sql: str, params: list[datetime]) -> str:
+    """``sql`` with each ``?`` replaced by a UTC timestamp literal (for use in subqueries)."""
+    for value in params:
+        literal = f"TIMESTAMPTZ '{format_timestamp(value)}'"
+        sql = sql.replace("?", literal, 1)
+    return sql
 
 
 def _quote(value: str) -> str:

@@ -121,7 +121,8 @@ FROM fbs WHERE "type" = 'rating' AND rating IS NOT NULL AND min_rating IS NOT NU
 
 def _rating(eng: Engine) -> RatingStats | None:
     n, avg, med, avg_n, med_n = eng.sql(
-        f"SELECT count(*), avg(rating), median(rating), avg(nr), median(nr) FROM ({_RATED})"
+        f"SELECT count(*), {_mean('rating')}, median(rating), {_mean('nr')}, median(nr) "
+        f"FROM ({_RATED})"
     ).fetchall()[0]
     if not n:
         return None
@@ -146,31 +147,37 @@ def _rating(eng: Engine) -> RatingStats | None:
 
 
 def _text(eng: Engine) -> TextStats | None:
+    # one definition with records.TextStats: every text feedback counts, with or without a
+    # comment; the average length is over the comments
     n, avg_len = eng.sql(
-        "SELECT count(*), avg(length(comment)) FROM fbs "
-        "WHERE \"type\" = 'text' AND comment IS NOT NULL"
+        f"SELECT count(*), {_mean('length(comment)')} FROM fbs WHERE \"type\" = 'text'"
     ).fetchall()[0]
     if not n:
         return None
     sentiments = {"positive": 0, "negative": 0, "neutral": 0, "unspecified": 0}
     for s, c in eng.sql(
         "SELECT coalesce(nullif(sentiment, ''), 'unspecified'), count(*) FROM fbs "
-        "WHERE \"type\" = 'text' AND comment IS NOT NULL GROUP BY 1 ORDER BY min(seq)"
+        "WHERE \"type\" = 'text' GROUP BY 1 ORDER BY min(seq)"
     ).fetchall():
         sentiments[s] = int(c)
-    return TextStats(int(n), float(avg_len), sentiments)
+    return TextStats(int(n), 0.0 if avg_len is None else float(avg_len), sentiments)
+
+
+def _mean(x: str) -> str:
+    """The mean of ``x`` as Python's ``statistics.fmean`` rounds it (compensated sum)."""
+    return f"fsum({x}) / nullif(count({x}), 0)"
 
 
 def _multi(eng: Engine) -> MultiDimensionalStats | None:
     n, avg_score = eng.sql(
-        "SELECT count(*), avg(wscore) FROM fbs WHERE \"type\" = 'multi_dimensional'"
+        f"SELECT count(*), {_mean('wscore')} FROM fbs WHERE \"type\" = 'multi_dimensional'"
     ).fetchall()[0]
     if not n:
         return None
     rows = eng.sql(
         """
-        SELECT d.key, sum(CAST(d.value AS DOUBLE)), count(*),
-               sum(w * CAST(d.value AS DOUBLE)), sum(w)
+        SELECT d.key, fsum(CAST(d.value AS DOUBLE)), count(*),
+               fsum(w * CAST(d.value AS DOUBLE)), fsum(w)
         FROM (SELECT seq, dimensions,
                      CASE WHEN weights IS NULL OR json_type(weights) <> 'OBJECT'
                                OR len(json_keys(weights)) = 0 THEN NULL ELSE weights END AS ws
@@ -191,7 +198,7 @@ def _multi(eng: Engine) -> MultiDimensionalStats | None:
 
 def _comparative(eng: Engine) -> ComparativeStats | None:
     n, conf = eng.sql(
-        "SELECT count(*), avg(confidence_level) FROM fbs WHERE \"type\" = 'comparative'"
+        f"SELECT count(*), {_mean('confidence_level')} FROM fbs WHERE \"type\" = 'comparative'"
     ).fetchall()[0]
     return ComparativeStats(int(n), None if conf is None else float(conf)) if n else None
 

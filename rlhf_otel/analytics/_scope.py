@@ -12,7 +12,13 @@ from rlhf_otel.records import FeedbackFilter, InteractionFilter
 __all__ = [
     "NORM_SQL",
     "UNKNOWN",
-    "WSCORE_SQL", "Where", "feedback_where", "interaction_where", "label", "select_scope"]
+    "WSCORE_SQL",
+    "Where",
+    "feedback_where",
+    "interaction_where",
+    "label",
+    "select_scope",
+]
 
 UNKNOWN: Final = "(unknown)"
 
@@ -157,9 +163,10 @@ def select_scope(
         "CASE \"type\" WHEN 'binary' THEN CASE WHEN value = 'thumbs_up' THEN 1.0 ELSE 0.0 END "
         f"WHEN 'rating' THEN {NORM_SQL} END"
     )
+    source = "feedback" if ffl is None else engine.counted(ffl.start_time, ffl.end_time)
     base = (
         f"SELECT {fcols}, {NORM_SQL} AS norm, {sat} AS sat, {WSCORE_SQL} AS wscore "
-        f"FROM (SELECT *, {DIMENSION_MAPS} FROM {engine.feedback_view})"
+        f"FROM (SELECT *, {DIMENSION_MAPS} FROM {source})"
     )
     if ffl is None or ffl.limit == 0:
         con.execute(f"CREATE OR REPLACE TEMP TABLE fbs AS {base} LIMIT 0")

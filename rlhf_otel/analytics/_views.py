@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "DUPLICATES_TABLE",
     "FEEDBACK_COLUMNS",
+    "FEEDBACK_KEYS_TABLE",
+    "FEEDBACK_ROWS_VIEW",
     "FEEDBACK_VERSIONS_VIEW",
     "FEEDBACK_VIEW",
     "INTERACTION_COLUMNS",
     "INTERACTIONS_VIEW",
     "RAW_FEEDBACK",
     "RAW_INTERACTIONS",
+    "counted_view_sql",
+    "flattened_sql",
+    "uncounted_sql",
 ]
 
 # The record schema's fields as DuckDB reads them from a JSONL line (a missing field is
@@ -99,6 +105,94 @@ FROM raw_interactions
 WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
 """
 
+
+# The stored feedback rows in the order they were written (a retried write may have stored
+# an id twice), before any rule; internal to the engine.
+FEEDBACK_ROWS_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback_rows AS
+SELECT row_number() OVER () AS seq, id, interaction_id, "type",
+       CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
+       CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
+       supersedes, data, metadata, trace_id, span_id
+FROM raw_feedback
+WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
+  AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
+"""
+
+# What the counting rule (rlhf_otel.records.count_feedback) needs of each row; a table in
+# the engine's database file, so the rule never re-reads the store.
+FEEDBACK_KEYS_TABLE: Final = """
+CREATE OR REPLACE TABLE feedback_keys AS
+SELECT seq, id, "type", user_id, supersedes, "timestamp",
+       list_sort(list_distinct(list_append(target_ids, interaction_id))) AS targets
+FROM feedback_rows
+"""
+
+# Later copies of an id (rule 1: the first stored copy wins).
+DUPLICATES_TABLE: Final = """
+CREATE OR REPLACE TABLE feedback_duplicates AS
+SELECT k.seq, k.id FROM feedback_keys AS k
+JOIN (SELECT id, min(seq) AS first FROM feedback_keys GROUP BY id HAVING count(*) > 1) AS d
+  ON d.id = k.id AND k.seq > d.first
+"""
+
+
+def uncounted_sql(table: str, where: str = "") -> str:
+    """``CREATE TABLE {table}``: the ``seq`` of every stored row that does not count.
+
+    Rules 2 and 3 of ``rlhf_otel.records.count_feedback`` apply among the rows that pass
+    ``where`` (a condition on ``"timestamp"``), after rule 1 over the whole store.
+    """
+    cond = f"AND {where}" if where else ""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
+WITH c AS (
+  SELECT * FROM feedback_keys
+  WHERE seq NOT IN (SELECT seq FROM feedback_duplicates) {cond}
+), gone AS (
+  SELECT c.seq FROM c
+  WHERE c.id IN (SELECT supersedes FROM c AS s
+                 WHERE s.supersedes IS NOT NULL AND s.supersedes <> s.id)
+), live AS (
+  SELECT * FROM c WHERE "type" <> 'text' AND user_id IS NOT NULL
+    AND seq NOT IN (SELECT seq FROM gone)
+), shared AS (
+  SELECT targets, "type", user_id FROM live GROUP BY ALL HAVING count(*) > 1
+), replaced AS (
+  SELECT seq FROM (
+    SELECT live.seq, row_number() OVER (PARTITION BY live.targets, live."type", live.user_id
+                                        ORDER BY live."timestamp" DESC, live.seq DESC) AS n
+    FROM live SEMI JOIN shared
+      ON shared.targets = live.targets AND shared."type" = live."type"
+         AND shared.user_id = live.user_id
+  ) WHERE n > 1
+)
+SELECT seq FROM feedback_duplicates
+UNION ALL SELECT seq FROM gone UNION ALL SELECT seq FROM replaced
+"""
+
+
+def counted_view_sql(name: str, versions: str, order: str) -> str:
+    """``CREATE VIEW {name}``: the rows of ``versions`` (one per id, the views' columns)
+    that count by rules 2 and 3 of ``rlhf_otel.records.count_feedback``; ``order`` breaks
+    timestamp ties (the write order where there is one). For sources without the engine's
+    tables, such as a Parquet lake."""
+    return f"""
+CREATE OR REPLACE VIEW {name} AS
+WITH v AS (
+  SELECT *, list_sort(list_distinct(list_append(target_ids, interaction_id))) AS _targets
+  FROM {versions}
+), live AS (
+  SELECT * FROM v WHERE id NOT IN (
+    SELECT supersedes FROM v WHERE supersedes IS NOT NULL AND supersedes <> id)
+)
+SELECT * EXCLUDE (_targets) FROM live
+QUALIFY "type" = 'text' OR user_id IS NULL
+     OR row_number() OVER (PARTITION BY _targets, "type", user_id
+                           ORDER BY "timestamp" DESC, {order} DESC) = 1
+"""
+
+
 _PAYLOAD: Final = (
     '{"value": "VARCHAR", "rating": "VARCHAR", "min_rating": "VARCHAR", '
     '"max_rating": "VARCHAR", "comment": "VARCHAR", "sentiment": "VARCHAR", '
@@ -108,10 +202,14 @@ _PAYLOAD: Final = (
     '"correction": "VARCHAR"}'
 )
 
-# Every stored version; ``feedback`` below keeps the versions that count. The payload is
-# parsed once (json_transform); a value of the wrong type reads as NULL, never drops the row.
-FEEDBACK_VERSIONS_VIEW: Final = f"""
-CREATE OR REPLACE VIEW feedback_versions AS
+
+def flattened_sql(rows: str) -> str:
+    """The documented feedback columns of ``rows`` (a query over ``feedback_rows``).
+
+    The payload is parsed once (json_transform); a value of the wrong type reads as NULL,
+    never drops the row.
+    """
+    return f"""
 SELECT seq, id, interaction_id, "type", "timestamp", user_id, session_id, source, target_ids,
        supersedes, data,
        d.value AS value,
@@ -129,23 +227,16 @@ SELECT seq, id, interaction_id, "type", "timestamp", user_id, session_id, source
        TRY_CAST(d.confidence_level AS DOUBLE) AS confidence_level,
        CASE WHEN "type" = 'comparative' THEN coalesce(d.outcome, 'preferred') END AS outcome,
        metadata, trace_id, span_id
-FROM (
-  SELECT row_number() OVER () AS seq, id, interaction_id, "type",
-         CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
-         CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
-         supersedes, data, json_transform(data, '{_PAYLOAD}') AS d, metadata, trace_id, span_id
-  FROM raw_feedback
-  WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
-    AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
-)
+FROM (SELECT *, json_transform(data, '{_PAYLOAD}') AS d FROM ({rows}))
 """
 
-# A feedback version named in another record's ``supersedes`` does not count.
-FEEDBACK_VIEW: Final = """
-CREATE OR REPLACE VIEW feedback AS
-SELECT * FROM feedback_versions AS f
-WHERE NOT EXISTS (
-  SELECT 1 FROM raw_feedback AS newer
-  WHERE newer.supersedes = f.id AND newer.id IS DISTINCT FROM f.id
+
+# Every stored version, one row per id (its first stored copy).
+FEEDBACK_VERSIONS_VIEW: Final = "CREATE OR REPLACE VIEW feedback_versions AS " + flattened_sql(
+    "SELECT * FROM feedback_rows WHERE seq NOT IN (SELECT seq FROM feedback_duplicates)"
 )
-"""
+
+# The feedback that counts (rlhf_otel.records.count_feedback over the whole store).
+FEEDBACK_VIEW: Final = "CREATE OR REPLACE VIEW feedback AS " + flattened_sql(
+    "SELECT * FROM feedback_rows WHERE seq NOT IN (SELECT seq FROM feedback_uncounted)"
+)

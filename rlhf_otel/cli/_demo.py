@@ -12,7 +12,12 @@ from rlhf_otel._logger import RLHFLogger
 from rlhf_otel.recording import last_interaction_id
 from rlhf_otel.records import BinaryFeedback, FeedbackStats
 
-__all__ = ["FakeModel", "format_stats", "run_demo"]
+__all__ = ["DEMO_QUEUE_FILE", "FakeModel", "format_stats", "run_demo", "write_demo_queue"]
+
+DEMO_QUEUE_FILE = "review-queue.yaml"
+"""The queue file ``rlhf-otel demo`` writes into its data directory."""
+UNRATED_EVERY = 4
+"""Every 4th simulated conversation gets no feedback, so a first review queue has items."""
 
 _QUESTIONS = (
     "What is the capital of France?",
@@ -26,11 +31,12 @@ _QUESTIONS = (
 )
 _STYLES = {
     "fake-small": ("Short answer: {a}", 0.55),
-    "fake-large": ("Here is a careful answer. {a} Let me know if you need more detail.", 0.8),
+    "fake-large": ("Here is a careful answer.\n\n{a}\n\nLet me know if you need more detail.", 0.8),
 }
 _ANSWERS = (
     "Paris.",
-    "Use reversed(xs) or xs[::-1].",
+    "Use slicing or **`reversed`**:\n\n"
+    "```python\nxs = [1, 2, 3]\nprint(xs[::-1])  # [3, 2, 1]\n```\n",
     "Plants turn light, water and CO2 into sugar and oxygen.",
     "391.",
     "Ash.",
@@ -78,8 +84,12 @@ def run_demo(logger: RLHFLogger, *, conversations: int = 40, seed: int = 7) -> F
         return models[model].complete(messages)
 
     for n in range(conversations):
+        unrated = n % UNRATED_EVERY == UNRATED_EVERY - 1
         with logger.session(user_id=f"user-{n % 12}", metadata={"channel": "demo"}):
             question = rng.choice(_QUESTIONS)
+            if unrated:
+                # unrated conversations cycle through the questions: many distinct prompts
+                question = _QUESTIONS[(n // UNRATED_EVERY) % len(_QUESTIONS)]
             messages = [
                 {"role": "system", "content": "You are a helpful assistant."},
                 {"role": "user", "content": question},
@@ -89,6 +99,8 @@ def run_demo(logger: RLHFLogger, *, conversations: int = 40, seed: int = 7) -> F
                 chat(messages, model=name)
                 replies[name] = last_interaction_id() or ""
             small, large = replies["fake-small"], replies["fake-large"]
+            if unrated:
+                continue
             quality = models["fake-large"].quality
             happy = rng.random() < quality
             logger.log_binary_feedback(
@@ -168,3 +180,42 @@ def format_stats(stats: FeedbackStats) -> str:
         conf = "n/a" if c.average_confidence is None else f"{c.average_confidence:.2f}"
         lines.append(f"comparisons         {c.count} (mean confidence {conf})")
     return "\n".join(lines)
+
+
+_QUEUE_YAML = """\
+# A review queue written by `rlhf-otel demo`: the answers the simulated users did not rate,
+# as blind A/B pairs of the two fake models. Serve it with:
+#   rlhf-otel review --data-dir {data_dir} --queue {path}
+# Format: docs/review.md. Edit the guidelines and the rubric guide for your own team.
+name: demo-arena
+guidelines: |
+  Compare the two answers to the same prompt as the person who asked would.
+
+  - Pick the **more helpful, correct** answer (keys `A` / `B`).
+  - `T` when they are equally good, `X` when both are wrong or unhelpful.
+  - Model names stay hidden until your vote is stored.
+  - Skip (`S`) with a reason when you cannot judge the prompt.
+selection:
+  no_feedback: true
+  pairs: true
+  seed: 7
+reviewers_per_item: 1
+blind: true
+rubric:
+  types: [comparative, text]
+  guide:
+    comparative:
+      description: Which answer would you rather get? Correctness first, then clarity, then length.
+    text: Optional reason for your choice (C); it is kept with the vote.
+"""
+
+
+def write_demo_queue(data_dir: str) -> str:
+    """Write the demo's ready review queue into ``data_dir`` (owner-only); its path."""
+    import os
+
+    path = os.path.join(data_dir, DEMO_QUEUE_FILE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(_QUEUE_YAML.format(data_dir=data_dir, path=path))
+    return path

@@ -18,6 +18,8 @@ from rlhf_otel._errors import RLHFError
 from rlhf_otel._logger import create_rlhf_logger
 from rlhf_otel.cli._collect import register as register_collect
 from rlhf_otel.cli._commands import OneLineErrorParser, register
+from rlhf_otel.cli._engine_flags import engine_scope
+from rlhf_otel.cli._judge import register as register_judge
 from rlhf_otel.cli._output import prepare_streams
 from rlhf_otel.cli._review import register as register_review
 
@@ -34,7 +36,7 @@ class _Terminated(BaseException):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rlhf_otel.cli._demo import format_stats, run_demo
+    from rlhf_otel.cli._demo import format_stats, run_demo, write_demo_queue
 
     options: dict[str, Any] = {"backend": args.backend}
     existing = 0
@@ -52,18 +54,31 @@ def _demo(args: argparse.Namespace) -> int:
     with create_rlhf_logger(**options) as logger:
         stats = run_demo(logger, conversations=args.conversations, seed=args.seed)
         delivery = logger.delivery()
+    queue_file = None
     if args.backend == "local":
+        queue_file = write_demo_queue(args.data_dir)
         did = "appended to the store in" if existing else "created a new store in"
         where = f"{did} {args.data_dir}"
     else:
         where = "in memory (gone when the demo exits)"
     if args.json:
-        doc = {"stats": stats.to_dict(), "delivery": delivery, "store": where}
+        doc = {
+            "stats": stats.to_dict(),
+            "delivery": delivery,
+            "store": where,
+            "queue_file": queue_file,
+        }
         print(json.dumps(doc, indent=2))
     else:
         print(f"rlhf-otel demo: {args.conversations} simulated conversations, {where}\n")
         print(format_stats(stats))
         print(f"\nstored {delivery['stored']} records, dropped {sum(delivery['dropped'].values())}")
+        if queue_file is not None:
+            print(
+                f"\nSome answers were left unrated. Review them (blind A/B pairs):\n"
+                f"  rlhf-otel review --data-dir {args.data_dir}\n"
+                f"(it serves the queue file {queue_file}; edit it to change the rubric)"
+            )
     return 0
 
 
@@ -99,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     register(sub)
     register_collect(sub)
     register_review(sub)
+    register_judge(sub)
     return parser
 
 
@@ -129,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prepare_streams()
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), engine_scope(args):
             code: int = args.handler(args)
     except KeyboardInterrupt:
         print("rlhf-otel: interrupted", file=sys.stderr)

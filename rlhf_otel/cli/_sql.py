@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import RLHFError, StoreError
 from rlhf_otel.analytics import AnalyticsUnavailableError, open_engine, require_duckdb
+from rlhf_otel.analytics._views import counted_view_sql
 from rlhf_otel.cli._commands import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,
@@ -23,6 +24,7 @@ from rlhf_otel.cli._commands import (
     _progress_flags,
     open_store,
 )
+from rlhf_otel.cli._engine_flags import add_engine_flags
 from rlhf_otel.cli._output import table
 from rlhf_otel.export import LAKE_KINDS, lake_schema
 
@@ -32,11 +34,8 @@ ALLOWED_STATEMENTS: Final = ("SELECT", "EXPLAIN")
 """Statement types ``sql`` runs; anything else (DELETE, COPY, ATTACH, SET, ...) is refused."""
 _TABLE_ROWS: Final = 1000
 _CELL: Final = 60
-# A feedback version named in another record's ``supersedes`` no longer counts.
-_LAKE_FEEDBACK: Final = (
-    "CREATE VIEW feedback AS SELECT * FROM feedback_versions AS f WHERE NOT EXISTS "
-    "(SELECT 1 FROM feedback_versions AS g WHERE g.supersedes = f.id AND g.id <> f.id)"
-)
+# The counting rule of the store's views (rlhf_otel.records.count_feedback), over the lake.
+_LAKE_FEEDBACK: Final = counted_view_sql("feedback", "feedback_versions", "id")
 
 
 def register_sql(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None:
@@ -56,6 +55,7 @@ def register_sql(subparsers: Any, *, store_opener: StoreOpener = open_store) -> 
     p.add_argument("--lake", help="query this Parquet lake directory instead of the store")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     _progress_flags(p)
+    add_engine_flags(p)
     run = _runner(store_opener)
     p.set_defaults(handler=run, func=run)
 

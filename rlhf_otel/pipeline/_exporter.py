@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from rlhf_otel import attributes as A
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
-from rlhf_otel.recording import ReadableSpanLike, records_from_span
+from rlhf_otel.recording import ReadableSpanLike, decode_span
 from rlhf_otel.records import Feedback, Interaction
 from rlhf_otel.stores import Store, store_flush
 
@@ -77,6 +77,9 @@ class RLHFSpanExporter(SpanExporter):
         self.drops = drops if drops is not None else DropCounter()
         self.sampled_out = 0
         self.stored = 0
+        self.skipped = DropCounter()
+        """Spans of other libraries that a dialect knows but that hold no interaction
+        (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
         self._on_stored = on_stored
         self._closed = False
         self.ledger = threading.Lock()
@@ -110,7 +113,10 @@ class RLHFSpanExporter(SpanExporter):
         for span in spans:
             try:
                 ready = None if take is None else take(span.get_span_context().span_id)
-                interaction, fbs = records_from_span(span, ready)
+                found = decode_span(span, ready)
+                interaction, fbs = found.interaction, found.feedback
+                if found.skipped is not None:
+                    self.skipped.add(found.skipped)
             except Exception:
                 _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
                 malformed += 1

@@ -15,10 +15,15 @@ from google.rpc import status_pb2  # type: ignore[import-untyped]  # no stubs sh
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from rlhf_otel import attributes as A
-from rlhf_otel.recording import FEEDBACK_EVENT_NAMES, INTERACTION_OPERATIONS, records_from_span
+from rlhf_otel.recording import (
+    FEEDBACK_EVENT_NAMES,
+    decode_span,
+    is_dialect_event,
+    is_dialect_key,
+)
 from rlhf_otel.records import Feedback, Interaction
 
 __all__ = [
@@ -48,6 +53,8 @@ _KINDS: Final = {
     trace_pb2.Span.SPAN_KIND_CONSUMER: SpanKind.CONSUMER,
 }
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
+_STATUS_ERROR: Final = Status(StatusCode.ERROR)
+_STATUS_UNSET: Final = Status()
 _MAX_REASONS: Final = 5
 _INFLATE_STEP: Final = 1 << 20
 
@@ -99,6 +106,7 @@ class OtlpSpan:
     kind: SpanKind | None = SpanKind.INTERNAL
     parent_span_id: int | None = None
     resource: Mapping[str, Any] = field(default_factory=dict)
+    status: Status = field(default_factory=Status)
 
     def get_span_context(self) -> SpanContext:
         """The span's own context (trace id and span id)."""
@@ -116,6 +124,8 @@ class Decoded:
     ignored_spans: int = 0
     rejected_spans: int = 0
     reasons: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Spans of other libraries a dialect knows but that hold no interaction, by reason."""
 
     @property
     def records(self) -> int:
@@ -305,11 +315,9 @@ def _wanted(span: trace_pb2.Span) -> bool:
     """Whether a span may carry records, decided before converting all it holds."""
     for kv in span.attributes:
         key = kv.key
-        if key == A.RLHF_RECORD_KIND:
+        if key == A.RLHF_RECORD_KIND or is_dialect_key(key):
             return True
-        if key == A.GEN_AI_OPERATION_NAME and kv.value.string_value in INTERACTION_OPERATIONS:
-            return True
-    return any(e.name in FEEDBACK_EVENT_NAMES for e in span.events)
+    return any(e.name in FEEDBACK_EVENT_NAMES or is_dialect_event(e.name) for e in span.events)
 
 
 def _parent(span_id: bytes) -> int | None:
@@ -335,6 +343,9 @@ def _span(span: trace_pb2.Span, ctx: SpanContext, resource: Mapping[str, Any]) -
         kind=_KINDS.get(span.kind) if span.kind else SpanKind.INTERNAL,
         parent_span_id=_parent(span.parent_span_id),
         resource=resource,
+        status=_STATUS_ERROR
+        if span.status.code == trace_pb2.Status.STATUS_CODE_ERROR
+        else _STATUS_UNSET,
     )
 
 
@@ -365,12 +376,15 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Deco
                     resource = _attributes(rs.resource.attributes)
                 otlp_span = _span(span, ctx, resource)
                 try:
-                    interaction, feedback = records_from_span(otlp_span)
+                    found = decode_span(otlp_span)
+                    interaction, feedback = found.interaction, found.feedback
                 except (KeyError, ValueError, TypeError, AssertionError, AttributeError) as exc:
                     result.reject(1, f"span {span.name!r} ({_ids(ctx)}): {_why(exc)}")
                     continue
                 if interaction is None and not feedback:
                     result.ignored_spans += 1
+                    if found.skipped is not None:
+                        result.skipped[found.skipped] = result.skipped.get(found.skipped, 0) + 1
                     continue
                 result.kept_spans += 1
                 if interaction is not None:

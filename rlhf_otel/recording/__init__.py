@@ -18,6 +18,7 @@ from rlhf_otel.recording._current import (
     last_interaction_id,
     set_last_interaction_id,
 )
+from rlhf_otel.recording._dialects import is_dialect_event, is_dialect_key
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
     INTERACTION_OPERATIONS,
@@ -48,7 +49,9 @@ from rlhf_otel.recording._response import (
 )
 from rlhf_otel.recording._spans import (
     ReadableSpanLike,
+    SpanRecords,
     carries_records,
+    decode_span,
     ns_to_datetime,
     prebuilt_feedback,
     prebuilt_interaction,
@@ -67,10 +70,12 @@ __all__ = [
     "RecordingHandler",
     "ResponseInfo",
     "ResponsesEventAccumulator",
+    "SpanRecords",
     "StreamAccumulator",
     "UNKNOWN_PROVIDER",
     "carries_records",
     "content_text",
+    "decode_span",
     "dumps",
     "evaluator_type",
     "extract_messages",
@@ -80,6 +85,8 @@ __all__ = [
     "infer_provider",
     "interaction_span_name",
     "interaction_to_attributes",
+    "is_dialect_event",
+    "is_dialect_key",
     "last_interaction_id",
     "ns_to_datetime",
     "prebuilt_feedback",

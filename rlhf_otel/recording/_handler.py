@@ -386,8 +386,12 @@ class RecordingHandler:
     def record(self, draft: Interaction, session: FeedbackSession | None = None) -> str:
         """Record an exchange that already happened (``log_interaction``): the span ends now
         and starts ``draft.latency_ms`` ago. ``draft`` is validated and redacted by the
-        caller, becomes the stored record, and must not be shared. Returns its id."""
+        caller, becomes the stored record, and must not be shared. Returns its id.
+        A draft with no provider gets the model name's family, as :meth:`start` does."""
         capture = self.capture_content
+        if not draft.provider:
+            # The draft is ours alone until it is handed over (see prebuilt_interaction).
+            object.__setattr__(draft, "provider", infer_provider(draft.model))
         attrs = interaction_to_attributes(draft, capture_content=capture)
         end_ns = time.time_ns()
         start_ns = end_ns - int((draft.latency_ms or 0.0) * 1e6)
@@ -445,9 +449,7 @@ class RecordingHandler:
         )
         ctx = span.get_span_context()
         if self.hand_off:
-            self._accept(
-                span, prebuilt_feedback(draft, attrs, start_ns, ctx.trace_id, ctx.span_id)
-            )
+            self._accept(span, prebuilt_feedback(draft, attrs, start_ns, ctx.trace_id, ctx.span_id))
         else:
             self._count()
         span.end()
@@ -481,4 +483,3 @@ def _reorder(
     if index is not None:
         out.insert(index, {"role": "user", "content": prompt})
     return out
-

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from rlhf_otel import attributes as A
+from rlhf_otel.recording._dialects import EventView
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
     INTERACTION_OPERATIONS,
@@ -16,17 +18,21 @@ from rlhf_otel.recording._encode import (
     dumps,
     message_to_otel,
 )
+from rlhf_otel.recording._foreign import decode_foreign, may_be_foreign
 from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
 
 __all__ = [
     "ReadableSpanLike",
+    "SpanRecords",
     "carries_records",
+    "decode_span",
     "is_interaction_span",
     "ns_to_datetime",
     "prebuilt_feedback",
     "prebuilt_interaction",
     "records_from_span",
 ]
+
 
 def _loads(value: object, default: Any) -> Any:
     if not isinstance(value, str):
@@ -306,36 +312,75 @@ def is_interaction_span(attrs: Mapping[str, Any]) -> bool:
 def carries_records(span: ReadableSpanLike) -> bool:
     """Whether a span may hold an interaction or feedback (a cheap test, before decoding)."""
     attrs = span.attributes
-    if attrs and (A.RLHF_RECORD_KIND in attrs or A.GEN_AI_OPERATION_NAME in attrs):
+    if attrs and A.RLHF_RECORD_KIND in attrs:
         return True
-    return any(e.name in FEEDBACK_EVENT_NAMES for e in span.events)
+    return may_be_foreign(attrs or {}, span.events) or any(
+        e.name in FEEDBACK_EVENT_NAMES for e in span.events
+    )
 
 
-def records_from_span(
-    span: ReadableSpanLike, prebuilt: Interaction | Feedback | None = None
-) -> tuple[Interaction | None, list[Feedback]]:
-    """The interaction a span is (if any) and the feedback it carries (span or events).
+@dataclass(slots=True)
+class SpanRecords:
+    """What decoding one span gave: its interaction (if any), the feedback it carries, and
+    for spans we did not make, the dialect kind (``llm``/``wrapper``) or the skip reason."""
+
+    interaction: Interaction | None = None
+    feedback: list[Feedback] = field(default_factory=list)
+    foreign: bool = False
+    kind: str | None = None
+    skipped: str | None = None
+
+
+def decode_span(
+    span: ReadableSpanLike,
+    prebuilt: Interaction | Feedback | None = None,
+    *,
+    joined: Sequence[EventView] = (),
+) -> SpanRecords:
+    """Decode one span: ours exactly, anyone else's through the dialect layer.
 
     ``prebuilt`` is the record our own recording handler already built for this span
-    (exactly what decoding gives), which spares the decoding.
+    (exactly what decoding gives), which spares the decoding; ``joined`` are GenAI log
+    records joined to the span by trace and span id (content sent as logs).
 
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
     """
     ctx = span.get_span_context()
-    feedback: list[Feedback] = []
-    interaction: Interaction | None = None
+    out = SpanRecords()
     # One copy: the SDK's attribute mapping is slow to query key by key.
     attrs = dict(span.attributes or {}) if prebuilt is None else {}
     if isinstance(prebuilt, Interaction):
-        interaction = prebuilt
+        out.interaction = prebuilt
     elif isinstance(prebuilt, Feedback):
-        feedback.append(prebuilt)
-    elif attrs.get(A.RLHF_RECORD_KIND) == A.RECORD_KIND_FEEDBACK:
-        feedback.append(_feedback_from_attributes(attrs, span.start_time, ctx))
-    elif is_interaction_span(attrs):
-        interaction = _interaction_from_span(span, attrs, ctx)
+        out.feedback.append(prebuilt)
+    elif A.RLHF_RECORD_KIND in attrs:
+        kind = attrs[A.RLHF_RECORD_KIND]
+        if kind == A.RECORD_KIND_FEEDBACK:
+            out.feedback.append(_feedback_from_attributes(attrs, span.start_time, ctx))
+        elif kind == A.RECORD_KIND_INTERACTION:
+            out.interaction = _interaction_from_span(span, attrs, ctx)
+    elif attrs or joined:
+        found = decode_foreign(span, attrs, joined)
+        if found is not None:
+            out.foreign = True
+            out.interaction, out.kind, out.skipped = found.interaction, found.kind, found.reason
     for event in span.events:
         if event.name in FEEDBACK_EVENT_NAMES and event.attributes:
-            feedback.append(_feedback_from_attributes(dict(event.attributes), event.timestamp, ctx))
-    return interaction, feedback
+            out.feedback.append(
+                _feedback_from_attributes(dict(event.attributes), event.timestamp, ctx)
+            )
+    return out
+
+
+def records_from_span(
+    span: ReadableSpanLike, prebuilt: Interaction | Feedback | None = None
+) -> tuple[Interaction | None, list[Feedback]]:
+    """The interaction a span is (if any) and the feedback it carries (span or events);
+    see :func:`decode_span`, which also says why a foreign span was skipped.
+
+    Raises:
+        KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
+    """
+    found = decode_span(span, prebuilt)
+    return found.interaction, found.feedback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rlhf_otel.records._counting import Counted, count_feedback
 from rlhf_otel.records._ids import (
     format_span_id,
     new_feedback_id,
@@ -51,6 +52,7 @@ __all__ = [
     "BinaryFeedback",
     "BinaryStats",
     "ComparativeStats",
+    "Counted",
     "ExportFormat",
     "Feedback",
     "FeedbackFilter",
@@ -69,6 +71,7 @@ __all__ = [
     "TokenUsage",
     "as_utc",
     "compute_stats",
+    "count_feedback",
     "feedback_from_dict",
     "feedback_to_dict",
     "format_span_id",

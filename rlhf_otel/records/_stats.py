@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -9,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from rlhf_otel.records._counting import count_feedback
 from rlhf_otel.records._model import (
     Feedback,
     FeedbackFilter,
@@ -58,7 +60,10 @@ class RatingStats:
 
 @dataclass(frozen=True, slots=True)
 class TextStats:
-    """Text feedback; ``average_length`` counts Unicode code points."""
+    """Text feedback that counts, with or without a comment (a reviewer's correction may
+    come alone): ``count`` equals ``by_type["text"]`` and ``sentiment_distribution`` adds
+    up to it (``unspecified``: no sentiment given). ``average_length`` is the mean length of
+    the comments, in Unicode code points (0.0 when none has a comment)."""
 
     count: int
     average_length: float
@@ -140,12 +145,16 @@ class StatsAccumulator:
     ratings: list[float] = field(default_factory=list)
     normalized: list[float] = field(default_factory=list)
     scales: set[tuple[float, float]] = field(default_factory=set)
+    text_count: int = 0
     text_lengths: list[int] = field(default_factory=list)
     sentiments: Counter[str] = field(default_factory=Counter)
     dim_sums: dict[str, float] = field(default_factory=dict)
     dim_counts: Counter[str] = field(default_factory=Counter)
     dim_wsums: dict[str, float] = field(default_factory=dict)
     dim_weights: dict[str, float] = field(default_factory=dict)
+    # the terms of each sum above, so that means are rounded once (math.fsum), as the
+    # analytics engine rounds them
+    dim_terms: dict[str, tuple[list[float], list[float], list[float]]] = field(default_factory=dict)
     weighted_scores: list[float] = field(default_factory=list)
     multi_count: int = 0
     confidences: list[float] = field(default_factory=list)
@@ -197,6 +206,7 @@ class StatsAccumulator:
             self.normalized.append((rating - lo) / (hi - lo) if hi > lo else 1.0)
             self.scales.add((lo, hi))
         elif ftype == "text":
+            self.text_count += 1
             if data.get("comment") is not None:  # a correction may come without a comment
                 self.text_lengths.append(len(data["comment"]))
             self.sentiments[data.get("sentiment") or "unspecified"] += 1
@@ -212,6 +222,10 @@ class StatsAccumulator:
                 self.dim_counts[name] += 1
                 self.dim_wsums[name] = self.dim_wsums.get(name, 0.0) + w * value
                 self.dim_weights[name] = self.dim_weights.get(name, 0.0) + w
+                values, wvalues, ws = self.dim_terms.setdefault(name, ([], [], []))
+                values.append(value)
+                wvalues.append(w * value)
+                ws.append(w)
                 wsum += w
                 score += w * value
             if wsum > 0:
@@ -239,7 +253,9 @@ class StatsAccumulator:
             self.ratings.remove(rating)
             self.normalized.remove((rating - lo) / (hi - lo) if hi > lo else 1.0)
         elif ftype == "text":
-            self.text_lengths.remove(len(data["comment"]))
+            self.text_count -= 1
+            if data.get("comment") is not None:
+                self.text_lengths.remove(len(data["comment"]))
             self.sentiments[data.get("sentiment") or "unspecified"] -= 1
         elif ftype == "multi_dimensional":
             self.multi_count -= 1
@@ -252,11 +268,17 @@ class StatsAccumulator:
                 self.dim_counts[name] -= 1
                 self.dim_wsums[name] -= w * value
                 self.dim_weights[name] -= w
+                if name in self.dim_terms:
+                    values, wvalues, ws = self.dim_terms[name]
+                    values.remove(value)
+                    wvalues.remove(w * value)
+                    ws.remove(w)
                 wsum += w
                 score += w * value
                 if not self.dim_counts[name]:
                     for table in (self.dim_sums, self.dim_counts, self.dim_wsums, self.dim_weights):
                         del table[name]
+                    self.dim_terms.pop(name, None)
             if wsum > 0:
                 self.weighted_scores.remove(score / wsum)
         elif ftype == "comparative":
@@ -307,20 +329,21 @@ class StatsAccumulator:
         )
 
     def _text(self) -> TextStats | None:
-        if not self.text_lengths:
+        if not self.text_count:
             return None
         sentiments = {"positive": 0, "negative": 0, "neutral": 0, "unspecified": 0}
         sentiments.update(self.sentiments)
-        return TextStats(len(self.text_lengths), statistics.fmean(self.text_lengths), sentiments)
+        avg = statistics.fmean(self.text_lengths) if self.text_lengths else 0.0
+        return TextStats(self.text_count, avg, sentiments)
 
     def _multi(self) -> MultiDimensionalStats | None:
         if not self.multi_count:
             return None
         return MultiDimensionalStats(
             count=self.multi_count,
-            dimension_averages={k: self.dim_sums[k] / self.dim_counts[k] for k in self.dim_sums},
+            dimension_averages={k: self._sum(k, 0) / self.dim_counts[k] for k in self.dim_sums},
             weighted_dimension_averages={
-                k: self.dim_wsums[k] / self.dim_weights[k]
+                k: self._sum(k, 1) / self._sum(k, 2)
                 for k in self.dim_wsums
                 if self.dim_weights[k] > 0
             },
@@ -328,6 +351,12 @@ class StatsAccumulator:
             if self.weighted_scores
             else None,
         )
+
+    def _sum(self, name: str, which: int) -> float:
+        terms = self.dim_terms.get(name)
+        if terms is None:  # merged from a saved summary: only the running sums exist
+            return (self.dim_sums, self.dim_wsums, self.dim_weights)[which][name]
+        return math.fsum(terms[which])
 
     def _comparative(self) -> ComparativeStats | None:
         if not self.comparative_count:
@@ -350,24 +379,20 @@ def compute_stats(
 ) -> FeedbackStats:
     """Statistics of the records whose timestamp is in ``[start, end]`` (inclusive).
 
-    Feedback versions: a feedback record named in the ``supersedes`` of another record in
-    the range does not count, and a second record with an id already seen is ignored, so
-    the latest version per (interaction, type, user) counts (as it stood at ``end``).
-    One pass over the store's scans (``rlhf_otel.stores.feedback_stats`` uses a store's own
-    faster path when it has one). ``end`` defaults to now; naive times are local time.
+    Feedback counts by the one rule (``rlhf_otel.records.count_feedback``): an id once (the
+    first stored copy), a superseded version not at all, and one current vote per
+    (interaction, type, user), as it stood at ``end``. One pass over the store's scans
+    (``rlhf_otel.stores.feedback_stats`` uses a store's own path when it has one). ``end``
+    defaults to now; naive times are local time.
     """
     start, end = as_utc(start), as_utc(end) or utc_now()
     acc = StatsAccumulator()
     for it in store.scan_interactions(InteractionFilter(start_time=start, end_time=end)):
         acc.add_interaction(it)
-    kept: dict[str, Feedback] = {}
-    superseded: set[str] = set()
-    for fb in store.scan_feedback(FeedbackFilter(start_time=start, end_time=end)):
-        if fb.id not in kept:
-            kept[fb.id] = fb
-            if fb.supersedes:
-                superseded.add(fb.supersedes)
-    for fid, fb in kept.items():
-        if fid not in superseded:
-            acc.add_feedback(fb)
+
+    def in_range(ts: datetime) -> bool:
+        return (start is None or ts >= start) and ts <= end
+
+    for fb in count_feedback(store.scan_feedback(), in_range).feedback:
+        acc.add_feedback(fb)
     return acc.result(start, end)

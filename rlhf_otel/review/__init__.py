@@ -19,20 +19,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, item_key
+from rlhf_otel.review._access import (
+    ReviewerTokens,
+    SignInLimiter,
+    mint_reviewer_token,
+    token_digest,
+)
+from rlhf_otel.review._build import (
+    REVIEW_SOURCE,
+    Item,
+    build_queue,
+    describe_funnel,
+    item_key,
+    queue_funnel,
+    select_items,
+)
+from rlhf_otel.review._judged import pair_verdict
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._service import ReviewService
 from rlhf_otel.review._spec import (
+    SELECTION_KEYS,
+    Guide,
     QueueSpec,
     Rubric,
     Selection,
     default_queue,
     load_queue,
     parse_queue,
+    parse_selection,
 )
 from rlhf_otel.review._summary import agreement_of, judgements, queue_summary, review_summary
 
 __all__ = [
+    "Guide",
     "Item",
     "Lease",
     "LeaseBook",
@@ -40,18 +59,28 @@ __all__ = [
     "QueueSpec",
     "REVIEW_SOURCE",
     "ReviewService",
+    "ReviewerTokens",
     "Rubric",
+    "SELECTION_KEYS",
     "Selection",
+    "SignInLimiter",
     "agreement_of",
     "build_queue",
     "default_queue",
+    "describe_funnel",
     "item_key",
     "judgements",
     "load_queue",
+    "mint_reviewer_token",
+    "pair_verdict",
     "parse_queue",
+    "parse_selection",
+    "queue_funnel",
     "queue_summary",
     "review_app",
     "review_summary",
+    "select_items",
+    "token_digest",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from rlhf_otel.recording import evaluator_type
 from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
@@ -16,10 +18,19 @@ from rlhf_otel.records import (
     Interaction,
     InteractionFilter,
 )
+from rlhf_otel.review._judged import judge_matches
 from rlhf_otel.review._spec import QueueSpec, Selection
 from rlhf_otel.stores import Store
 
-__all__ = ["REVIEW_SOURCE", "Item", "build_queue", "item_key"]
+__all__ = [
+    "REVIEW_SOURCE",
+    "Item",
+    "build_queue",
+    "describe_funnel",
+    "item_key",
+    "queue_funnel",
+    "select_items",
+]
 
 REVIEW_SOURCE: Final = "review"
 """The ``source`` of every feedback the review app writes."""
@@ -40,7 +51,8 @@ def item_key(interaction_ids: Iterable[str]) -> str:
 
 
 def _counts(fb: Feedback) -> bool:
-    return fb.source != REVIEW_SOURCE
+    # people's feedback outside the review app: a judge's verdicts are not "feedback" here
+    return fb.source != REVIEW_SOURCE and evaluator_type(fb.source) != "model"
 
 
 def _feedback_conditions(store: Store, sel: Selection) -> tuple[set[str] | None, set[str] | None]:
@@ -98,7 +110,15 @@ def _prompt_key(it: Interaction) -> bytes:
 def build_queue(
     store: Store, spec: QueueSpec, *, progress: Callable[[int], None] | None = None
 ) -> list[Item]:
-    """The items of ``spec``'s queue, in the order they are handed out.
+    """The items of ``spec``'s queue, in the order they are handed out (see
+    :func:`select_items`)."""
+    return select_items(store, spec.selection, progress=progress)
+
+
+def select_items(
+    store: Store, sel: Selection, *, progress: Callable[[int], None] | None = None
+) -> list[Item]:
+    """The items ``sel`` selects (a queue's, or a judge's sampling), in a stable order.
 
     One pass over the feedback (only when a condition needs it) and one over the
     interactions; only ids are kept. Store order (oldest first) unless ``sample`` is set,
@@ -106,8 +126,8 @@ def build_queue(
     answers from two or more models, one pair of answers of two different models, chosen
     with the seed.
     """
-    sel = spec.selection
     touched, matching = _feedback_conditions(store, sel)
+    judged = judge_matches(store, sel, REVIEW_SOURCE) if sel.needs_judge else None
     models = set(sel.models)
     flt = InteractionFilter(
         start_time=sel.since,
@@ -127,6 +147,8 @@ def build_queue(
         if touched is not None and iid in touched:
             continue
         if matching is not None and iid not in matching:
+            continue
+        if judged is not None and iid not in judged:
             continue
         if sel.pairs:
             if it.model:
@@ -149,3 +171,104 @@ def build_queue(
         rng = random.Random(sel.seed)
         items = rng.sample(items, min(sel.sample, len(items)))
     return items
+
+
+def _conditions(sel: Selection) -> list[str]:
+    names = []
+    if sel.since is not None or sel.until is not None:
+        names.append("since/until")
+    if sel.models:
+        names.append("models")
+    if sel.no_feedback:
+        names.append("no_feedback")
+    if sel.thumbs_down or sel.rating_at_most is not None:
+        names.append(
+            " + ".join(
+                n
+                for n, on in (
+                    ("thumbs_down", sel.thumbs_down),
+                    ("rating_at_most", sel.rating_at_most is not None),
+                )
+                if on
+            )
+        )
+    return names
+
+
+_WHY: Final = {
+    "since/until": "outside the time range",
+    "models": "from other models",
+    "no_feedback": "already have feedback (end users or the demo)",
+    "thumbs_down": "have no thumbs-down",
+    "rating_at_most": "have no rating at or below the limit",
+    "thumbs_down + rating_at_most": "lack a thumbs-down and a low rating",
+    "pairs": "not paired: one pair per distinct prompt answered by two models",
+    "sample": "left out of the sample",
+}
+
+
+def queue_funnel(store: Store, spec: QueueSpec) -> list[dict[str, object]]:
+    """What each selection condition removed, in order: ``[{"condition", "removed", "left",
+    "why"}]``, the first row being the store's interactions (``removed`` 0).
+
+    One extra pass over the store; the app and the CLI show it when a queue is empty.
+    """
+    sel = spec.selection
+    touched, matching = _feedback_conditions(store, sel)
+    models = set(sel.models)
+    removed: dict[str, int] = dict.fromkeys(_conditions(sel), 0)
+    total = left = 0
+    for it in store.scan_interactions(None):
+        total += 1
+        if (sel.since is not None and it.timestamp < sel.since) or (
+            sel.until is not None and it.timestamp > sel.until
+        ):
+            removed["since/until"] += 1
+        elif models and it.model not in models:
+            removed["models"] += 1
+        elif touched is not None and it.id in touched:
+            removed["no_feedback"] += 1
+        elif matching is not None and it.id not in matching:
+            removed[_conditions(sel)[-1]] += 1
+        else:
+            left += 1
+    rows: list[dict[str, object]] = [
+        {"condition": "interactions in the store", "removed": 0, "left": total, "why": ""}
+    ]
+    running = total
+    for name, n in removed.items():
+        running -= n
+        rows.append({"condition": name, "removed": n, "left": running, "why": _WHY[name]})
+    items = len(build_queue(store, spec))
+    if sel.pairs:
+        pairs_left = items if sel.sample is None else len(
+            build_queue(store, QueueSpec(name=spec.name, selection=_unsampled(sel),
+                                         rubric=spec.rubric))
+        )  # fmt: skip
+        rows.append(
+            {
+                "condition": "pairs",
+                "removed": left - 2 * pairs_left,
+                "left": pairs_left,
+                "why": _WHY["pairs"],
+            }
+        )
+        left = pairs_left
+    if sel.sample is not None:
+        rows.append(
+            {"condition": "sample", "removed": left - items, "left": items, "why": _WHY["sample"]}
+        )
+    return rows
+
+
+def _unsampled(sel: Selection) -> Selection:
+    return dataclasses.replace(sel, sample=None)
+
+
+def describe_funnel(rows: list[dict[str, object]]) -> str:
+    """One line: what each condition removed (for the CLI and the app)."""
+    first, rest = rows[0], rows[1:]
+    parts = [f"{first['left']} interactions in the store"]
+    for r in rest:
+        parts.append(f"{r['condition']} removed {r['removed']} ({r['why']}), {r['left']} left")
+    return "; ".join(parts)

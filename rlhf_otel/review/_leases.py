@@ -52,6 +52,7 @@ class Lease:
 class _Reviewer:
     seen: set[int] = field(default_factory=set)
     done: list[int] = field(default_factory=list)
+    skipped: dict[int, None] = field(default_factory=dict)
     low: int = 0
     lease: Lease | None = None
 
@@ -178,15 +179,116 @@ class LeaseBook:
 
     def release(self, reviewer: str, lease_id: str) -> bool:
         """Give a leased item back unreviewed (a skip); the reviewer will not get it again."""
+        return self.skip(reviewer, lease_id) is not None
+
+    def skip(self, reviewer: str, lease_id: str) -> Item | None:
+        """:meth:`release`, returning the item skipped (``None``: not this reviewer's lease)."""
         with self._lock:
             r = self._reviewer(reviewer)
             lease = r.lease
             if lease is None or lease.id != lease_id:
-                return False
+                return None
             r.lease = None
             if self._held.get(lease.pos) is lease:
                 del self._held[lease.pos]
-            return True
+            r.skipped[lease.pos] = None
+            return lease.item
+
+    def restore_skip(self, reviewer: str, key: str, skipped: bool) -> None:
+        """Replay a stored skip (or its undo) on start."""
+        with self._lock:
+            pos = self.pos.get(key)
+            if pos is None:
+                return
+            r = self._reviewer(reviewer)
+            if skipped and reviewer not in self._done.get(pos, ()):
+                r.seen.add(pos)
+                r.skipped[pos] = None
+            elif not skipped and pos in r.skipped:
+                del r.skipped[pos]
+                r.seen.discard(pos)
+                r.low = min(r.low, pos)
+
+    def take(self, reviewer: str, client: str, key: str) -> Lease:
+        """Lease item ``key`` to ``reviewer`` now (search, undo of a skip); a lease the
+        reviewer held on another item goes back as if never handed out.
+
+        Raises:
+            LeaseConflict: ``already_reviewed``, ``item_complete``, ``held`` (another
+                reviewer has it now) or ``not_leased`` (no such item).
+        """
+        with self._lock:
+            pos = self.pos.get(key)
+            if pos is None:
+                raise LeaseConflict("not_leased", f"item {key!r} is not in this queue", key)
+            now = self._clock()
+            r = self._reviewer(reviewer)
+            if reviewer in self._done.get(pos, ()):
+                raise LeaseConflict(
+                    "already_reviewed", "you already reviewed this item; change it with K", key
+                )
+            if self._complete(pos):
+                raise LeaseConflict(
+                    "item_complete", "this item already has all the reviews it needs", key
+                )
+            holder = self._live(pos, now)
+            if holder is not None and holder.reviewer != reviewer:
+                raise LeaseConflict("held", "another reviewer has this item open now", key)
+            cur = r.lease
+            if cur is not None and cur.pos != pos and self._live(cur.pos, now) is cur:
+                del self._held[cur.pos]
+                r.seen.discard(cur.pos)
+                r.low = min(r.low, cur.pos)
+            r.lease = None
+            r.skipped.pop(pos, None)
+            lease = Lease(
+                id=secrets.token_hex(8),
+                reviewer=reviewer,
+                client=client,
+                pos=pos,
+                item=self.items[pos],
+                granted=now,
+                expires=now + self.timeout,
+            )
+            self._held[pos] = lease
+            r.lease = lease
+            r.seen.add(pos)
+            return lease
+
+    def status(self, reviewer: str) -> list[str]:
+        """Per item, in queue order, what it is for ``reviewer``: ``done``, ``skipped``,
+        ``open`` (their lease), ``passed`` (their lease expired), ``closed`` (complete
+        without them), ``held`` (another reviewer has it now) or ``todo``."""
+        with self._lock:
+            now = self._clock()
+            r = self._reviewers.get(reviewer) or _Reviewer()
+            mine = set(r.done)
+            cur = r.lease.pos if r.lease is not None and self._live(r.lease.pos, now) else None
+            out = []
+            for pos in range(len(self.items)):
+                if pos in mine:
+                    out.append("done")
+                elif pos == cur:
+                    out.append("open")
+                elif pos in r.skipped:
+                    out.append("skipped")
+                elif pos in r.seen:
+                    out.append("passed")
+                elif self._complete(pos):
+                    out.append("closed")
+                elif self._live(pos, now) is not None:
+                    out.append("held")
+                else:
+                    out.append("todo")
+            return out
+
+    def tally(self, reviewer: str) -> dict[str, int]:
+        """:meth:`status` counted; the counts add up to the queue's items."""
+        counts = dict.fromkeys(("done", "skipped", "open", "passed", "closed", "held", "todo"), 0)
+        for state in self.status(reviewer):
+            counts[state] += 1
+        counts["items"] = sum(counts.values())
+        return counts
 
     def check_submit(self, reviewer: str, key: str, lease_id: str | None) -> int:
         """The item's position if ``reviewer`` may submit a first review of it now.

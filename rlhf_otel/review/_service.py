@@ -9,12 +9,15 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import RLHFLogger
 from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
-from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue
+from rlhf_otel.review._access import REVIEWER_NAME, ReviewerTokens
+from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, matches
+from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, queue_funnel
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._spec import QueueSpec
 from rlhf_otel.review._summary import queue_summary
@@ -22,6 +25,7 @@ from rlhf_otel.review._summary import queue_summary
 __all__ = ["ReviewService"]
 
 _REVIEWER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
+_STATES: Final = ("done", "skipped", "open", "passed", "closed", "held", "todo")
 _SUBMISSION: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{7,63}")
 _VOTES: Final = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both_bad"}
 
@@ -38,6 +42,11 @@ class ReviewService:
         spec: the queue.
         token: shared reviewer token; when set, sign-in needs it.
         clock: monotonic seconds for leases.
+        reviewers: per-reviewer tokens; when set, the token alone signs in and names the
+            reviewer (what the page or a request body claims is ignored).
+        user_header: trusted header naming the reviewer, set by a proxy you run in front
+            (e.g. ``X-Forwarded-User``); when set, it alone names the reviewer.
+        skip_log: file where skips and their undos are kept (``None``: memory only).
     """
 
     def __init__(
@@ -47,11 +56,18 @@ class ReviewService:
         *,
         token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reviewers: ReviewerTokens | None = None,
+        user_header: str | None = None,
+        skip_log: str | Path | None = None,
     ) -> None:
         self.logger = logger
         self.store = logger.store
         self.spec = spec
         self.token = token
+        self.reviewers = reviewers
+        self.user_header = user_header.lower() if user_header else None
+        self.skips = SkipLog(skip_log)
+        self._actions: dict[str, list[tuple[str, str]]] = {}
         self._secret = secrets.token_bytes(32)
         started = time.perf_counter()
         items = build_queue(self.store, spec)
@@ -62,6 +78,7 @@ class ReviewService:
         self._submissions: dict[str, dict[str, Any]] = {}
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
+        self._funnel: list[dict[str, object]] | None = None
         self._restore()
 
     # ------------------------------------------------------------------ start
@@ -76,6 +93,10 @@ class ReviewService:
             self._remember(fb)
             key = str(fb.metadata.get("item") or fb.interaction_id)
             self.book.restore(str(fb.user_id), key, _targets(fb))
+        for entry in self.skips.read(self.spec.name):
+            who, what = entry.get("reviewer"), entry.get("item")
+            if isinstance(who, str) and isinstance(what, str):
+                self.book.restore_skip(who, what, entry.get("action") == "skip")
 
     def _remember(self, fb: Feedback) -> None:
         self.records.append(fb)
@@ -88,8 +109,29 @@ class ReviewService:
 
     # ------------------------------------------------------------------ sign-in
 
+    @property
+    def auth_mode(self) -> str:
+        """How reviewers are named: ``proxy`` (trusted header), ``reviewers`` (their own
+        tokens), ``shared`` (a name and the shared token) or ``open`` (a name)."""
+        if self.user_header:
+            return "proxy"
+        if self.reviewers is not None:
+            return "reviewers"
+        return "shared" if self.token is not None else "open"
+
     def sign_in(self, reviewer: object, token: object) -> str:
-        """A session for ``reviewer`` (checked against the shared token when one is set)."""
+        """A session for ``reviewer`` (checked against the shared token when one is set);
+        with per-reviewer tokens the token names the reviewer and ``reviewer`` is ignored.
+
+        Raises:
+            PermissionError: the token is wrong.
+            ValidationError: the name is not allowed.
+        """
+        if self.reviewers is not None:
+            name = self.reviewers.reviewer_of(token)
+            if name is None:
+                raise PermissionError("wrong reviewer token")
+            return self.session_for(name)
         if not isinstance(reviewer, str) or _REVIEWER.fullmatch(reviewer.strip()) is None:
             raise ValidationError(
                 "reviewer name must be 1-64 of letters, digits, space . _ @ - starting with "
@@ -99,9 +141,32 @@ class ReviewService:
             isinstance(token, str) and hmac.compare_digest(token.encode(), self.token.encode())
         ):
             raise PermissionError("wrong reviewer token")
-        name = reviewer.strip()
+        return self.session_for(reviewer.strip())
+
+    def header_reviewer(self, value: str | None) -> str | None:
+        """The reviewer a trusted proxy header names (``None``: missing or not allowed)."""
+        if value is None or REVIEWER_NAME.fullmatch(value.strip()) is None:
+            return None
+        return value.strip()
+
+    def session_for(self, name: str) -> str:
+        """A session for reviewer ``name`` (after it was checked)."""
         sig = hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{sig}.{name}"
+
+    def public_queue(self) -> dict[str, Any]:
+        """The queue as the browser gets it (a blind queue names no model)."""
+        out = self.spec.to_dict()
+        if self.spec.blind:
+            out["selection"]["models"] = []
+        out["auth"] = self.auth_mode
+        return out
+
+    def funnel(self) -> list[dict[str, object]]:
+        """What each selection condition removed (computed once, on first ask)."""
+        if self._funnel is None:
+            self._funnel = queue_funnel(self.store, self.spec)
+        return self._funnel
 
     def reviewer_of(self, session: str) -> str | None:
         """The reviewer a session names, or ``None`` if it is not one of ours."""
@@ -150,8 +215,9 @@ class ReviewService:
                 prompt=it.prompt if it else "",
                 context=[dict(m) for m in it.context] if it else [],
                 response=it.response if it else "(answer not found in the store)",
-                model=it.model if it else None,
             )
+            if reveal or not self.spec.blind:
+                out["model"] = it.model if it else None
         if not self.spec.blind:
             out["feedback"] = self._others(reviewer, item)
         return out
@@ -177,15 +243,88 @@ class ReviewService:
         lease = self.book.next(reviewer, client, takeover=takeover)
         if lease is None:
             # Items other reviewers hold now may still come back to this one.
-            return {"item": None, "lease": None, "waiting": self.book.remaining_for(reviewer)}
+            out: dict[str, Any] = {
+                "item": None,
+                "lease": None,
+                "waiting": self.book.remaining_for(reviewer),
+            }
+            if not self.book.items:
+                out["funnel"] = self.funnel()
+            return out
         return {"item": self.view(reviewer, lease.item), "lease": self._lease(lease)}
 
     def _lease(self, lease: Lease) -> dict[str, Any]:
         return {"id": lease.id, "seconds": self.spec.lease_timeout}
 
-    def skip(self, reviewer: str, lease_id: str) -> bool:
-        """Hand the leased item back (the reviewer will not get it again)."""
-        return self.book.release(reviewer, lease_id)
+    def skip(self, reviewer: str, lease_id: str, reason: object = None) -> bool:
+        """Hand the leased item back (the reviewer will not get it again) and keep the
+        skip with its reason (at most 500 characters) in the skip log."""
+        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
+            raise ValidationError(f"reason must be text of at most {MAX_REASON_CHARS} characters")
+        item = self.book.skip(reviewer, lease_id)
+        if item is None:
+            return False
+        self.skips.append(self.spec.name, reviewer, item.key, "skip", reason or None)
+        self._actions.setdefault(reviewer, []).append(("skip", item.key))
+        return True
+
+    def undo(self, reviewer: str, client: str) -> dict[str, Any]:
+        """Take back the reviewer's last skip or review of this run.
+
+        A skip is withdrawn and the item leased to them again; a review opens for change
+        (the next submission with ``revise`` supersedes it). ``{"undone": None}`` when
+        there is nothing to undo.
+        """
+        done = self._actions.get(reviewer, [])
+        if not done:
+            return {"undone": None}
+        action, key = done.pop()
+        if action == "skip":
+            lease = self.book.take(reviewer, client, key)
+            self.skips.append(self.spec.name, reviewer, key, "undo", None)
+            return {
+                "undone": "skip",
+                "item": self.view(reviewer, lease.item),
+                "lease": self._lease(lease),
+            }
+        return {"undone": "review", **self.revisit(reviewer, key)}
+
+    def open(self, reviewer: str, client: str, key: str) -> dict[str, Any]:
+        """Lease item ``key`` now (picked from a search); a reviewed item opens for change."""
+        if self.book.has_reviewed(reviewer, key):
+            return {**self.revisit(reviewer, key), "lease": None}
+        lease = self.book.take(reviewer, client, key)
+        return {"item": self.view(reviewer, lease.item), "lease": self._lease(lease)}
+
+    def find(self, reviewer: str, query: str = "", state: str = "") -> dict[str, Any]:
+        """Items whose prompt or answers contain every word of ``query``, with their state
+        for this reviewer (see :meth:`LeaseBook.status`), at most 100."""
+        if state and state not in _STATES:
+            raise ValidationError(f"state must be one of {', '.join(_STATES)}")
+        if len(query) > 200:
+            raise ValidationError("the search text must be at most 200 characters")
+        states = self.book.status(reviewer)
+        found: list[dict[str, Any]] = []
+        total = 0
+        for pos, item in enumerate(self.book.items):
+            if state and states[pos] != state:
+                continue
+            its = [self.store.get_interaction(i) for i in item.interaction_ids]
+            texts = [t for it in its if it for t in (it.prompt, it.response)]
+            if not matches(query, *texts):
+                continue
+            total += 1
+            if len(found) < 100:
+                prompt = next((it.prompt for it in its if it), "")
+                found.append(
+                    {
+                        "key": item.key,
+                        "position": pos + 1,
+                        "state": states[pos],
+                        "prompt": prompt[:160],
+                    }
+                )
+        return {"items": found, "matches": total}
 
     def reviewed(self, reviewer: str) -> list[str]:
         """Keys of the items ``reviewer`` reviewed, oldest first."""
@@ -259,6 +398,7 @@ class ReviewService:
             ids = self._log(reviewer, item, sub, plan, revise)
             if not revise:
                 self.book.commit(reviewer, pos)
+                self._actions.setdefault(reviewer, []).append(("review", key))
             result: dict[str, Any] = {"item": key, "feedback_ids": ids, "revised": revise}
             if self.spec.pairwise:
                 result["reveal"] = {
@@ -299,34 +439,46 @@ class ReviewService:
                 data.update(preferred_response_id=a, compared_response_ids=[b], outcome=vote)
             plan.append((FeedbackType.COMPARATIVE, data))
             return plan
+        missing: list[str] = []
         if "binary" in types:
             value = answers.get("binary")
             if value not in ("thumbs_up", "thumbs_down"):
-                raise ValidationError("binary must be thumbs_up or thumbs_down (keys U, D)")
-            plan.append((FeedbackType.BINARY, {"value": value}))
+                missing.append("binary: thumbs_up or thumbs_down (keys U, D)")
+            else:
+                plan.append((FeedbackType.BINARY, {"value": value}))
         lo, hi = rubric.scale
         if "rating" in types:
             rating = answers.get("rating")
             if isinstance(rating, bool) or not isinstance(rating, int) or not lo <= rating <= hi:
-                raise ValidationError(f"rating must be a whole number {lo}..{hi}")
-            plan.append(
-                (FeedbackType.RATING, {"rating": rating, "min_rating": lo, "max_rating": hi})
-            )
+                missing.append(f"rating: a whole number {lo}..{hi}")
+            else:
+                plan.append(
+                    (FeedbackType.RATING, {"rating": rating, "min_rating": lo, "max_rating": hi})
+                )
         if "multi_dimensional" in types:
             dims = answers.get("dimensions")
             names = list(rubric.dimensions)
-            if not isinstance(dims, Mapping) or set(dims) != set(names):
-                raise ValidationError(f"dimensions must score each of {', '.join(names)}")
+            if not isinstance(dims, Mapping):
+                dims = {}
+            extra = sorted(set(dims) - set(names))
+            if extra:
+                missing.append(f"dimensions: unknown {', '.join(map(str, extra))}")
             for name in names:
-                v = dims[name]
+                v = dims.get(name)
                 if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                    raise ValidationError(f"dimension {name!r} must be a whole number {lo}..{hi}")
-            plan.append(
-                (
-                    FeedbackType.MULTI_DIMENSIONAL,
-                    {"dimensions": {n: dims[n] for n in names}, "weights": dict(rubric.dimensions)},
+                    missing.append(f"dimension {name}: a whole number {lo}..{hi}")
+            if not any(m.startswith("dimension") for m in missing):
+                plan.append(
+                    (
+                        FeedbackType.MULTI_DIMENSIONAL,
+                        {
+                            "dimensions": {n: dims[n] for n in names},
+                            "weights": dict(rubric.dimensions),
+                        },
+                    )
                 )
-            )
+        if missing:
+            raise ValidationError("missing or not allowed: " + "; ".join(missing))
         if "text" in types and (comment or correction):
             plan.append((FeedbackType.TEXT, {"comment": comment, "correction": correction}))
         elif comment or correction:
@@ -401,11 +553,14 @@ class ReviewService:
                 self._summary = queue_summary(records)
             summary = self._summary
         out = {"queue": self.spec.name, **self.book.progress(), **summary}
+        if not self.book.items:
+            out["funnel"] = self.funnel()
         if reviewer is not None:
             out["me"] = {
                 "reviewer": reviewer,
                 "reviews": len(self.book.reviewed_by(reviewer)),
                 "remaining": self.book.remaining_for(reviewer),
+                **self.book.tally(reviewer),
             }
         return out
 

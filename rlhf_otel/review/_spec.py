@@ -13,16 +13,34 @@ from typing import Any, Final
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._specfile import load_spec_file
 from rlhf_otel.records import FeedbackType, parse_timestamp
+from rlhf_otel.review._judge_terms import judge_terms
 
-__all__ = ["QueueSpec", "Rubric", "Selection", "default_queue", "load_queue", "parse_queue"]
+__all__ = [
+    "SELECTION_KEYS",
+    "Guide",
+    "QueueSpec",
+    "Rubric",
+    "Selection",
+    "default_queue",
+    "load_queue",
+    "parse_queue",
+    "parse_selection",
+]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_TOP: Final = ("name", "selection", "reviewers_per_item", "blind", "lease_timeout", "rubric")
+_TOP: Final = (
+    "name", "guidelines", "selection", "reviewers_per_item", "blind", "lease_timeout", "rubric",
+)  # fmt: skip
 _SELECTION: Final = (
     "no_feedback", "thumbs_down", "rating_at_most", "model", "models", "since", "until",
-    "sample", "seed", "pairs",
+    "sample", "seed", "pairs", "judge_disagrees", "judge_uncertain", "judge_only", "judge",
 )  # fmt: skip
-_RUBRIC: Final = ("types", "dimensions", "scale")
+SELECTION_KEYS: Final = _SELECTION
+"""The keys of a selection (queue files' ``selection``, judge specs' ``sampling``)."""
+_RUBRIC: Final = ("types", "dimensions", "scale", "guide")
+_GUIDE_ITEM: Final = ("description", "scores")
+MAX_GUIDELINES_CHARS: Final = 20_000
+MAX_GUIDE_CHARS: Final = 2_000
 _TYPES: Final = tuple(t.value for t in FeedbackType)
 MAX_REVIEWERS_PER_ITEM: Final = 20
 MAX_LEASE_SECONDS: Final = 86_400.0
@@ -33,7 +51,14 @@ class Selection:
     """Which interactions a queue holds; every set condition must hold.
 
     Feedback from the review app itself (``source="review"``) never counts here, so a
-    queue selects the same items before and after it is reviewed.
+    queue selects the same items before and after it is reviewed; ``no_feedback``,
+    ``thumbs_down`` and ``rating_at_most`` look at people's feedback only (a judge's
+    verdicts, evaluator type ``model``, do not count). The judge conditions compare the
+    verdicts of model evaluators (``judge``: only this judge, ``name`` or
+    ``name@version``) with people's feedback on the same interaction:
+    ``judge_disagrees`` (they differ), ``judge_uncertain`` (a verdict's confidence is
+    below this share, or a pairwise verdict changed with the order) and ``judge_only``
+    (a verdict and no feedback from people yet).
     """
 
     no_feedback: bool = False
@@ -45,6 +70,15 @@ class Selection:
     sample: int | None = None
     seed: int = 0
     pairs: bool = False
+    judge_disagrees: bool = False
+    judge_uncertain: float | None = None
+    judge_only: bool = False
+    judge: str | None = None
+
+    @property
+    def needs_judge(self) -> bool:
+        """Whether a judge condition is set."""
+        return self.judge_disagrees or self.judge_uncertain is not None or self.judge_only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +88,15 @@ class Rubric:
     types: tuple[str, ...]
     dimensions: Mapping[str, float] = field(default_factory=dict)
     scale: tuple[int, int] = (1, 5)
+    guide: Mapping[str, Guide] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Guide:
+    """What one rubric item asks (``description``) and what each score means (``scores``)."""
+
+    description: str = ""
+    scores: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +109,7 @@ class QueueSpec:
     reviewers_per_item: int = 1
     blind: bool = False
     lease_timeout: float = 600.0
+    guidelines: str = ""
 
     @property
     def pairwise(self) -> bool:
@@ -77,6 +121,7 @@ class QueueSpec:
         s = self.selection
         return {
             "name": self.name,
+            "guidelines": self.guidelines,
             "pairwise": self.pairwise,
             "reviewers_per_item": self.reviewers_per_item,
             "blind": self.blind,
@@ -85,6 +130,13 @@ class QueueSpec:
                 "types": list(self.rubric.types),
                 "dimensions": dict(self.rubric.dimensions),
                 "scale": {"min": self.rubric.scale[0], "max": self.rubric.scale[1]},
+                "guide": {
+                    k: {
+                        "description": g.description,
+                        "scores": {str(v): m for v, m in sorted(g.scores.items())},
+                    }
+                    for k, g in self.rubric.guide.items()
+                },
             },
             "selection": {
                 "no_feedback": s.no_feedback,
@@ -96,6 +148,10 @@ class QueueSpec:
                 "sample": s.sample,
                 "seed": s.seed,
                 "pairs": s.pairs,
+                "judge_disagrees": s.judge_disagrees,
+                "judge_uncertain": s.judge_uncertain,
+                "judge_only": s.judge_only,
+                "judge": s.judge,
             },
         }
 
@@ -190,7 +246,14 @@ def _selection(raw: object) -> Selection:
         raise _fail("selection.since", "is after selection.until")
     sample = None if d.get("sample") is None else _int(d["sample"], "selection.sample", 1)
     seed = _int(d.get("seed", 0), "selection.seed", 0)
+    terms = judge_terms(
+        d, no_feedback=no_feedback, needs_people=thumbs_down or rating_at_most is not None
+    )
     return Selection(
+        judge_disagrees=terms.disagrees,
+        judge_uncertain=terms.uncertain,
+        judge_only=terms.only,
+        judge=terms.judge,
         no_feedback=no_feedback,
         thumbs_down=thumbs_down,
         rating_at_most=rating_at_most,
@@ -201,6 +264,17 @@ def _selection(raw: object) -> Selection:
         seed=seed,
         pairs=_bool(d.get("pairs", False), "selection.pairs"),
     )
+
+
+def parse_selection(raw: object, *, what: str = "queue", where: str = "selection") -> Selection:
+    """A :class:`Selection` from its mapping; errors name ``{what} {where}.<field>``."""
+    try:
+        return _selection(raw)
+    except ValidationError as exc:
+        if (what, where) == ("queue", "selection"):
+            raise
+        text = str(exc).replace("queue selection", f"{what} {where}", 1)
+        raise ValidationError(text.replace("selection.", f"{where}.")) from None
 
 
 def _dimensions(raw: object) -> dict[str, float]:
@@ -270,7 +344,53 @@ def _rubric(raw: object, pairs: bool) -> Rubric:
         if hi <= lo:
             raise _fail("rubric.scale", f"max ({hi}) must be greater than min ({lo})")
         scale = (lo, hi)
-    return Rubric(types=tuple(types), dimensions=dims, scale=scale)
+    guide = _guide(d.get("guide"), types, dims, scale)
+    return Rubric(types=tuple(types), dimensions=dims, scale=scale, guide=guide)
+
+
+def _text(value: object, where: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise _fail(where, f"must be text (Markdown) of at most {limit} characters")
+    return value
+
+
+def _guide(
+    raw: object, types: list[str], dims: Mapping[str, float], scale: tuple[int, int]
+) -> dict[str, Guide]:
+    """Per rubric item: its description and the meaning of each score."""
+    if raw is None:
+        return {}
+    items = [t for t in types if t not in ("multi_dimensional",)] + list(dims)
+    d = _keys(raw, "rubric.guide", tuple(items))
+    out: dict[str, Guide] = {}
+    for name, entry in d.items():
+        where = f"rubric.guide.{name}"
+        if isinstance(entry, str):
+            out[name] = Guide(description=_text(entry, where, MAX_GUIDE_CHARS))
+            continue
+        e = _keys(entry, where, _GUIDE_ITEM)
+        scores: dict[int, str] = {}
+        raw_scores = e.get("scores") or {}
+        if not isinstance(raw_scores, Mapping):
+            raise _fail(f"{where}.scores", "must map a score to what it means")
+        if raw_scores and (name in ("binary", "comparative", "text")):
+            raise _fail(f"{where}.scores", "only ratings and dimensions have scores")
+        for value, meaning in raw_scores.items():
+            try:
+                v = int(value)
+            except (TypeError, ValueError):
+                v = scale[0] - 1
+            if not scale[0] <= v <= scale[1] or str(v) != str(value).strip():
+                raise _fail(
+                    f"{where}.scores",
+                    f"score {value!r} is not on the scale {scale[0]}..{scale[1]}",
+                )
+            scores[v] = _text(meaning, f"{where}.scores.{v}", MAX_GUIDE_CHARS)
+        out[name] = Guide(
+            description=_text(e.get("description", ""), f"{where}.description", MAX_GUIDE_CHARS),
+            scores=scores,
+        )
+    return out
 
 
 def parse_queue(raw: object) -> QueueSpec:
@@ -300,6 +420,7 @@ def parse_queue(raw: object) -> QueueSpec:
         ),
         blind=_bool(d.get("blind", False), "blind"),
         lease_timeout=timeout,
+        guidelines=_text(d.get("guidelines", ""), "guidelines", MAX_GUIDELINES_CHARS),
     )
 
 
@@ -327,7 +448,37 @@ def default_queue() -> QueueSpec:
     return parse_queue(
         {
             "name": "default",
+            "guidelines": DEFAULT_GUIDELINES,
             "selection": {"no_feedback": True},
-            "rubric": {"types": ["binary", "rating", "text"]},
+            "rubric": {
+                "types": ["binary", "rating", "text"],
+                "guide": DEFAULT_GUIDE,
+            },
         }
     )
+
+
+DEFAULT_GUIDELINES: Final = """\
+Read the prompt (and the conversation before it), then judge the **answer** as the person who
+asked would: is it correct, does it answer what was asked, is it safe and clear?
+
+- Thumbs up only when you would be happy to get this answer yourself.
+- Rate on the scale below; use the middle when it is partly right.
+- Write the better answer (key `E`) when you can fix it: corrections become training data.
+- Skip (key `S`) with a reason when you cannot judge it (e.g. needs expert knowledge).
+"""
+
+DEFAULT_GUIDE: Final = {
+    "binary": {"description": "Would you be happy to get this answer? Up: yes. Down: no."},
+    "rating": {
+        "description": "Overall quality of the answer for this prompt.",
+        "scores": {
+            1: "wrong or harmful",
+            2: "mostly wrong or unhelpful",
+            3: "partly right; important gaps",
+            4: "right, minor issues",
+            5: "right, complete and clear",
+        },
+    },
+    "text": {"description": "Optional: what is wrong, or a better answer (E)."},
+}

@@ -38,17 +38,20 @@ class MemoryStore(StoreBase):
         self._feedback: dict[str, Feedback] = {}
         self._by_target: dict[str, list[str]] = {}
         self._drops = DropCounter()
+        self._problems = DropCounter()
 
     def write(self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]) -> None:
-        """Store a batch; a record with an id already stored replaces it."""
+        """Store a batch; an interaction with an id already stored replaces it, a feedback
+        id already stored keeps its first copy (the later one is counted in
+        ``read_problems()`` as ``duplicate_feedback_id``)."""
         with self._lock:
             for it in interactions:
                 self._interactions.pop(it.id, None)
                 self._interactions[it.id] = it
             for fb in feedback:
-                old = self._feedback.pop(fb.id, None)
-                if old is not None:
-                    self._unindex(old)
+                if fb.id in self._feedback:
+                    self._problems.add("duplicate_feedback_id")
+                    continue
                 self._feedback[fb.id] = fb
                 targets = fb.target_ids
                 if len(targets) == 1 and targets[0] == fb.interaction_id:  # the common case
@@ -132,6 +135,11 @@ class MemoryStore(StoreBase):
     def dropped(self) -> Mapping[str, int]:
         """Records evicted so far, by reason."""
         return self._drops.snapshot()
+
+    def read_problems(self) -> Mapping[str, int]:
+        """Records not counted, by reason: ``duplicate_feedback_id`` (a feedback id written
+        again; the first copy counts)."""
+        return self._problems.snapshot()
 
     def clear(self) -> None:
         """Forget every record."""

@@ -153,4 +153,4 @@ def test_golden_inputs_cover_what_the_comparison_needs() -> None:
     assert len(default["stats"]["rating"]["distribution"]) > 10
     dpo = _golden("exports-dpo")
     assert dpo["report"]["skipped"]["tie"] > 100
-    assert dpo["report"]["rows"] == 1126
+    assert dpo["report"]["rows"] == 1139

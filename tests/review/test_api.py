@@ -72,11 +72,14 @@ def test_bad_answers_retries_and_conflicts(logger: RLHFLogger) -> None:
         assert missing.status_code == 422
         assert missing.json() == {
             "error": "invalid",
-            "detail": "rating must be a whole number 1..5",
+            "detail": "missing or not allowed: rating: a whole number 1..5; dimension "
+            "accuracy: a whole number 1..5; dimension helpfulness: a whole number 1..5",
         }
         wrong_dims = {**GOOD, "dimensions": {"accuracy": 3}}
         r = api.post("/api/submit", json={**body, "answers": wrong_dims}, headers=ann)
-        assert r.json()["detail"] == "dimensions must score each of accuracy, helpfulness"
+        assert r.json()["detail"] == (
+            "missing or not allowed: dimension helpfulness: a whole number 1..5"
+        )
         text = api.post("/api/submit", content=b"x", headers={**ann, "content-type": "text/plain"})
         assert text.status_code == 415
         first = api.post("/api/submit", json={**body, "answers": GOOD}, headers=ann)
@@ -90,7 +93,19 @@ def test_bad_answers_retries_and_conflicts(logger: RLHFLogger) -> None:
         progress = api.get("/api/progress", headers=ann).json()
         assert (progress["reviews"], progress["me"]) == (
             1,
-            {"reviewer": "ann", "reviews": 1, "remaining": 3},
+            {
+                "reviewer": "ann",
+                "reviews": 1,
+                "remaining": 3,
+                "done": 1,
+                "skipped": 0,
+                "open": 0,
+                "passed": 0,
+                "closed": 0,
+                "held": 0,
+                "todo": 3,
+                "items": 4,
+            },  # fmt: skip
         )
     logger.flush()
     assert len(logger.query_feedback(source="review")) == 3
@@ -142,8 +157,8 @@ def test_second_tab_gets_a_clear_message(browser: Browser, logger: RLHFLogger) -
         key = tab1.evaluate("document.querySelector('#item').dataset.key")
         tab2 = ctx.new_page()
         tab2.goto(url)
-        tab2.wait_for_selector("#alert:has-text('in another tab or window')")
-        assert "press O to take it over here" in tab2.inner_text("#alert")
+        tab2.wait_for_selector("#conflict-detail:has-text('in another tab or window')")
+        assert tab2.inner_text("#takeover") == "Take it over here (O)"
         tab2.keyboard.press("o")
         tab2.wait_for_function("k => document.querySelector('#item').dataset.key === k", arg=key)
         for k in ("u", "4", "3", "5", "Enter"):

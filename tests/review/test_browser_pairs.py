@@ -27,7 +27,7 @@ def _arena(
     page: Page, name: str, texts: dict[str, str], log: list[tuple[str, str, str, str]]
 ) -> bool:
     page.wait_for_function(
-        "document.querySelector('#item').dataset.key || !document.querySelector('#empty').hidden"
+        "() => document.querySelector('#item').dataset.key || !document.querySelector('#empty').hidden"
     )
     key = page.evaluate("document.querySelector('#item').dataset.key")
     if not key:
@@ -43,7 +43,7 @@ def _arena(
     vote = _vote(name, pos)
     page.keyboard.press(VOTE_KEYS[vote])
     page.keyboard.press("Enter")
-    page.wait_for_selector("#status:has-text('Saved. A was')")
+    page.wait_for_selector("#status:has-text('. A was')")
     log.append((key, side_a, side_b, vote))
     page.keyboard.press("Enter")  # on to the next item
     page.wait_for_function(
@@ -87,7 +87,7 @@ def test_pairwise_arena_sides_names_tie_both_bad(browser: Browser, tmp_path: Pat
         first.wait_for_selector("#pair:not([hidden])")
         first.keyboard.press("a")
         first.keyboard.press("Enter")
-        first.wait_for_selector("#status:has-text('Saved. A was')")
+        first.wait_for_selector("#status:has-text('. A was')")
         revealed = (first.text_content("#model-a"), first.text_content("#model-b"))
         a_id = texts[first.inner_text("#answer-a")]
         b_id = texts[first.inner_text("#answer-b")]

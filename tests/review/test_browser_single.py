@@ -30,7 +30,7 @@ def _sign_in(page: Page, url: str, name: str) -> None:
 
 def _current(page: Page) -> str:
     page.wait_for_function(
-        "document.querySelector('#item').dataset.key || !document.querySelector('#empty').hidden"
+        "() => document.querySelector('#item').dataset.key || !document.querySelector('#empty').hidden"
     )
     return page.evaluate("document.querySelector('#item').dataset.key")
 
@@ -123,7 +123,7 @@ def test_two_reviewers_blind_queue_by_keyboard(browser: Browser, tmp_path: Path)
         alice = pages["alice"]
         alice.keyboard.press("k")
         alice.wait_for_function(
-            "document.querySelector('#mode').textContent.startsWith('Your review')"
+            "() => document.querySelector('#mode').textContent.startsWith('Your review')"
         )
         last_key = alice.evaluate("document.querySelector('#item').dataset.key")
         assert last_key == shown["alice"][-1]
@@ -133,7 +133,7 @@ def test_two_reviewers_blind_queue_by_keyboard(browser: Browser, tmp_path: Path)
         alice.keyboard.press("j")
         alice.wait_for_selector("#empty:not([hidden])")
         alice.wait_for_function(
-            "document.querySelectorAll('#agreement tbody tr').length >= 4", timeout=15_000
+            "() => document.querySelectorAll('#agreement tbody tr').length >= 4", timeout=15_000
         )
         alice.keyboard.press("?")
         assert alice.is_visible("#help:has-text('both bad')")
@@ -200,7 +200,10 @@ def test_two_reviewers_blind_queue_by_keyboard(browser: Browser, tmp_path: Path)
     restarted = ReviewService(logger, parse_queue(SINGLE_QUEUE))
     progress = restarted.progress("alice")
     assert (progress["items"], progress["complete"], progress["reviews"]) == (20, 20, 40)
-    assert progress["me"] == {"reviewer": "alice", "reviews": 20, "remaining": 0}
+    assert progress["me"] == {
+        "reviewer": "alice", "reviews": 20, "remaining": 0, "done": 20, "skipped": 0,
+        "open": 0, "passed": 0, "closed": 0, "held": 0, "todo": 0, "items": 20,
+    }  # fmt: skip
     assert restarted.next("bob", "x") == {"item": None, "lease": None, "waiting": 0}
     logger.close()
     provider.shutdown()

@@ -19,8 +19,11 @@ GOOD: dict[str, Any] = {
     "reviewers_per_item": 3,
     "blind": True,
     "lease_timeout": 90,
+    "guidelines": "Judge **accuracy** first.",
     "rubric": {"types": ["rating", "multi_dimensional"], "dimensions": {"accuracy": 2, "tone": 1},
-               "scale": {"min": 1, "max": 7}},
+               "scale": {"min": 1, "max": 7},
+               "guide": {"rating": {"description": "Overall", "scores": {"1": "wrong", "7": "perfect"}},
+                         "tone": "Polite and plain"}},
 }  # fmt: skip
 
 
@@ -33,6 +36,9 @@ def test_yaml_and_json_files_give_the_same_queue(tmp_path: Path) -> None:
         "reviewers_per_item: 3\nblind: true\nlease_timeout: 90\n"
         "rubric:\n  types: [rating, multi_dimensional]\n  dimensions: {accuracy: 2, tone: 1}\n"
         "  scale: {min: 1, max: 7}\n"
+        "  guide:\n    rating: {description: Overall, scores: {1: wrong, 7: perfect}}\n"
+        "    tone: Polite and plain\n"
+        "guidelines: Judge **accuracy** first.\n"
     )
     spec = load_queue(tmp_path / "q.json")
     assert load_queue(tmp_path / "q.yaml") == spec
@@ -40,7 +46,12 @@ def test_yaml_and_json_files_give_the_same_queue(tmp_path: Path) -> None:
         "types": ["rating", "multi_dimensional"],
         "dimensions": {"accuracy": 2.0, "tone": 1.0},
         "scale": {"min": 1, "max": 7},
+        "guide": {
+            "rating": {"description": "Overall", "scores": {"1": "wrong", "7": "perfect"}},
+            "tone": {"description": "Polite and plain", "scores": {}},
+        },
     }
+    assert spec.guidelines == "Judge **accuracy** first."
     assert (spec.reviewers_per_item, spec.blind, spec.lease_timeout) == (3, True, 90.0)
     assert spec.selection.models == ("a", "b")
     assert spec.selection.since is not None
@@ -52,11 +63,11 @@ def test_yaml_and_json_files_give_the_same_queue(tmp_path: Path) -> None:
     [
         (
             {"colour": "red"},
-            "queue colour: is not a queue field; allowed here: name, selection, reviewers_per_item, blind, lease_timeout, rubric",
+            "queue colour: is not a queue field; allowed here: name, guidelines, selection, reviewers_per_item, blind, lease_timeout, rubric",
         ),
         (
             {"selection": {"modle": "x"}},
-            "queue selection.modle: is not a queue field; allowed here: no_feedback, thumbs_down, rating_at_most, model, models, since, until, sample, seed, pairs",
+            "queue selection.modle: is not a queue field; allowed here: no_feedback, thumbs_down, rating_at_most, model, models, since, until, sample, seed, pairs, judge_disagrees, judge_uncertain, judge_only, judge",
         ),
         (
             {"rubric": {"dimensions": {"a": 1}}},
@@ -136,7 +147,7 @@ def test_cli_exits_2_on_a_bad_queue_file(
     err = capsys.readouterr().err
     assert err == (
         f"rlhf-otel: error: {bad}: queue reviewers: is not a queue field; allowed here: name, "
-        "selection, reviewers_per_item, blind, lease_timeout, rubric\n"
+        "guidelines, selection, reviewers_per_item, blind, lease_timeout, rubric\n"
     )
     broken = tmp_path / "q.yaml"
     broken.write_text("name: [unclosed\n")

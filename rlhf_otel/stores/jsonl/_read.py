@@ -54,8 +54,9 @@ class Problems:
         self._seen: set[tuple[str, str, int]] = set()
         self._counts: Counter[str] = Counter()
 
-    def add(self, what: str, stem: str, loc: int) -> None:
-        """Count ``what`` at ``stem``:``loc`` unless it was counted before."""
+    def add(self, what: str, stem: str, loc: int, *, quiet: bool = False) -> None:
+        """Count ``what`` at ``stem``:``loc`` unless it was counted before (``quiet``: no
+        log line)."""
         key = (what, stem, loc)
         with self._lock:
             if key in self._seen:
@@ -63,6 +64,8 @@ class Problems:
             if len(self._seen) < 100_000:
                 self._seen.add(key)
             self._counts[what] += 1
+        if quiet:
+            return
         _log.warning("rlhf-otel JSONL store: %s in segment %s at %d was skipped", what, stem, loc)
 
     def snapshot(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ from rlhf_otel.records import (
     Interaction,
     InteractionFilter,
     StatsAccumulator,
+    compute_stats,
     feedback_from_dict,
     feedback_to_dict,
     format_timestamp,
@@ -32,7 +33,6 @@ from rlhf_otel.stores.jsonl._fs import DataDir
 from rlhf_otel.stores.jsonl._index import TailIndex
 from rlhf_otel.stores.jsonl._maint import Maintenance
 from rlhf_otel.stores.jsonl._read import Problems, SegmentReader, simple_needle
-from rlhf_otel.stores.jsonl._stats import jsonl_stats
 from rlhf_otel.stores.jsonl._worker import Worker, WorkerParts
 from rlhf_otel.stores.jsonl._writer import EncodedRecord, Sealed, SegmentWriter
 
@@ -364,9 +364,24 @@ class JsonlStore(StoreBase):
                 yield record
 
     def compute_stats(self, start: datetime | None, end: datetime | None) -> FeedbackStats:
-        """Feedback statistics over ``[start, end]``, read straight from the segment bytes."""
+        """Feedback statistics over ``[start, end]``: the analytics engine's figures (the
+        same as ``get_analytics().stats``) when it is installed, else one pass over the
+        scans (``rlhf_otel.records.compute_stats``)."""
         self._check_open()
-        return jsonl_stats(self._reader, start, end, self._writer.merge_stats)
+        from rlhf_otel.analytics import AnalyticsUnavailableError, engine_stats
+
+        try:
+            return engine_stats(self, start, end)
+        except AnalyticsUnavailableError:
+            return compute_stats(self, start, end)
+
+    def note_duplicates(self, kind: str, copies: Sequence[tuple[str, int]]) -> None:
+        """Count ids a reader found stored more than once (``(id, later copies)``) in
+        ``health().read_problems`` as ``duplicate_feedback_id``; each copy counts once
+        however often it is read."""
+        for record_id, n in copies:
+            for copy in range(int(n)):
+                self._problems.add(f"duplicate_{kind}_id", record_id, copy, quiet=True)
 
     # ------------------------------------------------------------------ maintenance
     def purge(self, before: datetime | None = None, user_id: str | None = None) -> int:

@@ -64,7 +64,14 @@ EXPORT_CASES: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def write_input() -> None:
-    """The input store: 3,000 interactions and 6,000 feedback, gzip segments."""
+    """The input store: 3,000 interactions and 6,000 feedback written, gzip segments.
+
+    Only the feedback that counts is kept (``rlhf_otel.records.count_feedback``: a rater's
+    repeated vote on the same answer replaces the earlier one), so the implementation
+    before the engine, which counted every record, is a reference for this input.
+    """
+    from rlhf_otel.records import count_feedback
+    from rlhf_otel.stores import JsonlStore
     from rlhf_otel.stores.jsonl._synth import write_synthetic_store
 
     shutil.rmtree(INPUT, ignore_errors=True)
@@ -73,10 +80,16 @@ def write_input() -> None:
             tmp, interactions=3000, feedback=6000, seed=2026, users=60, realistic=True,
             step=timedelta(seconds=97), segment_mb=0.5,
         )  # fmt: skip
+        with JsonlStore(tmp) as store:
+            kept = {fb.id for fb in count_feedback(store.scan_feedback()).feedback}
         INPUT.mkdir()
         for p in sorted(Path(tmp).iterdir()):
             if p.name.endswith(".jsonl"):
-                (INPUT / (p.name + ".gz")).write_bytes(gzip.compress(p.read_bytes(), mtime=0))
+                lines = p.read_bytes().splitlines(keepends=True)
+                if p.name.startswith("feedback"):
+                    lines = [x for x in lines if json.loads(x)["id"] in kept]
+                data = b"".join(lines)
+                (INPUT / (p.name + ".gz")).write_bytes(gzip.compress(data, mtime=0))
 
 
 def analytics_kwargs(spec: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,413 @@
+"""The dialect layer: foreign GenAI telemetry (spans, their events, joined log records) to
+interactions, one small declarative mapping per dialect, and the registry that orders them.
+
+How decoding goes (``decode_foreign``): spans we made never reach this layer (``rlhf.*``
+attributes; they decode exactly). For any other span, every registered dialect whose
+markers it carries reads what it can into a :class:`Fields`; the results are merged field by
+field in precedence order (the current ``gen_ai.*`` conventions first, then the others by
+``rank``), so a span carrying two dialects gets each field from the best one that has it.
+A span that a dialect recognises but that is not a generation (an embedding, a retriever, a
+tool call) is skipped with a reason such as ``openinference:retriever``; a span whose shape
+no dialect can read is skipped as ``unknown_shape``. Skips are counted by the caller (the
+exporter's ``delivery()["foreign_skipped"]``, ``collect``'s stats), never guessed at.
+
+How to add a dialect (e.g. the Vercel AI SDK's ``ai.*``):
+
+1. Write a module ``_dialect_<name>.py`` with a reader ``read(view: SpanView) -> Fields``
+   that fills only what the span says (leave the rest ``None``). Scalars are declarative:
+   list attribute names per field in a :class:`Scalars` and call ``scalars.read(view, out)``.
+   Messages go through :func:`normalize_message` (OpenAI, GenAI-parts and Anthropic shapes).
+   Set ``Fields.kind`` to ``"llm"`` (a model call), ``"wrapper"`` (an agent/chain/outer
+   call whose input is the user's and whose output is the final answer) or
+   ``"skip:<reason>"``.
+2. Build ``Dialect(name=..., rank=..., marker_keys=..., marker_prefixes=...,
+   marker_events=..., read=read)``; markers are cheap tests run on every span (exact
+   attribute keys, key prefixes, event names) and must be specific to the dialect.
+3. Add it to ``BUILTIN`` in ``_foreign.py`` (or call :func:`register`). Rank:
+   ``0`` is the current ``gen_ai.*`` conventions; use 10-90 for others.
+4. Add a test per shape in ``tests/recording/test_dialects.py`` from a real trace.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
+
+__all__ = [
+    "DIALECT_EVENTS",
+    "KIND_LLM",
+    "KIND_WRAPPER",
+    "Dialect",
+    "EventView",
+    "Fields",
+    "Scalars",
+    "SpanView",
+    "as_int",
+    "dialects",
+    "loads",
+    "merge",
+    "normalize_message",
+    "normalize_messages",
+    "read_fields",
+    "register",
+    "text_of",
+    "is_dialect_event",
+    "is_dialect_key",
+]
+
+KIND_LLM: Final = "llm"
+KIND_WRAPPER: Final = "wrapper"
+DIALECT_EVENTS: Final = frozenset(
+    {
+        "gen_ai.client.inference.operation.details",
+        "gen_ai.user.message",
+        "gen_ai.system.message",
+        "gen_ai.assistant.message",
+        "gen_ai.tool.message",
+        "gen_ai.choice",
+    }
+)
+"""Event (and log record) names that carry GenAI content for some dialect."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """A span event or a log record joined to the span: name, attributes and body."""
+
+    name: str
+    attributes: Mapping[str, Any]
+    body: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpanView:
+    """What a dialect may read of a foreign span."""
+
+    name: str
+    attributes: Mapping[str, Any]
+    events: Sequence[EventView] = ()
+
+
+@dataclass(slots=True)
+class Fields:
+    """The interaction fields one dialect read from a span; ``None`` means "not said".
+
+    ``messages`` is the conversation sent, in order (the last user message becomes the
+    prompt, the others the context); ``tool_calls`` are the answer's tool calls.
+    """
+
+    kind: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    response: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    model: str | None = None
+    response_model: str | None = None
+    provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    finish_reasons: tuple[str, ...] | None = None
+    response_id: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    error_type: str | None = None
+    params: dict[str, Any] | None = None
+
+    def empty(self) -> bool:
+        """Nothing was read (the dialect's markers were there, its shape was not)."""
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+_NAMES: Final = tuple(f.name for f in fields(Fields))
+
+
+def merge(parts: Sequence[Fields]) -> Fields:
+    """Field by field, the first part (in precedence order) that says something wins."""
+    out = Fields()
+    for name in _NAMES:
+        for part in parts:
+            value = getattr(part, name)
+            if value is not None:
+                setattr(out, name, value)
+                break
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Scalars:
+    """Declarative scalar mapping: for each field, the attribute names to read, in order."""
+
+    model: tuple[str, ...] = ()
+    response_model: tuple[str, ...] = ()
+    provider: tuple[str, ...] = ()
+    input_tokens: tuple[str, ...] = ()
+    output_tokens: tuple[str, ...] = ()
+    total_tokens: tuple[str, ...] = ()
+    finish_reasons: tuple[str, ...] = ()
+    response_id: tuple[str, ...] = ()
+    user_id: tuple[str, ...] = ()
+    session_id: tuple[str, ...] = ()
+    error_type: tuple[str, ...] = ()
+
+    def read(self, attrs: Mapping[str, Any], out: Fields) -> Fields:
+        """Fill ``out`` from ``attrs`` (fields already set are kept); returns ``out``."""
+        for name in ("model", "response_model", "provider", "response_id", "user_id"):
+            _first_str(attrs, getattr(self, name), out, name)
+        _first_str(attrs, self.session_id, out, "session_id")
+        _first_str(attrs, self.error_type, out, "error_type")
+        for name in ("input_tokens", "output_tokens", "total_tokens"):
+            if getattr(out, name) is None:
+                for key in getattr(self, name):
+                    n = as_int(attrs.get(key))
+                    if n is not None:
+                        setattr(out, name, n)
+                        break
+        if out.finish_reasons is None:
+            for key in self.finish_reasons:
+                value = attrs.get(key)
+                if isinstance(value, str) and value:
+                    out.finish_reasons = (value,)
+                    break
+                if isinstance(value, (list, tuple)) and value:
+                    out.finish_reasons = tuple(str(v) for v in value)
+                    break
+        return out
+
+
+def _first_str(attrs: Mapping[str, Any], keys: Sequence[str], out: Fields, name: str) -> None:
+    if getattr(out, name) is not None:
+        return
+    for key in keys:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            setattr(out, name, value)
+            return
+
+
+def as_int(value: object) -> int | None:
+    """An int attribute (floats with no fraction too), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def loads(value: object) -> Any:
+    """A JSON-string attribute decoded, a structured one as is, else ``None``."""
+    if isinstance(value, str):
+        if not value or value[0] not in '[{"':
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, (list, tuple, dict)):
+        return value
+    return None
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else None
+
+
+def text_of(content: Any) -> str:
+    """The text of a message content: a string, or the text parts of a list of parts
+    (OpenAI ``text``/``input_text``/``output_text``, GenAI ``text`` with ``content``,
+    Anthropic ``text`` blocks)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif _get(part, "type") in ("text", "input_text", "output_text", None):
+                value = _get(part, "text")
+                if value is None:
+                    value = _get(part, "content")
+                if isinstance(value, str):
+                    texts.append(value)
+        return "".join(texts)
+    return ""
+
+
+def _tool_call(obj: Mapping[str, Any]) -> dict[str, Any]:
+    fn = obj.get("function")
+    if isinstance(fn, Mapping):  # OpenAI chat shape
+        name, args = fn.get("name"), fn.get("arguments")
+    else:  # GenAI parts / Anthropic tool_use
+        name = obj.get("name")
+        args = obj.get("arguments", obj.get("input"))
+    if not isinstance(args, str) and args is not None:
+        args = json.dumps(args, separators=(",", ":"), sort_keys=True)
+    return {"id": obj.get("id"), "name": name, "arguments": args}
+
+
+def normalize_message(msg: Any) -> dict[str, Any] | None:
+    """One message in our ``{role, content, tool_calls?, tool_call_id?}`` form, from the
+    OpenAI chat shape, the GenAI ``parts`` shape or Anthropic content blocks."""
+    if not isinstance(msg, Mapping):
+        return None
+    role = msg.get("role")
+    if not isinstance(role, str):
+        return None
+    out: dict[str, Any] = {"role": role}
+    calls: list[dict[str, Any]] = []
+    parts = msg.get("parts")
+    content = msg.get("content")
+    if isinstance(parts, (list, tuple)):
+        texts = []
+        for part in parts:
+            kind = _get(part, "type")
+            if kind == "text" and isinstance(_get(part, "content"), str):
+                texts.append(part["content"])
+            elif kind == "tool_call":
+                calls.append(_tool_call(part))
+            elif kind == "tool_call_response":
+                out["tool_call_id"] = part.get("id")
+                resp = part.get("response")
+                texts.append(resp if isinstance(resp, str) else json.dumps(resp))
+        out["content"] = "".join(texts)
+    elif isinstance(content, (list, tuple)):
+        texts = []
+        for block in content:
+            kind = _get(block, "type")
+            if kind == "tool_use":
+                calls.append(_tool_call(block))
+            elif kind == "tool_result":
+                out["tool_call_id"] = block.get("tool_use_id")
+                texts.append(text_of(block.get("content")))
+            else:
+                texts.append(text_of([block]))
+        out["content"] = "".join(texts)
+    else:
+        out["content"] = content if isinstance(content, str) else ""
+    for call in msg.get("tool_calls") or ():
+        if isinstance(call, Mapping):
+            calls.append(_tool_call(call))
+    if calls:
+        out["tool_calls"] = calls
+    if isinstance(msg.get("tool_call_id"), str):
+        out["tool_call_id"] = msg["tool_call_id"]
+    return out
+
+
+def normalize_messages(value: Any) -> list[dict[str, Any]] | None:
+    """A list of messages in our form, or ``None`` when ``value`` is not one."""
+    value = loads(value)
+    if not isinstance(value, (list, tuple)):
+        return None
+    out = [m for m in (normalize_message(v) for v in value) if m is not None]
+    return out if out or not value else None
+
+
+Reader = Callable[[SpanView], Fields]
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """One telemetry dialect: the markers that show a span may carry it, and its reader.
+
+    Args:
+        name: short name used in skip reasons and docs (``openinference``).
+        rank: precedence when several dialects read the same span (lower wins; the current
+            ``gen_ai.*`` conventions are 0).
+        marker_keys: attribute keys whose presence marks the dialect.
+        marker_prefixes: attribute key prefixes that mark it.
+        marker_events: event (or joined log record) names that mark it.
+        read: the mapping from a span to :class:`Fields`.
+    """
+
+    name: str
+    rank: int
+    read: Reader
+    marker_keys: frozenset[str] = frozenset()
+    marker_prefixes: tuple[str, ...] = ()
+    marker_events: frozenset[str] = frozenset()
+
+    def claims(self, view: SpanView) -> bool:
+        """Whether the span carries this dialect's markers."""
+        attrs = view.attributes
+        if any(k in attrs for k in self.marker_keys):
+            return True
+        if self.marker_prefixes and any(k.startswith(self.marker_prefixes) for k in attrs):
+            return True
+        return any(e.name in self.marker_events for e in view.events)
+
+
+_lock = threading.Lock()
+_registry: list[Dialect] = []
+_keys: frozenset[str] = frozenset()
+_prefixes: tuple[str, ...] = ()
+_events: frozenset[str] = frozenset()
+
+
+def register(dialect: Dialect) -> None:
+    """Add (or replace, by name) a dialect; the registry stays ordered by rank."""
+    global _keys, _prefixes, _events
+    with _lock:
+        kept = [d for d in _registry if d.name != dialect.name]
+        kept.append(dialect)
+        kept.sort(key=lambda d: (d.rank, d.name))
+        _registry[:] = kept
+        _keys = frozenset().union(*(d.marker_keys for d in kept))
+        _prefixes = tuple(p for d in kept for p in d.marker_prefixes)
+        _events = frozenset().union(*(d.marker_events for d in kept))
+
+
+def dialects() -> tuple[Dialect, ...]:
+    """The registered dialects, in precedence order."""
+    return tuple(_registry)
+
+
+def is_dialect_key(key: str) -> bool:
+    """Whether an attribute key marks some dialect (a cheap test before decoding)."""
+    return key in _keys or key.startswith(_prefixes)
+
+
+def is_dialect_event(name: str) -> bool:
+    """Whether an event or log record name marks some dialect."""
+    return name in _events
+
+
+def read_fields(view: SpanView) -> tuple[Fields | None, str | None]:
+    """The merged fields of every dialect that claims ``view``, or ``(None, reason)``.
+
+    ``reason`` is ``None`` when no dialect claims the span (an ordinary span, not counted).
+    """
+    parts: list[Fields] = []
+    claimed: list[str] = []
+    for dialect in _registry:
+        if not dialect.claims(view):
+            continue
+        claimed.append(dialect.name)
+        try:
+            part = dialect.read(view)
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+            continue
+        if not part.empty():
+            parts.append(part)
+    if not claimed:
+        return None, None
+    if not parts:
+        return None, "unknown_shape"
+    merged = merge(parts)
+    if merged.kind is not None and merged.kind.startswith("skip:"):
+        return None, merged.kind[5:]
+    if merged.kind is None:
+        if merged.messages is None and merged.response is None and merged.model is None:
+            return None, "unknown_shape"
+        merged.kind = KIND_LLM
+    if merged.provider is None or merged.provider == UNKNOWN_PROVIDER:
+        merged.provider = infer_provider(merged.model or merged.response_model)
+    else:  # the conventions' values are lowercase; older instrumentations wrote "OpenAI"
+        merged.provider = merged.provider.lower()
+    return merged, None
