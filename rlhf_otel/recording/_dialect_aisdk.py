@@ -5,8 +5,9 @@ Shapes (from real traces, ``tests/recording/fixtures/ai_sdk_*.json``):
 
 - outer span ``ai.generateText`` / ``ai.streamText`` (``ai.operationId``): the user's call,
   ``ai.prompt`` (JSON ``{system?, prompt? | messages?}``), the final ``ai.response.text``,
-  ``ai.response.toolCalls``, usage over every step (``ai`` 6 and 7; ``ai`` 5's
-  ``generateText`` reports its last step), no response id: a wrapper;
+  ``ai.response.toolCalls``, usage over every step, no response id: a wrapper. ``ai`` 5's
+  ``generateText`` reports its last step's usage there (user agent ``ai/5.*``): left out,
+  so the sum of its steps counts;
 - inner spans ``ai.generateText.doGenerate`` / ``ai.streamText.doStream``: one model call,
   ``ai.prompt.messages`` (the messages sent), ``ai.response.text``/``toolCalls``/``id``/
   ``model``/``finishReason``, its usage: a model call (a step of the outer span);
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from rlhf_otel.recording._dialects import (
@@ -84,6 +86,7 @@ SCALARS: Final = Scalars(
     total_tokens=("ai.usage.totalTokens",),
     response_id=("ai.response.id", "gen_ai.response.id"),
 )
+WITHOUT_USAGE: Final = replace(SCALARS, input_tokens=(), output_tokens=(), total_tokens=())
 
 
 def provider_name(value: object) -> str | None:
@@ -177,6 +180,12 @@ def _ids(attrs: Mapping[str, Any], out: Fields) -> None:
                 break
 
 
+def _last_step_usage(operation: str, attrs: Mapping[str, Any]) -> bool:
+    """ai 5's outer ``ai.generateText`` reports its last step's usage, not the answer's."""
+    agent = attrs.get("ai.request.headers.user-agent")
+    return operation == "ai.generateText" and isinstance(agent, str) and agent.startswith("ai/5.")
+
+
 def _kind(operation: str) -> str:
     if operation in _WRAPPERS:
         return KIND_WRAPPER
@@ -211,7 +220,7 @@ def read_ai_sdk(view: SpanView) -> Fields:
     if isinstance(reason, str) and reason:
         out.finish_reasons = (reason.replace("-", "_"),)
     out.provider = provider_name(attrs.get("ai.model.provider") or attrs.get("gen_ai.system"))
-    SCALARS.read(attrs, out)
+    (WITHOUT_USAGE if _last_step_usage(operation, attrs) else SCALARS).read(attrs, out)
     params = {name: attrs[key] for key, name in _PARAMS.items() if key in attrs}
     if params:
         out.params = params
@@ -220,7 +229,7 @@ def read_ai_sdk(view: SpanView) -> Fields:
 
 AI_SDK: Final = Dialect(
     name="ai_sdk",
-    rank=20,
+    rank=50,
     read=read_ai_sdk,
     marker_keys=frozenset({"ai.operationId"}),
     marker_prefixes=("ai.telemetry.metadata.", "ai.settings.context.", "ai.model.", "ai.prompt"),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rlhf_otel.recording._dialect_aisdk import AI_SDK, provider_name, read_ai_sdk
-from rlhf_otel.recording._dialects import Fields
+from rlhf_otel.recording._dialects import Fields, read_fields
 from tests.recording.ai_sdk_fixtures import (
     RecordedSpan,
     ServerAnswer,
@@ -49,7 +49,11 @@ def _sent(body: dict[str, Any]) -> list[dict[str, Any]]:
         msg: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
         if m.get("tool_calls"):
             msg["tool_calls"] = [
-                {"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                {
+                    "id": c["id"],
+                    "name": c["function"]["name"],
+                    "arguments": c["function"]["arguments"],
+                }
                 for c in m["tool_calls"]
             ]
         if m.get("tool_call_id"):
@@ -88,12 +92,13 @@ def test_outer_span_is_the_answer(flavour: str, n: int, model_server: OpenAIServ
         return
     assert fields.response == answers[-1].text
     assert fields.finish_reasons == ("stop",)
-    counted = answers
     if flavour == "v5" and not exchange["request"].get("stream"):
-        counted = answers[-1:]  # ai 5's generateText puts its last step's usage on the outer span
+        # ai 5's generateText puts its last step's usage there: left to the steps' sum.
+        assert (fields.input_tokens, fields.output_tokens) == (None, None)
+        return
     assert (fields.input_tokens, fields.output_tokens) == (
-        sum(a.prompt_tokens or 0 for a in counted),
-        sum(a.completion_tokens or 0 for a in counted),
+        sum(a.prompt_tokens or 0 for a in answers),
+        sum(a.completion_tokens or 0 for a in answers),
     )
 
 
@@ -175,3 +180,38 @@ def test_app_spans_are_not_claimed() -> None:
 def test_provider_names(value: object, expected: str | None) -> None:
     """ai.model.provider's first part, in the GenAI conventions' vocabulary."""
     assert provider_name(value) == expected
+
+
+@pytest.mark.parametrize("n", EXCHANGES)
+def test_ai7_invoke_agent_is_the_answer(n: int, model_server: OpenAIServer) -> None:
+    """ai 7's invoke_agent span through the whole layer (gen_ai.* with the AI SDK's ids): the
+    prompt, the final text without the tool results before it, the tool call, usage over
+    every step, model, provider, user and session."""
+    exchange, _, outer = _trace("otel", n)
+    fields, reason = read_fields(outer.view)
+    answers = _answers(model_server, exchange)
+    assert (fields is not None, reason) == (True, None)
+    assert fields is not None
+    assert fields.kind == "wrapper"
+    assert fields.messages == [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": exchange["request"]["message"]},
+    ]
+    assert (fields.model, fields.provider) == (exchange["model_requests"][0]["model"], "openai")
+    assert (fields.user_id, fields.session_id) == (
+        exchange["request"].get("user_id"),
+        exchange["request"].get("session_id"),
+    )
+    if answers[-1].status != 200:
+        assert outer.error
+        assert (fields.response, fields.input_tokens) == (None, None)
+        return
+    assert fields.response == answers[-1].text
+    assert (fields.input_tokens, fields.output_tokens) == (
+        sum(a.prompt_tokens or 0 for a in answers),
+        sum(a.completion_tokens or 0 for a in answers),
+    )
+    calls = [c for a in answers for c in a.tool_calls]
+    assert [(c["name"], json.loads(c["arguments"])) for c in fields.tool_calls or ()] == [
+        (c["name"], json.loads(c["arguments"])) for c in calls
+    ]
