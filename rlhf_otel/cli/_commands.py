@@ -220,6 +220,13 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
         help="KTO: satisfaction at most this is bad (default 0.25)",
     )
     p.add_argument(
+        "--evaluators",
+        choices=["human", "model", "all"],
+        default="human",
+        help="whose feedback: human (end users and reviewers, default), model (LLM judges' "
+        "verdicts) or all; in training sets people win over a judge on the same item",
+    )
+    p.add_argument(
         "--max-pairs-per-prompt",
         type=_positive,
         help="DPO/reward: most score-derived pairs from one prompt (default: all)",
