@@ -11,6 +11,7 @@ from opentelemetry.trace import Link
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
+from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.records import Feedback, FeedbackType, Interaction, json_default, span_context_of
 
 __all__ = [
@@ -80,7 +81,7 @@ def interaction_span_name(model: str | None, operation: str = "chat") -> str:
 
 
 def interaction_to_attributes(
-    it: Interaction,
+    it: Interaction | InteractionDraft,
     *,
     capture_content: bool = True,
     operation: str = "chat",
@@ -157,7 +158,7 @@ def interaction_to_attributes(
 
 
 def _detailed_messages(
-    it: Interaction,
+    it: Interaction | InteractionDraft,
     ordered: Sequence[Mapping[str, Any]] | None,
     tool_calls: Sequence[Mapping[str, Any]] | None,
     attrs: dict[str, AttributeValue],
@@ -184,7 +185,7 @@ def _detailed_messages(
 _EVALUATION_NAMES: Final = {t: f"rlhf.{t.value}" for t in FeedbackType}
 
 
-def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
+def _evaluation(fb: Feedback | FeedbackDraft, out: dict[str, AttributeValue]) -> None:
     d = fb.data
     out[A.GEN_AI_EVALUATION_NAME] = _EVALUATION_NAMES[fb.type]
     if fb.type is FeedbackType.BINARY:
@@ -232,7 +233,7 @@ def evaluator_type(source: str | None) -> str:
     return "end_user"
 
 
-def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
+def feedback_to_attributes(fb: Feedback | FeedbackDraft) -> dict[str, AttributeValue]:
     """Attributes of a feedback span or event (``timestamp`` comes from the span)."""
     attrs: dict[str, AttributeValue] = {
         A.RLHF_RECORD_KIND: A.RECORD_KIND_FEEDBACK,
@@ -292,7 +293,7 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
     return attrs
 
 
-def feedback_links(fb: Feedback) -> list[Link]:
+def feedback_links(fb: Feedback | FeedbackDraft) -> list[Link]:
     """One link per target whose id encodes a span context, with its role."""
     links: list[Link] = []
     if fb.type is FeedbackType.COMPARATIVE:
