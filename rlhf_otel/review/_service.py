@@ -18,13 +18,13 @@ from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
 from rlhf_otel.review._access import REVIEWER_NAME, ReviewerTokens
 from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, matches
 from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, queue_funnel
+from rlhf_otel.review._judged import JudgeFigures
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._spec import QueueSpec
 from rlhf_otel.review._summary import queue_summary
 
 __all__ = ["ReviewService"]
 
-JUDGES_REFRESH_SECONDS: Final = 60.0
 _REVIEWER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 _STATES: Final = ("done", "skipped", "open", "passed", "closed", "held", "todo")
 _SUBMISSION: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{7,63}")
@@ -79,7 +79,7 @@ class ReviewService:
         self._submissions: dict[str, dict[str, Any]] = {}
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
-        self._judge_cache: tuple[float, list[dict[str, Any]]] | None = None
+        self._judge_figures = JudgeFigures(self.store)
         self._funnel: list[dict[str, object]] | None = None
         self._restore()
 
@@ -546,14 +546,6 @@ class ReviewService:
 
     # ------------------------------------------------------------------ progress
 
-    def _judges(self) -> list[dict[str, Any]]:
-        """Judge-vs-people agreement over the store, recomputed at most once a minute."""
-        now = time.monotonic()
-        cached = self._judge_cache
-        if cached is None or now - cached[0] >= JUDGES_REFRESH_SECONDS:
-            cached = self._judge_cache = (now, _judge_rows(self.store))
-        return cached[1]
-
     def progress(self, reviewer: str | None = None) -> dict[str, Any]:
         """Queue progress, each reviewer's progress and throughput, and agreement."""
         with self._summary_lock:
@@ -563,7 +555,7 @@ class ReviewService:
                 self._summary = queue_summary(records)
             summary = self._summary
         out = {"queue": self.spec.name, **self.book.progress(), **summary}
-        out["judges"] = self._judges()
+        out["judges"] = self._judge_figures.rows()
         if not self.book.items:
             out["funnel"] = self.funnel()
         if reviewer is not None:
@@ -574,13 +566,6 @@ class ReviewService:
                 **self.book.tally(reviewer),
             }
         return out
-
-
-def _judge_rows(store: Any) -> list[dict[str, Any]]:
-    # imported here: rlhf_otel.judges builds on this package
-    from rlhf_otel.judges import judge_agreement
-
-    return [a.to_dict() for a in judge_agreement(store, resamples=200)]
 
 
 def _targets(fb: Feedback) -> tuple[str, ...]:
