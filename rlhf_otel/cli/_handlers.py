@@ -303,11 +303,13 @@ def cmd_report(args: argparse.Namespace, store: Store) -> int:
     progress = Progress("report", args.progress)
     flt = _filter(args)
     result = get_analytics(store, flt, interval=args.interval, progress=progress)
+    judges = judge_agreement(store, resamples=200)
     write_report(
         result,
         sys.stdout if args.out == "-" else args.out,
         title=args.title,
         rating_scales=rating_scales(store, flt),
+        judges=judges,
     )
     where = "standard output" if args.out == "-" else args.out
     progress.done(f"written to {where}")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from rlhf_otel._outfile import open_output, text_errors
 from rlhf_otel.analytics import AnalyticsResult, Percentiles
 from rlhf_otel.records import format_timestamp
 from rlhf_otel.report._scales import RatingScale, clear_winner, combined_normalized
 from rlhf_otel.report._svg import Bar, Point, bar_chart, hbar_chart, interval_chart, line_chart
+
+if TYPE_CHECKING:  # the report only reads the figures; judges is not needed to render one
+    from rlhf_otel.judges import JudgeAgreement
 
 __all__ = ["CHARTS", "render_report", "write_report"]
 
@@ -285,18 +288,48 @@ def _rating_card(result: AnalyticsResult, scales: Sequence[RatingScale] | None) 
     return ("Average rating (normalised 0-1)", _num(combined))
 
 
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "n/a" if ci is None else f"{ci[0]:.2f} to {ci[1]:.2f}"
+
+
+def _judges(judges: Sequence[JudgeAgreement]) -> str:
+    rows = [
+        [
+            a.judge,
+            a.kind,
+            str(a.items),
+            _pct(a.percent_agreement),
+            f"{_num(a.cohen_kappa, 3)} ({_ci(a.cohen_kappa_ci)})",
+            f"{_num(a.krippendorff_alpha, 3)} ({_ci(a.krippendorff_alpha_ci)})",
+            _num(a.mean_difference, 3),
+            _pct(a.position_bias_rate),
+            _num(a.human.krippendorff_alpha if a.human else None, 3),
+        ]
+        for a in judges
+    ]
+    return _table(
+        "LLM judges against people",
+        ["judge", "kind", "items", "agreement", "Cohen kappa (95% CI)",
+         "Krippendorff alpha (95% CI)", "bias", "position bias", "people alpha (ceiling)"],
+        rows,
+        "judges",
+    )  # fmt: skip
+
+
 def render_report(
     result: AnalyticsResult,
     *,
     title: str = "rlhf-otel feedback report",
     rating_scales: Sequence[RatingScale] | None = None,
+    judges: Sequence[JudgeAgreement] = (),
 ) -> str:
     """The report as one HTML document that needs nothing else to display.
 
     Ratings are summarised per scale (``rating_scales``, from
     :func:`rlhf_otel.report.rating_scales`); ratings on different scales are only combined
     normalised to 0..1, and labelled so. "Best model" names a model only when its interval
-    lies above every other model's.
+    lies above every other model's. ``judges`` (from ``rlhf_otel.judges.judge_agreement``)
+    adds a table of each judge's agreement with people when not empty.
     """
     s = result.stats
     start, end = s.time_range
@@ -337,7 +370,7 @@ def render_report(
         f"{escape(format_timestamp(result.generated_at))}</div></header>"
         f'<main><section class="cards" aria-label="Summary">{card_html}</section>'
         f'<div class="figures">{"".join(_charts(result, rating_scales))}'
-        f"{''.join(_tables(result))}</div></main>"
+        f"{''.join(_tables(result))}{_judges(judges) if judges else ''}</div></main>"
         f'<div id="tip"></div><script>{_JS}</script></body></html>\n'
     )
 
@@ -348,6 +381,7 @@ def write_report(
     *,
     title: str | None = None,
     rating_scales: Sequence[RatingScale] | None = None,
+    judges: Sequence[JudgeAgreement] = (),
 ) -> None:
     """Write :func:`render_report` to ``path`` (UTF-8) or to a text stream.
 
@@ -355,7 +389,10 @@ def write_report(
     is written through; a symlink is followed.
     """
     html = render_report(
-        result, title=title or "rlhf-otel feedback report", rating_scales=rating_scales
+        result,
+        title=title or "rlhf-otel feedback report",
+        rating_scales=rating_scales,
+        judges=judges,
     )
     if not isinstance(path, (str, os.PathLike)):
         path.write(html)
