@@ -141,6 +141,7 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
         pretty_print=(False if args.compact else None) if fmt is ExportFormat.JSON else None,
         container=args.container,
         training=training,
+        evaluators=args.evaluators,
     )
     progress = Progress(f"export {fmt.value}", args.progress)
     out: str | IO[bytes] = sys.stdout.buffer if args.out == "-" else args.out

@@ -1,0 +1,74 @@
+"""The logger's span processor: records of spans we did not record ourselves, onto the
+logger's record queue."""
+
+from __future__ import annotations
+
+import logging
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from rlhf_otel._counters import DropCounter
+from rlhf_otel._redact import ContentPolicy
+from rlhf_otel.pipeline._exporter import span_records
+from rlhf_otel.pipeline._queue import RecordQueue, recorded_here
+from rlhf_otel.recording import carries_records
+
+__all__ = ["RecordSpanProcessor"]
+
+_log = logging.getLogger("rlhf_otel")
+
+
+class RecordSpanProcessor(SpanProcessor):
+    """Puts the records of spans we did not record (another library's GenAI spans, our
+    spans made by a handler without a queue) onto ``queue``.
+
+    Spans whose record a record queue of this process already took are skipped (a record
+    is stored once); spans that carry no record are ignored. The span is decoded when it
+    ends; the queue counts, batches and writes. A malformed span is counted as dropped
+    (``malformed_span``). Flushing or shutting the processor down (as the tracer provider
+    does) flushes or shuts the queue down.
+
+    Args:
+        queue: where the records go.
+        policy: redaction for the texts of foreign GenAI spans (default: none).
+    """
+
+    def __init__(self, queue: RecordQueue, policy: ContentPolicy | None = None) -> None:
+        self.queue = queue
+        self._policy = policy
+        self.skipped = DropCounter()
+        """Spans of other libraries that a dialect knows but that hold no interaction
+        (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do at start."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Decode and queue the span's records, if it carries any of its own (never raises)."""
+        try:
+            if not carries_records(span) or recorded_here(span.attributes):
+                return
+        except Exception:
+            _log.exception("span filter failed")
+            return
+        try:
+            found = span_records(span, self._policy)
+        except Exception:
+            _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
+            self.queue.refuse("malformed_span")
+            return
+        if found.skipped is not None:
+            self.skipped.add(found.skipped)
+        if found.interaction is not None:
+            self.queue.put(found.interaction)
+        for record in found.feedback:
+            self.queue.put(record)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write what the queue holds (see ``RecordQueue.force_flush``)."""
+        return self.queue.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Shut the queue down (see ``RecordQueue.shutdown``)."""
+        self.queue.shutdown()
