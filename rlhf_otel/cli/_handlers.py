@@ -272,7 +272,10 @@ def cmd_report(args: argparse.Namespace, store: Store) -> int:
     progress = Progress("report", args.progress)
     flt = _filter(args)
     result = get_analytics(store, flt, interval=args.interval, progress=progress)
-    write_report(result, sys.stdout if args.out == "-" else args.out, title=args.title)
+    judges = judge_agreement(store, resamples=200)
+    write_report(
+        result, sys.stdout if args.out == "-" else args.out, title=args.title, judges=judges
+    )
     where = "standard output" if args.out == "-" else args.out
     progress.done(f"written to {where}")
     if args.out == "-" or _is_stdout(args.out):

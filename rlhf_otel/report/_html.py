@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from rlhf_otel._outfile import open_output, text_errors
 from rlhf_otel.analytics import AnalyticsResult, Percentiles
 from rlhf_otel.records import format_timestamp
 from rlhf_otel.report._svg import Bar, Point, bar_chart, hbar_chart, interval_chart, line_chart
+
+if TYPE_CHECKING:  # the report only reads the figures; judges is not needed to render one
+    from rlhf_otel.judges import JudgeAgreement
 
 __all__ = ["CHARTS", "render_report", "write_report"]
 
@@ -236,8 +239,45 @@ def _tables(r: AnalyticsResult) -> list[str]:
     ]
 
 
-def render_report(result: AnalyticsResult, *, title: str = "rlhf-otel feedback report") -> str:
-    """The report as one HTML document that needs nothing else to display."""
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "n/a" if ci is None else f"{ci[0]:.2f} to {ci[1]:.2f}"
+
+
+def _judges(judges: Sequence[JudgeAgreement]) -> str:
+    rows = [
+        [
+            a.judge,
+            a.kind,
+            str(a.items),
+            _pct(a.percent_agreement),
+            f"{_num(a.cohen_kappa, 3)} ({_ci(a.cohen_kappa_ci)})",
+            f"{_num(a.krippendorff_alpha, 3)} ({_ci(a.krippendorff_alpha_ci)})",
+            _num(a.mean_difference, 3),
+            _pct(a.position_bias_rate),
+            _num(a.human.krippendorff_alpha if a.human else None, 3),
+        ]
+        for a in judges
+    ]
+    return _table(
+        "LLM judges against people",
+        ["judge", "kind", "items", "agreement", "Cohen kappa (95% CI)",
+         "Krippendorff alpha (95% CI)", "bias", "position bias", "people alpha (ceiling)"],
+        rows,
+        "judges",
+    )  # fmt: skip
+
+
+def render_report(
+    result: AnalyticsResult,
+    *,
+    title: str = "rlhf-otel feedback report",
+    judges: Sequence[JudgeAgreement] = (),
+) -> str:
+    """The report as one HTML document that needs nothing else to display.
+
+    ``judges`` (from ``rlhf_otel.judges.judge_agreement``) adds a table of each judge's
+    agreement with people when not empty.
+    """
     s = result.stats
     start, end = s.time_range
     span = f"{format_timestamp(start) if start else 'beginning'} to {format_timestamp(end)}"
@@ -264,7 +304,8 @@ def render_report(result: AnalyticsResult, *, title: str = "rlhf-otel feedback r
         f'<div class="sub">{escape(span)} · generated '
         f"{escape(format_timestamp(result.generated_at))}</div></header>"
         f'<div class="cards">{card_html}</div>'
-        f"<main>{''.join(_charts(result))}{''.join(_tables(result))}</main>"
+        f"<main>{''.join(_charts(result))}{''.join(_tables(result))}"
+        f"{_judges(judges) if judges else ''}</main>"
         f'<div id="tip"></div><script>{_JS}</script></body></html>\n'
     )
 
@@ -274,13 +315,14 @@ def write_report(
     path: str | os.PathLike[str] | IO[str],
     *,
     title: str | None = None,
+    judges: Sequence[JudgeAgreement] = (),
 ) -> None:
     """Write :func:`render_report` to ``path`` (UTF-8) or to a text stream.
 
     A regular file is replaced atomically (owner-only); a FIFO, a device or ``/dev/stdout``
     is written through; a symlink is followed.
     """
-    html = render_report(result, title=title or "rlhf-otel feedback report")
+    html = render_report(result, title=title or "rlhf-otel feedback report", judges=judges)
     if not isinstance(path, (str, os.PathLike)):
         path.write(html)
         path.flush()

@@ -186,8 +186,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.mode = "fair"
@@ -280,3 +280,27 @@ class JudgeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve_forever() -> None:
+    """``python -m tests.servers.judge_server [--port N] [--mode fair|biased|faulty]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a local OpenAI-compatible test judge")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--mode", choices=("fair", "biased", "faulty"), default="fair")
+    args = parser.parse_args()
+    server = _Server(port=args.port)
+    server.mode = args.mode
+    print(f"test judge on http://127.0.0.1:{args.port}/v1 ({args.mode}); Ctrl-C to stop",
+          flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    _serve_forever()
