@@ -28,7 +28,7 @@ from rlhf_otel.analytics._views import (
     flattened_sql,
     uncounted_sql,
 )
-from rlhf_otel.records import Feedback, Interaction, format_timestamp
+from rlhf_otel.records import Feedback, Interaction, format_timestamp, json_default
 from rlhf_otel.stores import JsonlStore, Store, store_flush
 from rlhf_otel.stores.jsonl import StoreFiles
 
@@ -317,7 +317,7 @@ def _json(value: Any) -> str | None:
         return None
     import json
 
-    return json.dumps(value, ensure_ascii=False, default=repr)
+    return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
 def _interaction_row(it: Interaction) -> tuple[Any, ...]:

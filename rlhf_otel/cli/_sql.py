@@ -10,7 +10,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,6 +41,7 @@ from rlhf_otel.cli._sql_guard import (
 )
 from rlhf_otel.cli._sql_watch import QueryWatch
 from rlhf_otel.export import LAKE_KINDS, lake_schema
+from rlhf_otel.records import json_default
 from rlhf_otel.stores import Store
 from rlhf_otel.stores.jsonl import StoreFiles, list_store_files
 
@@ -273,16 +273,6 @@ def _engine_config(args: argparse.Namespace) -> EngineConfig:
     return config
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    return str(value)
-
-
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -309,7 +299,7 @@ def _print(cur: Any, as_json: bool, max_rows: int, watch: QueryWatch) -> None:
         if as_json:
             write = sys.stdout.write
             for row in rows:
-                write(json.dumps(dict(zip(names, row, strict=True)), default=_jsonable) + "\n")
+                write(json.dumps(dict(zip(names, row, strict=True)), default=json_default) + "\n")
         else:
             table_rows.extend([_cell(v) for v in r] for r in rows)
         if cut:

@@ -17,6 +17,7 @@ from rlhf_otel.records import (
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
+    json_default,
     record_from_dict,
 )
 
@@ -93,12 +94,6 @@ def insert_body(rows: Sequence[Row]) -> bytes:
 SORT_WRITTEN: Final[Mapping[str, int]] = {"written_us": 1}
 
 
-def _fallback(value: object) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
-
-
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -119,7 +114,7 @@ def encode_record(record: Interaction | Feedback) -> tuple[dict[str, Any], str]:
     try:
         text = _ENCODER.encode(d)
     except (TypeError, ValueError):
-        d = _finite(json.loads(json.dumps(d, default=_fallback)))
+        d = _finite(json.loads(json.dumps(d, default=json_default)))
         text = _ENCODER.encode(d)
     return d, text
 
