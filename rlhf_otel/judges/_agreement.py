@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, krippendorff_alpha
-from rlhf_otel.recording import evaluator_type
-from rlhf_otel.records import Feedback, FeedbackType, normalized_rating
+from rlhf_otel.recording import MODEL_SOURCES, evaluator_type
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, normalized_rating
 from rlhf_otel.review import agreement_of, pair_verdict
 from rlhf_otel.stores import Store
 
@@ -215,6 +215,11 @@ def judge_agreement(
         resamples: bootstrap resamples for the intervals (0: none).
         seed: the bootstrap's random seed (the figures are reproducible).
     """
+    # a cheap pass first (stores filter by source before parsing): no verdicts, no work
+    if not any(
+        True for src in MODEL_SOURCES for _ in store.scan_feedback(FeedbackFilter(source=src))
+    ):
+        return []
     records = list(store.scan_feedback())
     superseded = {fb.supersedes for fb in records if fb.supersedes}
     records = [fb for fb in records if fb.id not in superseded]

@@ -143,3 +143,18 @@ def test_cli_export_evaluators(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["export", "--data-dir", str(data), "--format", "jsonl", "--out", str(out),
                  "--no-interactions"]) == 0  # fmt: skip
     assert [r["id"] for r in _lines(out.read_text())] == ["h1", "h2"]
+
+
+def test_csv_by_evaluator_has_an_evaluator_type_column(judged: MemoryStore) -> None:
+    """CSV of model/all exports ends with an evaluator_type column; the default has none."""
+    import csv
+    import io
+
+    text = export_feedback(judged, "csv", include_interactions=False, evaluators="all")
+    assert isinstance(text, str)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["id"], r["evaluator_type"]) for r in rows][:3] == [
+        ("h1", "end_user"), ("h2", "end_user"), ("j1", "model")]  # fmt: skip
+    plain = export_feedback(judged, "csv", include_interactions=False)
+    assert isinstance(plain, str)
+    assert "evaluator_type" not in plain.splitlines()[0]
