@@ -91,6 +91,7 @@ def insert_body(rows: Sequence[Row]) -> bytes:
     """The insert request body for ``rows``, assembled from their pre-encoded JSON."""
     return ('{"rows":[' + ",".join(r.json for r in rows) + '],"return_ids":false}').encode()
 
+
 SORT_WRITTEN: Final[Mapping[str, int]] = {"written_us": 1}
 
 
