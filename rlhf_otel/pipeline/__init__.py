@@ -10,6 +10,7 @@ Example (OTLP to a collector by hand, beside a logger's own pipeline)::
 from __future__ import annotations
 
 from rlhf_otel.pipeline._exporter import PrebuiltRecords, RLHFSpanExporter
+from rlhf_otel.pipeline._logs import RLHFLogRecordExporter, ZeroCodeLogExporter
 from rlhf_otel.pipeline._otlp import (
     ContentCaptureSpanExporter,
     add_otlp_export,
@@ -26,8 +27,10 @@ __all__ = [
     "ContentCaptureSpanExporter",
     "OTLPSpanProcessor",
     "PrebuiltRecords",
+    "RLHFLogRecordExporter",
     "RLHFSpanExporter",
     "RLHFSpanProcessor",
+    "ZeroCodeLogExporter",
     "ZeroCodeSpanExporter",
     "add_otlp_export",
     "build_otlp_exporter",

@@ -12,16 +12,25 @@ from opentelemetry.context import attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from rlhf_otel import attributes as A
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
-from rlhf_otel.recording import ReadableSpanLike, decode_span
+from rlhf_otel.recording import (
+    Assembled,
+    EventView,
+    ReadableSpanLike,
+    TraceAssembler,
+    carries_records,
+    decode_span,
+    is_foreign,
+)
 from rlhf_otel.records import Feedback, Interaction
 from rlhf_otel.stores import Store, store_flush
 
 __all__ = ["PrebuiltRecords", "RLHFSpanExporter"]
 
 _log = logging.getLogger("rlhf_otel")
+# Traces whose other-library spans are on their way: their other spans are wanted too.
+_FOREIGN_TRACES = 10_000
 
 try:  # the key instrumentations check, so our store's own HTTP is never traced
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS
@@ -80,6 +89,9 @@ class RLHFSpanExporter(SpanExporter):
         self.skipped = DropCounter()
         """Spans of other libraries that a dialect knows but that hold no interaction
         (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
+        self.assembler = TraceAssembler(self._decode_foreign, self._settled)
+        self._foreign_traces: dict[int, None] = {}
+        """Holds other libraries' spans until their trace settles (see docs/dialects.md)."""
         self._on_stored = on_stored
         self._closed = False
         self.ledger = threading.Lock()
@@ -110,13 +122,17 @@ class RLHFSpanExporter(SpanExporter):
         feedback: list[Feedback] = []
         sampled = malformed = 0
         take = None if self.prebuilt is None else self.prebuilt.take
+        # Spans of other libraries settle per trace (outermost span, logs joined).
+        held: list[tuple[ReadableSpanLike, bool]] = []
         for span in spans:
             try:
                 ready = None if take is None else take(span.get_span_context().span_id)
+                if ready is None and is_foreign(span):
+                    held.append((span, True))
+                    continue
+                held.append((span, False))
                 found = decode_span(span, ready)
                 interaction, fbs = found.interaction, found.feedback
-                if found.skipped is not None:
-                    self.skipped.add(found.skipped)
             except Exception:
                 _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
                 malformed += 1
@@ -125,13 +141,65 @@ class RLHFSpanExporter(SpanExporter):
                 if not self._sample_all and self._sampled_out(interaction):
                     sampled += 1
                 else:
-                    if self._policy is not None and A.RLHF_RECORD_KIND not in (
-                        span.attributes or {}
-                    ):
-                        interaction = self._redacted(interaction)
                     interactions.append(interaction)
             feedback.extend(fbs)
+        settled = self.assembler.spans(held)
+        n, foreign = self._admit(settled.interactions)
+        sampled += n
+        interactions.extend(foreign)
+        feedback = self.assembler.feedback(feedback) + settled.feedback
         return interactions, feedback, sampled, malformed
+
+    def wants(self, span: ReadableSpanLike) -> bool:
+        """Whether a processor should hand ``span`` over: it carries records, or it belongs
+        to a trace whose spans of other libraries wait for their root (its shape)."""
+        traces = self._foreign_traces
+        if carries_records(span):
+            if is_foreign(span):
+                traces[span.get_span_context().trace_id] = None
+                if len(traces) > _FOREIGN_TRACES:
+                    traces.pop(next(iter(traces)), None)
+            return True
+        if not traces:
+            return False
+        trace_id = span.get_span_context().trace_id
+        if trace_id not in traces:
+            return False
+        parent = getattr(span, "parent", None)
+        if parent is None or parent.is_remote:
+            traces.pop(trace_id, None)
+        return True
+
+    def _decode_foreign(
+        self, span: ReadableSpanLike, joined: Sequence[EventView]
+    ) -> tuple[Interaction | None, str | None]:
+        found = decode_span(span, joined=joined)
+        if found.skipped is not None:
+            self.skipped.add(found.skipped)
+        return found.interaction, found.kind
+
+    def _admit(self, interactions: Sequence[Interaction]) -> tuple[int, list[Interaction]]:
+        """(sampled out, kept) of foreign interactions, kept ones redacted."""
+        kept: list[Interaction] = []
+        sampled = 0
+        for it in interactions:
+            if not self._sample_all and self._sampled_out(it):
+                sampled += 1
+            else:
+                kept.append(self._redacted(it) if self._policy is not None else it)
+        return sampled, kept
+
+    def _settled(self, settled: Assembled) -> None:
+        """Records the assembler settled on its own (a wait ran out)."""
+        sampled, kept = self._admit(settled.interactions)
+        if sampled:
+            with self.ledger:
+                self.sampled_out += sampled
+        self.write(kept, settled.feedback)
+
+    def settle_logs(self, records: Sequence[tuple[int, int, EventView]]) -> None:
+        """Join GenAI log records to their spans (``RLHFLogRecordExporter`` calls this)."""
+        self._settled(self.assembler.logs(records))
 
     def _sampled_out(self, interaction: Interaction) -> bool:
         trace_id = int(interaction.trace_id or "0", 16)
@@ -212,7 +280,9 @@ class RLHFSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS, n, None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Ask the store to make what it holds durable."""
+        """Ask the store to make what it holds durable (foreign spans whose trace has not
+        settled stay held)."""
+        self._settled(self.assembler.expire())
         try:
             return store_flush(self.store, timeout_millis / 1000.0)
         except Exception:
@@ -223,6 +293,10 @@ class RLHFSpanExporter(SpanExporter):
         """Close the store; later exports are counted as dropped."""
         if self._closed:
             return
+        try:
+            self._settled(self.assembler.close())
+        except Exception:
+            _log.warning("could not settle held spans at shutdown", exc_info=True)
         self._closed = True
         try:
             self.store.close()

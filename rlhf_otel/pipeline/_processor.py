@@ -17,7 +17,6 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlhf_otel._counters import DropCounter
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter
-from rlhf_otel.recording import carries_records
 
 __all__ = ["BatchingSpanProcessor", "RLHFSpanProcessor"]
 
@@ -419,7 +418,7 @@ class RLHFSpanProcessor(BatchingSpanProcessor):
     ) -> None:
         super().__init__(
             exporter,
-            wanted=carries_records,
+            wanted=exporter.wants,
             batch_size=batch_size,
             schedule_delay=schedule_delay,
             max_queue_size=max_queue_size,

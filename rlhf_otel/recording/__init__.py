@@ -13,12 +13,13 @@ Example::
 
 from __future__ import annotations
 
+from rlhf_otel.recording._assemble import Assembled, TraceAssembler
 from rlhf_otel.recording._current import (
     OPEN_SPANS,
     last_interaction_id,
     set_last_interaction_id,
 )
-from rlhf_otel.recording._dialects import is_dialect_event, is_dialect_key
+from rlhf_otel.recording._dialects import EventView, is_dialect_event, is_dialect_key
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
     INTERACTION_OPERATIONS,
@@ -52,6 +53,7 @@ from rlhf_otel.recording._spans import (
     SpanRecords,
     carries_records,
     decode_span,
+    is_foreign,
     ns_to_datetime,
     prebuilt_feedback,
     prebuilt_interaction,
@@ -59,9 +61,11 @@ from rlhf_otel.recording._spans import (
 )
 
 __all__ = [
+    "Assembled",
     "ChatChunkAccumulator",
     "ChunkAccumulator",
     "CompletionChunkAccumulator",
+    "EventView",
     "FEEDBACK_EVENT_NAMES",
     "INTERACTION_OPERATIONS",
     "LLMCall",
@@ -72,6 +76,7 @@ __all__ = [
     "ResponsesEventAccumulator",
     "SpanRecords",
     "StreamAccumulator",
+    "TraceAssembler",
     "UNKNOWN_PROVIDER",
     "carries_records",
     "content_text",
@@ -87,6 +92,7 @@ __all__ = [
     "interaction_to_attributes",
     "is_dialect_event",
     "is_dialect_key",
+    "is_foreign",
     "last_interaction_id",
     "ns_to_datetime",
     "prebuilt_feedback",
