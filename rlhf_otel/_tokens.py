@@ -34,6 +34,7 @@ __all__ = [
 MAX_TOKEN_CHARS: Final = 8192
 _KID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _CLIENT_KEY_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
 _MIN_SECRET: Final = 16
 _MAX_IDS: Final = 16
 _MAX_TTL: Final = 30 * 86400
@@ -88,7 +89,17 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode canonical base64url only: no padding, ``A-Z a-z 0-9 - _``, unused bits zero.
+
+    Lenient decoding would let one signature be written several ways; a token has one
+    spelling, so caches and logs keyed by it cannot be sidestepped.
+    """
+    if _B64URL_RE.fullmatch(text) is None or len(text) % 4 == 1:
+        raise ValueError("not canonical base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not canonical base64url")
+    return raw
 
 
 class TokenKeys:
@@ -184,11 +195,7 @@ class TokenKeys:
             raise ValidationError("a token must allow at least one feedback type")
         if user_id is not None:
             validate_id(user_id, "user id")
-        if (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, (int, float))
-            or not 1 <= ttl <= _MAX_TTL
-        ):
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 1 <= ttl <= _MAX_TTL:
             raise ValidationError(f"ttl must be 1 to {_MAX_TTL} seconds; got {ttl!r}")
         payload: dict[str, Any] = {
             "v": 1,
@@ -219,6 +226,7 @@ class TokenKeys:
             raise TokenError(401, "unknown_key", "the feedback token's key id is not known")
         try:
             given = _unb64(sig)
+            _unb64(body)
         except (binascii.Error, ValueError):
             raise TokenError(401, "malformed", "the feedback token is malformed") from None
         if not hmac.compare_digest(given, self._mac(kid, kid, body)):

@@ -21,3 +21,9 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "setup: npm not found: examples/typescript is not installed (install Node >= 20)" >&2
 fi
+# axe-core for the accessibility checks of the review app, widget and report (tests/a11y).
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/a11y && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+else
+  echo "setup: npm not found: tests/a11y (axe-core) is not installed (install Node >= 20)" >&2
+fi

@@ -12,11 +12,11 @@ from rlhf_otel.analytics._compute import engine_stats, get_analytics
 from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
     Engine,
-    EngineConfig,
     arrow_batches,
     open_engine,
     require_duckdb,
 )
+from rlhf_otel.analytics._limits import EngineConfig, engine_defaults
 from rlhf_otel.analytics._scope import (
     NORM_SQL,
     WSCORE_SQL,
@@ -43,6 +43,7 @@ __all__ = [
     "Where",
     "arrow_batches",
     "cohen_kappa",
+    "engine_defaults",
     "engine_stats",
     "feedback_where",
     "fleiss_kappa",

@@ -10,13 +10,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
 
-from rlhf_otel._env import ANALYTICS_MEMORY_LIMIT, ANALYTICS_TEMP_DIR, ANALYTICS_THREADS
 from rlhf_otel._errors import ConfigurationError, RLHFError
+from rlhf_otel.analytics._limits import EngineConfig, GuardedConnection
 from rlhf_otel.analytics._views import (
     DUPLICATES_TABLE,
     FEEDBACK_KEYS_TABLE,
@@ -75,40 +74,6 @@ def _require_pyarrow() -> Any:
     return pyarrow
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineConfig:
-    """Resources of the analytics engine.
-
-    Args:
-        memory_limit: DuckDB's memory limit; beyond it, work spills to disk. Default
-            ``$RLHF_OTEL_ANALYTICS_MEMORY_LIMIT`` or ``"512MB"``.
-        threads: worker threads. Default ``$RLHF_OTEL_ANALYTICS_THREADS`` or the cores.
-        temp_dir: where the engine creates its private (0700) directory for spill files
-            and its database file. Default ``$RLHF_OTEL_ANALYTICS_TEMP_DIR`` or the system
-            temp directory.
-    """
-
-    memory_limit: str | None = None
-    threads: int | None = None
-    temp_dir: str | None = None
-
-    def resolved(self) -> tuple[str, int, str | None]:
-        """``(memory_limit, threads, temp_dir)`` after environment and defaults."""
-        memory = self.memory_limit or os.environ.get(ANALYTICS_MEMORY_LIMIT) or "512MB"
-        threads = self.threads
-        if threads is None:
-            raw = os.environ.get(ANALYTICS_THREADS)
-            try:
-                threads = int(raw) if raw else (os.cpu_count() or 1)
-            except ValueError:
-                raise ConfigurationError(
-                    f"{ANALYTICS_THREADS} must be a whole number of threads; got {raw!r}"
-                ) from None
-        if threads < 1:
-            raise ConfigurationError(f"threads must be >= 1; got {threads!r}")
-        return memory, threads, self.temp_dir or os.environ.get(ANALYTICS_TEMP_DIR) or None
-
-
 class Engine:
     """A DuckDB connection whose views ``interactions`` and ``feedback`` show one store.
 
@@ -123,6 +88,7 @@ class Engine:
         os.chmod(self._dir, 0o700)
         try:
             self.con: Any = duckdb.connect(os.path.join(self._dir, "engine.duckdb"))
+            self.limits = (memory, threads)
             try:
                 self.con.execute(f"SET memory_limit = '{_quote(memory)}'")
             except duckdb.Error as exc:
@@ -135,6 +101,9 @@ class Engine:
             self.con.execute("SET preserve_insertion_order = true")
             self.con.execute("SET enable_progress_bar = false")
             self._attach(store)
+            # from here on every statement is retried with fewer threads when DuckDB runs
+            # out of memory (the Arrow intake above cannot be replayed, so it is not)
+            self.con = GuardedConnection(self.con, duckdb, memory, threads)
             self.con.execute(INTERACTIONS_VIEW)
             self.con.execute(FEEDBACK_ROWS_VIEW)
             self.con.execute(FEEDBACK_KEYS_TABLE)
@@ -192,6 +161,12 @@ class Engine:
                 self.con.execute(f"INSERT INTO raw_{kind} SELECT * FROM _incoming")
             finally:
                 self.con.unregister("_incoming")
+
+    @property
+    def out_of_memory_retries(self) -> int:
+        """Statements retried with fewer threads after DuckDB ran out of memory."""
+        con = self.con
+        return con.retries if isinstance(con, GuardedConnection) else 0
 
     def _report_duplicates(self, store: Store) -> None:
         note = getattr(store, "note_duplicates", None)

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from rlhf_otel import _env
 from rlhf_otel._errors import ConfigurationError
+from rlhf_otel.cli._webflags import add_server_flags, allowed_hosts, server_limits
 from rlhf_otel.records import StorageBackend
 from rlhf_otel.stores import MemoryStore, Store
 
@@ -126,6 +127,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="replace e-mail addresses, API keys and card numbers in received texts "
         "(rlhf_otel.redact_secrets) before they are stored",
     )
+    add_server_flags(parser)
     parser.add_argument(
         "--log-level", default="INFO", help="logging level of rlhf_otel.collect (default INFO)"
     )
@@ -157,6 +159,8 @@ def receiver_config(args: argparse.Namespace, token: str | None) -> Any:
         max_response_chars=args.max_response_chars,
         max_text_chars=args.max_text_chars,
         max_context_messages=args.max_context_messages,
+        allowed_hosts=allowed_hosts(args),
+        **server_limits(args),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any, Final, NoReturn
 
 from rlhf_otel import _env
 from rlhf_otel._errors import RLHFError, StoreError, ValidationError
+from rlhf_otel.cli._engine_flags import add_engine_flags
 from rlhf_otel.cli._handlers import cmd_export, cmd_query, cmd_report, cmd_stats
 from rlhf_otel.cli._serve import register as register_serve
 from rlhf_otel.records import (
@@ -170,6 +171,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--source", help="only feedback from this source (web, api, ...)")
     p.add_argument("--full", action="store_true", help="add breakdowns, rankings, agreement")
     _progress_flags(p)
+    add_engine_flags(p)
     _set_handler(p, _wrap(cmd_stats, store_opener))
 
     p = subparsers.add_parser("export", help="export records or a training set")
@@ -218,11 +220,19 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
         help="KTO: satisfaction at most this is bad (default 0.25)",
     )
     p.add_argument(
+        "--evaluators",
+        choices=["human", "model", "all"],
+        default="human",
+        help="whose feedback: human (end users and reviewers, default), model (LLM judges' "
+        "verdicts) or all; in training sets people win over a judge on the same item",
+    )
+    p.add_argument(
         "--max-pairs-per-prompt",
         type=_positive,
         help="DPO/reward: most score-derived pairs from one prompt (default: all)",
     )
     _progress_flags(p)
+    add_engine_flags(p)
     _set_handler(p, _wrap(cmd_export, store_opener))
 
     p = subparsers.add_parser("query", help="list feedback or interactions")
@@ -235,9 +245,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     )
     _types_flag(p)
     p.add_argument("--source", help="only feedback from this source")
-    p.add_argument(
-        "--model", help="only interactions of this model, or feedback on them"
-    )
+    p.add_argument("--model", help="only interactions of this model, or feedback on them")
     p.add_argument(
         "--interaction",
         dest="interaction_ids",
@@ -274,6 +282,7 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     p.add_argument("--source", help="only feedback from this source")
     p.add_argument("--title", default="rlhf-otel feedback report", help="the report's title")
     _progress_flags(p)
+    add_engine_flags(p)
     _set_handler(p, _wrap(cmd_report, store_opener))
     from rlhf_otel.cli._sql import register_sql  # here: _sql imports this module
 

@@ -12,6 +12,7 @@ from typing import IO, Any
 from rlhf_otel.analytics import get_analytics
 from rlhf_otel.cli._output import Progress, table
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
+from rlhf_otel.judges import judge_agreement
 from rlhf_otel.recording import dumps
 from rlhf_otel.records import (
     ExportFormat,
@@ -88,6 +89,9 @@ def cmd_stats(args: argparse.Namespace, store: Store) -> int:
     if args.json:
         out = result.to_dict() if result and args.full else stats.to_dict()
         out["review"] = review_summary(store)  # per queue: progress and agreement
+        out["judges"] = [
+            a.to_dict() for a in judge_agreement(store, resamples=200)
+        ]  # judge-vs-people agreement per rubric item
         print(json.dumps(out, indent=2))
         return 0
     print(table(["statistic", "value"], _stats_rows(stats)))
@@ -137,6 +141,7 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
         pretty_print=(False if args.compact else None) if fmt is ExportFormat.JSON else None,
         container=args.container,
         training=training,
+        evaluators=args.evaluators,
     )
     progress = Progress(f"export {fmt.value}", args.progress)
     out: str | IO[bytes] = sys.stdout.buffer if args.out == "-" else args.out

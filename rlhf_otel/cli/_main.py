@@ -18,6 +18,8 @@ from rlhf_otel._errors import RLHFError
 from rlhf_otel._logger import create_rlhf_logger
 from rlhf_otel.cli._collect import register as register_collect
 from rlhf_otel.cli._commands import OneLineErrorParser, register
+from rlhf_otel.cli._engine_flags import engine_scope
+from rlhf_otel.cli._judge import register as register_judge
 from rlhf_otel.cli._output import prepare_streams
 from rlhf_otel.cli._review import register as register_review
 
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     register(sub)
     register_collect(sub)
     register_review(sub)
+    register_judge(sub)
     return parser
 
 
@@ -142,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prepare_streams()
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), engine_scope(args):
             code: int = args.handler(args)
     except KeyboardInterrupt:
         print("rlhf-otel: interrupted", file=sys.stderr)

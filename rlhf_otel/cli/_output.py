@@ -28,6 +28,10 @@ class Progress:
         """Rows written so far (training sets call this while pairing)."""
         self._show(f"{n:,} rows written")
 
+    def show(self, text: str) -> None:
+        """Any status text on the line."""
+        self._show(text)
+
     def _line(self, text: str) -> str:
         line = f"{self.label}: {text}"
         padded = line.ljust(self._width)  # blank out the rest of a longer previous line

@@ -12,6 +12,7 @@ from typing import Any
 from rlhf_otel._env import DATA_DIR, REVIEW_TOKEN
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import create_rlhf_logger
+from rlhf_otel.cli._webflags import add_server_flags, allowed_hosts, server_limits
 
 __all__ = ["register"]
 
@@ -46,6 +47,7 @@ def register(subparsers: Any) -> None:
         help="take the reviewer from this header set by a proxy you run in front (e.g. "
         "X-Forwarded-User); only when the app is reachable through that proxy alone",
     )
+    add_server_flags(p)
     p.set_defaults(handler=_run)
     t = subparsers.add_parser(
         "review-token", help="mint a reviewer's token into a reviewers file (printed once)"
@@ -138,5 +140,10 @@ def _run(args: argparse.Namespace) -> int:
             f"({access})",
             flush=True,
         )
-        serve(review_app(service), host=args.host, port=args.port)
+        serve(
+            review_app(service, allowed_hosts=allowed_hosts(args)),
+            host=args.host,
+            port=args.port,
+            **server_limits(args),
+        )
     return 0

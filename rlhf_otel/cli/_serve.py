@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from typing import Any
 
 from rlhf_otel._env import FEEDBACK_SECRET
+from rlhf_otel.cli._webflags import add_server_flags, allowed_hosts, server_limits
 
 __all__ = ["register"]
 
@@ -36,8 +38,20 @@ def register(subparsers: Any) -> None:
         "(repeatable; default same origin only)",
     )
     p.add_argument("--source", default="web", help="source stamped on records (default web)")
-    p.add_argument("--trust-forwarded", action="store_true", help="client address from "
-                   "X-Forwarded-For (only behind your own proxy)")
+    p.add_argument(
+        "--trust-forwarded",
+        action="store_true",
+        help="client address from X-Forwarded-For (only behind your own proxy)",
+    )
+    p.add_argument(
+        "--trusted-proxies",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --trust-forwarded, how many proxies you run in front (default 1): the "
+        "client is the N-th X-Forwarded-For hop from the right",
+    )
+    add_server_flags(p)
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info"))
     p.set_defaults(handler=_serve)
 
@@ -57,6 +71,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from rlhf_otel import create_rlhf_logger
 
+    # the service's own lines (a client that hung up, a connection closed on a deadline)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
     options: dict[str, Any] = {"backend": args.backend, "enable_session_tracking": False}
     if args.backend == "local":
         options["data_dir"] = args.data_dir
@@ -66,7 +83,15 @@ def _serve(args: argparse.Namespace) -> int:
             allow_origins=tuple(args.allow_origin),
             source=args.source,
             trust_forwarded=args.trust_forwarded,
+            trusted_proxies=args.trusted_proxies,
+            allowed_hosts=allowed_hosts(args),
         )
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop, store flushed
-            serve(app, host=args.host, port=args.port, log_level=args.log_level)
+            serve(
+                app,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                **server_limits(args),
+            )
     return 0

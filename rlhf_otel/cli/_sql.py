@@ -24,6 +24,7 @@ from rlhf_otel.cli._commands import (
     _progress_flags,
     open_store,
 )
+from rlhf_otel.cli._engine_flags import add_engine_flags
 from rlhf_otel.cli._output import table
 from rlhf_otel.export import LAKE_KINDS, lake_schema
 
@@ -54,6 +55,7 @@ def register_sql(subparsers: Any, *, store_opener: StoreOpener = open_store) -> 
     p.add_argument("--lake", help="query this Parquet lake directory instead of the store")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     _progress_flags(p)
+    add_engine_flags(p)
     run = _runner(store_opener)
     p.set_defaults(handler=run, func=run)
 

@@ -54,6 +54,7 @@ def export_feedback(
     pretty_print: bool | None = None,
     container: Literal["jsonl", "parquet"] | None = None,
     training: TrainingOptions | None = None,
+    evaluators: Literal["human", "model", "all"] | None = None,
     progress: ProgressCallback | None = None,
 ) -> str | bytes: ...
 
@@ -77,6 +78,7 @@ def export_feedback(
     pretty_print: bool | None = None,
     container: Literal["jsonl", "parquet"] | None = None,
     training: TrainingOptions | None = None,
+    evaluators: Literal["human", "model", "all"] | None = None,
     progress: ProgressCallback | None = None,
 ) -> ExportReport: ...
 
@@ -99,6 +101,7 @@ def export_feedback(
     pretty_print: bool | None = None,
     container: Literal["jsonl", "parquet"] | None = None,
     training: TrainingOptions | None = None,
+    evaluators: Literal["human", "model", "all"] | None = None,
     progress: ProgressCallback | None = None,
 ) -> str | bytes | ExportReport:
     """Export records or a training set from ``store``.
@@ -119,7 +122,8 @@ def export_feedback(
             an :class:`ExportReport`.
         options: all options at once; the keyword arguments below override its fields.
         start_time, end_time, include_interactions, include_feedback, include_metadata,
-        feedback_types, user_id, session_id, limit, pretty_print, container, training:
+        feedback_types, user_id, session_id, limit, pretty_print, container, training,
+        evaluators:
             see :class:`ExportOptions`.
         progress: called with the number of records read so far, every 10,000 records.
             If it also has a ``rows(n)`` method, training formats call that with the rows
@@ -146,6 +150,7 @@ def export_feedback(
             "pretty_print": pretty_print,
             "container": container,
             "training": training,
+            "evaluators": evaluators,
         }.items()  # fmt: skip
         if v is not None
     }

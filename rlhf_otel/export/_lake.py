@@ -26,6 +26,7 @@ from rlhf_otel.analytics import (
     open_engine,
     require_duckdb,
 )
+from rlhf_otel.export._evaluators import evaluator_where
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._parquet import require_pyarrow
 from rlhf_otel.records import FeedbackFilter, InteractionFilter
@@ -117,6 +118,9 @@ def lake_select(kind: str, opts: ExportOptions | None = None) -> tuple[str, list
             )
         )
     )  # fmt: skip
+    by_evaluator = evaluator_where(opts.evaluators)
+    if kind != "interaction" and by_evaluator is not None:
+        where.add(by_evaluator)
     sql = f"SELECT seq, {cols} FROM {_VIEW[kind]} {where.sql()}"
     if opts.limit is not None:
         sql += f" ORDER BY seq LIMIT {int(opts.limit)}"

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel.export._evaluators import Evaluators, check_evaluators
 from rlhf_otel.records import ExportFormat, FeedbackType, as_utc
 
 __all__ = [
@@ -111,6 +112,11 @@ class ExportOptions:
         container: file format of a training set, ``"jsonl"`` or ``"parquet"`` (default:
             ``"parquet"`` when the output path ends in ``.parquet``, else ``"jsonl"``).
         training: :class:`TrainingOptions` for ``dpo``, ``kto``, ``reward``, ``sft``.
+        evaluators: whose feedback: ``"human"`` (default: end users and reviewers),
+            ``"model"`` (judges' verdicts, evaluator type ``model``) or ``"all"``. Record
+            rows of ``model``/``all`` exports carry ``evaluator_type``; in training sets
+            people win where both judged an item, and a pairwise judge's verdict becomes a
+            pair only when both orders agreed.
     """
 
     start_time: datetime | None = None
@@ -126,8 +132,10 @@ class ExportOptions:
     neutralize_formulas: bool = True
     container: Literal["jsonl", "parquet"] | None = None
     training: TrainingOptions = field(default_factory=TrainingOptions)
+    evaluators: Evaluators = "human"
 
     def __post_init__(self) -> None:
+        check_evaluators(self.evaluators)
         if self.limit is not None and (
             isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0
         ):

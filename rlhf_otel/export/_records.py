@@ -10,7 +10,7 @@ from typing import IO, Any, Final
 from rlhf_otel.analytics import Engine
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._select import iter_feedback, iter_interactions
-from rlhf_otel.recording import dumps
+from rlhf_otel.recording import dumps, evaluator_type
 from rlhf_otel.records import (
     SCHEMA_VERSION,
     Feedback,
@@ -34,7 +34,6 @@ __all__ = [
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
-
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
 
 
@@ -49,6 +48,8 @@ def _feedback_dict(fb: Feedback, opts: ExportOptions) -> dict[str, Any]:
     d = feedback_to_dict(fb)
     if not opts.include_metadata:
         del d["metadata"]
+    if opts.evaluators != "human":
+        d["evaluator_type"] = evaluator_type(fb.source)
     return d
 
 

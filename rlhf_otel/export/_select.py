@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from rlhf_otel.analytics import Engine, Where, feedback_where
+from rlhf_otel.export._evaluators import evaluator_where
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.records import (
     Feedback,
@@ -81,6 +82,9 @@ def feedback_query(
             session_id=opts.session_id,
         )
     )
+    by_evaluator = evaluator_where(opts.evaluators)
+    if by_evaluator is not None:
+        w.add(by_evaluator)
     sql = f"SELECT {', '.join(columns)} FROM {eng.feedback_view} {w.sql()} ORDER BY seq"
     return sql + _window(opts.limit), w.params
 

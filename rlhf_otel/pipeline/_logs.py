@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.sdk._logs import export as _sdk_logs
 
 from rlhf_otel._counters import DropCounter
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter
-from rlhf_otel.recording import EventView, is_dialect_event
+from rlhf_otel.recording import EventView, TraceAssembler, is_dialect_event
 
 # Newer SDKs name these LogRecordExporter/LogRecordExportResult; older ones LogExporter.
 _Base: Any = getattr(_sdk_logs, "LogRecordExporter", None) or _sdk_logs.LogExporter
@@ -20,6 +20,17 @@ _Result: Any = getattr(_sdk_logs, "LogRecordExportResult", None) or _sdk_logs.Lo
 __all__ = ["RLHFLogRecordExporter", "ZeroCodeLogExporter", "genai_log_events", "remember_zero_code"]
 
 _log = logging.getLogger("rlhf_otel")
+
+
+class LogJoiner(Protocol):
+    """What log records are joined to: ``RecordSpanProcessor`` or ``RLHFSpanExporter``."""
+
+    @property
+    def assembler(self) -> TraceAssembler:
+        """Holds the spans the records join."""
+
+    def settle_logs(self, records: Sequence[tuple[int, int, EventView]]) -> None:
+        """Join ``(trace_id, span_id, event)`` records to their spans."""
 
 
 def _event_name(record: Any, attrs: Mapping[str, Any]) -> str | None:
@@ -53,7 +64,9 @@ class RLHFLogRecordExporter(_Base):  # type: ignore[misc]  # the SDK base is loo
     and span id, whichever arrives first (see ``docs/dialects.md`` for the waits).
 
     Args:
-        spans: the span exporter whose records the content joins (a logger's ``exporter``).
+        spans: whose spans the content joins: a logger's ``span_records`` (its
+            ``RecordSpanProcessor``) or an ``RLHFSpanExporter``. Attaching this exporter
+            makes spans without content wait for their log records (``docs/dialects.md``).
 
     Example::
 
@@ -62,18 +75,20 @@ class RLHFLogRecordExporter(_Base):  # type: ignore[misc]  # the SDK base is loo
 
         logs = LoggerProvider()
         logs.add_log_record_processor(
-            BatchLogRecordProcessor(RLHFLogRecordExporter(logger.exporter))
+            BatchLogRecordProcessor(RLHFLogRecordExporter(logger.span_records))
         )
         OpenAIInstrumentor().instrument(tracer_provider=provider, logger_provider=logs)
     """
 
-    def __init__(self, spans: RLHFSpanExporter | None = None) -> None:
+    def __init__(self, spans: LogJoiner | None = None) -> None:
         self._spans = spans
+        if spans is not None:
+            spans.assembler.expect_logs = True
         self.orphaned = DropCounter()
         """Log records that found no span exporter to join (counted, by reason)."""
         self._closed = False
 
-    def target(self) -> RLHFSpanExporter | None:
+    def target(self) -> LogJoiner | None:
         """The span exporter records are joined to."""
         return self._spans
 
@@ -106,10 +121,15 @@ _zero_code: list[RLHFSpanExporter] = []
 _zero_code_lock = threading.Lock()
 
 
+_logs_expected: list[bool] = [False]
+
+
 def remember_zero_code(exporter: RLHFSpanExporter) -> None:
     """The zero-code span exporter of this process (the logs exporter joins to it)."""
     with _zero_code_lock:
         _zero_code[:] = [exporter]
+        if _logs_expected[0]:
+            exporter.assembler.expect_logs = True
 
 
 class ZeroCodeLogExporter(RLHFLogRecordExporter):
@@ -118,8 +138,12 @@ class ZeroCodeLogExporter(RLHFLogRecordExporter):
 
     def __init__(self) -> None:
         super().__init__(None)
+        with _zero_code_lock:
+            _logs_expected[0] = True
+            for exporter in _zero_code:
+                exporter.assembler.expect_logs = True
 
-    def target(self) -> RLHFSpanExporter | None:
+    def target(self) -> LogJoiner | None:
         """The process's zero-code span exporter (built by the same configurator)."""
         with _zero_code_lock:
             return _zero_code[0] if _zero_code else None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import socket
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
+from rlhf_otel._hosts import HostAllowList, guard_headers
 from rlhf_otel.receiver._config import Budget, ReceiverConfig
 from rlhf_otel.receiver._decode import (
     CONTENT_JSON,
@@ -16,7 +20,7 @@ from rlhf_otel.receiver._decode import (
     encode_status,
 )
 
-__all__ = ["RPC_INVALID_ARGUMENT", "RPC_UNAVAILABLE", "BodyHandler"]
+__all__ = ["RPC_INVALID_ARGUMENT", "RPC_UNAVAILABLE", "BodyHandler", "DeadlineReader"]
 
 _MIB: Final = 1024 * 1024
 # A refused body is still read (and thrown away) up to this much, so the client, which sends
@@ -28,9 +32,37 @@ RPC_INVALID_ARGUMENT: Final = 3
 RPC_UNAVAILABLE: Final = 14
 
 
+class DeadlineReader(io.RawIOBase):
+    """A socket's reading side that raises ``TimeoutError`` once ``deadline`` passes, so a
+    client sending one byte at a time cannot hold a connection (the socket timeout alone
+    restarts with every byte)."""
+
+    def __init__(self, sock: socket.socket, idle: float) -> None:
+        super().__init__()
+        self.sock = sock
+        self.idle = idle
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            return self.sock.recv_into(buffer)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not received in time")
+        self.sock.settimeout(min(left, self.idle))
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            self.sock.settimeout(self.idle)
+
+
 class _Owner(Protocol):
     config: ReceiverConfig
     _budget: Budget
+    _hosts: HostAllowList
 
     def _count_response(self, status: int) -> None: ...
 
@@ -41,6 +73,40 @@ class BodyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     _body_read = True
     _held = 0
+    _reader: DeadlineReader | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the stock reader holds a reference that defers the socket's close
+        self._reader = DeadlineReader(self.connection, float(self.timeout or 60))
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._set_deadline(self._owner().config.header_timeout)
+        super().handle_one_request()
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        if self._reader is not None:
+            self._reader.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        for key, value in guard_headers([]):
+            self.send_header(key.decode(), value.decode())
+
+    def _host_allowed(self) -> bool:
+        """Answer 421 (and close) unless the ``Host`` header is allowed."""
+        hosts = self._owner()._hosts
+        host = self.headers.get("Host")
+        try:
+            local = self.connection.getsockname()[:2]
+        except OSError:
+            local = None
+        if hosts.allows(host, local):
+            return True
+        body = json.dumps({"error": "misdirected", "detail": hosts.refusal(host or "")})
+        self._send(421, "application/json", body.encode(), close=True)
+        return False
 
     def _owner(self) -> _Owner:
         owner: _Owner = self.server.receiver  # type: ignore[attr-defined]  # set by start()

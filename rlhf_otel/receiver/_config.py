@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from rlhf_otel._errors import ConfigurationError
+from rlhf_otel._hosts import HostAllowList
 
 __all__ = ["Budget", "ReceiverConfig", "ReceiverStats"]
 
@@ -36,6 +37,13 @@ class ReceiverConfig:
         max_inflight_bytes: bytes of bodies (as sent plus inflated) that all requests in
             progress may hold together (default 256 MiB); a request that would pass it
             gets 503 with ``Retry-After``, so concurrent gzip bombs cannot exhaust memory.
+        allowed_hosts: ``Host`` names answered besides the address the client connected to
+            (and ``localhost`` on loopback); others get 421, so a web page reaching the
+            receiver through DNS rebinding is refused. ``"*"``: any host.
+        header_timeout: seconds a connection may take to send a request's headers, counted
+            from when it opened or its previous answer (default 10); then it is closed.
+        body_timeout: seconds a request may take to send its body (default 30).
+        max_connections: connections served at once (default 500); more are answered 503.
         redact, max_prompt_chars, max_response_chars, max_text_chars,
             max_context_messages: the logger's content policy (``RLHFConfig`` fields of the
             same names and defaults), applied to every record received before it is stored.
@@ -53,6 +61,10 @@ class ReceiverConfig:
     retry_after: int = 1
     ack_timeout: float = 10.0
     max_inflight_bytes: int = 256 * _MIB
+    allowed_hosts: Sequence[str] = ()
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 500
     redact: Sequence[Callable[[str], str]] = field(default=(), repr=False)
     max_prompt_chars: int | None = 100_000
     max_response_chars: int | None = 100_000
@@ -60,6 +72,14 @@ class ReceiverConfig:
     max_context_messages: int | None = 100
 
     def __post_init__(self) -> None:
+        if isinstance(self.allowed_hosts, str):
+            object.__setattr__(self, "allowed_hosts", (self.allowed_hosts,))
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+        HostAllowList(self.allowed_hosts)
+        for name in ("header_timeout", "body_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigurationError(f"{name} must be a number of seconds > 0; got {value!r}")
         if callable(self.redact):
             object.__setattr__(self, "redact", (self.redact,))
         object.__setattr__(self, "redact", tuple(self.redact))
@@ -81,6 +101,7 @@ class ReceiverConfig:
             "max_pending_records",
             "max_write_records",
             "max_concurrent_requests",
+            "max_connections",
             "retry_after",
         ):
             value = getattr(self, name)

@@ -24,6 +24,7 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
 
+from rlhf_otel._hosts import HostAllowList
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.receiver._body import RPC_INVALID_ARGUMENT, RPC_UNAVAILABLE, BodyHandler
 from rlhf_otel.receiver._config import Budget, ReceiverConfig, ReceiverStats
@@ -48,6 +49,11 @@ _DISCONNECTS: Final = (ConnectionError, TimeoutError, socket.timeout)
 # google.rpc.Code values for the Status body of error responses.
 _RPC_RESOURCE_EXHAUSTED: Final = 8
 _RPC_INTERNAL: Final = 13
+_BUSY: Final = b'{"error": "unavailable", "detail": "too many open connections; retry later"}'
+_BUSY_RESPONSE: Final = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: " + str(len(_BUSY)).encode() + b"\r\n\r\n" + _BUSY
+)
 
 
 class _Server(ThreadingHTTPServer):
@@ -56,6 +62,28 @@ class _Server(ThreadingHTTPServer):
     # kernel then resets connections before any handler sees them.
     request_queue_size = 256
     receiver: OTLPReceiver
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Past ``max_connections`` open connections, answer 503 and close (no thread)."""
+        receiver = self.receiver
+        with receiver._lock:
+            if len(receiver._open) < receiver.config.max_connections:
+                receiver._open.add(request)
+                return True
+        _logger.warning(
+            "refused a connection from %s: %d connections open (max_connections)",
+            client_address[0],
+            len(receiver._open),
+        )
+        with contextlib.suppress(OSError):
+            request.settimeout(1.0)
+            request.sendall(_BUSY_RESPONSE)
+        return False
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.receiver._lock:
+            self.receiver._open.discard(request)
+        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away is a DEBUG line; anything else is logged, not printed."""
@@ -88,6 +116,8 @@ class _Handler(BodyHandler):
     def do_GET(self) -> None:
         """``/healthz``: liveness plus counters (token required when one is set)."""
         self._body_read = (self.headers.get("Content-Length") or "0").strip() == "0"
+        if not self._host_allowed():
+            return None
         if self.path.split("?", 1)[0] != "/healthz":
             return self._plain(404, f"not found: GET {self.path}; exports go to POST")
         if not self._authorized():
@@ -103,6 +133,9 @@ class _Handler(BodyHandler):
         self._body_read = False
         receiver = self.server.receiver
         cfg = receiver.config
+        self._set_deadline(cfg.body_timeout)
+        if not self._host_allowed():
+            return None
         if self.path.split("?", 1)[0] != cfg.path:
             return self._plain(404, f"not found: {self.path}; this receiver takes {cfg.path}")
         if not self._authorized():
@@ -234,6 +267,8 @@ class OTLPReceiver:
             max_text_chars=cfg.max_text_chars,
         )
         self._connections: set[socket.socket] = set()
+        self._open: set[Any] = set()
+        self._hosts = HostAllowList(self.config.allowed_hosts)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._writer = StoreWriter(

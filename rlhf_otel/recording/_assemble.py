@@ -124,6 +124,9 @@ class TraceAssembler:
         """Waits that ended without what they waited for, by reason (nothing is lost)."""
         self._timer: threading.Thread | None = None
         self._closed = False
+        self.expect_logs = False
+        """Wait for the log records of spans without content (set once a logs exporter
+        is attached, or logs were received); without it such spans settle at once."""
 
     # ------------------------------------------------------------------ inputs
 
@@ -201,6 +204,23 @@ class TraceAssembler:
                 out.append(_retarget(fb, self._aliases))
         return out
 
+    def holds(self, trace_id: int) -> bool:
+        """Whether spans of ``trace_id`` are held (a cheap test for every ended span)."""
+        return trace_id in self._traces
+
+    def hold_or_retarget(self, fb: Feedback) -> Feedback | None:
+        """``fb`` moved onto the interaction its ids alias, or ``None`` when it names a
+        trace still held (it is given back when that trace settles)."""
+        if not self._aliases and not self._traces:
+            return fb
+        with self._lock:
+            if fb.interaction_id not in self._aliases:
+                trace = self._traces.get(_trace_of(fb.interaction_id))
+                if trace is not None:
+                    trace.feedback.append(fb)
+                    return None
+            return _retarget(fb, self._aliases)
+
     def expire(self) -> Assembled:
         """Settle what waited past its bound."""
         with self._lock:
@@ -247,7 +267,7 @@ class TraceAssembler:
             return
         empty = not interaction.prompt and not interaction.response
         trace.candidates[span_id] = _Candidate(
-            span, interaction, kind, parent, kind == KIND_LLM and empty, now
+            span, interaction, kind, parent, self.expect_logs and kind == KIND_LLM and empty, now
         )
 
     def _redecode(self, trace: _Trace, span_id: int, cand: _Candidate) -> None:

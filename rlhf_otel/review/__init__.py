@@ -32,10 +32,13 @@ from rlhf_otel.review._build import (
     describe_funnel,
     item_key,
     queue_funnel,
+    select_items,
 )
+from rlhf_otel.review._judged import pair_verdict
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._service import ReviewService
 from rlhf_otel.review._spec import (
+    SELECTION_KEYS,
     Guide,
     QueueSpec,
     Rubric,
@@ -43,6 +46,7 @@ from rlhf_otel.review._spec import (
     default_queue,
     load_queue,
     parse_queue,
+    parse_selection,
 )
 from rlhf_otel.review._summary import agreement_of, judgements, queue_summary, review_summary
 
@@ -57,6 +61,7 @@ __all__ = [
     "ReviewService",
     "ReviewerTokens",
     "Rubric",
+    "SELECTION_KEYS",
     "Selection",
     "SignInLimiter",
     "agreement_of",
@@ -67,11 +72,14 @@ __all__ = [
     "judgements",
     "load_queue",
     "mint_reviewer_token",
+    "pair_verdict",
     "parse_queue",
+    "parse_selection",
     "queue_funnel",
     "queue_summary",
     "review_app",
     "review_summary",
+    "select_items",
     "token_digest",
 ]
 

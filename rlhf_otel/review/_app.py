@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rlhf_otel._errors import ValidationError
+from rlhf_otel._hosts import FRAME_ANCESTORS
 from rlhf_otel.review._access import SignInLimiter
 from rlhf_otel.review._leases import LeaseConflict
 from rlhf_otel.review._service import ReviewService
@@ -27,6 +28,7 @@ PAGE_CSP: Final = (
 )
 """The Content-Security-Policy of every answer of the review app (no inline script or
 style, nothing from another origin)."""
+_CORE_CSP: Final = FRAME_ANCESTORS.encode()
 
 
 class _PageHeaders:
@@ -42,7 +44,12 @@ class _PageHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                # the web core's default CSP (frame-ancestors only) gives way to the page CSP
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if not (k.lower() == b"content-security-policy" and v == _CORE_CSP)
+                ]
                 names = {k.lower() for k, _ in headers}
                 for k, v in (
                     (b"content-security-policy", PAGE_CSP.encode()),
@@ -70,6 +77,7 @@ def review_app(
     rate: float = 50.0,
     burst: float = 200.0,
     sign_in_limiter: SignInLimiter | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> ASGIApp:
     """The review app's ASGI app for ``service`` (pages, assets and the JSON API).
 
@@ -77,7 +85,9 @@ def review_app(
     ``service.user_header``, that header from the proxy); errors are the web layer's
     ``{"error", "detail"}`` JSON, a conflict over a lease is 409 with one of the codes of
     :class:`LeaseConflict`. Wrong sign-ins are limited per address (default: 30 in 10
-    minutes, then 429 with ``Retry-After``). Every answer carries :data:`PAGE_CSP`.
+    minutes, then 429 with ``Retry-After``). Every answer carries :data:`PAGE_CSP`. The
+    address it is reached on (and ``localhost`` on loopback) and the ``allowed_hosts``
+    names are answered; another ``Host`` gets 421 (DNS rebinding).
     """
     assets = PackageFiles("rlhf_otel.review", "static", max_age=60)
     limiter = RateLimiter(rate, burst)
@@ -231,4 +241,4 @@ def review_app(
         Route("/api/item", item, methods=["GET"]),
         Route("/api/progress", progress, methods=["GET"]),
     ]
-    return _PageHeaders(web_app(routes))
+    return _PageHeaders(web_app(routes, allowed_hosts=allowed_hosts))

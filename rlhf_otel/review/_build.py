@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from rlhf_otel.recording import evaluator_type
 from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
@@ -17,10 +18,19 @@ from rlhf_otel.records import (
     Interaction,
     InteractionFilter,
 )
+from rlhf_otel.review._judged import judge_matches
 from rlhf_otel.review._spec import QueueSpec, Selection
 from rlhf_otel.stores import Store
 
-__all__ = ["REVIEW_SOURCE", "Item", "build_queue", "describe_funnel", "item_key", "queue_funnel"]
+__all__ = [
+    "REVIEW_SOURCE",
+    "Item",
+    "build_queue",
+    "describe_funnel",
+    "item_key",
+    "queue_funnel",
+    "select_items",
+]
 
 REVIEW_SOURCE: Final = "review"
 """The ``source`` of every feedback the review app writes."""
@@ -41,7 +51,8 @@ def item_key(interaction_ids: Iterable[str]) -> str:
 
 
 def _counts(fb: Feedback) -> bool:
-    return fb.source != REVIEW_SOURCE
+    # people's feedback outside the review app: a judge's verdicts are not "feedback" here
+    return fb.source != REVIEW_SOURCE and evaluator_type(fb.source) != "model"
 
 
 def _feedback_conditions(store: Store, sel: Selection) -> tuple[set[str] | None, set[str] | None]:
@@ -99,7 +110,15 @@ def _prompt_key(it: Interaction) -> bytes:
 def build_queue(
     store: Store, spec: QueueSpec, *, progress: Callable[[int], None] | None = None
 ) -> list[Item]:
-    """The items of ``spec``'s queue, in the order they are handed out.
+    """The items of ``spec``'s queue, in the order they are handed out (see
+    :func:`select_items`)."""
+    return select_items(store, spec.selection, progress=progress)
+
+
+def select_items(
+    store: Store, sel: Selection, *, progress: Callable[[int], None] | None = None
+) -> list[Item]:
+    """The items ``sel`` selects (a queue's, or a judge's sampling), in a stable order.
 
     One pass over the feedback (only when a condition needs it) and one over the
     interactions; only ids are kept. Store order (oldest first) unless ``sample`` is set,
@@ -107,8 +126,8 @@ def build_queue(
     answers from two or more models, one pair of answers of two different models, chosen
     with the seed.
     """
-    sel = spec.selection
     touched, matching = _feedback_conditions(store, sel)
+    judged = judge_matches(store, sel, REVIEW_SOURCE) if sel.needs_judge else None
     models = set(sel.models)
     flt = InteractionFilter(
         start_time=sel.since,
@@ -128,6 +147,8 @@ def build_queue(
         if touched is not None and iid in touched:
             continue
         if matching is not None and iid not in matching:
+            continue
+        if judged is not None and iid not in judged:
             continue
         if sel.pairs:
             if it.model:

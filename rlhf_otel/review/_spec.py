@@ -13,8 +13,10 @@ from typing import Any, Final
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._specfile import load_spec_file
 from rlhf_otel.records import FeedbackType, parse_timestamp
+from rlhf_otel.review._judge_terms import judge_terms
 
 __all__ = [
+    "SELECTION_KEYS",
     "Guide",
     "QueueSpec",
     "Rubric",
@@ -22,6 +24,7 @@ __all__ = [
     "default_queue",
     "load_queue",
     "parse_queue",
+    "parse_selection",
 ]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -30,8 +33,10 @@ _TOP: Final = (
 )  # fmt: skip
 _SELECTION: Final = (
     "no_feedback", "thumbs_down", "rating_at_most", "model", "models", "since", "until",
-    "sample", "seed", "pairs",
+    "sample", "seed", "pairs", "judge_disagrees", "judge_uncertain", "judge_only", "judge",
 )  # fmt: skip
+SELECTION_KEYS: Final = _SELECTION
+"""The keys of a selection (queue files' ``selection``, judge specs' ``sampling``)."""
 _RUBRIC: Final = ("types", "dimensions", "scale", "guide")
 _GUIDE_ITEM: Final = ("description", "scores")
 MAX_GUIDELINES_CHARS: Final = 20_000
@@ -46,7 +51,14 @@ class Selection:
     """Which interactions a queue holds; every set condition must hold.
 
     Feedback from the review app itself (``source="review"``) never counts here, so a
-    queue selects the same items before and after it is reviewed.
+    queue selects the same items before and after it is reviewed; ``no_feedback``,
+    ``thumbs_down`` and ``rating_at_most`` look at people's feedback only (a judge's
+    verdicts, evaluator type ``model``, do not count). The judge conditions compare the
+    verdicts of model evaluators (``judge``: only this judge, ``name`` or
+    ``name@version``) with people's feedback on the same interaction:
+    ``judge_disagrees`` (they differ), ``judge_uncertain`` (a verdict's confidence is
+    below this share, or a pairwise verdict changed with the order) and ``judge_only``
+    (a verdict and no feedback from people yet).
     """
 
     no_feedback: bool = False
@@ -58,6 +70,15 @@ class Selection:
     sample: int | None = None
     seed: int = 0
     pairs: bool = False
+    judge_disagrees: bool = False
+    judge_uncertain: float | None = None
+    judge_only: bool = False
+    judge: str | None = None
+
+    @property
+    def needs_judge(self) -> bool:
+        """Whether a judge condition is set."""
+        return self.judge_disagrees or self.judge_uncertain is not None or self.judge_only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +148,10 @@ class QueueSpec:
                 "sample": s.sample,
                 "seed": s.seed,
                 "pairs": s.pairs,
+                "judge_disagrees": s.judge_disagrees,
+                "judge_uncertain": s.judge_uncertain,
+                "judge_only": s.judge_only,
+                "judge": s.judge,
             },
         }
 
@@ -221,7 +246,14 @@ def _selection(raw: object) -> Selection:
         raise _fail("selection.since", "is after selection.until")
     sample = None if d.get("sample") is None else _int(d["sample"], "selection.sample", 1)
     seed = _int(d.get("seed", 0), "selection.seed", 0)
+    terms = judge_terms(
+        d, no_feedback=no_feedback, needs_people=thumbs_down or rating_at_most is not None
+    )
     return Selection(
+        judge_disagrees=terms.disagrees,
+        judge_uncertain=terms.uncertain,
+        judge_only=terms.only,
+        judge=terms.judge,
         no_feedback=no_feedback,
         thumbs_down=thumbs_down,
         rating_at_most=rating_at_most,
@@ -232,6 +264,17 @@ def _selection(raw: object) -> Selection:
         seed=seed,
         pairs=_bool(d.get("pairs", False), "selection.pairs"),
     )
+
+
+def parse_selection(raw: object, *, what: str = "queue", where: str = "selection") -> Selection:
+    """A :class:`Selection` from its mapping; errors name ``{what} {where}.<field>``."""
+    try:
+        return _selection(raw)
+    except ValidationError as exc:
+        if (what, where) == ("queue", "selection"):
+            raise
+        text = str(exc).replace("queue selection", f"{what} {where}", 1)
+        raise ValidationError(text.replace("selection.", f"{where}.")) from None
 
 
 def _dimensions(raw: object) -> dict[str, float]:

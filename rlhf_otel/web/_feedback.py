@@ -70,8 +70,15 @@ class _Service:
         self.assets = PackageFiles("rlhf_otel.web", "static")
         self.verified: dict[str, TokenClaims] = {}
 
+    def address(self, request: Request) -> str:
+        return client_address(
+            request,
+            trust_forwarded=self.config.trust_forwarded,
+            trusted_proxies=self.config.trusted_proxies,
+        )
+
     def limit_ip(self, request: Request) -> None:
-        wait = self.by_ip.take(client_address(request, trust_forwarded=self.config.trust_forwarded))
+        wait = self.by_ip.take(self.address(request))
         if wait:
             raise HTTPError(
                 429,
@@ -123,8 +130,9 @@ class _Service:
         if not self.recent.reserve(fid):
             return 200, {"id": fid, "status": "duplicate"}
         try:
-            # only a resend can already be stored; a first attempt skips the store lookup
-            if item.get("retry") is True and self.logger.store.get_feedback(fid) is not None:
+            # an id this process has not seen may still be stored (a resend after a
+            # restart, or one older than the recent-id table); the client's word is not needed
+            if self.logger.store.get_feedback(fid) is not None:
                 return 200, {"id": fid, "status": "duplicate"}
             self.logger.log_feedback(
                 iid,
@@ -201,23 +209,39 @@ def _routes(service: _Service) -> list[Route]:
         return JSONResponse(out, status_code=status)
 
     async def batch(request: Request) -> Response:
+        # the first item spends the request's share of the address budget, each further
+        # item one more; items past the budget answer 429 each, and so do the rest
         service.limit_ip(request)
         body = await read_json(
             request, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth + 2
         )
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= config.max_batch_items:
-            raise HTTPError(
-                422, f'send {{"items": [1 to {config.max_batch_items} submissions]}}'
-            )
+            raise HTTPError(422, f'send {{"items": [1 to {config.max_batch_items} submissions]}}')
+        address = service.address(request)
         results: list[dict[str, Any]] = []
-        for item in items:
+        wait = 0.0
+        for n, item in enumerate(items):
+            if n and not wait:
+                wait = service.by_ip.take(address)
+            if wait:
+                results.append(
+                    {
+                        "code": 429,
+                        "error": "rate_limited",
+                        "detail": "too many submissions from this address; send this item "
+                        "again later",
+                        "retry_after": int(RateLimiter.retry_after(wait)),
+                    }
+                )
+                continue
             try:
                 status, out = service.submit(item)
             except HTTPError as exc:
                 status, out = exc.status, {"error": exc.error, "detail": exc.detail}
             results.append({"code": status, **out})
-        return JSONResponse({"results": results})
+        headers = {"Retry-After": RateLimiter.retry_after(wait)} if wait else None
+        return JSONResponse({"results": results}, headers=headers)
 
     async def widget(request: Request) -> Response:
         return service.assets.response("widget.js", request.headers)
@@ -253,7 +277,9 @@ def feedback_app(
     config = replace(config, **options) if config is not None else FeedbackAppConfig(**options)
     keys = config.keys or TokenKeys.from_config(logger.config)
     service = _Service(logger, config, keys)
-    return web_app(_routes(service), allow_origins=config.allow_origins)
+    return web_app(
+        _routes(service), allow_origins=config.allow_origins, allowed_hosts=config.allowed_hosts
+    )
 
 
 def feedback_wsgi_app(

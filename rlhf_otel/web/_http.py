@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,8 +31,10 @@ ERROR_CODES: Final[Mapping[int, str]] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    421: "misdirected",
     422: "invalid",
     429: "rate_limited",
     500: "internal",
@@ -119,8 +121,7 @@ def check_json_type(request: Request, allowed: tuple[str, ...] = ("application/j
     if mime not in allowed or charset not in ("", "utf-8", "utf8"):
         raise HTTPError(
             415,
-            f"Content-Type {raw or '(none)'!r} not accepted; send "
-            f"{' or '.join(allowed)} (UTF-8)",
+            f"Content-Type {raw or '(none)'!r} not accepted; send {' or '.join(allowed)} (UTF-8)",
         )
 
 
@@ -160,6 +161,22 @@ async def _starlette_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, detail, headers=exc.headers)
 
 
+def _gone(scope: Scope) -> None:
+    client = scope.get("client")
+    _log.info(
+        "client %s hung up before its request to %s %s was read",
+        client[0] if client else "unknown",
+        scope.get("method"),
+        scope.get("path"),
+    )
+
+
+async def _disconnected(request: Request, exc: Exception) -> Response:
+    # nobody reads this answer; it only ends the request without a traceback
+    _gone(request.scope)
+    return error_response(400, "client disconnected", "disconnected")
+
+
 async def _internal(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after this answer; ErrorMiddleware logs it once
     return error_response(500, "internal error; see the server log")
@@ -167,12 +184,18 @@ async def _internal(request: Request, exc: Exception) -> Response:
 
 def starlette_exception_handlers() -> dict[Any, Any]:
     """Handlers for ``Starlette(exception_handlers=...)``: every error answers JSON."""
-    return {HTTPError: _http_error, HTTPException: _starlette_error, Exception: _internal}
+    return {
+        HTTPError: _http_error,
+        HTTPException: _starlette_error,
+        ClientDisconnect: _disconnected,
+        Exception: _internal,
+    }
 
 
 class ErrorMiddleware:
-    """Outermost ASGI layer: an unexpected exception is logged here and answered with a
-    500 ``{"error": "internal", ...}`` that carries no traceback or exception text."""
+    """An unexpected exception is logged here and answered with a 500
+    ``{"error": "internal", ...}`` that carries no traceback or exception text; a client
+    that hung up is one INFO line of ``rlhf_otel.web``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -191,6 +214,8 @@ class ErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            _gone(scope)
         except Exception:
             _log.exception("unexpected error answering %s %s", scope.get("method"), scope["path"])
             if started:

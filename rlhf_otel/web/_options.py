@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rlhf_otel._errors import ConfigurationError
+from rlhf_otel._hosts import HostAllowList
 from rlhf_otel._tokens import TokenKeys
 
 __all__ = ["FeedbackAppConfig"]
@@ -26,6 +27,11 @@ class FeedbackAppConfig:
         token_rate, token_burst: per token, submissions a second and burst (default 2, 20).
         trust_forwarded: take the client address from ``X-Forwarded-For`` (only behind a
             proxy you run; default off).
+        trusted_proxies: how many proxies you run in front (default 1): the client is the
+            hop that many places from the right of ``X-Forwarded-For`` (each proxy appends
+            the address it got the request from), so hops a client writes itself are ignored.
+        allowed_hosts: ``Host`` names answered besides the address the client connected to
+            (and ``localhost`` on loopback); others get 421. ``"*"`` turns the check off.
         recent_ids: how many recent feedback ids are remembered to answer retries at once
             (default 100,000; older ones are found in the store).
         keys: the token keys; default from the logger's config (``feedback_secret``).
@@ -41,13 +47,24 @@ class FeedbackAppConfig:
     token_rate: float = 2.0
     token_burst: float = 20.0
     trust_forwarded: bool = False
+    trusted_proxies: int = 1
+    allowed_hosts: Sequence[str] = ()
     recent_ids: int = 100_000
     keys: TokenKeys | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.allow_origins, str):
             object.__setattr__(self, "allow_origins", (self.allow_origins,))
-        for name in ("max_body_bytes", "max_batch_items", "max_json_depth", "recent_ids"):
+        if isinstance(self.allowed_hosts, str):
+            object.__setattr__(self, "allowed_hosts", (self.allowed_hosts,))
+        HostAllowList(self.allowed_hosts)
+        for name in (
+            "max_body_bytes",
+            "max_batch_items",
+            "max_json_depth",
+            "recent_ids",
+            "trusted_proxies",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{name} must be an int >= 1; got {value!r}")

@@ -17,9 +17,13 @@ def test_round_trip_claims() -> None:
     keys = TokenKeys({"k1": NEW}, "k1")
     token = keys.sign(["a", "b"], types=["comparative"], user_id="u-1", ttl=60, now=1000.0)
     claims = keys.verify(token, now=1059.0)
-    assert (claims.interaction_ids, claims.types, claims.user_id, claims.expires_at, claims.key_id) == (
-        ("a", "b"), ("comparative",), "u-1", 1060, "k1"
-    )
+    assert (
+        claims.interaction_ids,
+        claims.types,
+        claims.user_id,
+        claims.expires_at,
+        claims.key_id,
+    ) == (("a", "b"), ("comparative",), "u-1", 1060, "k1")
     with pytest.raises(TokenError, match="expired") as info:
         keys.verify(token, now=1061.0)
     assert (info.value.status, info.value.reason) == (401, "expired")
@@ -88,3 +92,36 @@ def test_bad_secrets_and_arguments() -> None:
     assert str(info.value) == (
         "feedback tokens need a secret: pass feedback_secret=... or set RLHF_OTEL_FEEDBACK_SECRET"
     )
+
+
+def _variants(token: str) -> dict[str, str]:
+    """Non-canonical spellings of the same signature bytes."""
+    kid, body, sig = token.split(".")
+    last = sig[-1]
+    # 32 signature bytes are 43 characters: the last one carries 2 unused low bits
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare = alphabet[alphabet.index(last) | 1]
+    assert spare != last
+    return {
+        "padded": f"{kid}.{body}.{sig}=",
+        "standard alphabet": f"{kid}.{body}.{sig.replace('-', '+').replace('_', '/')}",
+        "unused bits set": f"{kid}.{body}.{sig[:-1]}{spare}",
+    }
+
+
+@pytest.mark.parametrize("variant", ["padded", "standard alphabet", "unused bits set"])
+def test_only_canonical_encoding_verifies(variant: str) -> None:
+    """A token verifies only in canonical base64url: padded, standard-alphabet and
+    changed-unused-bits spellings of the same bytes are refused as malformed."""
+    keys = TokenKeys({"k0": NEW}, "k0")
+    token = keys.sign("a")
+    for _ in range(200):  # a signature with both '-' or '_' in it, for the alphabet case
+        kid, body, sig = token.split(".")
+        if ("-" in sig or "_" in sig) and sig[-1] in "AEIMQUYcgkosw048":
+            break
+        token = keys.sign("a")
+    assert keys.verify(token).interaction_ids == ("a",)
+    bad = _variants(token)[variant]
+    with pytest.raises(TokenError) as info:
+        keys.verify(bad)
+    assert (info.value.status, info.value.reason) == (401, "malformed")

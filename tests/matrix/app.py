@@ -165,7 +165,7 @@ def main() -> None:
         )
         logs = LoggerProvider()
         logs.add_log_record_processor(
-            SimpleLogRecordProcessor(RLHFLogRecordExporter(logger.exporter))
+            SimpleLogRecordProcessor(RLHFLogRecordExporter(logger.span_records))
         )
     inst = _instrument(args.family, args.provider, tracer_provider, logs)
     tracer = tracer_provider.get_tracer("matrix-app")

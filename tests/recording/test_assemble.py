@@ -32,7 +32,9 @@ def _decode(span: Any, joined: Sequence[EventView]) -> tuple[Interaction | None,
 
 
 def _assembler(clock: Clock) -> TraceAssembler:
-    return TraceAssembler(_decode, content_wait=5.0, trace_wait=30.0, clock=clock)
+    asm = TraceAssembler(_decode, content_wait=5.0, trace_wait=30.0, clock=clock)
+    asm.expect_logs = True  # as when a logs exporter is attached
+    return asm
 
 
 def _spans(tracer_provider: TracerProvider) -> tuple[Any, InMemorySpanExporter]:
@@ -107,6 +109,14 @@ def test_missing_logs_give_up_is_counted(tracer_provider: TracerProvider) -> Non
     (it,) = asm.expire().interactions
     assert (it.prompt, it.response) == ("", "")
     assert asm.gave_up.snapshot() == {"content_logs_missing": 1}
+
+
+def test_without_a_logs_exporter_nothing_waits(tracer_provider: TracerProvider) -> None:
+    """With no logs exporter attached, a span without content settles at once."""
+    asm = TraceAssembler(_decode, clock=Clock())
+    (it,) = _feed(asm, [_event_only_span(tracer_provider)])
+    assert (it.prompt, it.response, it.model) == ("", "", "gpt-4o-mini")
+    assert asm.gave_up.snapshot() == {}
 
 
 def test_logs_without_span_are_counted() -> None:

@@ -67,7 +67,7 @@ def test_yaml_and_json_files_give_the_same_queue(tmp_path: Path) -> None:
         ),
         (
             {"selection": {"modle": "x"}},
-            "queue selection.modle: is not a queue field; allowed here: no_feedback, thumbs_down, rating_at_most, model, models, since, until, sample, seed, pairs",
+            "queue selection.modle: is not a queue field; allowed here: no_feedback, thumbs_down, rating_at_most, model, models, since, until, sample, seed, pairs, judge_disagrees, judge_uncertain, judge_only, judge",
         ),
         (
             {"rubric": {"dimensions": {"a": 1}}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -47,12 +48,25 @@ def store(server: ZeroDBServer, key: str, tmp_path: Path) -> Iterator[ZeroDBStor
 def _mixed_feedback() -> list[Feedback]:
     fbs = ratings(12)
     fbs += [
-        Feedback(id="b1", interaction_id="i1", type=FeedbackType.BINARY,
-                 data={"value": "thumbs_up"}, timestamp=T0 + timedelta(seconds=1), user_id="u2",
-                 source="web"),
-        Feedback(id="c1", interaction_id="i2", type=FeedbackType.COMPARATIVE,
-                 data={"preferred": "i2"}, timestamp=T0 + timedelta(seconds=3), user_id="u2",
-                 target_ids=("i2", "i5"), source="web"),
+        Feedback(
+            id="b1",
+            interaction_id="i1",
+            type=FeedbackType.BINARY,
+            data={"value": "thumbs_up"},
+            timestamp=T0 + timedelta(seconds=1),
+            user_id="u2",
+            source="web",
+        ),
+        Feedback(
+            id="c1",
+            interaction_id="i2",
+            type=FeedbackType.COMPARATIVE,
+            data={"preferred": "i2"},
+            timestamp=T0 + timedelta(seconds=3),
+            user_id="u2",
+            target_ids=("i2", "i5"),
+            source="web",
+        ),
     ]
     return fbs
 
@@ -67,8 +81,17 @@ def test_initialize_creates_the_table_with_schema_and_indexes(
     zs.close()
     (table,) = server.tables.values()
     assert table.schema == dict(TABLE_SCHEMA)
-    assert table.schema["indexes"] == ["id", "type", "interaction_id", "target_ids", "timestamp",
-                                       "user_id", "session_id", "idempotency_key", "written_us"]
+    assert table.schema["indexes"] == [
+        "id",
+        "type",
+        "interaction_id",
+        "target_ids",
+        "timestamp",
+        "user_id",
+        "session_id",
+        "idempotency_key",
+        "written_us",
+    ]
 
 
 def test_records_round_trip_and_reads_see_writes_at_once(store: ZeroDBStore) -> None:
@@ -87,8 +110,13 @@ def test_scans_page_through_limit_and_offset(server: ZeroDBServer, store: ZeroDB
     store.write(interactions(30), [])
     assert [it.id for it in store.scan_interactions()] == [f"i{k}" for k in range(30)]
     queries = [r.query for r in server.requests if r.route == "query"]
-    assert [(q["limit"], q["offset"]) for q in queries] == [(7, 0), (7, 7), (7, 14), (7, 21),
-                                                            (7, 28)]
+    assert [(q["limit"], q["offset"]) for q in queries] == [
+        (7, 0),
+        (7, 7),
+        (7, 14),
+        (7, 21),
+        (7, 28),
+    ]
     assert queries[0]["filter"] == {"type": "interaction"}
     assert queries[0]["sort"] == {"written_us": 1, "id": 1}
     window = InteractionFilter(offset=5, limit=10)
@@ -99,8 +127,14 @@ def test_scans_page_through_limit_and_offset(server: ZeroDBServer, store: ZeroDB
 def test_filters_are_pushed_down_as_mongo_filters(server: ZeroDBServer, store: ZeroDBStore) -> None:
     """A feedback filter reaches the service as the MongoDB-style filter it stands for."""
     store.write([], _mixed_feedback())
-    flt = FeedbackFilter(start_time=T0, end_time=T0 + timedelta(seconds=9), user_id="u1",
-                         min_rating=2, max_rating=4, interaction_ids=["i3", "i4"])
+    flt = FeedbackFilter(
+        start_time=T0,
+        end_time=T0 + timedelta(seconds=9),
+        user_id="u1",
+        min_rating=2,
+        max_rating=4,
+        interaction_ids=["i3", "i4"],
+    )
     assert [fb.id for fb in store.scan_feedback(flt)] == ["f3"]
     assert [r.query for r in server.requests if r.route == "query"][-1]["filter"] == {
         "type": "feedback",
@@ -186,6 +220,28 @@ def test_the_same_record_written_twice_reads_once(server: ZeroDBServer, store: Z
     assert [i.id for i in store.scan_interactions()] == ["i0", "i1", "i2"]
 
 
+def test_a_feedback_id_stored_twice_counts_its_first_copy(store: ZeroDBStore) -> None:
+    """A resent feedback id (a later copy with another rating) counts once: the first copy,
+    in scans, get_feedback and stats; the later copy is counted in read_problems."""
+    first, later = (
+        ratings(1)[0],
+        dataclasses.replace(ratings(1)[0], data={"rating": 1.0, "max_rating": 5.0}),
+    )
+    store.write(interactions(1), [first])
+    assert store.flush(5.0) is True
+    store.write([], [later])
+    assert store.flush(5.0) is True
+    assert [f.data["rating"] for f in store.scan_feedback()] == [first.data["rating"]]
+    got = store.get_feedback(first.id)
+    assert got is not None
+    assert got.data["rating"] == first.data["rating"]
+    stats = compute_stats(store, None, T0 + timedelta(days=1))
+    assert stats.rating is not None
+    assert (stats.rating.count, stats.rating.average) == (1, float(first.data["rating"]))
+    list(store.scan_feedback())
+    assert store.read_problems() == {"duplicate_feedback_id": 1}
+
+
 def test_purge_deletes_by_user_and_time(store: ZeroDBStore) -> None:
     """purge() removes delivered rows of a user, or older than a time, and says how many."""
     store.write(interactions(4) + interactions(3, "x", user="u9"), [])
@@ -250,7 +306,10 @@ def test_initialize_while_down_returns_none_without_raising(
 
 
 def test_logger_on_zerodb_logs_reads_and_counts(
-    server: ZeroDBServer, key: str, tmp_path: Path, tracer_provider: TracerProvider,
+    server: ZeroDBServer,
+    key: str,
+    tmp_path: Path,
+    tracer_provider: TracerProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The logger's zerodb backend stores interactions and feedback through the exporter
@@ -259,8 +318,11 @@ def test_logger_on_zerodb_logs_reads_and_counts(
 
     monkeypatch.setenv("RLHF_OTEL_ZERODB_SPOOL_DIR", str(tmp_path))
     logger = create_rlhf_logger(
-        backend="zerodb", zerodb_project_id="proj1", zerodb_api_key=key,
-        zerodb_base_url=server.url, tracer_provider=tracer_provider,
+        backend="zerodb",
+        zerodb_project_id="proj1",
+        zerodb_api_key=key,
+        zerodb_base_url=server.url,
+        tracer_provider=tracer_provider,
     )
     try:
         iid = logger.log_interaction("2+2?", "4", model="m1", user_id="u1")

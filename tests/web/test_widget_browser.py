@@ -51,7 +51,9 @@ def test_thumbs_click_stores_binary_feedback(
     page = _open(site, browser_context, "t", token=token, **{"interaction-id": IID_A})
     page.locator("rlhf-feedback button[data-value=thumbs_up]").click()
     _saved(page)
-    assert page.locator("rlhf-feedback .status").inner_text() == "Saved. Thank you!"
+    assert page.locator("rlhf-feedback .status[data-for=binary]").inner_text() == (
+        "Thumbs: Saved. Thank you!"
+    )
     [fb] = _stored(logger, 1)
     assert (fb.type.value, dict(fb.data), fb.interaction_id, fb.user_id, fb.source) == (
         "binary",
@@ -66,18 +68,33 @@ def test_thumbs_click_stores_binary_feedback(
 def test_stars_with_arrow_keys_keep_only_the_latest_rating(
     site: Site, logger: RLHFLogger, browser_context: Any
 ) -> None:
-    """Keyboard rating: End gives 5 stars, ArrowLeft 4; the 4 supersedes the 5 and stats
-    count one rating of 4."""
+    """Keyboard rating: arrows only move the focus (nothing is sent); End then Enter gives 5
+    stars, ArrowLeft then Enter 4; the 4 supersedes the 5 and stats count one rating of 4."""
     token = logger.feedback_token(IID_A)
-    page = _open(site, browser_context, "s", token=token, controls="stars", **{"interaction-id": IID_A})
+    page = _open(
+        site, browser_context, "s", token=token, controls="stars", **{"interaction-id": IID_A}
+    )
     page.keyboard.press("Tab")
-    page.keyboard.press("End")
+    for key in ("ArrowRight", "ArrowRight", "End"):
+        page.keyboard.press(key)
+    assert page.evaluate("() => document.querySelector('rlhf-feedback').dataset.state") is None
+    assert (
+        page.evaluate(
+            "() => document.querySelector('rlhf-feedback').shadowRoot.activeElement.dataset.value"
+        )
+        == "5"
+    )
+    page.keyboard.press("Enter")
     _saved(page)
     page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
     found = _stored(logger, 2)
     assert [fb.data["rating"] for fb in found] == [5, 4]
     assert found[1].supersedes == found[0].id
-    assert page.locator("rlhf-feedback button[aria-checked=true]").get_attribute("aria-label") == "4 stars"
+    assert (
+        page.locator("rlhf-feedback button[aria-checked=true]").get_attribute("aria-label")
+        == "4 stars"
+    )
     stats = logger.get_feedback_stats()
     assert (stats.total_feedback, stats.rating.count, stats.rating.average) == (1, 1, 4.0)  # type: ignore[union-attr]
 
@@ -113,11 +130,22 @@ def test_comment_and_dimensions(site: Site, logger: RLHFLogger, browser_context:
 def test_choose_a_over_b(site: Site, logger: RLHFLogger, browser_context: Any) -> None:
     """The A/B chooser stores a comparison preferring A over B, linked to both."""
     token = logger.feedback_token([IID_A, IID_B], types=["comparative"])
-    page = _open(site, browser_context, "ab", token=token, controls="ab", **{"interaction-ids": f"{IID_A} {IID_B}"})
+    page = _open(
+        site,
+        browser_context,
+        "ab",
+        token=token,
+        controls="ab",
+        **{"interaction-ids": f"{IID_A} {IID_B}"},
+    )
     page.locator("rlhf-feedback button[data-choice=A]").click()
     _saved(page)
     [fb] = _stored(logger, 1)
-    assert (fb.type.value, fb.data["preferred_response_id"], list(fb.data["compared_response_ids"])) == (
+    assert (
+        fb.type.value,
+        fb.data["preferred_response_id"],
+        list(fb.data["compared_response_ids"]),
+    ) == (
         "comparative",
         IID_A,
         [IID_B],
@@ -126,7 +154,9 @@ def test_choose_a_over_b(site: Site, logger: RLHFLogger, browser_context: Any) -
     assert [f.id for f in logger.get_feedback_for_interaction(IID_B)] == [fb.id]
 
 
-def test_double_click_stores_one_record(site: Site, logger: RLHFLogger, browser_context: Any) -> None:
+def test_double_click_stores_one_record(
+    site: Site, logger: RLHFLogger, browser_context: Any
+) -> None:
     """A double click on thumbs up stores a single record."""
     token = logger.feedback_token(IID_A)
     page = _open(site, browser_context, "d", token=token, **{"interaction-id": IID_A})
@@ -144,7 +174,11 @@ def test_changed_vote_supersedes(site: Site, logger: RLHFLogger, browser_context
     _saved(page)
     page.locator("rlhf-feedback button[data-value=thumbs_down]").click()
     up, down = _stored(logger, 2)
-    assert (up.data["value"], down.data["value"], down.supersedes) == ("thumbs_up", "thumbs_down", up.id)
+    assert (up.data["value"], down.data["value"], down.supersedes) == (
+        "thumbs_up",
+        "thumbs_down",
+        up.id,
+    )
     stats = logger.get_feedback_stats()
     assert (stats.total_feedback, stats.binary.thumbs_up, stats.binary.thumbs_down) == (1, 0, 1)  # type: ignore[union-attr]
 
@@ -156,8 +190,8 @@ def test_offline_then_online_delivers(site: Site, logger: RLHFLogger, browser_co
     browser_context.set_offline(True)
     page.locator("rlhf-feedback button[data-value=thumbs_up]").click()
     page.wait_for_function("document.querySelector('rlhf-feedback').dataset.state === 'queued'")
-    assert page.locator("rlhf-feedback .status").inner_text() == (
-        "Offline: saved on this device, will send when back online."
+    assert page.locator("rlhf-feedback .status[data-for=binary]").inner_text() == (
+        "Thumbs: Offline: saved on this device, will send when back online."
     )
     assert page.evaluate("localStorage.getItem('rlhf-feedback:queue:/rlhf').length") > 10
     assert _stored(logger, 1, timeout=0.5) == []

@@ -442,7 +442,7 @@
     const position = S.item.position;
     const wasHistory = S.mode === "history";
     if (!wasHistory && !S.history.includes(S.item.key)) S.history.push(S.item.key);
-    refreshProgress();
+    if (data.reveal || wasHistory) refreshProgress();
     if (data.reveal) {
       S.revealed = true; revealModels(data.reveal.A, data.reveal.B);
       layout("revealed");
@@ -451,6 +451,7 @@
     }
     if (wasHistory) { say("Changed item " + position + " (" + describe(answers) + "); the earlier answer no longer counts."); return; }
     await next(false);
+    refreshProgress();
     say("Saved item " + position + " (" + describe(answers) + ").");
   }
 

@@ -48,6 +48,7 @@ R = TypeVar("R", Interaction, Feedback)
 _LIVE: weakref.WeakSet[ZeroDBStore] = weakref.WeakSet()
 _ATEXIT = threading.Lock()
 _ATEXIT_DONE: list[bool] = []
+_MAX_DUPLICATES = 100_000
 
 
 def _spool_live_stores() -> None:
@@ -89,6 +90,9 @@ class ZeroDBStore(StoreBase):
         self._http = ZeroDBHTTP(config, transport)
         self._spool = Spool(config.spool_path, config.spool_max_bytes) if config.spool else None
         self._drops = DropCounter()
+        self._problems = DropCounter()
+        self._problems_lock = threading.Lock()
+        self._duplicates: set[tuple[str, str]] = set()
         self._state = SenderState()
         self._written_us = 0
         self._closed = False
@@ -127,8 +131,11 @@ class ZeroDBStore(StoreBase):
         """
         created = self._sender.ensure_table(budget=timeout, retry=False)
         if created is None:
-            _LOG.warning("ZeroDB store: cannot check table %s now: %s",
-                         self._config.table_name, self._state.last_error)
+            _LOG.warning(
+                "ZeroDB store: cannot check table %s now: %s",
+                self._config.table_name,
+                self._state.last_error,
+            )
         return created
 
     # -- writes ------------------------------------------------------------------------
@@ -200,13 +207,23 @@ class ZeroDBStore(StoreBase):
         budget = timeout if deadline is None else max(deadline - time.monotonic(), timeout / 2)
         return budget, 1 if self._sender.failing() else None
 
-    def _query(self, flt: Mapping[str, Any], *, sort: Mapping[str, int], limit: int,
-               offset: int, deadline: float | None = None) -> list[Mapping[str, Any]]:
+    def _query(
+        self,
+        flt: Mapping[str, Any],
+        *,
+        sort: Mapping[str, int],
+        limit: int,
+        offset: int,
+        deadline: float | None = None,
+    ) -> list[Mapping[str, Any]]:
         payload = {"filter": flt, "sort": dict(sort), "limit": limit, "offset": offset}
         budget, attempts = self._budget(deadline)
         attempt = self._http.call(
-            "POST", self._http.table_path(self._config.table_name, "/query"), payload,
-            budget=budget, max_attempts=attempts,
+            "POST",
+            self._http.table_path(self._config.table_name, "/query"),
+            payload,
+            budget=budget,
+            max_attempts=attempts,
         )
         if attempt.outcome is not Outcome.OK:
             raise StoreError(f"ZeroDB query failed: {attempt.error}")
@@ -216,9 +233,10 @@ class ZeroDBStore(StoreBase):
             raise StoreError("ZeroDB query answer has no 'rows' list")
         return rows
 
-    def _get(self, kind: type[R], flt: Mapping[str, Any]) -> R | None:
+    def _get(self, kind: type[R], flt: Mapping[str, Any], newest: bool = True) -> R | None:
         deadline = self._before_read()
-        rows = self._query(flt, sort={"written_us": -1}, limit=1, offset=0, deadline=deadline)
+        order = -1 if newest else 1
+        rows = self._query(flt, sort={"written_us": order}, limit=1, offset=0, deadline=deadline)
         for row in rows:
             record = record_from_row(row)
             if isinstance(record, kind):
@@ -230,15 +248,17 @@ class ZeroDBStore(StoreBase):
         return self._get(Interaction, {"type": "interaction", "id": interaction_id})
 
     def get_feedback(self, feedback_id: str) -> Feedback | None:
-        """The feedback with this id (its newest version), or ``None``."""
-        return self._get(Feedback, {"type": "feedback", "id": feedback_id})
+        """The feedback with this id (its first stored copy, the one that counts), or
+        ``None``."""
+        return self._get(Feedback, {"type": "feedback", "id": feedback_id}, newest=False)
 
     def get_feedback_for_interaction(self, interaction_id: str) -> list[Feedback]:
         """Every feedback that names this interaction as a target, oldest written first."""
         return list(self.scan_feedback(FeedbackFilter(interaction_ids=[interaction_id])))
 
-    def _scan(self, kind: type[R], flt: Mapping[str, Any], offset: int,
-              limit: int | None, deadline: float) -> Iterator[R]:
+    def _scan(
+        self, kind: type[R], flt: Mapping[str, Any], offset: int, limit: int | None, deadline: float
+    ) -> Iterator[R]:
         if limit == 0:
             return
         seen: set[str] = set()
@@ -246,12 +266,16 @@ class ZeroDBStore(StoreBase):
         size = self._config.page_size
         first: float | None = deadline
         while True:
-            rows = self._query(flt, sort={"written_us": 1, "id": 1}, limit=size,
-                               offset=page_offset, deadline=first)
+            rows = self._query(
+                flt, sort={"written_us": 1, "id": 1}, limit=size, offset=page_offset, deadline=first
+            )
             first = None
             for row in rows:
                 record = record_from_row(row)
-                if not isinstance(record, kind) or record.id in seen:
+                if not isinstance(record, kind):
+                    continue
+                if record.id in seen:
+                    self._duplicate(kind, record.id, row)
                     continue
                 seen.add(record.id)
                 if skipped < offset:
@@ -264,6 +288,21 @@ class ZeroDBStore(StoreBase):
             if len(rows) < size:
                 return
             page_offset += len(rows)
+
+    def _duplicate(self, kind: type[R], record_id: str, row: Mapping[str, Any]) -> None:
+        key = (record_id, str(row.get("written_us")))
+        with self._problems_lock:
+            if key in self._duplicates or len(self._duplicates) >= _MAX_DUPLICATES:
+                return
+            self._duplicates.add(key)
+        name = "feedback" if kind is Feedback else "interaction"
+        self._problems.add(f"duplicate_{name}_id")
+
+    def read_problems(self) -> Mapping[str, int]:
+        """Stored records not counted, by reason: ``duplicate_feedback_id`` /
+        ``duplicate_interaction_id`` (an id stored again; its first copy counts), each
+        copy counted once however often it is read."""
+        return self._problems.snapshot()
 
     def scan_interactions(self, flt: InteractionFilter | None = None) -> Iterator[Interaction]:
         """Interactions matching ``flt`` (pushed down as a MongoDB-style filter), paged."""
@@ -296,8 +335,11 @@ class ZeroDBStore(StoreBase):
             flt["user_id"] = user_id
         budget, attempts = self._budget(deadline)
         attempt = self._http.call(
-            "DELETE", self._http.table_path(self._config.table_name, "/rows"),
-            {"filter": flt, "limit": 0}, budget=budget, max_attempts=attempts,
+            "DELETE",
+            self._http.table_path(self._config.table_name, "/rows"),
+            {"filter": flt, "limit": 0},
+            budget=budget,
+            max_attempts=attempts,
         )
         if attempt.outcome is not Outcome.OK:
             raise StoreError(f"ZeroDB delete failed: {attempt.error}")
@@ -332,7 +374,9 @@ class ZeroDBStore(StoreBase):
             _LOG.warning(
                 "ZeroDB store: closed with %d record(s) in the spool %s (%s); the next "
                 "ZeroDBStore on this spool folder replays them",
-                status.spooled, status.spool_dir, status.last_error or "not delivered in time",
+                status.spooled,
+                status.spool_dir,
+                status.last_error or "not delivered in time",
             )
 
     def _spool_at_exit(self) -> None:
@@ -346,4 +390,3 @@ class ZeroDBStore(StoreBase):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -8,8 +8,10 @@
 //
 // Submissions go through one queue per endpoint, kept in localStorage: they are sent in
 // order, retried with backoff while offline or on 5xx/429, and what is left is sent with
-// sendBeacon when the page hides. A retry carries the same client_key, so the server
-// stores it once; a changed vote names the id of the version it replaces (supersedes).
+// sendBeacon when the page hides; what is still queued is sent when the page loads again
+// and when the network comes back (the "online" event). A retry carries the same
+// client_key, so the server stores it once; a changed vote names the id of the version it
+// replaces (supersedes). Each control shows the status of its own vote beside it.
 
 const STORE_PREFIX = "rlhf-feedback:";
 const MAX_BACKOFF_MS = 30000;
@@ -175,21 +177,79 @@ function queueFor(endpoint) {
   return queues.get(key);
 }
 
+// Votes queued on an earlier visit go out now, whether or not a widget is on this page.
+function resumeQueues() {
+  try {
+    for (let i = 0; i < localStorage.length; i++) {
+      const name = localStorage.key(i);
+      if (!name || !name.startsWith(STORE_PREFIX + "queue:")) continue;
+      const endpoint = name.slice((STORE_PREFIX + "queue:").length);
+      if (endpoint && load(name, []).length) queueFor(endpoint);
+    }
+  } catch (_) {
+    // storage disabled: nothing was kept
+  }
+}
+
+const ICONS = {
+  thumbs_up: "M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z",
+  thumbs_down: "M22 3h-4v12h4V3zM2 14c0 1.1.9 2 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1 6.6-6.6c.4-.4.6-.9.6-1.4V5c0-1.1-.9-2-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z",
+  star: "M12 17.3l6.2 3.7-1.6-7 5.4-4.7-7.2-.6L12 2 9.2 8.7 2 9.3l5.4 4.7-1.6 7z",
+};
+
+function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+const LABELS = {
+  binary: "Thumbs",
+  rating: "Rating",
+  multi_dimensional: "Scores",
+  comparative: "Choice",
+  text: "Comment",
+};
+
 const STYLE = `
-:host { display: block; font: inherit; color: inherit; }
+:host { display: block; font: inherit; color: inherit; color-scheme: light dark; }
+[hidden] { display: none !important; }
 .row { display: flex; flex-wrap: wrap; gap: .4em; align-items: center; margin: .25em 0; }
-button { font: inherit; cursor: pointer; border: 1px solid #888; border-radius: .4em;
-  background: transparent; color: inherit; padding: .2em .6em; }
-button[aria-pressed="true"], button[aria-checked="true"] { background: #2a62c9; color: #fff;
-  border-color: #2a62c9; }
+button { font: inherit; cursor: pointer; border: 1px solid #767676; border-radius: .4em;
+  background: transparent; color: inherit; padding: .2em .6em; display: inline-flex;
+  align-items: center; gap: .3em; }
+button[aria-pressed="true"], button[aria-checked="true"] { background: #1d4ed8; color: #fff;
+  border-color: #1d4ed8; }
 button:focus-visible, textarea:focus-visible, select:focus-visible {
-  outline: 3px solid #f5a623; outline-offset: 2px; }
-.stars button { border: none; font-size: 1.3em; padding: 0 .1em; background: none; color: #999; }
-.stars button.on { color: #e0a100; }
-textarea { font: inherit; width: 100%; min-height: 3em; box-sizing: border-box; }
-.status { min-height: 1.2em; font-size: .9em; margin: .2em 0; }
+  outline: 3px solid #f59e0b; outline-offset: 2px; }
+.icon { width: 1.2em; height: 1.2em; fill: currentColor; }
+.stars button { border: 1px solid transparent; padding: .1em; background: none; color: #767676; }
+.stars button .icon { width: 1.5em; height: 1.5em; }
+.stars button.on { color: #b45309; }
+.stars button[aria-checked="true"] { background: none; color: #b45309; border-color: #767676; }
+textarea, select { font: inherit; box-sizing: border-box; background: Field; color: FieldText;
+  border: 1px solid #767676; border-radius: .3em; }
+textarea { width: 100%; min-height: 3em; }
+.status { min-height: 1.2em; font-size: .9em; margin: 0 0 0 .3em; }
 .status[data-state="error"] { color: #b00020; }
-.status[data-state="saved"] { color: #1b7f3b; }
+.status[data-state="saved"] { color: #166534; }
+@media (prefers-color-scheme: dark) {
+  .status[data-state="error"] { color: #fca5a5; }
+  .status[data-state="saved"] { color: #86efac; }
+  .stars button.on, .stars button[aria-checked="true"] { color: #fbbf24; }
+  .stars button { color: #a3a3a3; }
+}
+@media (pointer: coarse) {
+  button, select { min-width: 44px; min-height: 44px; }
+  textarea { min-height: 44px; }
+}
 `;
 
 class RLHFFeedback extends HTMLElement {
@@ -206,6 +266,8 @@ class RLHFFeedback extends HTMLElement {
   connectedCallback() {
     bus.addEventListener("rlhf-status", this.onStatus);
     this.render();
+    const endpoint = this.getAttribute("endpoint");
+    if (endpoint) queueFor(endpoint); // sends what an earlier visit left queued
   }
 
   disconnectedCallback() {
@@ -240,26 +302,34 @@ class RLHFFeedback extends HTMLElement {
     root.append(this.el("style", {}, STYLE));
     const wrap = this.el("div", { role: "group", "aria-label": "Feedback on this answer" });
     const controls = this.controls;
-    if (controls.includes("thumbs")) wrap.append(this.thumbs());
-    if (controls.includes("stars")) wrap.append(this.stars());
-    if (controls.includes("dimensions")) wrap.append(this.dimensions());
-    if (controls.includes("ab")) wrap.append(this.pair());
-    if (controls.includes("comment")) wrap.append(this.comment());
-    this.statusNode = this.el("p", { class: "status", role: "status", "aria-live": "polite" });
+    this.statusNodes = {};
+    const add = (type, node) => {
+      const status = this.el("span", { class: "status", role: "status", "data-for": type });
+      this.statusNodes[type] = status;
+      node.append(status);
+      wrap.append(node);
+    };
+    if (controls.includes("thumbs")) add("binary", this.thumbs());
+    if (controls.includes("stars")) add("rating", this.stars());
+    if (controls.includes("dimensions")) add("multi_dimensional", this.dimensions());
+    if (controls.includes("ab")) add("comparative", this.pair());
+    if (controls.includes("comment")) add("text", this.comment());
+    this.statusNode = this.el("p", { class: "status", role: "status", "data-for": "any" });
     wrap.append(this.statusNode);
     root.append(wrap);
   }
 
   thumbs() {
     const row = this.el("div", { class: "row thumbs" });
-    const make = (value, label, glyph) => {
+    const make = (value, label) => {
       const b = this.el("button", {
         type: "button",
         part: value,
         "data-value": value,
         "aria-label": label,
         "aria-pressed": "false",
-      }, glyph);
+      });
+      b.append(icon(value));
       b.addEventListener("click", () => {
         if (b.getAttribute("aria-pressed") === "true") return; // same vote again: nothing new
         for (const other of row.querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
@@ -268,7 +338,7 @@ class RLHFFeedback extends HTMLElement {
       });
       return b;
     };
-    row.append(make("thumbs_up", "Good answer", "\u{1F44D}"), make("thumbs_down", "Bad answer", "\u{1F44E}"));
+    row.append(make("thumbs_up", "Good answer"), make("thumbs_down", "Bad answer"));
     return row;
   }
 
@@ -276,18 +346,22 @@ class RLHFFeedback extends HTMLElement {
     const row = this.el("div", { class: "row stars", role: "radiogroup", "aria-label": "Rate this answer from 1 to 5 stars" });
     const buttons = [];
     let current = 0;
-    const paint = (n, focus) => {
+    // arrows move the focus only; Enter, Space or a click commits the focused star
+    const paint = (n) => {
       buttons.forEach((b, i) => {
         b.classList.toggle("on", i < n);
         b.setAttribute("aria-checked", String(i + 1 === n));
-        b.tabIndex = i + 1 === (n || 1) ? 0 : -1;
       });
-      if (focus) buttons[Math.max(n, 1) - 1].focus();
+    };
+    const focusStar = (n) => {
+      buttons.forEach((b, i) => { b.tabIndex = i + 1 === n ? 0 : -1; });
+      buttons[n - 1].focus();
     };
     const choose = (n) => {
       if (n === current) return;
       current = n;
-      paint(n, true);
+      paint(n);
+      focusStar(n);
       this.submit("rating", { rating: n, min_rating: 1, max_rating: 5 });
     };
     for (let n = 1; n <= 5; n++) {
@@ -297,24 +371,25 @@ class RLHFFeedback extends HTMLElement {
         "data-value": String(n),
         "aria-label": n + (n === 1 ? " star" : " stars"),
         "aria-checked": "false",
-      }, "\u2605");
+      });
+      b.append(icon("star"));
       b.addEventListener("click", () => choose(n));
       b.addEventListener("keydown", (e) => {
-        const at = current || 0;
         let next = null;
-        if (e.key === "ArrowRight" || e.key === "ArrowUp") next = Math.min(5, at + 1);
-        else if (e.key === "ArrowLeft" || e.key === "ArrowDown") next = Math.max(1, at - 1);
+        if (e.key === "ArrowRight" || e.key === "ArrowUp") next = Math.min(5, n + 1);
+        else if (e.key === "ArrowLeft" || e.key === "ArrowDown") next = Math.max(1, n - 1);
         else if (e.key === "Home") next = 1;
         else if (e.key === "End") next = 5;
         if (next !== null) {
           e.preventDefault();
-          choose(next);
+          focusStar(next);
         }
       });
       buttons.push(b);
       row.append(b);
     }
-    paint(0, false);
+    paint(0);
+    buttons.forEach((b, i) => { b.tabIndex = i === 0 ? 0 : -1; });
     return row;
   }
 
@@ -355,17 +430,28 @@ class RLHFFeedback extends HTMLElement {
         "aria-pressed": "false",
         "aria-label": name + " is better",
       }, name + " is better");
-      b.addEventListener("click", () => {
-        if (b.getAttribute("aria-pressed") === "true") return;
-        for (const other of row.querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
-        b.setAttribute("aria-pressed", "true");
-        this.submit("comparative", {
-          preferred_response_id: id,
-          compared_response_ids: ids.filter((x) => x !== id),
-        });
-      });
+      b.addEventListener("click", () => press(b, {
+        preferred_response_id: id,
+        compared_response_ids: ids.filter((x) => x !== id),
+      }));
       row.append(b);
     });
+    const press = (b, data) => {
+      if (b.getAttribute("aria-pressed") === "true") return;
+      for (const other of row.querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
+      b.setAttribute("aria-pressed", "true");
+      this.submit("comparative", data);
+    };
+    if (ids.length === 2) {
+      for (const [outcome, text] of [["tie", "About the same"], ["both_bad", "Both bad"]]) {
+        const b = this.el("button", { type: "button", "data-choice": outcome, "aria-pressed": "false" }, text);
+        // tie and both-bad keep the display order: the first answer named, the second compared
+        b.addEventListener("click", () => press(b, {
+          preferred_response_id: ids[0], compared_response_ids: [ids[1]], outcome,
+        }));
+        row.append(b);
+      }
+    }
     return row;
   }
 
@@ -378,7 +464,7 @@ class RLHFFeedback extends HTMLElement {
     send.addEventListener("click", () => {
       const comment = text.value.trim();
       if (!comment) {
-        this.showStatus({ slot: null, state: "error", message: "Write a comment first." }, true);
+        this.showStatus({ slot: null, type: "text", state: "error", message: "Write a comment first." }, true);
         return;
       }
       this.submit("text", { comment });
@@ -412,13 +498,16 @@ class RLHFFeedback extends HTMLElement {
   showStatus(detail, local) {
     if (!local && detail.slot && !detail.slot.startsWith(this.getAttribute("token") + "\u001f")) return;
     if (!this.statusNode) return;
-    this.statusNode.textContent = detail.message;
-    this.statusNode.dataset.state = detail.state;
+    const type = detail.type || (detail.slot ? detail.slot.split("\u001f")[1] : null);
+    const node = (type && this.statusNodes[type]) || this.statusNode;
+    node.textContent = (type && LABELS[type] ? LABELS[type] + ": " : "") + detail.message;
+    node.dataset.state = detail.state;
     this.setAttribute("data-state", detail.state);
     this.dispatchEvent(new CustomEvent("rlhf-feedback-status", { detail, bubbles: true, composed: true }));
   }
 }
 
 if (!customElements.get("rlhf-feedback")) customElements.define("rlhf-feedback", RLHFFeedback);
+resumeQueues();
 
 export { RLHFFeedback, queueFor };
