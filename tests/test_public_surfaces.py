@@ -202,6 +202,10 @@ SURFACES: dict[str, list[str]] = {
         "weighted_score",
     ],
     "rlhf_otel.report": [
+        "RatingScale",
+        "clear_winner",
+        "combined_normalized",
+        "rating_scales",
         "write_report",
     ],
     "rlhf_otel.stores": [

@@ -286,7 +286,8 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     _set_handler(p, _wrap(cmd_report, store_opener))
     from rlhf_otel.cli._sql import register_sql  # here: _sql imports this module
 
-    register_sql(subparsers, store_opener=store_opener)
+    # sql reads the default store in place, without opening it for writing
+    register_sql(subparsers, store_opener=None if store_opener is open_store else store_opener)
 
 
 def _set_handler(p: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int]) -> None:

@@ -16,7 +16,7 @@ from rlhf_otel.export._select import (
     feedback_query,
     interaction_query,
 )
-from rlhf_otel.records import ExportFormat
+from rlhf_otel.records import ExportFormat, json_default
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -76,7 +76,7 @@ def record_schema(include_metadata: bool = True) -> pyarrow.Schema:
     return pa.schema([(n, t) for n, t in fields if include_metadata or n != "metadata"])
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, default=repr).encode
+_encode = json.JSONEncoder(ensure_ascii=False, default=json_default).encode
 
 
 def _json_text(text: str | None) -> str | None:

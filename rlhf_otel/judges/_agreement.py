@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, krippendorff_alpha
-from rlhf_otel.recording import evaluator_type
-from rlhf_otel.records import Feedback, FeedbackType, normalized_rating
+from rlhf_otel.recording import MODEL_SOURCES, evaluator_type
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, normalized_rating
 from rlhf_otel.review import agreement_of, pair_verdict
 from rlhf_otel.stores import Store
 
@@ -30,7 +30,8 @@ class JudgeAgreement:
     """Agreement of one judge with people on one kind of judgement.
 
     ``kind``: ``binary``, ``rating`` (on 0..1 by each rating's own scale),
-    ``dimension:<name>`` or ``comparative`` (the winner of a pair, or ``tie``). ``items``
+    ``dimension:<name>`` or ``comparative`` (``first`` or ``second`` of the pair's sorted
+    ids won, or ``tie`` / ``both_bad``). ``items``
     were judged by both; ``pairs`` counts (judge verdict, one person's value) pairs, which
     Cohen's kappa compares; alpha treats the judge as one more coder of each item
     (interval metric for ratings and dimensions, nominal otherwise). ``*_ci`` are 95%
@@ -89,7 +90,10 @@ def _values(fb: Feedback) -> list[tuple[str, str, Hashable]]:
     pv = pair_verdict(fb)
     if pv is None or pv[1] == "inconsistent":
         return []
-    return [("comparative", "|".join(pv[0]), pv[1])]
+    ids, winner = pv
+    # the same categories on every pair: the first or second id (sorted), or tie / both_bad
+    value = "first" if winner == ids[0] else "second" if winner == ids[1] else winner
+    return [("comparative", "|".join(ids), value)]
 
 
 def _by_rater(
@@ -211,6 +215,11 @@ def judge_agreement(
         resamples: bootstrap resamples for the intervals (0: none).
         seed: the bootstrap's random seed (the figures are reproducible).
     """
+    # a cheap pass first (stores filter by source before parsing): no verdicts, no work
+    if not any(
+        True for src in MODEL_SOURCES for _ in store.scan_feedback(FeedbackFilter(source=src))
+    ):
+        return []
     records = list(store.scan_feedback())
     superseded = {fb.supersedes for fb in records if fb.supersedes}
     records = [fb for fb in records if fb.id not in superseded]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from rlhf_otel.recording._dialect_aisdk import AI_SDK
 from rlhf_otel.recording._dialect_flat import OPENINFERENCE, OPENLLMETRY
 from rlhf_otel.recording._dialect_genai import GENAI, MESSAGE_EVENTS
 from rlhf_otel.recording._dialect_json import LOGFIRE, MLFLOW
@@ -32,6 +33,7 @@ BUILTIN: Final[tuple[Dialect, ...]] = (
     OPENLLMETRY,
     LOGFIRE,
     MLFLOW,
+    AI_SDK,
 )
 for _dialect in BUILTIN:
     register(_dialect)

@@ -3,6 +3,7 @@ where a judge is unsure, and what only a judge has seen."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable, Mapping
 from typing import Any, Final
 
@@ -11,8 +12,9 @@ from rlhf_otel.records import Feedback, FeedbackType, normalized_rating
 from rlhf_otel.review._spec import Selection
 from rlhf_otel.stores import Store
 
-__all__ = ["DISAGREEMENT", "judge_matches", "pair_verdict", "satisfaction_of"]
+__all__ = ["DISAGREEMENT", "JudgeFigures", "judge_matches", "pair_verdict", "satisfaction_of"]
 
+REFRESH_SECONDS: Final = 60.0
 DISAGREEMENT: Final = 0.5
 """Judge and people disagree when their mean satisfaction (0..1) differs by at least this."""
 
@@ -110,3 +112,23 @@ def judge_matches(store: Store, sel: Selection, review_source: str) -> set[str]:
                 differ.update(ids)
         out &= differ
     return out
+
+
+class JudgeFigures:
+    """Judge-vs-people agreement over a store for the review app, recomputed at most once a
+    minute (``rlhf_otel.judges.judge_agreement``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cached: tuple[float, list[dict[str, Any]]] | None = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The figures as plain dicts, one per judge and rubric item."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] >= REFRESH_SECONDS:
+            # imported here: rlhf_otel.judges builds on this package
+            from rlhf_otel.judges import judge_agreement
+
+            found = [a.to_dict() for a in judge_agreement(self.store, resamples=200)]
+            self._cached = (now, found)
+        return self._cached[1]

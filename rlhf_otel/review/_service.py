@@ -18,6 +18,7 @@ from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
 from rlhf_otel.review._access import REVIEWER_NAME, ReviewerTokens
 from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, matches
 from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, queue_funnel
+from rlhf_otel.review._judged import JudgeFigures
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._spec import QueueSpec
 from rlhf_otel.review._summary import queue_summary
@@ -78,6 +79,7 @@ class ReviewService:
         self._submissions: dict[str, dict[str, Any]] = {}
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
+        self._judge_figures = JudgeFigures(self.store)
         self._funnel: list[dict[str, object]] | None = None
         self._restore()
 
@@ -553,6 +555,7 @@ class ReviewService:
                 self._summary = queue_summary(records)
             summary = self._summary
         out = {"queue": self.spec.name, **self.book.progress(), **summary}
+        out["judges"] = self._judge_figures.rows()
         if not self.book.items:
             out["funnel"] = self.funnel()
         if reviewer is not None:

@@ -208,5 +208,3 @@ def feedback_stats(
     ``end`` defaults to now; naive times are local time.
     """
     return as_store_base(store).compute_stats(as_utc(start), as_utc(end) or utc_now())
-
-

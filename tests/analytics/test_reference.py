@@ -26,6 +26,7 @@ import pandas as pd  # type: ignore[import-untyped]  # no type information insta
 import pytest
 
 from rlhf_otel.cli._commands import OneLineErrorParser, register
+from rlhf_otel.cli._main import main
 from rlhf_otel.export import export_feedback, get_analytics
 from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, Interaction
 from rlhf_otel.stores import JsonlStore, MemoryStore, Store, feedback_stats
@@ -338,16 +339,13 @@ def _exported(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _sql(store: Store, query: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    parser = OneLineErrorParser(prog="rlhf-otel")
-    jsonl = isinstance(store, JsonlStore)
-
-    def opener(args: argparse.Namespace) -> Store:  # sql closes the store it opened
-        return JsonlStore(args.data_dir) if jsonl else store
-
-    register(parser.add_subparsers(dest="command", required=True), store_opener=opener)
-    where = ["--data-dir", store.data_dir] if isinstance(store, JsonlStore) else []
-    args: argparse.Namespace = parser.parse_args(["sql", "--json", *where, query])
-    assert args.func(args) == 0
+    if isinstance(store, JsonlStore):  # the command as a user runs it, on the directory
+        assert main(["sql", "--json", "--data-dir", store.data_dir, query]) == 0
+    else:
+        parser = OneLineErrorParser(prog="rlhf-otel")
+        register(parser.add_subparsers(dest="command", required=True), store_opener=lambda a: store)
+        args: argparse.Namespace = parser.parse_args(["sql", "--json", query])
+        assert args.func(args) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 

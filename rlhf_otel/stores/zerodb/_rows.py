@@ -17,6 +17,7 @@ from rlhf_otel.records import (
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
+    json_default,
     record_from_dict,
 )
 
@@ -90,13 +91,8 @@ def insert_body(rows: Sequence[Row]) -> bytes:
     """The insert request body for ``rows``, assembled from their pre-encoded JSON."""
     return ('{"rows":[' + ",".join(r.json for r in rows) + '],"return_ids":false}').encode()
 
+
 SORT_WRITTEN: Final[Mapping[str, int]] = {"written_us": 1}
-
-
-def _fallback(value: object) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
 
 
 def _finite(value: Any) -> Any:
@@ -119,7 +115,7 @@ def encode_record(record: Interaction | Feedback) -> tuple[dict[str, Any], str]:
     try:
         text = _ENCODER.encode(d)
     except (TypeError, ValueError):
-        d = _finite(json.loads(json.dumps(d, default=_fallback)))
+        d = _finite(json.loads(json.dumps(d, default=json_default)))
         text = _ENCODER.encode(d)
     return d, text
 
