@@ -53,6 +53,7 @@ SURFACES: dict[str, list[str]] = {
         "Where",
         "arrow_batches",
         "cohen_kappa",
+        "counted_view_sql",
         "engine_defaults",
         "engine_stats",
         "feedback_where",

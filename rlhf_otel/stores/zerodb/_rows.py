@@ -178,7 +178,9 @@ def _time_range(start: Any, end: Any) -> dict[str, str] | None:
 
 
 def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
-    """The MongoDB-style filter of ``flt`` (``limit``/``offset`` are applied by paging)."""
+    """The interactions ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side
+    of the one filter meaning (the exports' ``interaction_query`` is the engine's side);
+    ``limit``/``offset`` are applied by paging."""
     q: dict[str, Any] = {"type": "interaction"}
     if flt is None:
         return q
@@ -194,7 +196,9 @@ def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
 
 
 def feedback_query(flt: FeedbackFilter | None) -> dict[str, Any]:
-    """The MongoDB-style filter of ``flt`` (``limit``/``offset`` are applied by paging)."""
+    """The feedback ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side of
+    the one filter meaning (the exports' ``feedback_query`` is the engine's side);
+    ``limit``/``offset`` are applied by paging."""
     q: dict[str, Any] = {"type": "feedback"}
     if flt is None:
         return q
