@@ -53,6 +53,7 @@ SURFACES: dict[str, list[str]] = {
         "Where",
         "arrow_batches",
         "cohen_kappa",
+        "counted_view_sql",
         "engine_defaults",
         "engine_stats",
         "feedback_where",
@@ -196,6 +197,10 @@ SURFACES: dict[str, list[str]] = {
         "weighted_score",
     ],
     "rlhf_otel.report": [
+        "RatingScale",
+        "clear_winner",
+        "combined_normalized",
+        "rating_scales",
         "write_report",
     ],
     "rlhf_otel.stores": [

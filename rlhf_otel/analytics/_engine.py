@@ -29,7 +29,7 @@ from rlhf_otel.analytics._views import (
     uncounted_sql,
 )
 from rlhf_otel.records import Feedback, Interaction, format_timestamp, json_default
-from rlhf_otel.stores import JsonlStore, Store, store_flush
+from rlhf_otel.stores import Store, as_store_base, store_flush
 from rlhf_otel.stores.jsonl import StoreFiles
 
 __all__ = [
@@ -129,11 +129,17 @@ class Engine:
             raise
 
     def _attach(self, store: Store | StoreFiles) -> None:
-        if not isinstance(store, StoreFiles):
+        if isinstance(store, StoreFiles):
+            listed: dict[str, list[str] | None] = {
+                kind: store.segment_files(kind) for kind in ("interactions", "feedback")
+            }
+        else:
             store_flush(store)
-        if isinstance(store, (JsonlStore, StoreFiles)):
+            base = as_store_base(store)  # the store says whether it has files to read
+            listed = {kind: base.segment_files(kind) for kind in ("interactions", "feedback")}
+        if listed["interactions"] is not None and listed["feedback"] is not None:
             for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
-                files = store.segment_files(kind)
+                files = listed[kind]
                 if not files:
                     self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
                     continue
@@ -165,6 +171,7 @@ class Engine:
                     f"maximum_object_size = {_MAX_LINE}, union_by_name = false)"
                 )
             return
+        assert not isinstance(store, StoreFiles)  # a listing always has its files
         pa = _require_pyarrow()
         raw = self.con.raw
         for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import re
 import sys
@@ -60,12 +59,9 @@ def open_store(args: argparse.Namespace) -> Store:
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise CLIError(f"cannot read store: {data_dir} is not a directory (set --data-dir)")
-    try:
-        module = importlib.import_module("rlhf_otel.stores.jsonl._store")
-    except ImportError as exc:
-        raise CLIError("cannot read store: this build has no JSONL store") from exc
-    jsonl_store: Callable[[Path], Store] = module.JsonlStore
-    return jsonl_store(data_dir)
+    from rlhf_otel.stores import JsonlStore
+
+    return JsonlStore(data_dir)
 
 
 def _time(value: str) -> datetime:

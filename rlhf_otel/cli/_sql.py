@@ -18,10 +18,10 @@ from rlhf_otel._errors import RLHFError, StoreError
 from rlhf_otel.analytics import (
     AnalyticsUnavailableError,
     EngineConfig,
+    counted_view_sql,
     open_engine,
     require_duckdb,
 )
-from rlhf_otel.analytics._views import counted_view_sql
 from rlhf_otel.cli._commands import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,

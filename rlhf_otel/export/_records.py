@@ -189,6 +189,8 @@ def write_csv(
 ) -> None:
     """RFC 4180 CSV (CRLF rows, quoted where needed): one header, one row per record."""
     columns = [c for c in CSV_COLUMNS if opts.include_metadata or c != "metadata"]
+    if opts.evaluators != "human":
+        columns.append("evaluator_type")
     writer = csv.writer(fh, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     safe = neutralize_cell if opts.neutralize_formulas else (lambda s: s)
@@ -222,5 +224,6 @@ def write_csv(
                 "comment": _comment(fb), "data": dict(fb.data),
                 "target_ids": list(fb.target_ids) if fb.target_ids else None,
                 "metadata": dict(fb.metadata) if fb.metadata else None,
+                "evaluator_type": evaluator_type(fb.source),
             })  # fmt: skip
     report.rows = report.interactions + report.feedback

@@ -15,11 +15,13 @@ from typing import Any, Final
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, krippendorff_alpha
 from rlhf_otel.recording import evaluator_type
-from rlhf_otel.records import Feedback, FeedbackType, normalized_rating
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, normalized_rating
 from rlhf_otel.review import agreement_of, pair_verdict
 from rlhf_otel.stores import Store
 
 __all__ = ["JudgeAgreement", "judge_agreement", "judge_agreement_of"]
+
+MODEL_SOURCE: Final = "model"
 
 RESAMPLES: Final = 500
 _NUMERIC: Final = ("rating",)
@@ -209,12 +211,19 @@ def judge_agreement(
 ) -> list[JudgeAgreement]:
     """Every judge's agreement with people in ``store``, per kind of judgement.
 
+    Computed when the store holds verdicts with ``source="model"`` (what ``judge run``
+    writes); then feedback from every model source counts as a judge's.
+
     Args:
         store: any store.
         judge: only this judge (``name`` or ``name@version``).
         resamples: bootstrap resamples for the intervals (0: none).
         seed: the bootstrap's random seed (the figures are reproducible).
     """
+    # a cheap pass first (stores filter by source before parsing): no verdicts written by
+    # `judge run` (source "model"), no further work
+    if next(iter(store.scan_feedback(FeedbackFilter(source=MODEL_SOURCE, limit=1))), None) is None:
+        return []
     records = list(store.scan_feedback())
     superseded = {fb.supersedes for fb in records if fb.supersedes}
     records = [fb for fb in records if fb.id not in superseded]

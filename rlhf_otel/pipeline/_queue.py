@@ -150,7 +150,25 @@ class RecordQueue(BatchQueue[Record]):
                 self.accepted += 1
                 self.sampled_out += 1
             return
-        self._enqueue(record)
+        if not self._batching or self._shutdown:
+            self._enqueue(record)
+            return
+        # The common path of _enqueue, inlined: this runs once per record on the hot path.
+        queue = self._queue
+        with self._ledger:
+            self.accepted += 1
+            queue.append(record)
+            n = len(queue)
+        if (
+            n == self._batch_size
+            or n >= self._max_queue
+            or n % self._chunk == 0
+            or self._thread is None
+        ):
+            try:
+                self._after_append(record, n)
+            except Exception:  # a bug of ours must not reach the producer
+                _log.exception("rlhf-otel failed to hand a batch to its thread")
 
     def refuse(self, reason: str, n: int = 1) -> None:
         """Count ``n`` records accepted and lost at once for ``reason`` (e.g. the tracer

@@ -8,6 +8,7 @@ import logging
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from rlhf_otel import attributes as A
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.pipeline._exporter import span_records
@@ -37,6 +38,7 @@ class RecordSpanProcessor(SpanProcessor):
     def __init__(self, queue: RecordQueue, policy: ContentPolicy | None = None) -> None:
         self.queue = queue
         self._policy = policy
+        self._token = queue.token
         self.skipped = DropCounter()
         """Spans of other libraries that a dialect knows but that hold no interaction
         (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
@@ -47,7 +49,10 @@ class RecordSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Decode and queue the span's records, if it carries any of its own (never raises)."""
         try:
-            if not carries_records(span) or recorded_here(span.attributes):
+            attrs = span.attributes
+            if (attrs and attrs.get(A.RLHF_RECORD_QUEUE) == self._token) or recorded_here(attrs):
+                return  # ours: the queue has the record already (the common case, first)
+            if not carries_records(span):
                 return
         except Exception:
             _log.exception("span filter failed")

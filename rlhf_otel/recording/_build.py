@@ -4,7 +4,7 @@ its span carries)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
@@ -18,6 +18,14 @@ __all__ = ["build_feedback", "build_interaction", "stored_message", "stored_para
 def _json_values(value: Mapping[str, Any]) -> Any:
     """``value`` as JSON gives it back (what a reader of the span or the store sees)."""
     return json.loads(dumps(value)) or {}
+
+
+def _strings(values: Sequence[str] | None) -> tuple[str, ...]:
+    if not values:
+        return ()
+    if type(values) is tuple and all(type(v) is str for v in values):
+        return values
+    return tuple(str(v) for v in values)
 
 
 def stored_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,7 +92,7 @@ def build_interaction(
         context=context,
         metadata=_json_values(draft.metadata) if draft.metadata else {},
         response_id=draft.response_id,
-        finish_reasons=tuple(str(f) for f in draft.finish_reasons or ()),
+        finish_reasons=_strings(draft.finish_reasons),
         error_type=draft.error_type,
         time_to_first_token_ms=draft.time_to_first_token_ms,
         trace_id=trace_hex,

@@ -143,3 +143,44 @@ def test_cli_export_evaluators(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["export", "--data-dir", str(data), "--format", "jsonl", "--out", str(out),
                  "--no-interactions"]) == 0  # fmt: skip
     assert [r["id"] for r in _lines(out.read_text())] == ["h1", "h2"]
+
+
+def test_csv_by_evaluator_has_an_evaluator_type_column(judged: MemoryStore) -> None:
+    """CSV of model/all exports ends with an evaluator_type column; the default has none."""
+    import csv
+    import io
+
+    text = export_feedback(judged, "csv", include_interactions=False, evaluators="all")
+    assert isinstance(text, str)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["id"], r["evaluator_type"]) for r in rows][:3] == [
+        ("h1", "end_user"), ("h2", "end_user"), ("j1", "model")]  # fmt: skip
+    plain = export_feedback(judged, "csv", include_interactions=False)
+    assert isinstance(plain, str)
+    assert "evaluator_type" not in plain.splitlines()[0]
+
+
+def test_parquet_and_lake_filter_by_evaluator(judged: MemoryStore, tmp_path: Path) -> None:
+    """Parquet records and the lake take people only by default, the judge with model."""
+    import io
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    def parquet_ids(evaluators: str) -> list[str]:
+        data = export_feedback(judged, "parquet", include_interactions=False, evaluators=evaluators)  # type: ignore[call-overload]  # a str
+        assert isinstance(data, bytes)
+        return [str(i) for i in pq.read_table(io.BytesIO(data)).column("id").to_pylist()]
+
+    assert parquet_ids("human") == ["h1", "h2"]
+    assert parquet_ids("model") == ["j1", "j2", "j3", "j4", "j6", "j8"]
+
+    def lake_ids(evaluators: str) -> list[str]:
+        root = tmp_path / evaluators
+        export_feedback(judged, "parquet-lake", out=root, evaluators=evaluators)  # type: ignore[call-overload]  # a str
+        table = ds.dataset(root / "kind=feedback", format="parquet",
+                           partitioning="hive").to_table()  # fmt: skip
+        return sorted(str(i) for i in table.column("id").to_pylist())
+
+    assert lake_ids("human") == ["h1", "h2"]
+    assert lake_ids("all") == ["h1", "h2", "j1", "j2", "j3", "j4", "j6", "j8"]

@@ -142,3 +142,17 @@ def test_cli_report_and_stats_carry_the_agreement(
     text = capsys.readouterr().out
     assert "helpful@1" in text
     assert "0.500" in text
+
+
+def test_analytics_agreement_between_people_leaves_judges_out(judge_server: JudgeServer) -> None:
+    """get_analytics' inter-annotator agreement counts people only, never a judge as a rater."""
+    from rlhf_otel.analytics import get_analytics
+    from rlhf_otel.records import FeedbackFilter
+
+    store = _known_share(judge_server)
+    ids = [it.id for it in store.scan_interactions()]
+    store.write([], [thumbs(f"q{k}", ids[k], _p2_says_up(k), T0, user_id="p2")
+                     for k in range(20, N)])  # fmt: skip
+    result = get_analytics(store, FeedbackFilter(end_time=T0.replace(year=2027)))
+    (binary,) = [a for a in result.agreement if a.kind == "binary"]
+    assert (binary.items, binary.raters) == (20, 2)

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from rlhf_otel.judges import judge_feedback_id
 from rlhf_otel.stores import JsonlStore
 from tests.judges.conftest import answers, make_spec, spec_dict
@@ -48,8 +46,8 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
     env = dict(os.environ, JUDGE_TEST_KEY="local-key")
     with JudgeServer(delay=0.1) as srv:
         raw = spec_dict(srv.base_url, limits={"concurrency": 2})
-        spec_file = tmp_path / "judge.yaml"
-        spec_file.write_text(yaml.safe_dump(raw))
+        spec_file = tmp_path / "judge.json"
+        spec_file.write_text(json.dumps(raw))
         errors = tmp_path / "stderr.txt"
         with errors.open("wb") as err:
             proc = subprocess.Popen(_cli(spec_file, data_dir), env=env,

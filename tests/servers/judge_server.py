@@ -10,7 +10,7 @@ better of a pair), else a hash of the text; ``CONF=<x>`` sets the confidence (de
 the hash, 0.50..0.99). :func:`expected` computes the same verdict for a test.
 
 Modes: ``fair``; ``biased`` (pairwise: always ``A``, whatever the order); ``faulty`` (each
-distinct request first gets the answers in ``faults``: ``429`` with Retry-After 0, ``500``,
+distinct request first gets the answers in ``faults``: ``429`` with a Retry-After, ``500``,
 ``timeout`` (holds the request ``hang_seconds``), then a verdict). Counted at the server:
 ``requests`` (every attempt), ``answered`` (verdicts sent), ``tokens`` (usage it reported),
 ``max_in_flight``. Usage::
@@ -135,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             status = int(fault)
-            headers = {"Retry-After": "0"} if status == 429 else None
+            headers = {"Retry-After": srv.retry_after} if status == 429 else None
             err = {"error": {"message": f"simulated {status}", "type": "server_error",
                              "param": None, "code": str(status)}}  # fmt: skip
             self._send(status, err, headers)
@@ -193,6 +193,7 @@ class _Server(ThreadingHTTPServer):
         self.mode = "fair"
         self.faults: tuple[str, ...] = ()
         self.hang_seconds = 5.0
+        self.retry_after = "0"
         self.delay = 0.0
         self.requests = 0
         self.answered = 0
@@ -215,6 +216,7 @@ class JudgeServer:
         faults: ``faulty``: what the first attempts of each distinct request get.
         hang_seconds: how long a ``timeout`` fault holds the request.
         delay: seconds every request waits before its answer (a slow judge).
+        retry_after: the Retry-After header of ``429`` faults.
     """
 
     def __init__(
@@ -224,8 +226,10 @@ class JudgeServer:
         faults: tuple[str, ...] = ("429", "500", "timeout"),
         hang_seconds: float = 5.0,
         delay: float = 0.0,
+        retry_after: str = "0",
     ) -> None:
         self._server = _Server()
+        self._server.retry_after = retry_after
         self._server.mode = mode
         self._server.faults = faults
         self._server.hang_seconds = hang_seconds

@@ -91,6 +91,7 @@ def insert_body(rows: Sequence[Row]) -> bytes:
     """The insert request body for ``rows``, assembled from their pre-encoded JSON."""
     return ('{"rows":[' + ",".join(r.json for r in rows) + '],"return_ids":false}').encode()
 
+
 SORT_WRITTEN: Final[Mapping[str, int]] = {"written_us": 1}
 
 
@@ -177,7 +178,9 @@ def _time_range(start: Any, end: Any) -> dict[str, str] | None:
 
 
 def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
-    """The MongoDB-style filter of ``flt`` (``limit``/``offset`` are applied by paging)."""
+    """The interactions ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side
+    of the one filter meaning (the exports' ``interaction_query`` is the engine's side);
+    ``limit``/``offset`` are applied by paging."""
     q: dict[str, Any] = {"type": "interaction"}
     if flt is None:
         return q
@@ -193,7 +196,9 @@ def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
 
 
 def feedback_query(flt: FeedbackFilter | None) -> dict[str, Any]:
-    """The MongoDB-style filter of ``flt`` (``limit``/``offset`` are applied by paging)."""
+    """The feedback ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side of
+    the one filter meaning (the exports' ``feedback_query`` is the engine's side);
+    ``limit``/``offset`` are applied by paging."""
     q: dict[str, Any] = {"type": "feedback"}
     if flt is None:
         return q
