@@ -182,6 +182,8 @@ class RLHFLogger(SessionMethods, ReadMethods):
         self._dbg("Closing RLHFLogger")
         self.sessions.end_all()
         deadline = time.monotonic() + self.config.export_timeout
+        # Other libraries' spans still waiting for their trace become records first.
+        self.span_records.settle_held()
         self.queue.shutdown(int(self.config.export_timeout * 1000))
         if self._otlp_processor is not None:
             left = max(deadline - time.monotonic(), 0.0)

@@ -119,7 +119,10 @@ class ReadMethods:
             ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
             ``truncated`` (texts cut to the size limits), ``foreign_skipped`` (spans of
             other instrumentations that hold no interaction, by reason: an embedding, a
-            tool call, a shape no dialect reads); with OTLP export, ``otlp`` gives
+            tool call, a shape no dialect reads), ``foreign_waits`` (waits for another
+            library's trace or log records that ended without them, by reason; the span
+            was stored as it was) and ``foreign_held`` (spans of other libraries waiting
+            for their trace to settle); with OTLP export, ``otlp`` gives
             that path's own ``pending`` and ``dropped``. Once a logging call has returned,
             ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
             (the store's own later losses aside), at every moment.
@@ -128,6 +131,8 @@ class ReadMethods:
             **self.queue.delivery(),
             "truncated": self._content.truncated,
             "foreign_skipped": self.span_records.skipped.snapshot(),
+            "foreign_waits": self.span_records.assembler.gave_up.snapshot(),
+            "foreign_held": self.span_records.assembler.pending,
             **(
                 {}
                 if self._otlp_processor is None
