@@ -177,6 +177,8 @@ class RLHFLogger:
         self._dbg("Closing RLHFLogger")
         self.sessions.end_all()
         deadline = time.monotonic() + self.config.export_timeout
+        # Other libraries' spans still waiting for their trace become records first.
+        self.span_records.settle_held()
         self.queue.shutdown(int(self.config.export_timeout * 1000))
         if self._otlp_processor is not None:
             left = max(deadline - time.monotonic(), 0.0)
@@ -349,14 +351,10 @@ class RLHFLogger:
         return self._feedback(ftype, interaction_id, clean, options)
 
     def _feedback(
-        self,
-        ftype: FeedbackType,
-        interaction_id: str,
-        data: dict[str, Any],
-        options: Mapping[str, Any],
+        self, ftype: FeedbackType, target: str, data: dict[str, Any], options: Mapping[str, Any]
     ) -> str:
         self._check_open()
-        return self._writes.feedback(ftype, interaction_id, data, options)
+        return self._writes.feedback(ftype, target, data, options)
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -390,7 +388,10 @@ class RLHFLogger:
             (inside a store write that has not returned), ``sampled_out``, ``dropped`` (by
             reason, the store's own losses included), ``truncated`` (texts cut to the size
             limits), ``foreign_skipped`` (other instrumentations' spans with no interaction,
-            by reason); with OTLP export, ``otlp`` has that path's ``pending`` and
+            by reason), ``foreign_waits`` (waits for another library's trace or log records
+            that ended without them, by reason; the span was stored as it was) and
+            ``foreign_held`` (spans of other libraries waiting for their trace to settle);
+            with OTLP export, ``otlp`` has that path's ``pending`` and
             ``dropped``. Once a logging call has returned, ``accepted == stored + pending +
             in_flight + sampled_out + sum(dropped)`` (the store's own later losses aside).
         """
@@ -427,10 +428,9 @@ class RLHFLogger:
     def purge(self, *, before: datetime | None = None, user_id: str | None = None) -> int:
         """Delete stored records for a data-protection request; returns how many.
 
-        ``before`` removes everything logged earlier (a naive time is local time);
-        ``user_id`` every record of that user; both together, that user's records before
-        the time. Pending records are written first, so nothing logged before the call
-        escapes it.
+        ``before``: everything logged earlier (naive: local time); ``user_id``: that user's
+        records; both: that user's records before the time. Pending records are written
+        first, so nothing logged before the call escapes it.
 
         Raises:
             ValidationError: neither ``before`` nor ``user_id`` was given.

@@ -65,6 +65,8 @@ class StoreReader:
             **self._queue.delivery(),
             "truncated": self._content.truncated,
             "foreign_skipped": self._span_records.skipped.snapshot(),
+            "foreign_waits": self._span_records.assembler.gave_up.snapshot(),
+            "foreign_held": self._span_records.assembler.pending,
         }
         if self._otlp is not None:
             out["otlp"] = {"pending": self._otlp.pending, "dropped": dict(self._otlp.dropped())}

@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, krippendorff_alpha
-from rlhf_otel.recording import MODEL_SOURCES, evaluator_type
+from rlhf_otel.recording import evaluator_type
 from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, normalized_rating
 from rlhf_otel.review import agreement_of, pair_verdict
 from rlhf_otel.stores import Store
 
 __all__ = ["JudgeAgreement", "judge_agreement", "judge_agreement_of"]
+
+MODEL_SOURCE: Final = "model"
 
 RESAMPLES: Final = 500
 _NUMERIC: Final = ("rating",)
@@ -209,16 +211,18 @@ def judge_agreement(
 ) -> list[JudgeAgreement]:
     """Every judge's agreement with people in ``store``, per kind of judgement.
 
+    Computed when the store holds verdicts with ``source="model"`` (what ``judge run``
+    writes); then feedback from every model source counts as a judge's.
+
     Args:
         store: any store.
         judge: only this judge (``name`` or ``name@version``).
         resamples: bootstrap resamples for the intervals (0: none).
         seed: the bootstrap's random seed (the figures are reproducible).
     """
-    # a cheap pass first (stores filter by source before parsing): no verdicts, no work
-    if not any(
-        True for src in MODEL_SOURCES for _ in store.scan_feedback(FeedbackFilter(source=src))
-    ):
+    # a cheap pass first (stores filter by source before parsing): no verdicts written by
+    # `judge run` (source "model"), no further work
+    if next(iter(store.scan_feedback(FeedbackFilter(source=MODEL_SOURCE, limit=1))), None) is None:
         return []
     records = list(store.scan_feedback())
     superseded = {fb.supersedes for fb in records if fb.supersedes}

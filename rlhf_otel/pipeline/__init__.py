@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rlhf_otel.pipeline._batch import BatchQueue
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter, span_records
+from rlhf_otel.pipeline._logs import RLHFLogRecordExporter, ZeroCodeLogExporter
 from rlhf_otel.pipeline._otlp import (
     ContentCaptureSpanExporter,
     add_otlp_export,
@@ -30,11 +31,13 @@ __all__ = [
     "BatchingSpanProcessor",
     "ContentCaptureSpanExporter",
     "OTLPSpanProcessor",
+    "RLHFLogRecordExporter",
     "RLHFSpanExporter",
     "RLHFSpanProcessor",
     "Record",
     "RecordQueue",
     "RecordSpanProcessor",
+    "ZeroCodeLogExporter",
     "ZeroCodeSpanExporter",
     "add_otlp_export",
     "build_otlp_exporter",

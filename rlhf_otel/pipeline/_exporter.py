@@ -15,13 +15,24 @@ from rlhf_otel import attributes as A
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.pipeline._queue import recorded_here, write_records
-from rlhf_otel.recording import ReadableSpanLike, SpanRecords, decode_span
+from rlhf_otel.recording import (
+    Assembled,
+    EventView,
+    ReadableSpanLike,
+    SpanRecords,
+    TraceAssembler,
+    carries_records,
+    decode_span,
+    is_foreign,
+)
 from rlhf_otel.records import Feedback, Interaction
 from rlhf_otel.stores import Store, store_flush
 
-__all__ = ["RLHFSpanExporter", "span_records"]
+__all__ = ["RLHFSpanExporter", "redacted", "span_records"]
 
 _log = logging.getLogger("rlhf_otel")
+# Traces whose other-library spans are on their way: their other spans are wanted too.
+_FOREIGN_TRACES = 10_000
 
 
 def span_records(span: ReadableSpanLike, policy: ContentPolicy | None = None) -> SpanRecords:
@@ -38,13 +49,18 @@ def span_records(span: ReadableSpanLike, policy: ContentPolicy | None = None) ->
         and policy is not None
         and A.RLHF_RECORD_KIND not in (span.attributes or {})
     ):
-        found.interaction = replace(
-            interaction,
-            prompt=policy.prompt(interaction.prompt),
-            response=policy.response(interaction.response),
-            context=policy.context(interaction.context),
-        )
+        found.interaction = redacted(interaction, policy)
     return found
+
+
+def redacted(it: Interaction, policy: ContentPolicy) -> Interaction:
+    """A foreign interaction's texts through ``policy``."""
+    return replace(
+        it,
+        prompt=policy.prompt(it.prompt),
+        response=policy.response(it.response),
+        context=policy.context(it.context),
+    )
 
 
 class RLHFSpanExporter(SpanExporter):
@@ -83,6 +99,9 @@ class RLHFSpanExporter(SpanExporter):
         self.skipped = DropCounter()
         """Spans of other libraries that a dialect knows but that hold no interaction
         (embeddings, retrievers, tools, shapes no dialect can read), by reason."""
+        self.assembler = TraceAssembler(self._decode_foreign, self._settled)
+        self._foreign_traces: dict[int, None] = {}
+        """Holds other libraries' spans until their trace settles (see docs/dialects.md)."""
         self._on_stored = on_stored
         self._closed = False
         self._lock = threading.Lock()
@@ -93,14 +112,18 @@ class RLHFSpanExporter(SpanExporter):
         interactions: list[Interaction] = []
         feedback: list[Feedback] = []
         sampled = malformed = 0
+        # Spans of other libraries settle per trace (outermost span, logs joined).
+        held: list[tuple[ReadableSpanLike, bool]] = []
         for span in spans:
             if recorded_here(span.attributes):
                 continue
             try:
+                if is_foreign(span):
+                    held.append((span, True))
+                    continue
+                held.append((span, False))
                 found = span_records(span, self._policy)
                 interaction, fbs = found.interaction, found.feedback
-                if found.skipped is not None:
-                    self.skipped.add(found.skipped)
             except Exception:
                 _log.warning("span %r is not a well-formed rlhf span; dropped", span.name)
                 malformed += 1
@@ -111,7 +134,72 @@ class RLHFSpanExporter(SpanExporter):
                 else:
                     interactions.append(interaction)
             feedback.extend(fbs)
+        settled = self.assembler.spans(held)
+        n, foreign = self._admit(settled.interactions)
+        sampled += n
+        interactions.extend(foreign)
+        feedback = self.assembler.feedback(feedback) + settled.feedback
         return interactions, feedback, sampled, malformed
+
+    def wants(self, span: ReadableSpanLike) -> bool:
+        """Whether a processor should hand ``span`` over: it carries records, or it belongs
+        to a trace whose spans of other libraries wait for their root (its shape)."""
+        traces = self._foreign_traces
+        if carries_records(span):
+            if is_foreign(span):
+                traces[span.get_span_context().trace_id] = None
+                if len(traces) > _FOREIGN_TRACES:
+                    traces.pop(next(iter(traces)), None)
+            return True
+        if not traces:
+            return False
+        trace_id = span.get_span_context().trace_id
+        if trace_id not in traces:
+            return False
+        parent = getattr(span, "parent", None)
+        if parent is None or parent.is_remote:
+            traces.pop(trace_id, None)
+        return True
+
+    def _decode_foreign(
+        self, span: ReadableSpanLike, joined: Sequence[EventView]
+    ) -> tuple[Interaction | None, str | None]:
+        found = decode_span(span, joined=joined)
+        if found.skipped is not None:
+            self.skipped.add(found.skipped)
+        return found.interaction, found.kind
+
+    def _admit(self, interactions: Sequence[Interaction]) -> tuple[int, list[Interaction]]:
+        """(sampled out, kept) of foreign interactions, kept ones redacted."""
+        kept: list[Interaction] = []
+        sampled = 0
+        for it in interactions:
+            if not self._sample_all and self._sampled_out(it):
+                sampled += 1
+            else:
+                kept.append(it if self._policy is None else redacted(it, self._policy))
+        return sampled, kept
+
+    def _settled(self, settled: Assembled) -> None:
+        """Records the assembler settled on its own (a wait ran out, logs arrived)."""
+        sampled, kept = self._admit(settled.interactions)
+        stored, lost = 0, None
+        if kept or settled.feedback:
+            if self._closed:
+                lost = ("exporter_shutdown", len(kept) + len(settled.feedback))
+            else:
+                stored, lost = write_records(self.store, kept, settled.feedback)
+        with self._lock:
+            self.sampled_out += sampled
+            self.stored += stored
+            if lost is not None:
+                self.drops.add(*lost)
+        if stored and self._on_stored is not None:
+            self._on_stored(stored)
+
+    def settle_logs(self, records: Sequence[tuple[int, int, EventView]]) -> None:
+        """Join GenAI log records to their spans (``RLHFLogRecordExporter`` calls this)."""
+        self._settled(self.assembler.logs(records))
 
     def _sampled_out(self, interaction: Interaction) -> bool:
         trace_id = int(interaction.trace_id or "0", 16)
@@ -143,7 +231,9 @@ class RLHFSpanExporter(SpanExporter):
         return SpanExportResult.FAILURE if lost is not None else SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Ask the store to make what it holds durable."""
+        """Ask the store to make what it holds durable (foreign spans whose trace has not
+        settled stay held)."""
+        self._settled(self.assembler.expire())
         try:
             return store_flush(self.store, timeout_millis / 1000.0)
         except Exception:
@@ -154,6 +244,10 @@ class RLHFSpanExporter(SpanExporter):
         """Close the store; later exports are counted as dropped."""
         if self._closed:
             return
+        try:
+            self._settled(self.assembler.close())
+        except Exception:
+            _log.warning("could not settle held spans at shutdown", exc_info=True)
         self._closed = True
         try:
             self.store.close()

@@ -14,7 +14,6 @@ from rlhf_otel._counters import DropCounter
 from rlhf_otel.pipeline._batch import BatchQueue
 from rlhf_otel.pipeline._exporter import RLHFSpanExporter
 from rlhf_otel.pipeline._queue import recorded_here
-from rlhf_otel.recording import carries_records
 
 __all__ = ["BatchingSpanProcessor", "RLHFSpanProcessor"]
 
@@ -100,8 +99,11 @@ class BatchingSpanProcessor(BatchQueue[ReadableSpan], SpanProcessor):
         self.exporter.shutdown()
 
 
-def _foreign_records(span: ReadableSpan) -> bool:
-    return carries_records(span) and not recorded_here(span.attributes)
+def _wanted_by(exporter: RLHFSpanExporter) -> Callable[[ReadableSpan], bool]:
+    def wanted(span: ReadableSpan) -> bool:
+        return not recorded_here(span.attributes) and exporter.wants(span)
+
+    return wanted
 
 
 class RLHFSpanProcessor(BatchingSpanProcessor):
@@ -123,7 +125,7 @@ class RLHFSpanProcessor(BatchingSpanProcessor):
     ) -> None:
         super().__init__(
             exporter,
-            wanted=_foreign_records,
+            wanted=_wanted_by(exporter),
             batch_size=batch_size,
             schedule_delay=schedule_delay,
             max_queue_size=max_queue_size,

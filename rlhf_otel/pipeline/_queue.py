@@ -123,6 +123,12 @@ class RecordQueue(BatchQueue[Record]):
         self._threshold = int(sample_rate * (1 << 64))
         self._sample_all = sample_rate >= 1.0
         self._on_stored = on_stored
+        self.retarget: Callable[[Feedback], Feedback | None] | None = None
+        """Moves feedback named by a trace or an app's span onto the interaction another
+        library's trace settled into, or holds it (``None``) until that trace settles; set
+        by the ``RecordSpanProcessor`` of this queue, which gives held feedback back
+        through :meth:`release`."""
+        self.held = 0
         token = secrets.token_hex(8)
         with _TOKENS_LOCK:
             _TOKENS.add(token)
@@ -141,6 +147,14 @@ class RecordQueue(BatchQueue[Record]):
 
     def put(self, record: Record) -> None:
         """Take one finished record (never raises; the record is not changed afterwards)."""
+        if self.retarget is not None and not isinstance(record, Interaction):
+            moved = self.retarget(record)
+            if moved is None:  # held until another library's trace settles
+                with self._ledger:
+                    self.accepted += 1
+                    self.held += 1
+                return
+            record = moved
         if (
             not self._sample_all
             and isinstance(record, Interaction)
@@ -169,6 +183,13 @@ class RecordQueue(BatchQueue[Record]):
                 self._after_append(record, n)
             except Exception:  # a bug of ours must not reach the producer
                 _log.exception("rlhf-otel failed to hand a batch to its thread")
+
+    def release(self, record: Record) -> None:
+        """Take feedback back that ``retarget`` held (counted once, as it was)."""
+        with self._ledger:
+            self.accepted -= 1
+            self.held -= 1
+        self.put(record)
 
     def refuse(self, reason: str, n: int = 1) -> None:
         """Count ``n`` records accepted and lost at once for ``reason`` (e.g. the tracer
@@ -219,9 +240,10 @@ class RecordQueue(BatchQueue[Record]):
 
         Returns:
             ``accepted``, ``stored``, ``pending`` (queued), ``in_flight`` (inside a store
-            write that has not returned), ``sampled_out`` and ``dropped`` (by reason, the
-            store's own losses under ``store:{reason}``). ``accepted == stored + pending +
-            in_flight + sampled_out + sum(dropped)`` (the store's own later losses aside).
+            write that has not returned), ``sampled_out``, ``dropped`` (by reason, the
+            store's own losses under ``store:{reason}``) and ``held`` (feedback waiting for
+            another library's trace to settle). ``accepted == stored + pending + in_flight
+            + sampled_out + held + sum(dropped)`` (the store's own later losses aside).
         """
         with self._ledger:
             counts: dict[str, Any] = {
@@ -230,6 +252,7 @@ class RecordQueue(BatchQueue[Record]):
                 "pending": len(self._queue),
                 "in_flight": self.in_flight,
                 "sampled_out": self.sampled_out,
+                "held": self.held,
             }
             dropped = self.drops.snapshot()
         for reason, n in store_dropped(self.store).items():

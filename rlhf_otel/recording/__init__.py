@@ -13,13 +13,14 @@ Example::
 
 from __future__ import annotations
 
+from rlhf_otel.recording._assemble import Assembled, TraceAssembler
 from rlhf_otel.recording._build import build_feedback, build_interaction
 from rlhf_otel.recording._current import (
     OPEN_SPANS,
     last_interaction_id,
     set_last_interaction_id,
 )
-from rlhf_otel.recording._dialects import is_dialect_event, is_dialect_key
+from rlhf_otel.recording._dialects import EventView, is_dialect_event, is_dialect_key
 from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
@@ -55,14 +56,17 @@ from rlhf_otel.recording._spans import (
     SpanRecords,
     carries_records,
     decode_span,
+    is_foreign,
     ns_to_datetime,
     records_from_span,
 )
 
 __all__ = [
+    "Assembled",
     "ChatChunkAccumulator",
     "ChunkAccumulator",
     "CompletionChunkAccumulator",
+    "EventView",
     "FEEDBACK_EVENT_NAMES",
     "FeedbackDraft",
     "INTERACTION_OPERATIONS",
@@ -77,6 +81,7 @@ __all__ = [
     "ResponsesEventAccumulator",
     "SpanRecords",
     "StreamAccumulator",
+    "TraceAssembler",
     "UNKNOWN_PROVIDER",
     "build_feedback",
     "build_interaction",
@@ -94,6 +99,7 @@ __all__ = [
     "interaction_to_attributes",
     "is_dialect_event",
     "is_dialect_key",
+    "is_foreign",
     "last_interaction_id",
     "ns_to_datetime",
     "prompt_index",

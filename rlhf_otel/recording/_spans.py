@@ -25,6 +25,7 @@ __all__ = [
     "SpanRecords",
     "carries_records",
     "decode_span",
+    "is_foreign",
     "is_interaction_span",
     "message_from_otel",
     "ns_to_datetime",
@@ -254,6 +255,12 @@ def carries_records(span: ReadableSpanLike) -> bool:
     return may_be_foreign(attrs or {}, span.events) or any(
         e.name in FEEDBACK_EVENT_NAMES for e in span.events
     )
+
+
+def is_foreign(span: ReadableSpanLike) -> bool:
+    """Whether a span is another library's and carries some dialect's markers."""
+    attrs = span.attributes or {}
+    return A.RLHF_RECORD_KIND not in attrs and may_be_foreign(attrs, span.events)
 
 
 @dataclass(slots=True)
