@@ -290,3 +290,27 @@ def test_locked_connection_opens_only_the_listed_segments(store_dir: Path, tmp_p
     finally:
         con.close()
     assert snapshot(store_dir) == before
+
+
+def test_a_lake_directory_without_parquet_files_is_refused(tmp_path: Path) -> None:
+    """--lake / (or any directory without kind=*/date=*/*.parquet) exits 2 with one line."""
+    result = cli("sql", "--lake", "/", "SELECT count(*) FROM interactions")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "rlhf-otel: error: cannot read lake: / holds no kind=*/date=*/*.parquet files (give "
+        "the directory `export --format parquet-lake` wrote)\n"
+    )
+
+
+def test_an_engine_temp_dir_inside_the_store_is_refused(store_dir: Path) -> None:
+    """--temp-dir inside the store exits 2: sql creates nothing in the data's directory."""
+    before = snapshot(store_dir)
+    inside = store_dir / "spill"
+    result = cli("sql", "--temp-dir", str(inside), "--data-dir", str(store_dir), "SELECT 1")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"rlhf-otel: error: the analytics temp directory {inside} is inside {store_dir}; sql "
+        "writes nothing there: give --temp-dir (or RLHF_OTEL_ANALYTICS_TEMP_DIR) outside it\n"
+    )
+    assert snapshot(store_dir) == before
+    assert not inside.exists()
