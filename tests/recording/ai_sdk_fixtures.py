@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from rlhf_otel.recording._dialects import EventView, SpanView
+from rlhf_otel.recording import EventView
+from rlhf_otel.recording._dialects import SpanView
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FLAVOURS = ("otel", "legacy", "v6", "v5")
