@@ -480,6 +480,9 @@ def _with_steps(top: _Candidate, inner: list[_Candidate]) -> Interaction:
             changes["token_usage"] = _sum_usage(llm_steps)
         if not it.finish_reasons and last.finish_reasons:
             changes["finish_reasons"] = last.finish_reasons
+        first = llm_steps[0].interaction
+        if not it.context and first.context and first.prompt == it.prompt:
+            changes["context"] = first.context  # the system prompt the chain sent
     metadata = dict(it.metadata)
     metadata["steps"] = [_step(c) for c in inner]
     if "tool_calls" not in metadata and top.kind == KIND_LLM:
