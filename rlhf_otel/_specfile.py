@@ -22,7 +22,7 @@ from rlhf_otel._errors import ValidationError
 
 __all__ = ["SpecLimits", "load_spec_file"]
 
-_STRING_OR_BRACKET: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_SPECIAL: Final = re.compile(r'["\\\[\]{}]')
 _MESSAGE: Final = 300
 
 
@@ -31,14 +31,16 @@ class SpecLimits:
     """What one spec file may cost.
 
     Args:
-        max_bytes: largest file read (checked before parsing). Default 1 MiB.
+        max_bytes: largest file read (checked before parsing). Default 256 KiB: the pure
+            Python YAML parser (needed to count aliases) reads about 100 KiB a second on a
+            busy machine.
         max_depth: deepest nesting of lists and mappings (YAML aliases count where they
             are used). Default 64.
         max_nodes: most values after YAML aliases are expanded (each scalar, list and
             mapping is one). Default 100,000.
     """
 
-    max_bytes: int = 1024 * 1024
+    max_bytes: int = 256 * 1024
     max_depth: int = 64
     max_nodes: int = 100_000
 
@@ -101,11 +103,24 @@ def _read(p: Path, where: str, max_bytes: int) -> str:
 
 
 def _json_depth(text: str, where: str, max_depth: int) -> None:
-    """Refuse nesting deeper than ``max_depth`` without parsing (no recursion)."""
+    """Refuse nesting deeper than ``max_depth`` without parsing: one linear pass over the
+    quotes, backslashes and brackets (a regular expression for strings can backtrack)."""
     depth = 0
-    for m in _STRING_OR_BRACKET.finditer(text):
-        c = m.group()
-        if c in "[{":
+    in_string = False
+    escaped_at = -1
+    for m in _SPECIAL.finditer(text):
+        i = m.start()
+        if i == escaped_at:
+            continue
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                escaped_at = i + 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
             depth += 1
             if depth > max_depth:
                 raise ValidationError(_too_deep(where, max_depth))

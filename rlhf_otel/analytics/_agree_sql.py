@@ -22,7 +22,7 @@ _MODEL = ", ".join(f"'{s}'" for s in MODEL_SOURCES)
 _JUDGEMENTS = f"""
 CREATE OR REPLACE TEMP TABLE judg AS
 WITH people AS (SELECT * FROM fbs WHERE NOT coalesce(source IN ({_MODEL}), false))
-SELECT kind, item, rater, val, num FROM (
+SELECT kind, item, rater, arg_max_null(val, seq) AS val, arg_max_null(num, seq) AS num FROM (
   SELECT 'rating' AS kind, interaction_id AS item, user_id AS rater, seq,
          CAST(rating AS VARCHAR) AS val, rating AS num
   FROM people WHERE "type" = 'rating' AND norm IS NOT NULL AND coalesce(user_id, '') <> ''
@@ -36,13 +36,14 @@ SELECT kind, item, rater, val, num FROM (
   WHERE f."type" = 'multi_dimensional' AND f.wscore IS NOT NULL
     AND coalesce(f.user_id, '') <> ''
 )
-QUALIFY row_number() OVER (PARTITION BY kind, item, rater ORDER BY seq DESC) = 1
+GROUP BY kind, item, rater
 """
 
 _UNITS = """
 CREATE OR REPLACE TEMP TABLE uj AS
-SELECT j.*, count(*) OVER (PARTITION BY kind, item) AS m FROM judg AS j
-QUALIFY count(*) OVER (PARTITION BY kind, item) >= 2
+SELECT j.*, u.m FROM judg AS j
+JOIN (SELECT kind, item, count(*) AS m FROM judg GROUP BY kind, item HAVING count(*) >= 2) AS u
+  USING (kind, item)
 """
 
 _SUMMARY = """

@@ -112,10 +112,10 @@ class Engine:
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute("SET preserve_insertion_order = true")
             self.con.execute("SET enable_progress_bar = false")
-            self._attach(store)
-            # from here on every statement is retried with fewer threads when DuckDB runs
-            # out of memory (the Arrow intake above cannot be replayed, so it is not)
+            # every statement is retried with fewer threads when DuckDB runs out of memory
+            # (except the Arrow intake, which cannot be replayed)
             self.con = GuardedConnection(self.con, duckdb, memory, threads)
+            self._attach(store)
             self.con.execute(INTERACTIONS_VIEW)
             self.con.execute(FEEDBACK_ROWS_VIEW)
             self.con.execute(FEEDBACK_KEYS_TABLE)
@@ -173,14 +173,15 @@ class Engine:
             return
         assert not isinstance(store, StoreFiles)  # a listing always has its files
         pa = _require_pyarrow()
+        raw = self.con.raw
         for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
-            self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
+            raw.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
             reader = arrow_reader(pa, store, kind)
-            self.con.register("_incoming", reader)
+            raw.register("_incoming", reader)
             try:
-                self.con.execute(f"INSERT INTO raw_{kind} SELECT * FROM _incoming")
+                raw.execute(f"INSERT INTO raw_{kind} SELECT * FROM _incoming")
             finally:
-                self.con.unregister("_incoming")
+                raw.unregister("_incoming")
 
     @property
     def out_of_memory_retries(self) -> int:

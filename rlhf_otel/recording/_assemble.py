@@ -478,6 +478,9 @@ def _with_steps(top: _Candidate, inner: list[_Candidate]) -> Interaction:
             changes["finish_reasons"] = last.finish_reasons
         if not it.response_id and last.response_id:
             changes["response_id"] = last.response_id  # the final answer's model call
+        first = llm_steps[0].interaction
+        if not it.context and first.context and first.prompt == it.prompt:
+            changes["context"] = first.context  # the system prompt the chain sent
     metadata = dict(it.metadata)
     metadata["steps"] = [_step(c) for c in inner]
     if "tool_calls" not in metadata:
