@@ -35,11 +35,17 @@ def _records(n: int) -> list[Interaction]:
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     return [
         Interaction(
-            id=f"{k:032x}-{k:016x}", prompt=f"How do I tune parameter {k}? " * 4,
+            id=f"{k:032x}-{k:016x}",
+            prompt=f"How do I tune parameter {k}? " * 4,
             response=f"Set it to {k % 97} and re-run the evaluation suite. " * 5,
-            timestamp=t0 + timedelta(milliseconds=k), model="gpt-4o-mini", provider="openai",
-            user_id=f"user{k % 50}", session_id=f"s{k % 500}", latency_ms=123.4,
-            token_usage=TokenUsage(40, 90, 130), metadata={"route": "/chat", "k": k},
+            timestamp=t0 + timedelta(milliseconds=k),
+            model="gpt-4o-mini",
+            provider="openai",
+            user_id=f"user{k % 50}",
+            session_id=f"s{k % 500}",
+            latency_ms=123.4,
+            token_usage=TokenUsage(40, 90, 130),
+            metadata={"route": "/chat", "k": k},
         )
         for k in range(n)
     ]
@@ -48,7 +54,10 @@ def _records(n: int) -> list[Interaction]:
 def _start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.servers.zerodb_server", "--api-key", KEY],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
@@ -59,16 +68,19 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
 
 
 def _create(client: httpx.Client, table: str) -> None:
-    answer = client.post(f"/projects/{PROJECT}/database/tables",
-                         json={"table_name": table, "schema": dict(TABLE_SCHEMA)})
+    answer = client.post(
+        f"/projects/{PROJECT}/database/tables",
+        json={"table_name": table, "schema": dict(TABLE_SCHEMA)},
+    )
     answer.raise_for_status()
 
 
 def _drop(url: str, table: str) -> None:
     # Tables left behind would grow the server's heap and slow every later run (GC).
     with httpx.Client(base_url=url + "/api/v1", headers={"X-API-Key": KEY}) as client:
-        client.request("DELETE", f"/projects/{PROJECT}/database/tables/{table}",
-                       json={"confirm": True}).raise_for_status()
+        client.request(
+            "DELETE", f"/projects/{PROJECT}/database/tables/{table}", json={"confirm": True}
+        ).raise_for_status()
 
 
 def _bare(url: str, records: list[Interaction], table: str) -> float:
@@ -80,20 +92,28 @@ def _bare(url: str, records: list[Interaction], table: str) -> float:
         _create(client, table)
         started = time.perf_counter()
         for i in range(0, len(rows), 1000):
-            answer = client.post(f"/projects/{PROJECT}/database/tables/{table}/rows",
-                                 json={"rows": rows[i:i + 1000], "return_ids": False})
+            answer = client.post(
+                f"/projects/{PROJECT}/database/tables/{table}/rows",
+                json={"rows": rows[i : i + 1000], "return_ids": False},
+            )
             answer.raise_for_status()
         return time.perf_counter() - started
 
 
 def _store(url: str, records: list[Interaction], table: str, compression: str) -> float:
     with tempfile.TemporaryDirectory() as spool:
-        store = ZeroDBStore(project_id=PROJECT, api_key=KEY, base_url=url, table_name=table,
-                            spool_dir=spool, compression=compression)
+        store = ZeroDBStore(
+            project_id=PROJECT,
+            api_key=KEY,
+            base_url=url,
+            table_name=table,
+            spool_dir=spool,
+            compression=compression,
+        )
         store.initialize()
         started = time.perf_counter()
         for i in range(0, len(records), 512):
-            store.write(records[i:i + 512], [])
+            store.write(records[i : i + 512], [])
         if not store.flush(300.0):
             raise RuntimeError(f"store did not deliver: {store.status()}")
         elapsed = time.perf_counter() - started
@@ -109,8 +129,11 @@ def main(quick: bool = False) -> None:
     n, rounds = (5_000, 1) if quick else (50_000, 3)
     records = _records(n)
     proc, url = _start_server()
-    names = ["bare httpx loop (baseline)", "ZeroDBStore, gzip (default)",
-             "ZeroDBStore, no compression"]
+    names = [
+        "bare httpx loop (baseline)",
+        "ZeroDBStore, gzip (default)",
+        "ZeroDBStore, no compression",
+    ]
     best = [float("inf")] * 3
     try:
         # Rounds alternate the three paths and keep each one's best time: the machine is shared.
@@ -127,8 +150,9 @@ def main(quick: bool = False) -> None:
         proc.wait(timeout=10)
     results = list(zip(names, best, strict=True))
     base = results[0][1]
-    print(f"ZeroDB store: {n:,} interactions into a local server (batches of 1000), "
-          f"best of {rounds}")
+    print(
+        f"ZeroDB store: {n:,} interactions into a local server (batches of 1000), best of {rounds}"
+    )
     print(f"{'path':<30} {'seconds':>9} {'records/s':>11} {'time vs baseline':>17}")
     for name, seconds in results:
         print(f"{name:<30} {seconds:>9.3f} {n / seconds:>11,.0f} {seconds / base:>16.2f}x")

@@ -28,11 +28,12 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Chat with feedback</title>
 <script type="module" src="/rlhf/widget.js"></script>
 <style>body{font-family:sans-serif;max-width:40em;margin:2em auto} .turn{margin:1em 0}</style>
-</head><body>
+</head><body><main>
 <h1>Chat</h1>
 <form id="ask"><label>Message <input id="message" required></label>
 <button>Send</button></form>
-<div id="log"></div>
+<div id="log" aria-live="polite"></div>
+</main>
 <script type="module">
 const log = document.getElementById("log");
 document.getElementById("ask").addEventListener("submit", async (e) => {

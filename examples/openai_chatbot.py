@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"thumbs up {stats.binary.thumbs_up}, down {stats.binary.thumbs_down}")
         for it in logger.get_interactions():
             usage = it.token_usage.total if it.token_usage else None
-            print(f"  {it.id}  {it.prompt!r} -> {it.response!r}  tokens={usage}  "
-                  f"feedback={len(logger.get_feedback_for_interaction(it.id))}")
+            print(
+                f"  {it.id}  {it.prompt!r} -> {it.response!r}  tokens={usage}  "
+                f"feedback={len(logger.get_feedback_for_interaction(it.id))}"
+            )
     finally:
         instrumentor.uninstrument()
         client.close()

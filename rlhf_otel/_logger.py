@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Final
 
@@ -21,12 +20,10 @@ from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
 from rlhf_otel._logger_reads import ReadMethods, SessionMethods
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel._session import SessionManager
-from rlhf_otel.pipeline import RLHFSpanExporter, RLHFSpanProcessor
-from rlhf_otel.recording import RecordingHandler
+from rlhf_otel.pipeline import RecordQueue, RecordSpanProcessor
+from rlhf_otel.recording import FeedbackDraft, InteractionDraft, RecordingHandler
 from rlhf_otel.records import (
-    Feedback,
     FeedbackType,
-    Interaction,
     StorageBackend,
     TokenUsage,
     new_feedback_id,
@@ -40,8 +37,6 @@ _log = logging.getLogger("rlhf_otel")
 _TRACER_NAME = "rlhf_otel"
 _default_lock = threading.Lock()
 _default: RLHFLogger | None = None
-# A draft record's timestamp before the span's start time is known (never stored).
-_UNSET_TIME: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def default_logger() -> RLHFLogger | None:
@@ -53,10 +48,11 @@ _FEEDBACK_OPTIONS: Final = frozenset(
     {"user_id", "session_id", "source", "metadata", "feedback_id", "supersedes"}
 )
 
+
 class RLHFLogger(SessionMethods, ReadMethods):
     """Logs interactions and feedback as spans and reads them back from its store.
 
-    Every write returns at once (records go through a batching span processor); every read
+    Every write returns at once (records go through a batching record queue); every read
     first exports what is pending, so it sees the writes before it. Usable as a context
     manager (``initialize`` on enter, ``close`` on exit).
 
@@ -82,30 +78,30 @@ class RLHFLogger(SessionMethods, ReadMethods):
             max_text_chars=config.max_text_chars,
         )
         self.sessions = SessionManager(config.session_timeout)
-        self.recording = RecordingHandler(
-            policy=self._content,
-            sessions=self.sessions,
-            capture_content=config.capture_content,
-            drops=self._drops,
-            hand_off=True,
-        )
-        """The recording handler this logger's producers use (see ``RecordingHandler``)."""
-        self.exporter = RLHFSpanExporter(
-            self.store, sample_rate=config.sample_rate, drops=self._drops, prebuilt=self.recording
-        )
-        self.processor = RLHFSpanProcessor(
-            self.exporter,
+        self.queue = RecordQueue(
+            self.store,
+            sample_rate=config.sample_rate,
             batch_size=config.batch_size,
             schedule_delay=config.batch_flush_interval,
             max_queue_size=config.max_queue_size,
             batching=config.enable_batching,
             drops=self._drops,
         )
+        """Where this logger's records go: counted, batched and written to ``store``."""
         self.tracer_provider = self._resolve_provider(tracer_provider)
-        self.tracer_provider.add_span_processor(self.processor)
+        # Spans of other libraries that reach this provider become records on the same queue.
+        self.span_records = RecordSpanProcessor(self.queue)
+        self.tracer_provider.add_span_processor(self.span_records)
         self._otlp_processor = self._add_otlp(config)
         self.tracer: Tracer = self.tracer_provider.get_tracer(_TRACER_NAME)
-        self.recording.tracer = self.tracer
+        self.recording = RecordingHandler(
+            self.tracer,
+            policy=self._content,
+            sessions=self.sessions,
+            capture_content=config.capture_content,
+            queue=self.queue,
+        )
+        """The recording handler this logger's producers use (see ``RecordingHandler``)."""
         self._initialized = False
         self._closed = False
         self._debug = config.debug
@@ -170,8 +166,8 @@ class RLHFLogger(SessionMethods, ReadMethods):
             if the store's write hangs) or the store failed to flush.
         """
         timeout = self.config.export_timeout if timeout is None else timeout
-        self._dbg("Flushing: %d pending", self.processor.pending)
-        return self.processor.force_flush(int(timeout * 1000))
+        self._dbg("Flushing: %d pending", self.queue.pending)
+        return self.queue.force_flush(int(timeout * 1000))
 
     def close(self) -> None:
         """Flush, end the sessions, shut the pipeline down and close the store (idempotent).
@@ -186,7 +182,9 @@ class RLHFLogger(SessionMethods, ReadMethods):
         self._dbg("Closing RLHFLogger")
         self.sessions.end_all()
         deadline = time.monotonic() + self.config.export_timeout
-        self.processor.shutdown(int(self.config.export_timeout * 1000))
+        # Other libraries' spans still waiting for their trace become records first.
+        self.span_records.settle_held()
+        self.queue.shutdown(int(self.config.export_timeout * 1000))
         if self._otlp_processor is not None:
             left = max(deadline - time.monotonic(), 0.0)
             self._otlp_processor.shutdown(int(left * 1000))
@@ -266,11 +264,10 @@ class RLHFLogger(SessionMethods, ReadMethods):
         user, sid, session = self._who(user_id, session_id)
         c = self._content
         default_meta = self.config.default_metadata
-        record = Interaction(
+        draft = InteractionDraft(
             id=interaction_id or "",
             prompt=c.prompt(prompt),
             response=c.response(response),
-            timestamp=_UNSET_TIME,  # the span's start time, set by the recording handler
             model=model,
             provider=provider,
             model_params=params,
@@ -283,7 +280,7 @@ class RLHFLogger(SessionMethods, ReadMethods):
             response_id=response_id,
             finish_reasons=tuple(finish_reasons) if finish_reasons else (),
         )
-        interaction_id = self.recording.record(record, session)
+        interaction_id = self.recording.record(draft, session)
         self._dbg("Logged interaction: %s", interaction_id)
         return interaction_id
 
@@ -419,12 +416,11 @@ class RLHFLogger(SessionMethods, ReadMethods):
         else:
             targets = (target,)
         default_meta = self.config.default_metadata
-        record = Feedback(
+        draft = FeedbackDraft(
             id=feedback_id or new_feedback_id(),
             interaction_id=target,
             type=ftype,
             data=data,
-            timestamp=_UNSET_TIME,  # set from the span's start time below
             user_id=user,
             session_id=sid,
             source=source,
@@ -432,11 +428,11 @@ class RLHFLogger(SessionMethods, ReadMethods):
             target_ids=targets,
             supersedes=supersedes,
         )
-        self.recording.feedback(record)
+        self.recording.feedback(draft)
         if session is not None:
-            session.feedback_ids.append(record.id)
-        self._dbg("Logged feedback: %s", record.id)
-        return record.id
+            session.feedback_ids.append(draft.id)
+        self._dbg("Logged feedback: %s", draft.id)
+        return draft.id
 
     def feedback_token(
         self,
@@ -457,6 +453,7 @@ class RLHFLogger(SessionMethods, ReadMethods):
 
         keys = TokenKeys.from_config(self.config)
         return keys.sign(interaction_id, types=types, user_id=user_id, ttl=ttl)
+
 
 def create_rlhf_logger(
     config: RLHFConfig | None = None,

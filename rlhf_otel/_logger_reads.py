@@ -15,8 +15,7 @@ from rlhf_otel._counters import DropCounter
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel._session import SessionManager
-from rlhf_otel.pipeline import RLHFSpanExporter, RLHFSpanProcessor
-from rlhf_otel.recording import RecordingHandler
+from rlhf_otel.pipeline import RecordQueue, RecordSpanProcessor
 from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
@@ -29,7 +28,7 @@ from rlhf_otel.records import (
     utc_now,
     validate_id,
 )
-from rlhf_otel.stores import Store, StoreBase, store_dropped
+from rlhf_otel.stores import Store, StoreBase
 
 __all__ = ["ReadMethods", "SessionMethods"]
 
@@ -103,9 +102,8 @@ class ReadMethods:
 
     config: RLHFConfig
     store: Store
-    processor: RLHFSpanProcessor
-    exporter: RLHFSpanExporter
-    recording: RecordingHandler
+    queue: RecordQueue
+    span_records: RecordSpanProcessor
     _closed: bool
     _store_ops: StoreBase
     _drops: DropCounter
@@ -121,28 +119,20 @@ class ReadMethods:
             ``sampled_out``, ``dropped`` (by reason, the store's own losses included) and
             ``truncated`` (texts cut to the size limits), ``foreign_skipped`` (spans of
             other instrumentations that hold no interaction, by reason: an embedding, a
-            tool call, a shape no dialect reads); with OTLP export, ``otlp`` gives
+            tool call, a shape no dialect reads), ``foreign_waits`` (waits for another
+            library's trace or log records that ended without them, by reason; the span
+            was stored as it was) and ``foreign_held`` (spans of other libraries waiting
+            for their trace to settle); with OTLP export, ``otlp`` gives
             that path's own ``pending`` and ``dropped``. Once a logging call has returned,
             ``accepted == stored + pending + in_flight + sampled_out + sum(dropped)``
             (the store's own later losses aside), at every moment.
         """
-        with self.processor.ledger:
-            accepted = self.recording.accepted
-            counted = dict(self._drops.snapshot())
-            stored, sampled = self.exporter.stored, self.exporter.sampled_out
-            pending, in_flight = self.processor.pending, self.processor.in_flight
-        dropped = counted
-        for reason, n in store_dropped(self.store).items():
-            dropped[f"store:{reason}"] = dropped.get(f"store:{reason}", 0) + n
         return {
-            "accepted": accepted,
-            "stored": stored,
-            "pending": pending,
-            "in_flight": in_flight,
-            "sampled_out": sampled,
-            "dropped": dropped,
+            **self.queue.delivery(),
             "truncated": self._content.truncated,
-            "foreign_skipped": self.exporter.skipped.snapshot(),
+            "foreign_skipped": self.span_records.skipped.snapshot(),
+            "foreign_waits": self.span_records.assembler.gave_up.snapshot(),
+            "foreign_held": self.span_records.assembler.pending,
             **(
                 {}
                 if self._otlp_processor is None
@@ -157,7 +147,7 @@ class ReadMethods:
 
     def _sync(self) -> None:
         if not self._closed:
-            self.processor.force_flush(int(self.config.export_timeout * 1000))
+            self.queue.force_flush(int(self.config.export_timeout * 1000))
 
     def get_interaction(self, interaction_id: str) -> Interaction | None:
         """The interaction with its ``feedback_ids`` filled in, or ``None``."""

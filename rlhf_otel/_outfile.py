@@ -95,9 +95,7 @@ def open_output(path: str | os.PathLike[str], mode: str, **kwargs: Any) -> Itera
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
     if not target.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {path}: directory {target.parent} does not exist"
-        )
+        raise FileNotFoundError(f"cannot write {path}: directory {target.parent} does not exist")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
     try:

@@ -236,8 +236,10 @@ def record_exception(span: Span, exc: BaseException, policy: ContentPolicy | Non
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     exc_type = type(exc)
     module = exc_type.__module__
-    name = exc_type.__qualname__ if module in ("builtins", "__main__") else (
-        f"{module}.{exc_type.__qualname__}"
+    name = (
+        exc_type.__qualname__
+        if module in ("builtins", "__main__")
+        else (f"{module}.{exc_type.__qualname__}")
     )
     span.add_event(
         "exception",

@@ -22,7 +22,7 @@ from rlhf_otel._errors import ValidationError
 
 __all__ = ["SpecLimits", "load_spec_file"]
 
-_STRING_OR_BRACKET: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_SPECIAL: Final = re.compile(r'["\\\[\]{}]')
 _MESSAGE: Final = 300
 
 
@@ -101,11 +101,24 @@ def _read(p: Path, where: str, max_bytes: int) -> str:
 
 
 def _json_depth(text: str, where: str, max_depth: int) -> None:
-    """Refuse nesting deeper than ``max_depth`` without parsing (no recursion)."""
+    """Refuse nesting deeper than ``max_depth`` without parsing: one linear pass over the
+    quotes, backslashes and brackets (a regular expression for strings can backtrack)."""
     depth = 0
-    for m in _STRING_OR_BRACKET.finditer(text):
-        c = m.group()
-        if c in "[{":
+    in_string = False
+    escaped_at = -1
+    for m in _SPECIAL.finditer(text):
+        i = m.start()
+        if i == escaped_at:
+            continue
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                escaped_at = i + 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
             depth += 1
             if depth > max_depth:
                 raise ValidationError(_too_deep(where, max_depth))

@@ -186,8 +186,7 @@ def comparative_data(
     """
     if outcome not in COMPARATIVE_OUTCOMES:
         raise ValidationError(
-            f"comparison outcome {outcome!r} is not allowed; use 'preferred', 'tie' or "
-            "'both_bad'"
+            f"comparison outcome {outcome!r} is not allowed; use 'preferred', 'tie' or 'both_bad'"
         )
     preferred_id = validate_id(preferred, "preferred_response_id")
     if isinstance(compared, (str, bytes)) or not isinstance(compared, Sequence):

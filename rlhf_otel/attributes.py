@@ -39,6 +39,9 @@ ERROR_TYPE: Final = "error.type"
 # rlhf-otel extensions.
 RLHF_RECORD_KIND: Final = "rlhf.record.kind"
 RLHF_INTERACTION_ID: Final = "rlhf.interaction.id"
+RLHF_RECORD_QUEUE: Final = "rlhf.record.queue"
+"""On a span whose record a record queue already took: that queue's process-local id.
+An ``RLHFSpanExporter`` in the same process skips such a span (the record is stored once)."""
 RLHF_LATENCY_MS: Final = "rlhf.latency_ms"
 RLHF_TTFT_MS: Final = "rlhf.time_to_first_token_ms"
 RLHF_MODEL_PARAMS: Final = "rlhf.model_params"

@@ -32,9 +32,22 @@ def _is_package(name: str) -> bool:
     return MODULES[name].name == "__init__.py"
 
 
+def _dynamic_target(node: ast.AST) -> str | None:
+    """The module an ``importlib.import_module("...")`` or ``__import__("...")`` call names."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    arg = node.args[0]
+    if called in ("import_module", "__import__") and isinstance(arg, ast.Constant):
+        return arg.value if isinstance(arg.value, str) else None
+    return None
+
+
 def _imports(name: str, *, module_level_only: bool) -> Iterator[tuple[str, int]]:
     """(imported module, line) for each import in ``name``; names imported from a package
-    count as that package's submodule when one exists."""
+    count as that package's submodule when one exists. Unless ``module_level_only``,
+    imports inside functions and ``importlib`` calls with a literal name count too."""
     tree = ast.parse(MODULES[name].read_text())
     package = name if _is_package(name) else name.rpartition(".")[0]
 
@@ -50,6 +63,11 @@ def _imports(name: str, *, module_level_only: bool) -> Iterator[tuple[str, int]]
             elif isinstance(node, (ast.If, ast.Try)):
                 yield from walk(node.body)
 
+    if not module_level_only:
+        for node in ast.walk(tree):
+            target = _dynamic_target(node)
+            if target is not None and target in MODULES:
+                yield target, getattr(node, "lineno", 0)
     for node in walk(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -95,17 +113,92 @@ def test_no_module_is_over_500_lines() -> None:
     assert long == {}
 
 
+def _private_names(name: str) -> Iterator[tuple[str, int]]:
+    """(``module.name``, line) for each private name ``name`` imports from a module of ours
+    (reported as ``package._name``: the package that owns a module's private names)."""
+    tree = ast.parse(MODULES[name].read_text())
+    package = name if _is_package(name) else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(anchor + ([base] if base else []))
+        if base not in MODULES:
+            continue
+        for alias in node.names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            if private and f"{base}.{alias.name}" not in MODULES:
+                owner = base if _is_package(base) else base.rpartition(".")[0]
+                yield f"{owner}.{alias.name}", node.lineno
+
+
+def _owner(dotted: str) -> str | None:
+    """The package whose private part ``dotted`` reaches (``None``: nothing private)."""
+    parts = dotted.split(".")
+    private_at = next((i for i, p in enumerate(parts) if p.startswith("_")), None)
+    return None if private_at is None else ".".join(parts[:private_at])
+
+
 def test_no_private_import_across_packages() -> None:
-    """A module imports private modules only of its own package or of an ancestor."""
+    """A module imports private modules and private names only of its own package or of an
+    ancestor, wherever the import is (module level, in a function, through importlib)."""
     offences = []
     for module in MODULES:
         own = module if _is_package(module) else module.rpartition(".")[0]
-        for target, line in _imports(module, module_level_only=False):
-            parts = target.split(".")
-            private_at = next((i for i, p in enumerate(parts) if p.startswith("_")), None)
-            if private_at is None:
-                continue
-            owner = ".".join(parts[:private_at])
-            if not (own == owner or own.startswith(owner + ".")):
+        reached = [*_imports(module, module_level_only=False), *_private_names(module)]
+        for target, line in reached:
+            owner = _owner(target)
+            if owner is not None and not (own == owner or own.startswith(owner + ".")):
                 offences.append(f"{module}:{line} imports {target}")
     assert offences == []
+
+
+def _package(module: str) -> str:
+    """The top-level package a module belongs to (a root module stands for itself)."""
+    parts = module.split(".")
+    if parts[0] == "rlhf_otel" and len(parts) > 1 and f"rlhf_otel.{parts[1]}" in MODULES:
+        candidate = f"rlhf_otel.{parts[1]}"
+        if _is_package(candidate):
+            return candidate
+    return module if parts[0] == "rlhf_otel" else parts[0]
+
+
+# Package cycles that only deferred imports (inside functions) close; each is a known debt,
+# listed so that no new one appears and a fixed one is taken off this list.
+KNOWN_DEFERRED_CYCLES = {
+    # JsonlStore.compute_stats asks the analytics engine, which reads stores.
+    frozenset({"rlhf_otel.analytics", "rlhf_otel.stores"}),
+    # the review app shows judge agreement; judges build on review's agreement figures.
+    frozenset({"rlhf_otel.judges", "rlhf_otel.review"}),
+}
+
+
+def test_no_package_cycles_through_deferred_imports() -> None:
+    """Counting imports inside functions and importlib calls too, no two packages need each
+    other, except the listed known cycles."""
+    packages: dict[str, set[str]] = {}
+    for module in MODULES:
+        for dep, _ in _imports(module, module_level_only=False):
+            if _package(module) != _package(dep):
+                packages.setdefault(_package(module), set()).add(_package(dep))
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in packages.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    reachable = {p: reach(p) for p in packages}
+    found = {
+        frozenset({a, b})
+        for a, seen in reachable.items()
+        for b in seen
+        if a != b and a in reachable.get(b, set())
+    }
+    assert found == KNOWN_DEFERRED_CYCLES

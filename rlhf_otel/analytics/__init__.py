@@ -27,7 +27,7 @@ from rlhf_otel.analytics._scope import (
 )
 from rlhf_otel.analytics._text import Percentiles
 from rlhf_otel.analytics._types import AgreementStats, AnalyticsResult
-from rlhf_otel.analytics._views import FEEDBACK_COLUMNS, INTERACTION_COLUMNS
+from rlhf_otel.analytics._views import FEEDBACK_COLUMNS, INTERACTION_COLUMNS, counted_view_sql
 
 __all__ = [
     "AgreementStats",
@@ -43,6 +43,7 @@ __all__ = [
     "Where",
     "arrow_batches",
     "cohen_kappa",
+    "counted_view_sql",
     "engine_defaults",
     "engine_stats",
     "feedback_where",

@@ -11,33 +11,39 @@ from collections.abc import Hashable
 from rlhf_otel.analytics._agree import alpha_from_coincidences
 from rlhf_otel.analytics._engine import Engine
 from rlhf_otel.analytics._types import AgreementStats
+from rlhf_otel.recording import MODEL_SOURCES
 
 __all__ = ["agreement"]
 
-# The latest judgement of each rater on each item, per kind (rating, binary, dimension:x).
-_JUDGEMENTS = """
+_MODEL = ", ".join(f"'{s}'" for s in MODEL_SOURCES)
+
+# The latest judgement of each rater on each item, per kind (rating, binary, dimension:x);
+# people only: a judge's verdicts (evaluator type model) are measured in rlhf_otel.judges.
+_JUDGEMENTS = f"""
 CREATE OR REPLACE TEMP TABLE judg AS
-SELECT kind, item, rater, val, num FROM (
+WITH people AS (SELECT * FROM fbs WHERE NOT coalesce(source IN ({_MODEL}), false))
+SELECT kind, item, rater, arg_max_null(val, seq) AS val, arg_max_null(num, seq) AS num FROM (
   SELECT 'rating' AS kind, interaction_id AS item, user_id AS rater, seq,
          CAST(rating AS VARCHAR) AS val, rating AS num
-  FROM fbs WHERE "type" = 'rating' AND norm IS NOT NULL AND coalesce(user_id, '') <> ''
+  FROM people WHERE "type" = 'rating' AND norm IS NOT NULL AND coalesce(user_id, '') <> ''
   UNION ALL
   SELECT 'binary', interaction_id, user_id, seq, coalesce(value, 'None'), NULL
-  FROM fbs WHERE "type" = 'binary' AND coalesce(user_id, '') <> ''
+  FROM people WHERE "type" = 'binary' AND coalesce(user_id, '') <> ''
   UNION ALL
   SELECT 'dimension:' || d.key, f.interaction_id, f.user_id, f.seq,
          CAST(CAST(d.value AS DOUBLE) AS VARCHAR), CAST(d.value AS DOUBLE)
-  FROM fbs AS f, json_each(f.dimensions) AS d
+  FROM people AS f, json_each(f.dimensions) AS d
   WHERE f."type" = 'multi_dimensional' AND f.wscore IS NOT NULL
     AND coalesce(f.user_id, '') <> ''
 )
-QUALIFY row_number() OVER (PARTITION BY kind, item, rater ORDER BY seq DESC) = 1
+GROUP BY kind, item, rater
 """
 
 _UNITS = """
 CREATE OR REPLACE TEMP TABLE uj AS
-SELECT j.*, count(*) OVER (PARTITION BY kind, item) AS m FROM judg AS j
-QUALIFY count(*) OVER (PARTITION BY kind, item) >= 2
+SELECT j.*, u.m FROM judg AS j
+JOIN (SELECT kind, item, count(*) AS m FROM judg GROUP BY kind, item HAVING count(*) >= 2) AS u
+  USING (kind, item)
 """
 
 _SUMMARY = """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
@@ -28,8 +28,9 @@ from rlhf_otel.analytics._views import (
     flattened_sql,
     uncounted_sql,
 )
-from rlhf_otel.records import Feedback, Interaction, format_timestamp
-from rlhf_otel.stores import JsonlStore, Store, store_flush
+from rlhf_otel.records import Feedback, Interaction, format_timestamp, json_default
+from rlhf_otel.stores import Store, as_store_base, store_flush
+from rlhf_otel.stores.jsonl import StoreFiles
 
 __all__ = [
     "AnalyticsUnavailableError",
@@ -77,10 +78,19 @@ def _require_pyarrow() -> Any:
 class Engine:
     """A DuckDB connection whose views ``interactions`` and ``feedback`` show one store.
 
-    Use as a context manager; :meth:`close` removes the private directory.
+    ``store`` may also be a :class:`~rlhf_otel.stores.jsonl.StoreFiles` listing, read in
+    place without opening the store. ``on_connect`` is called with the connection before
+    any work (to interrupt it from another thread). Use as a context manager;
+    :meth:`close` removes the private directory.
     """
 
-    def __init__(self, store: Store, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | StoreFiles,
+        config: EngineConfig | None = None,
+        *,
+        on_connect: Callable[[Any], None] | None = None,
+    ) -> None:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
         self._ranged: dict[tuple[datetime | None, datetime | None], str] = {}
@@ -88,6 +98,8 @@ class Engine:
         os.chmod(self._dir, 0o700)
         try:
             self.con: Any = duckdb.connect(os.path.join(self._dir, "engine.duckdb"))
+            if on_connect is not None:
+                on_connect(self.con)
             self.limits = (memory, threads)
             try:
                 self.con.execute(f"SET memory_limit = '{_quote(memory)}'")
@@ -100,10 +112,10 @@ class Engine:
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute("SET preserve_insertion_order = true")
             self.con.execute("SET enable_progress_bar = false")
-            self._attach(store)
-            # from here on every statement is retried with fewer threads when DuckDB runs
-            # out of memory (the Arrow intake above cannot be replayed, so it is not)
+            # every statement is retried with fewer threads when DuckDB runs out of memory
+            # (except the Arrow intake, which cannot be replayed)
             self.con = GuardedConnection(self.con, duckdb, memory, threads)
+            self._attach(store)
             self.con.execute(INTERACTIONS_VIEW)
             self.con.execute(FEEDBACK_ROWS_VIEW)
             self.con.execute(FEEDBACK_KEYS_TABLE)
@@ -116,11 +128,18 @@ class Engine:
             self.close()
             raise
 
-    def _attach(self, store: Store) -> None:
-        store_flush(store)
-        if isinstance(store, JsonlStore):
+    def _attach(self, store: Store | StoreFiles) -> None:
+        if isinstance(store, StoreFiles):
+            listed: dict[str, list[str] | None] = {
+                kind: store.segment_files(kind) for kind in ("interactions", "feedback")
+            }
+        else:
+            store_flush(store)
+            base = as_store_base(store)  # the store says whether it has files to read
+            listed = {kind: base.segment_files(kind) for kind in ("interactions", "feedback")}
+        if listed["interactions"] is not None and listed["feedback"] is not None:
             for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
-                files = store.segment_files(kind)
+                files = listed[kind]
                 if not files:
                     self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
                     continue
@@ -152,15 +171,17 @@ class Engine:
                     f"maximum_object_size = {_MAX_LINE}, union_by_name = false)"
                 )
             return
+        assert not isinstance(store, StoreFiles)  # a listing always has its files
         pa = _require_pyarrow()
+        raw = self.con.raw
         for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
-            self.con.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
+            raw.execute(f"CREATE TABLE raw_{kind} ({_ddl(cols)})")
             reader = arrow_reader(pa, store, kind)
-            self.con.register("_incoming", reader)
+            raw.register("_incoming", reader)
             try:
-                self.con.execute(f"INSERT INTO raw_{kind} SELECT * FROM _incoming")
+                raw.execute(f"INSERT INTO raw_{kind} SELECT * FROM _incoming")
             finally:
-                self.con.unregister("_incoming")
+                raw.unregister("_incoming")
 
     @property
     def out_of_memory_retries(self) -> int:
@@ -168,7 +189,7 @@ class Engine:
         con = self.con
         return con.retries if isinstance(con, GuardedConnection) else 0
 
-    def _report_duplicates(self, store: Store) -> None:
+    def _report_duplicates(self, store: Store | StoreFiles) -> None:
         note = getattr(store, "note_duplicates", None)
         if note is None:
             return
@@ -239,9 +260,14 @@ def arrow_batches(relation: Any, rows: int) -> Any:
     return method(rows)
 
 
-def open_engine(store: Store, config: EngineConfig | None = None) -> Engine:
+def open_engine(
+    store: Store | StoreFiles,
+    config: EngineConfig | None = None,
+    *,
+    on_connect: Callable[[Any], None] | None = None,
+) -> Engine:
     """An :class:`Engine` over ``store`` (close it, or use it in a ``with`` block)."""
-    return Engine(store, config)
+    return Engine(store, config, on_connect=on_connect)
 
 
 def _range(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
@@ -299,7 +325,7 @@ def _json(value: Any) -> str | None:
         return None
     import json
 
-    return json.dumps(value, ensure_ascii=False, default=repr)
+    return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
 def _interaction_row(it: Interaction) -> tuple[Any, ...]:

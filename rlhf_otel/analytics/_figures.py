@@ -211,86 +211,101 @@ def _start(key: str) -> datetime:
     return _EPOCH + timedelta(microseconds=int(key))
 
 
+# which grouping set a row of GROUPING SETS ((k0), ..., (k4)) belongs to (a key may be NULL)
+_DIM_OF: Final = (
+    "CASE grouping(k0, k1, k2, k3, k4) WHEN 15 THEN 0 WHEN 23 THEN 1 WHEN 27 THEN 2 "
+    "WHEN 29 THEN 3 ELSE 4 END"
+)
+
+
 def group_stats(
     eng: Engine, interval: Interval, limit: int | None
 ) -> tuple[dict[str, list[GroupStats]], dict[str, int], list[GroupStats]]:
-    """Breakdowns by model, user, session and source (largest first), group counts, trend."""
+    """Breakdowns by model, user, session and source (largest first), group counts, trend.
+
+    Groups are ranked and cut to ``limit`` by the engine, so only the groups returned (and
+    the trend's buckets) reach Python, however many users or sessions there are.
+    """
     keys = (
         f"{label('model')} AS k0, {label('user_id')} AS k1, {label('session_id')} AS k2, "
         f"NULL::VARCHAR AS k3, {_bucket(interval, 'timestamp')} AS k4"
     )
     sets = "GROUPING SETS ((k0), (k1), (k2), (k3), (k4))"
-    agg: dict[tuple[int, str], list[Any]] = {}
-    by_type: dict[tuple[int, str], dict[str, int]] = {}
-
-    def slot(dim: int, key: str) -> list[Any]:
-        return agg.setdefault((dim, key), [0, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0.0])
-
-    for row in eng.sql(
-        f"""
-        WITH t AS (SELECT interaction_id AS id FROM fbs
-                   UNION SELECT unnest(target_ids) FROM fbs),
-        i AS (SELECT {keys}, t.id IS NOT NULL AS hit FROM its LEFT JOIN t ON t.id = its.id)
-        SELECT k0, k1, k2, k3, k4, count(*), count(*) FILTER (WHERE hit) FROM i GROUP BY {sets}
-        """
-    ).fetchall():
-        dim, key = _which(row[:5])
-        if dim == 3:
-            continue
-        s = slot(dim, key)
-        s[0], s[1] = int(row[5]), int(row[6])
     fkeys = (
         f"coalesce(m.model, '{UNKNOWN}') AS k0, {label('user_id')} AS k1, "
         f"{label('session_id')} AS k2, {label('source')} AS k3, "
         f"{_bucket(interval, 'fbs.timestamp')} AS k4"
     )
     fsrc = f"SELECT fbs.*, {fkeys} FROM fbs LEFT JOIN mlook AS m ON m.id = fbs.interaction_id"
-    for row in eng.sql(
+    key = "coalesce(k0, k1, k2, k3, k4)"
+    con = eng.con
+    con.execute(
         f"""
-        SELECT k0, k1, k2, k3, k4, count(*),
-               count(*) FILTER (WHERE "type" = 'binary' AND value = 'thumbs_up'),
-               count(*) FILTER (WHERE "type" = 'binary' AND value IS DISTINCT FROM 'thumbs_up'),
-               count(*) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL),
-               coalesce(sum(rating) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL), 0),
-               coalesce(sum(norm) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL), 0),
-               count(sat), coalesce(sum(sat), 0)
-        FROM ({fsrc}) GROUP BY {sets}
+        CREATE OR REPLACE TEMP TABLE grp AS
+        WITH t AS (SELECT interaction_id AS id FROM fbs
+                   UNION SELECT unnest(target_ids) FROM fbs),
+        i AS (SELECT {keys}, t.id IS NOT NULL AS hit FROM its LEFT JOIN t ON t.id = its.id),
+        gi AS (SELECT {_DIM_OF} AS dim, {key} AS key, count(*) AS n_int,
+                      count(*) FILTER (WHERE hit) AS n_hit
+               FROM i GROUP BY {sets} HAVING {_DIM_OF} <> 3),
+        gf AS (
+          SELECT {_DIM_OF} AS dim, {key} AS key, count(*) AS n_fb,
+                 count(*) FILTER (WHERE "type" = 'binary' AND value = 'thumbs_up') AS up,
+                 count(*) FILTER (WHERE "type" = 'binary' AND value IS DISTINCT FROM 'thumbs_up')
+                   AS down,
+                 count(*) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL) AS r_n,
+                 coalesce(sum(rating) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL), 0)
+                   AS r_sum,
+                 coalesce(sum(norm) FILTER (WHERE "type" = 'rating' AND norm IS NOT NULL), 0)
+                   AS r_norm,
+                 count(sat) AS s_n, coalesce(sum(sat), 0) AS s_sum
+          FROM ({fsrc}) GROUP BY {sets}),
+        g AS (
+          SELECT dim, key, coalesce(n_int, 0) AS n_int, coalesce(n_hit, 0) AS n_hit,
+                 coalesce(n_fb, 0) AS n_fb, coalesce(up, 0) AS up, coalesce(down, 0) AS down,
+                 coalesce(r_n, 0) AS r_n, coalesce(r_sum, 0) AS r_sum,
+                 coalesce(r_norm, 0) AS r_norm, coalesce(s_n, 0) AS s_n,
+                 coalesce(s_sum, 0) AS s_sum
+          FROM gi FULL OUTER JOIN gf USING (dim, key))
+        SELECT *, row_number() OVER (PARTITION BY dim ORDER BY n_int + n_fb DESC, key) AS r,
+               count(*) OVER (PARTITION BY dim) AS groups
+        FROM g
+        """
+    )
+    cut = "" if limit is None else f"AND r <= {int(limit)}"
+    kept = f"(dim = 4 OR (dim < 4 {cut}))"
+    by_type: dict[tuple[int, str], dict[str, int]] = {}
+    for dim, k, ftype, n in con.execute(
+        f"""
+        SELECT f.dim, f.key, f."type", f.n FROM (
+          SELECT {_DIM_OF} AS dim, {key} AS key, "type", count(*) AS n FROM ({fsrc})
+          GROUP BY GROUPING SETS ((k0, "type"), (k1, "type"), (k2, "type"), (k3, "type"),
+                                  (k4, "type"))) AS f
+        SEMI JOIN (SELECT dim, key FROM grp WHERE {kept}) AS g
+          ON g.dim = f.dim AND g.key = f.key
         """
     ).fetchall():
-        dim, key = _which(row[:5])
-        s = slot(dim, key)
-        s[2:10] = [int(row[5]), int(row[6]), int(row[7]), int(row[8]), float(row[9]),
-                   float(row[10]), int(row[11]), float(row[12])]  # fmt: skip
-    for row in eng.sql(
-        f"""
-        SELECT k0, k1, k2, k3, k4, "type", count(*) FROM ({fsrc})
-        GROUP BY GROUPING SETS ((k0, "type"), (k1, "type"), (k2, "type"), (k3, "type"),
-                                (k4, "type"))
-        """
-    ).fetchall():
-        dim, key = _which(row[:5])
-        by_type.setdefault((dim, key), {})[row[5]] = int(row[6])
-    per_dim: dict[int, list[tuple[str, list[Any]]]] = {d: [] for d in range(5)}
-    for (dim, key), s in agg.items():
-        per_dim[dim].append((key, s))
-    breakdowns: dict[str, list[GroupStats]] = {}
-    counts: dict[str, int] = {}
-    for dim, name in enumerate(_DIMS[:4]):
-        rows = sorted(per_dim[dim], key=lambda kv: (-(kv[1][0] + kv[1][2]), kv[0]))
-        breakdowns[name] = [_group(k, s, by_type.get((dim, k), {})) for k, s in rows[:limit]]
-        counts[name] = len(rows)
-    trend = [
-        _group(_start(k).isoformat(), s, by_type.get((4, k), {}), _start(k))
-        for k, s in sorted(per_dim[4], key=lambda kv: int(kv[0]))
-    ]
+        by_type.setdefault((int(dim), str(k)), {})[ftype] = int(n)
+    breakdowns: dict[str, list[GroupStats]] = {name: [] for name in _DIMS[:4]}
+    counts: dict[str, int] = {name: 0 for name in _DIMS[:4]}
+    for dim, groups in con.execute("SELECT DISTINCT dim, groups FROM grp WHERE dim < 4").fetchall():
+        counts[_DIMS[int(dim)]] = int(groups)
+    trend: list[GroupStats] = []
+    rows = con.execute(
+        f"""SELECT dim, key, n_int, n_hit, n_fb, up, down, r_n, r_sum, r_norm, s_n, s_sum
+            FROM grp WHERE {kept} ORDER BY dim, r"""
+    ).fetchall()
+    for dim, k, *figures in rows:
+        s = [int(figures[0]), int(figures[1]), int(figures[2]), int(figures[3]),
+             int(figures[4]), int(figures[5]), float(figures[6]), float(figures[7]),
+             int(figures[8]), float(figures[9])]  # fmt: skip
+        types = by_type.get((int(dim), str(k)), {})
+        if dim == 4:
+            trend.append(_group(_start(k).isoformat(), s, types, _start(k)))
+        else:
+            breakdowns[_DIMS[int(dim)]].append(_group(str(k), s, types))
+    trend.sort(key=lambda g: g.start or _EPOCH)
     return breakdowns, counts, trend
-
-
-def _which(keys: Sequence[Any]) -> tuple[int, str]:
-    for dim, key in enumerate(keys):
-        if key is not None:
-            return dim, str(key)
-    return 3, ""
 
 
 def _group(

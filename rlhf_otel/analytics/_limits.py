@@ -96,6 +96,8 @@ class GuardedConnection:
     """
 
     def __init__(self, con: Any, duckdb: Any, memory_limit: str, threads: int) -> None:
+        self.raw = con
+        """The connection itself (for a statement that cannot be run twice)."""
         self._con = con
         self._oom: type[BaseException] = duckdb.OutOfMemoryException
         self._memory = memory_limit

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import re
 import sys
@@ -60,12 +59,9 @@ def open_store(args: argparse.Namespace) -> Store:
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise CLIError(f"cannot read store: {data_dir} is not a directory (set --data-dir)")
-    try:
-        module = importlib.import_module("rlhf_otel.stores.jsonl._store")
-    except ImportError as exc:
-        raise CLIError("cannot read store: this build has no JSONL store") from exc
-    jsonl_store: Callable[[Path], Store] = module.JsonlStore
-    return jsonl_store(data_dir)
+    from rlhf_otel.stores import JsonlStore
+
+    return JsonlStore(data_dir)
 
 
 def _time(value: str) -> datetime:
@@ -220,6 +216,13 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
         help="KTO: satisfaction at most this is bad (default 0.25)",
     )
     p.add_argument(
+        "--evaluators",
+        choices=["human", "model", "all"],
+        default="human",
+        help="whose feedback: human (end users and reviewers, default), model (LLM judges' "
+        "verdicts) or all; in training sets people win over a judge on the same item",
+    )
+    p.add_argument(
         "--max-pairs-per-prompt",
         type=_positive,
         help="DPO/reward: most score-derived pairs from one prompt (default: all)",
@@ -279,7 +282,8 @@ def register(subparsers: Any, *, store_opener: StoreOpener = open_store) -> None
     _set_handler(p, _wrap(cmd_report, store_opener))
     from rlhf_otel.cli._sql import register_sql  # here: _sql imports this module
 
-    register_sql(subparsers, store_opener=store_opener)
+    # sql reads the default store in place, without opening it for writing
+    register_sql(subparsers, store_opener=None if store_opener is open_store else store_opener)
 
 
 def _set_handler(p: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int]) -> None:

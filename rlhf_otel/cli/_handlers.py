@@ -23,7 +23,13 @@ from rlhf_otel.records import (
     format_timestamp,
     interaction_to_dict,
 )
-from rlhf_otel.report import write_report
+from rlhf_otel.report import (
+    RatingScale,
+    clear_winner,
+    combined_normalized,
+    rating_scales,
+    write_report,
+)
 from rlhf_otel.review import review_summary
 from rlhf_otel.stores import Store, feedback_stats
 
@@ -50,7 +56,27 @@ def _filter(args: argparse.Namespace) -> FeedbackFilter:
     )
 
 
-def _stats_rows(s: FeedbackStats) -> list[tuple[str, object]]:
+def _rating_rows(scales: list[RatingScale]) -> list[tuple[str, object]]:
+    """Ratings per scale; different scales are only combined normalised to 0-1."""
+    rows: list[tuple[str, object]] = []
+    for sc in scales:
+        rows.append(
+            (
+                f"ratings ({sc.label} scale)",
+                f"{sc.count}, average {sc.average:.2f}, median {sc.median:g}",
+            )
+        )
+        dist = ", ".join(f"{k:g}: {v}" for k, v in sc.distribution.items())
+        rows.append(("  distribution", dist))
+    combined = combined_normalized(scales)
+    if len(scales) > 1 and combined is not None:
+        rows.append(("ratings, all scales", f"average {combined:.2f} (normalised 0-1)"))
+    return rows
+
+
+def _stats_rows(
+    s: FeedbackStats, scales: list[RatingScale] | None = None
+) -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = [
         ("interactions", s.total_interactions),
         ("feedback", s.total_feedback),
@@ -60,11 +86,11 @@ def _stats_rows(s: FeedbackStats) -> list[tuple[str, object]]:
     if s.binary:
         b = s.binary
         rows.append(("thumbs up / down", f"{b.thumbs_up} / {b.thumbs_down} ({b.ratio:.1%} up)"))
-    if s.rating:
+    if s.rating and scales:
+        rows += _rating_rows(scales)
+    elif s.rating:
         r = s.rating
-        rows.append(("ratings", f"{r.count}, average {r.average:.2f}, median {r.median:g}"))
-        dist = ", ".join(f"{k:g}: {v}" for k, v in r.distribution.items())
-        rows.append(("  distribution", dist))
+        rows.append(("ratings", f"{r.count}, average {r.average_normalized:.2f} (normalised 0-1)"))
     if s.text:
         rows.append(("text", f"{s.text.count}, average length {s.text.average_length:.1f}"))
     if s.multi_dimensional:
@@ -86,25 +112,30 @@ def cmd_stats(args: argparse.Namespace, store: Store) -> int:
     else:
         result = None
         stats = feedback_stats(store, args.since, args.until)
+    scales = rating_scales(store, _filter(args)) if stats.rating else []
     if args.json:
         out = result.to_dict() if result and args.full else stats.to_dict()
+        out["rating_scales"] = [sc.to_dict() for sc in scales]
         out["review"] = review_summary(store)  # per queue: progress and agreement
         out["judges"] = [
             a.to_dict() for a in judge_agreement(store, resamples=200)
         ]  # judge-vs-people agreement per rubric item
         print(json.dumps(out, indent=2))
         return 0
-    print(table(["statistic", "value"], _stats_rows(stats)))
+    print(table(["statistic", "value"], _stats_rows(stats, scales)))
     if result is not None and args.full:
         models = result.breakdowns["model"]
         print("\nBy model")
         print(table(
-            ["model", "interactions", "feedback", "thumbs up", "avg rating", "satisfaction"],
+            ["model", "interactions", "feedback", "thumbs up", "rating (0-1)", "satisfaction"],
             [(g.key, g.interactions, g.feedback, _fmt(g.thumbs_ratio, ".1%"),
-              _fmt(g.rating_average, ".2f"), _fmt(g.satisfaction, ".1%")) for g in models],
+              _fmt(g.rating_average_normalized, ".2f"), _fmt(g.satisfaction, ".1%"))
+             for g in models],
         ))  # fmt: skip
         if result.rankings.models:
-            print("\nModel ranking (Bradley-Terry, 95% interval)")
+            best = clear_winner(result.rankings.models)
+            verdict = f"best model: {best}" if best else "no clear winner (intervals overlap)"
+            print(f"\nModel ranking (Bradley-Terry, 95% interval): {verdict}")
             print(table(
                 ["rank", "model", "score", "interval", "win rate", "comparisons"],
                 [(m.rank, m.model, f"{m.score:.0f}", f"{m.ci_low:.0f}..{m.ci_high:.0f}",
@@ -141,6 +172,7 @@ def cmd_export(args: argparse.Namespace, store: Store) -> int:
         pretty_print=(False if args.compact else None) if fmt is ExportFormat.JSON else None,
         container=args.container,
         training=training,
+        evaluators=args.evaluators,
     )
     progress = Progress(f"export {fmt.value}", args.progress)
     out: str | IO[bytes] = sys.stdout.buffer if args.out == "-" else args.out
@@ -271,7 +303,14 @@ def cmd_report(args: argparse.Namespace, store: Store) -> int:
     progress = Progress("report", args.progress)
     flt = _filter(args)
     result = get_analytics(store, flt, interval=args.interval, progress=progress)
-    write_report(result, sys.stdout if args.out == "-" else args.out, title=args.title)
+    judges = judge_agreement(store, resamples=200)
+    write_report(
+        result,
+        sys.stdout if args.out == "-" else args.out,
+        title=args.title,
+        rating_scales=rating_scales(store, flt),
+        judges=judges,
+    )
     where = "standard output" if args.out == "-" else args.out
     progress.done(f"written to {where}")
     if args.out == "-" or _is_stdout(args.out):

@@ -66,7 +66,7 @@ def _fail(message: str) -> int:
 
 
 def _mint(args: argparse.Namespace) -> int:
-    from rlhf_otel.review._access import mint_reviewer_token
+    from rlhf_otel.review import mint_reviewer_token
 
     try:
         token = mint_reviewer_token(args.reviewers, args.reviewer, replace=args.replace)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from datetime import datetime
-from typing import IO, Any, Literal, overload
+from typing import IO, Any, overload
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.analytics import Engine
@@ -15,15 +12,15 @@ from rlhf_otel.export._options import (
     ExportOptions,
     ExportReport,
     ProgressCallback,
-    TrainingOptions,
     coerce_format,
+    with_fields,
 )
 from rlhf_otel.export._parquet import require_pyarrow, write_parquet_records, write_parquet_rows
 from rlhf_otel.export._records import write_csv, write_json, write_jsonl
 from rlhf_otel.export._sinks import OutTarget, binary_sink, describe, text_sink
 from rlhf_otel.export._training import TrainingRows
 from rlhf_otel.recording import dumps
-from rlhf_otel.records import ExportFormat, FeedbackType
+from rlhf_otel.records import ExportFormat
 from rlhf_otel.stores import Store
 
 __all__ = ["export_feedback"]
@@ -39,22 +36,11 @@ _WRITERS = {
 def export_feedback(
     store: Store,
     format: ExportFormat | str,
+    options: ExportOptions | None = None,
     *,
     out: None = None,
-    options: ExportOptions | None = None,
-    start_time: datetime | None = None,
-    end_time: datetime | None = None,
-    include_interactions: bool | None = None,
-    include_feedback: bool | None = None,
-    include_metadata: bool | None = None,
-    feedback_types: Sequence[FeedbackType | str] | None = None,
-    user_id: str | None = None,
-    session_id: str | None = None,
-    limit: int | None = None,
-    pretty_print: bool | None = None,
-    container: Literal["jsonl", "parquet"] | None = None,
-    training: TrainingOptions | None = None,
     progress: ProgressCallback | None = None,
+    **fields: Any,
 ) -> str | bytes: ...
 
 
@@ -62,44 +48,22 @@ def export_feedback(
 def export_feedback(
     store: Store,
     format: ExportFormat | str,
+    options: ExportOptions | None = None,
     *,
     out: OutTarget,
-    options: ExportOptions | None = None,
-    start_time: datetime | None = None,
-    end_time: datetime | None = None,
-    include_interactions: bool | None = None,
-    include_feedback: bool | None = None,
-    include_metadata: bool | None = None,
-    feedback_types: Sequence[FeedbackType | str] | None = None,
-    user_id: str | None = None,
-    session_id: str | None = None,
-    limit: int | None = None,
-    pretty_print: bool | None = None,
-    container: Literal["jsonl", "parquet"] | None = None,
-    training: TrainingOptions | None = None,
     progress: ProgressCallback | None = None,
+    **fields: Any,
 ) -> ExportReport: ...
 
 
 def export_feedback(
     store: Store,
     format: ExportFormat | str,
+    options: ExportOptions | None = None,
     *,
     out: OutTarget | None = None,
-    options: ExportOptions | None = None,
-    start_time: datetime | None = None,
-    end_time: datetime | None = None,
-    include_interactions: bool | None = None,
-    include_feedback: bool | None = None,
-    include_metadata: bool | None = None,
-    feedback_types: Sequence[FeedbackType | str] | None = None,
-    user_id: str | None = None,
-    session_id: str | None = None,
-    limit: int | None = None,
-    pretty_print: bool | None = None,
-    container: Literal["jsonl", "parquet"] | None = None,
-    training: TrainingOptions | None = None,
     progress: ProgressCallback | None = None,
+    **fields: Any,
 ) -> str | bytes | ExportReport:
     """Export records or a training set from ``store``.
 
@@ -117,39 +81,21 @@ def export_feedback(
         out: ``None`` returns the export (``str``, or ``bytes`` for Parquet); a path (written
             atomically) or a text/binary stream streams it with bounded memory and returns
             an :class:`ExportReport`.
-        options: all options at once; the keyword arguments below override its fields.
-        start_time, end_time, include_interactions, include_feedback, include_metadata,
-        feedback_types, user_id, session_id, limit, pretty_print, container, training:
-            see :class:`ExportOptions`.
+        options: every option at once (:class:`ExportOptions`), passed whole to the writer.
+        fields: :class:`ExportOptions` fields by name (``feedback_types=["rating"]``,
+            ``limit=10``, ...), each overriding ``options``; ``None`` leaves it as it is.
         progress: called with the number of records read so far, every 10,000 records.
             If it also has a ``rows(n)`` method, training formats call that with the rows
             written so far, every 10,000 rows, while pairing (which may outlast the read).
 
     Raises:
-        ValidationError: an unknown format or a bad option (the message says what is allowed).
+        ValidationError: an unknown format, an unknown option name or a bad option (the
+            message says what is allowed).
         ParquetUnavailableError: Parquet asked for without ``pyarrow`` installed.
         AnalyticsUnavailableError: ``parquet-lake`` asked for without ``duckdb`` installed.
     """
     fmt = coerce_format(format)
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "start_time": start_time,
-            "end_time": end_time,
-            "include_interactions": include_interactions,
-            "include_feedback": include_feedback,
-            "include_metadata": include_metadata,
-            "feedback_types": feedback_types,
-            "user_id": user_id,
-            "session_id": session_id,
-            "limit": limit,
-            "pretty_print": pretty_print,
-            "container": container,
-            "training": training,
-        }.items()  # fmt: skip
-        if v is not None
-    }
-    opts = dataclasses.replace(options or ExportOptions(), **overrides)
+    opts = with_fields(options or ExportOptions(), fields)
     if opts.pretty_print and fmt is not ExportFormat.JSON:
         raise ValidationError(f"pretty_print applies to json only, not {fmt.value}")
     if opts.container is not None and fmt not in TRAINING_FORMATS:

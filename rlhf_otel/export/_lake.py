@@ -26,9 +26,9 @@ from rlhf_otel.analytics import (
     open_engine,
     require_duckdb,
 )
+from rlhf_otel.export._evaluators import evaluator_where
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._parquet import require_pyarrow
-from rlhf_otel.records import FeedbackFilter, InteractionFilter
 from rlhf_otel.stores import Store
 
 if TYPE_CHECKING:
@@ -104,19 +104,14 @@ def lake_select(kind: str, opts: ExportOptions | None = None) -> tuple[str, list
         f"CAST({'NULL' if n in blank else _ident(n)} AS {t}) AS {_ident(n)}"
         for n, t in _columns(kind)
     )
-    start, end, user, session = opts.start_time, opts.end_time, opts.user_id, opts.session_id
     where = (
-        interaction_where(
-            InteractionFilter(start_time=start, end_time=end, user_id=user, session_id=session)
-        )
+        interaction_where(opts.interaction_filter())
         if kind == "interaction"
-        else feedback_where(
-            FeedbackFilter(
-                start_time=start, end_time=end, user_id=user, session_id=session,
-                types=opts.types(),
-            )
-        )
-    )  # fmt: skip
+        else feedback_where(opts.feedback_filter())
+    )
+    by_evaluator = evaluator_where(opts.evaluators)
+    if kind != "interaction" and by_evaluator is not None:
+        where.add(by_evaluator)
     sql = f"SELECT seq, {cols} FROM {_VIEW[kind]} {where.sql()}"
     if opts.limit is not None:
         sql += f" ORDER BY seq LIMIT {int(opts.limit)}"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.records import ExportFormat, FeedbackType, as_utc
+from rlhf_otel.export._evaluators import Evaluators, check_evaluators
+from rlhf_otel.records import (
+    ExportFormat,
+    FeedbackFilter,
+    FeedbackType,
+    InteractionFilter,
+    as_utc,
+)
 
 __all__ = [
     "PAIR_SOURCES",
@@ -20,6 +28,7 @@ __all__ = [
     "ProgressCallback",
     "TrainingOptions",
     "coerce_format",
+    "with_fields",
 ]
 
 RECORD_FORMATS: Final = frozenset(
@@ -111,6 +120,12 @@ class ExportOptions:
         container: file format of a training set, ``"jsonl"`` or ``"parquet"`` (default:
             ``"parquet"`` when the output path ends in ``.parquet``, else ``"jsonl"``).
         training: :class:`TrainingOptions` for ``dpo``, ``kto``, ``reward``, ``sft``.
+        evaluators: whose feedback: ``"human"`` (default: end users and reviewers),
+            ``"model"`` (judges' verdicts, evaluator type ``model``) or ``"all"``. JSON,
+            JSONL and CSV rows of ``model``/``all`` exports carry ``evaluator_type``; in
+            training sets
+            people win where both judged an item, and a pairwise judge's verdict becomes a
+            pair only when both orders agreed.
     """
 
     start_time: datetime | None = None
@@ -126,8 +141,10 @@ class ExportOptions:
     neutralize_formulas: bool = True
     container: Literal["jsonl", "parquet"] | None = None
     training: TrainingOptions = field(default_factory=TrainingOptions)
+    evaluators: Evaluators = "human"
 
     def __post_init__(self) -> None:
+        check_evaluators(self.evaluators)
         if self.limit is not None and (
             isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0
         ):
@@ -157,6 +174,29 @@ class ExportOptions:
         if self.feedback_types is None:
             return None
         return tuple(FeedbackType(t) for t in self.feedback_types)
+
+    def interaction_filter(self) -> InteractionFilter:
+        """The interactions these options select, as the records filter every reader reads
+        (``evaluators`` and the record kinds to include aside)."""
+        return InteractionFilter(
+            start_time=self.start_time,
+            end_time=self.end_time,
+            user_id=self.user_id,
+            session_id=self.session_id,
+            limit=self.limit,
+        )
+
+    def feedback_filter(self) -> FeedbackFilter:
+        """The feedback these options select, as the records filter every reader reads
+        (``evaluators`` aside: see ``evaluator_where``)."""
+        return FeedbackFilter(
+            start_time=self.start_time,
+            end_time=self.end_time,
+            types=self.types(),
+            user_id=self.user_id,
+            session_id=self.session_id,
+            limit=self.limit,
+        )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -193,3 +233,19 @@ class ExportReport:
             "path": self.path,
             "bytes_written": self.bytes_written,
         }
+
+
+def with_fields(options: ExportOptions, fields: Mapping[str, Any]) -> ExportOptions:
+    """``options`` with the named fields replaced (a ``None`` value leaves a field as it is).
+
+    Raises:
+        ValidationError: a name that is not a field of :class:`ExportOptions`.
+    """
+    names = {f.name for f in dataclasses.fields(ExportOptions)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise ValidationError(
+            f"unknown export option(s) {unknown}; allowed: {', '.join(sorted(names))}"
+        )
+    changed = {k: v for k, v in fields.items() if v is not None}
+    return dataclasses.replace(options, **changed) if changed else options

@@ -16,7 +16,7 @@ from rlhf_otel.export._select import (
     feedback_query,
     interaction_query,
 )
-from rlhf_otel.records import ExportFormat
+from rlhf_otel.records import ExportFormat, json_default
 
 if TYPE_CHECKING:
     import pyarrow  # type: ignore[import-untyped]  # pyarrow ships no type information
@@ -76,7 +76,7 @@ def record_schema(include_metadata: bool = True) -> pyarrow.Schema:
     return pa.schema([(n, t) for n, t in fields if include_metadata or n != "metadata"])
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, default=repr).encode
+_encode = json.JSONEncoder(ensure_ascii=False, default=json_default).encode
 
 
 def _json_text(text: str | None) -> str | None:
@@ -158,10 +158,16 @@ def write_parquet_records(
     written = 0
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
         if opts.include_interactions and opts.limit != 0:
-            cur = eng.relation(*interaction_query(eng, opts, INTERACTION_SQL_COLUMNS))
+            cur = eng.relation(
+                *interaction_query(eng, opts.interaction_filter(), INTERACTION_SQL_COLUMNS)
+            )
             written += _write_kind(pa, writer, schema, "interaction", cur, report, progress)
         if opts.include_feedback and opts.limit != 0:
-            cur = eng.relation(*feedback_query(eng, opts, FEEDBACK_SQL_COLUMNS[:-1]))
+            cur = eng.relation(
+                *feedback_query(
+                    eng, opts.feedback_filter(), FEEDBACK_SQL_COLUMNS[:-1], opts.evaluators
+                )
+            )
             written += _write_kind(pa, writer, schema, "feedback", cur, report, progress)
         if not written:
             writer.write_batch(

@@ -10,7 +10,7 @@ from typing import IO, Any, Final
 from rlhf_otel.analytics import Engine
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._select import iter_feedback, iter_interactions
-from rlhf_otel.recording import dumps
+from rlhf_otel.recording import dumps, evaluator_type
 from rlhf_otel.records import (
     SCHEMA_VERSION,
     Feedback,
@@ -34,7 +34,6 @@ __all__ = [
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
-
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
 
 
@@ -49,6 +48,8 @@ def _feedback_dict(fb: Feedback, opts: ExportOptions) -> dict[str, Any]:
     d = feedback_to_dict(fb)
     if not opts.include_metadata:
         del d["metadata"]
+    if opts.evaluators != "human":
+        d["evaluator_type"] = evaluator_type(fb.source)
     return d
 
 
@@ -188,6 +189,8 @@ def write_csv(
 ) -> None:
     """RFC 4180 CSV (CRLF rows, quoted where needed): one header, one row per record."""
     columns = [c for c in CSV_COLUMNS if opts.include_metadata or c != "metadata"]
+    if opts.evaluators != "human":
+        columns.append("evaluator_type")
     writer = csv.writer(fh, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     safe = neutralize_cell if opts.neutralize_formulas else (lambda s: s)
@@ -221,5 +224,6 @@ def write_csv(
                 "comment": _comment(fb), "data": dict(fb.data),
                 "target_ids": list(fb.target_ids) if fb.target_ids else None,
                 "metadata": dict(fb.metadata) if fb.metadata else None,
+                "evaluator_type": evaluator_type(fb.source),
             })  # fmt: skip
     report.rows = report.interactions + report.feedback

@@ -6,13 +6,15 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final
 
-from rlhf_otel.analytics import Engine, Where, feedback_where
+from rlhf_otel.analytics import Engine, feedback_where, interaction_where
+from rlhf_otel.export._evaluators import Evaluators, evaluator_where
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
     FeedbackType,
     Interaction,
+    InteractionFilter,
     TokenUsage,
 )
 
@@ -52,37 +54,27 @@ def _window(limit: int | None) -> str:
 
 
 def interaction_query(
-    eng: Engine, opts: ExportOptions, columns: tuple[str, ...]
+    eng: Engine, flt: InteractionFilter, columns: tuple[str, ...]
 ) -> tuple[str, list[Any]]:
-    """SQL and parameters of the selected interactions, in the order they were written."""
-    w = Where()
-    if opts.start_time is not None:
-        w.add('"timestamp" >= ?', opts.start_time)
-    if opts.end_time is not None:
-        w.add('"timestamp" <= ?', opts.end_time)
-    if opts.user_id is not None:
-        w.add("user_id = ?", opts.user_id)
-    if opts.session_id is not None:
-        w.add("session_id = ?", opts.session_id)
+    """SQL and parameters of the interactions ``flt`` selects, in the order they were
+    written (the engine's side of the one filter meaning; a ZeroDB store's
+    ``interaction_query`` is its own side of the same filter)."""
+    w = interaction_where(flt)
     sql = f"SELECT {', '.join(columns)} FROM interactions {w.sql()} ORDER BY seq"
-    return sql + _window(opts.limit), w.params
+    return sql + _window(flt.limit), w.params
 
 
 def feedback_query(
-    eng: Engine, opts: ExportOptions, columns: tuple[str, ...]
+    eng: Engine, flt: FeedbackFilter, columns: tuple[str, ...], evaluators: Evaluators = "all"
 ) -> tuple[str, list[Any]]:
-    """SQL and parameters of the selected feedback (latest versions), in written order."""
-    w = feedback_where(
-        FeedbackFilter(
-            start_time=opts.start_time,
-            end_time=opts.end_time,
-            types=opts.types(),
-            user_id=opts.user_id,
-            session_id=opts.session_id,
-        )
-    )
+    """SQL and parameters of the feedback that counts (latest versions) among what ``flt``
+    selects, by ``evaluators``, in written order."""
+    w = feedback_where(flt)
+    by_evaluator = evaluator_where(evaluators)
+    if by_evaluator is not None:
+        w.add(by_evaluator)
     sql = f"SELECT {', '.join(columns)} FROM {eng.feedback_view} {w.sql()} ORDER BY seq"
-    return sql + _window(opts.limit), w.params
+    return sql + _window(flt.limit), w.params
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -103,7 +95,7 @@ def iter_interactions(
     """The interactions an export selects, counted into ``report``."""
     if opts.limit == 0:
         return
-    cur = eng.sql(*interaction_query(eng, opts, INTERACTION_SQL_COLUMNS))
+    cur = eng.sql(*interaction_query(eng, opts.interaction_filter(), INTERACTION_SQL_COLUMNS))
     while rows := cur.fetchmany(FETCH_ROWS):
         for (iid, ts, prompt, response, model, provider, params, latency, t_in, t_out, t_tot,
              user, session, context, response_id, finish, error, ttft, trace, span,
@@ -132,7 +124,7 @@ def iter_feedback(
     cols = ("id", "interaction_id", '"type"', "CAST(data AS VARCHAR)", '"timestamp"', "user_id",
             "session_id", "source", "CAST(metadata AS VARCHAR)", "target_ids", "trace_id",
             "span_id", "supersedes")  # fmt: skip
-    cur = eng.sql(*feedback_query(eng, opts, cols))
+    cur = eng.sql(*feedback_query(eng, opts.feedback_filter(), cols, opts.evaluators))
     while rows := cur.fetchmany(FETCH_ROWS):
         for (fid, iid, ftype, data, ts, user, session, source, meta, targets, trace, span,
              supersedes) in rows:  # fmt: skip

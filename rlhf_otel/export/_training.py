@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.analytics import Engine, select_scope
+from rlhf_otel.export._evaluators import filter_training_feedback
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
     ExportOptions,
@@ -136,8 +137,10 @@ class TrainingRows:
             interaction_columns=(),
             feedback_columns=["value", "dimensions", "weights", "preferred_response_id",
                               "compared_response_ids", "confidence_level", "outcome",
-                              "correction"],
+                              "correction", "source", "metadata", "target_ids"],
         )  # fmt: skip
+        if types:
+            report.feedback -= filter_training_feedback(eng.con, opts.evaluators, report.skipped)
         if self._progress is not None:
             self._progress(report.feedback)
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)

@@ -15,11 +15,13 @@ from typing import Any, Final
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, krippendorff_alpha
 from rlhf_otel.recording import evaluator_type
-from rlhf_otel.records import Feedback, FeedbackType, normalized_rating
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, normalized_rating
 from rlhf_otel.review import agreement_of, pair_verdict
 from rlhf_otel.stores import Store
 
 __all__ = ["JudgeAgreement", "judge_agreement", "judge_agreement_of"]
+
+MODEL_SOURCE: Final = "model"
 
 RESAMPLES: Final = 500
 _NUMERIC: Final = ("rating",)
@@ -30,7 +32,8 @@ class JudgeAgreement:
     """Agreement of one judge with people on one kind of judgement.
 
     ``kind``: ``binary``, ``rating`` (on 0..1 by each rating's own scale),
-    ``dimension:<name>`` or ``comparative`` (the winner of a pair, or ``tie``). ``items``
+    ``dimension:<name>`` or ``comparative`` (``first`` or ``second`` of the pair's sorted
+    ids won, or ``tie`` / ``both_bad``). ``items``
     were judged by both; ``pairs`` counts (judge verdict, one person's value) pairs, which
     Cohen's kappa compares; alpha treats the judge as one more coder of each item
     (interval metric for ratings and dimensions, nominal otherwise). ``*_ci`` are 95%
@@ -89,7 +92,10 @@ def _values(fb: Feedback) -> list[tuple[str, str, Hashable]]:
     pv = pair_verdict(fb)
     if pv is None or pv[1] == "inconsistent":
         return []
-    return [("comparative", "|".join(pv[0]), pv[1])]
+    ids, winner = pv
+    # the same categories on every pair: the first or second id (sorted), or tie / both_bad
+    value = "first" if winner == ids[0] else "second" if winner == ids[1] else winner
+    return [("comparative", "|".join(ids), value)]
 
 
 def _by_rater(
@@ -205,12 +211,19 @@ def judge_agreement(
 ) -> list[JudgeAgreement]:
     """Every judge's agreement with people in ``store``, per kind of judgement.
 
+    Computed when the store holds verdicts with ``source="model"`` (what ``judge run``
+    writes); then feedback from every model source counts as a judge's.
+
     Args:
         store: any store.
         judge: only this judge (``name`` or ``name@version``).
         resamples: bootstrap resamples for the intervals (0: none).
         seed: the bootstrap's random seed (the figures are reproducible).
     """
+    # a cheap pass first (stores filter by source before parsing): no verdicts written by
+    # `judge run` (source "model"), no further work
+    if next(iter(store.scan_feedback(FeedbackFilter(source=MODEL_SOURCE, limit=1))), None) is None:
+        return []
     records = list(store.scan_feedback())
     superseded = {fb.supersedes for fb in records if fb.supersedes}
     records = [fb for fb in records if fb.id not in superseded]

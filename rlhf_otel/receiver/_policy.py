@@ -27,8 +27,7 @@ def apply_policy(
     its = []
     for it in interactions:
         try:
-            _ids(user_id=it.user_id, session_id=it.session_id, model=it.model,
-                 provider=it.provider)
+            _ids(user_id=it.user_id, session_id=it.session_id, model=it.model, provider=it.provider)
         except ValidationError as exc:
             refused.append(f"interaction {it.id!r}: {exc}")
             continue
@@ -60,10 +59,16 @@ def apply_policy(
             for key in texts:
                 data[key] = policy.comment(data[key])
         meta = policy.metadata(fb.metadata) if fb.metadata else fb.metadata
-        fbs.append(dataclasses.replace(
-            fb, data=data, metadata=meta, user_id=policy.ident(fb.user_id),
-            session_id=policy.ident(fb.session_id), source=policy.ident(fb.source),
-        ))
+        fbs.append(
+            dataclasses.replace(
+                fb,
+                data=data,
+                metadata=meta,
+                user_id=policy.ident(fb.user_id),
+                session_id=policy.ident(fb.session_id),
+                source=policy.ident(fb.source),
+            )
+        )
     return its, fbs, refused
 
 

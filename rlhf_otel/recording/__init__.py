@@ -13,15 +13,19 @@ Example::
 
 from __future__ import annotations
 
+from rlhf_otel.recording._assemble import Assembled, TraceAssembler
+from rlhf_otel.recording._build import build_feedback, build_interaction
 from rlhf_otel.recording._current import (
     OPEN_SPANS,
     last_interaction_id,
     set_last_interaction_id,
 )
-from rlhf_otel.recording._dialects import is_dialect_event, is_dialect_key
+from rlhf_otel.recording._dialects import EventView, is_dialect_event, is_dialect_key
+from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.recording._encode import (
     FEEDBACK_EVENT_NAMES,
     INTERACTION_OPERATIONS,
+    MODEL_SOURCES,
     dumps,
     evaluator_type,
     feedback_links,
@@ -30,7 +34,7 @@ from rlhf_otel.recording._encode import (
     interaction_to_attributes,
 )
 from rlhf_otel.recording._extract import extract_messages, extract_prompt
-from rlhf_otel.recording._handler import LLMCall, RecordingHandler, prompt_index
+from rlhf_otel.recording._handler import LLMCall, RecordingHandler, RecordSink, prompt_index
 from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
 from rlhf_otel.recording._response import (
     ChatChunkAccumulator,
@@ -52,27 +56,35 @@ from rlhf_otel.recording._spans import (
     SpanRecords,
     carries_records,
     decode_span,
+    is_foreign,
     ns_to_datetime,
-    prebuilt_feedback,
-    prebuilt_interaction,
     records_from_span,
 )
 
 __all__ = [
+    "Assembled",
     "ChatChunkAccumulator",
     "ChunkAccumulator",
     "CompletionChunkAccumulator",
+    "EventView",
     "FEEDBACK_EVENT_NAMES",
+    "FeedbackDraft",
     "INTERACTION_OPERATIONS",
+    "InteractionDraft",
     "LLMCall",
+    "MODEL_SOURCES",
     "OPEN_SPANS",
     "ReadableSpanLike",
+    "RecordSink",
     "RecordingHandler",
     "ResponseInfo",
     "ResponsesEventAccumulator",
     "SpanRecords",
     "StreamAccumulator",
+    "TraceAssembler",
     "UNKNOWN_PROVIDER",
+    "build_feedback",
+    "build_interaction",
     "carries_records",
     "content_text",
     "decode_span",
@@ -87,10 +99,9 @@ __all__ = [
     "interaction_to_attributes",
     "is_dialect_event",
     "is_dialect_key",
+    "is_foreign",
     "last_interaction_id",
     "ns_to_datetime",
-    "prebuilt_feedback",
-    "prebuilt_interaction",
     "prompt_index",
     "read_chat_completion",
     "read_completion",

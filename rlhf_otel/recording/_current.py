@@ -32,33 +32,45 @@ def set_last_interaction_id(interaction_id: str) -> None:
 class OpenSpans:
     """Interaction spans still open in this process, by interaction id.
 
-    Feedback for one of them becomes an event on it. Adding an event and ending the span
-    both happen under one lock, so feedback is never added to a span that already ended.
+    Feedback for one of them becomes an event on it, when the feedback goes where the
+    span's record goes (the same ``owner``: the record queue, or none). Adding an event and
+    unregistering the span happen under one lock, so an event is never added to a span
+    that already ended; the span itself ends outside the lock, so what the tracer's span
+    processors do at its end never runs under it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spans: dict[str, Span] = {}
+        self._spans: dict[str, tuple[Span, object]] = {}
 
-    def add(self, interaction_id: str, span: Span) -> None:
-        """Register an open span."""
+    def add(self, interaction_id: str, span: Span, owner: object = None) -> None:
+        """Register an open span whose record goes to ``owner``."""
         with self._lock:
-            self._spans[interaction_id] = span
+            self._spans[interaction_id] = (span, owner)
 
     def end(self, interaction_id: str, span: Span, end_time: int | None = None) -> None:
         """Unregister the span and end it."""
         with self._lock:
             self._spans.pop(interaction_id, None)
-            span.end(end_time)
+        span.end(end_time)
 
-    def add_event(self, interaction_id: str, name: str, attributes: Attributes) -> bool:
-        """Add an event to the open span; ``False`` if no such span is open."""
+    def add_event(
+        self,
+        interaction_id: str,
+        name: str,
+        attributes: Attributes,
+        *,
+        owner: object = None,
+        timestamp: int | None = None,
+    ) -> Span | None:
+        """Add an event to the open span of the same ``owner``; returns that span, or
+        ``None`` if no such span is open."""
         with self._lock:
-            span = self._spans.get(interaction_id)
-            if span is None or not span.is_recording():
-                return False
-            span.add_event(name, attributes)
-            return True
+            entry = self._spans.get(interaction_id)
+            if entry is None or entry[1] is not owner or not entry[0].is_recording():
+                return None
+            entry[0].add_event(name, attributes, timestamp)
+            return entry[0]
 
 
 OPEN_SPANS: Final = OpenSpans()

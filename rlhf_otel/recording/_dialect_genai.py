@@ -64,11 +64,25 @@ def _parts_as_blocks(value: Any) -> list[Any]:
     ]
 
 
+def _answer_text(raw: Any, message: Mapping[str, Any]) -> str:
+    """The text of an output message; tool results in it (an agent's output lists its tool
+    calls, their results, then the answer) are not part of the answer."""
+    parts = raw.get("parts") if isinstance(raw, Mapping) else None
+    if not isinstance(parts, (list, tuple)):
+        return str(message.get("content", ""))
+    return "".join(
+        p["content"]
+        for p in parts
+        if isinstance(p, Mapping) and p.get("type") == "text" and isinstance(p.get("content"), str)
+    )
+
+
 def _outputs(value: Any, out: Fields) -> None:
     messages = normalize_messages(value)
     if messages is None:
         return
-    out.response = "".join(str(m.get("content", "")) for m in messages)
+    kept = [m for m in loads(value) or () if normalize_message(m) is not None]
+    out.response = "".join(_answer_text(r, m) for r, m in zip(kept, messages, strict=True))
     calls = [c for m in messages for c in m.get("tool_calls", ())]
     if calls:
         out.tool_calls = calls

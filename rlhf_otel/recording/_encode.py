@@ -11,11 +11,13 @@ from opentelemetry.trace import Link
 from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
+from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.records import Feedback, FeedbackType, Interaction, json_default, span_context_of
 
 __all__ = [
     "FEEDBACK_EVENT_NAMES",
     "INTERACTION_OPERATIONS",
+    "MODEL_SOURCES",
     "dumps",
     "evaluator_type",
     "feedback_links",
@@ -33,7 +35,6 @@ KNOWN_PARAMS: Final = {
     "max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
     "top_p": A.GEN_AI_REQUEST_TOP_P,
 }
-
 
 
 def dumps(value: object) -> str:
@@ -80,7 +81,7 @@ def interaction_span_name(model: str | None, operation: str = "chat") -> str:
 
 
 def interaction_to_attributes(
-    it: Interaction,
+    it: Interaction | InteractionDraft,
     *,
     capture_content: bool = True,
     operation: str = "chat",
@@ -147,9 +148,7 @@ def interaction_to_attributes(
         else:
             attrs[A.GEN_AI_INPUT_MESSAGES] = f"[{user}]"
         finish = (
-            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}'
-            if it.finish_reasons
-            else ""
+            f',"finish_reason":{_json_str(str(it.finish_reasons[0]))}' if it.finish_reasons else ""
         )
         attrs[A.GEN_AI_OUTPUT_MESSAGES] = (
             f'[{{"role":"assistant","parts":[{{"type":"text","content":'
@@ -159,7 +158,7 @@ def interaction_to_attributes(
 
 
 def _detailed_messages(
-    it: Interaction,
+    it: Interaction | InteractionDraft,
     ordered: Sequence[Mapping[str, Any]] | None,
     tool_calls: Sequence[Mapping[str, Any]] | None,
     attrs: dict[str, AttributeValue],
@@ -186,7 +185,7 @@ def _detailed_messages(
 _EVALUATION_NAMES: Final = {t: f"rlhf.{t.value}" for t in FeedbackType}
 
 
-def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
+def _evaluation(fb: Feedback | FeedbackDraft, out: dict[str, AttributeValue]) -> None:
     d = fb.data
     out[A.GEN_AI_EVALUATION_NAME] = _EVALUATION_NAMES[fb.type]
     if fb.type is FeedbackType.BINARY:
@@ -220,6 +219,8 @@ def _evaluation(fb: Feedback, out: dict[str, AttributeValue]) -> None:
 
 
 _MODEL_SOURCES: Final = frozenset({"model", "llm", "judge", "llm_judge", "llm-judge", "auto"})
+MODEL_SOURCES: Final = tuple(sorted(_MODEL_SOURCES))
+"""The feedback sources whose evaluator type is ``model`` (a judge)."""
 
 
 def evaluator_type(source: str | None) -> str:
@@ -232,7 +233,7 @@ def evaluator_type(source: str | None) -> str:
     return "end_user"
 
 
-def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
+def feedback_to_attributes(fb: Feedback | FeedbackDraft) -> dict[str, AttributeValue]:
     """Attributes of a feedback span or event (``timestamp`` comes from the span)."""
     attrs: dict[str, AttributeValue] = {
         A.RLHF_RECORD_KIND: A.RECORD_KIND_FEEDBACK,
@@ -292,7 +293,7 @@ def feedback_to_attributes(fb: Feedback) -> dict[str, AttributeValue]:
     return attrs
 
 
-def feedback_links(fb: Feedback) -> list[Link]:
+def feedback_links(fb: Feedback | FeedbackDraft) -> list[Link]:
     """One link per target whose id encodes a span context, with its role."""
     links: list[Link] = []
     if fb.type is FeedbackType.COMPARATIVE:

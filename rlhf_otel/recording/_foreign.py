@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from rlhf_otel.recording._dialect_aisdk import AI_SDK
 from rlhf_otel.recording._dialect_flat import OPENINFERENCE, OPENLLMETRY
 from rlhf_otel.recording._dialect_genai import GENAI, MESSAGE_EVENTS
 from rlhf_otel.recording._dialect_json import LOGFIRE, MLFLOW
@@ -32,6 +33,7 @@ BUILTIN: Final[tuple[Dialect, ...]] = (
     OPENLLMETRY,
     LOGFIRE,
     MLFLOW,
+    AI_SDK,
 )
 for _dialect in BUILTIN:
     register(_dialect)
@@ -71,9 +73,17 @@ def _split(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     return "", messages
 
 
+def _short_type(name: str) -> str:
+    """``<class 'openai.InternalServerError'>`` or ``openai.InternalServerError`` to
+    ``InternalServerError`` (the class name, as our own records say it)."""
+    if name.startswith("<class '") and name.endswith("'>"):
+        name = name[8:-2]
+    return name.rsplit(".", 1)[-1]
+
+
 def _error_type(span: Any, fields: Fields, events: Sequence[EventView]) -> str | None:
     if fields.error_type:
-        return fields.error_type
+        return _short_type(fields.error_type)
     status = getattr(span, "status", None)
     code = getattr(getattr(status, "status_code", None), "value", status)
     if code != _ERROR:
@@ -82,7 +92,7 @@ def _error_type(span: Any, fields: Fields, events: Sequence[EventView]) -> str |
         if event.name == "exception":
             kind = event.attributes.get("exception.type")
             if isinstance(kind, str) and kind:
-                return kind.rsplit(".", 1)[-1]
+                return _short_type(kind)
     desc = getattr(status, "description", None)
     return str(desc).split(":", 1)[0] if desc else "error"
 

@@ -1,4 +1,4 @@
-"""Spans back to records: the inverse of ``_encode``, and the exporter's fast path."""
+"""Spans back to records: the inverse of ``_encode``, for spans we did not record ourselves."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from rlhf_otel.recording._encode import (
     INTERACTION_OPERATIONS,
     KNOWN_PARAMS,
     dumps,
-    message_to_otel,
 )
 from rlhf_otel.recording._foreign import decode_foreign, may_be_foreign
 from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
@@ -26,10 +25,10 @@ __all__ = [
     "SpanRecords",
     "carries_records",
     "decode_span",
+    "is_foreign",
     "is_interaction_span",
+    "message_from_otel",
     "ns_to_datetime",
-    "prebuilt_feedback",
-    "prebuilt_interaction",
     "records_from_span",
 ]
 
@@ -45,7 +44,8 @@ def _loads(value: object, default: Any) -> Any:
         return default
 
 
-def _message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
+def message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
+    """A GenAI parts-form message as a stored ``{role, content, tool_calls?, ...}`` one."""
     out: dict[str, Any] = {"role": msg.get("role", "user")}
     if isinstance(msg.get("content"), str):
         out["content"] = msg["content"]
@@ -71,7 +71,7 @@ def _message_from_otel(msg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _split_prompt(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    decoded = [_message_from_otel(m) for m in messages if isinstance(m, Mapping)]
+    decoded = [message_from_otel(m) for m in messages if isinstance(m, Mapping)]
     for i in range(len(decoded) - 1, -1, -1):
         if decoded[i]["role"] == "user":
             return str(decoded[i].get("content", "")), decoded[:i] + decoded[i + 1 :]
@@ -129,7 +129,7 @@ def _interaction_from_span(
     prompt, context = _split_prompt(_loads(attrs.get(A.GEN_AI_INPUT_MESSAGES), []) or [])
     outputs = _loads(attrs.get(A.GEN_AI_OUTPUT_MESSAGES), []) or []
     response = "".join(
-        str(_message_from_otel(m).get("content", "")) for m in outputs if isinstance(m, Mapping)
+        str(message_from_otel(m).get("content", "")) for m in outputs if isinstance(m, Mapping)
     )
     params: dict[str, Any] = {
         key: attrs[name] for key, name in KNOWN_PARAMS.items() if name in attrs
@@ -176,68 +176,6 @@ def _interaction_from_span(
         trace_id=trace_hex,
         span_id=span_hex,
     )
-
-
-def prebuilt_interaction(
-    draft: Interaction,
-    attrs: Mapping[str, Any],
-    *,
-    interaction_id: str,
-    trace_hex: str,
-    span_hex: str,
-    start_ns: int,
-    capture_content: bool,
-) -> Interaction:
-    """Turn ``draft`` (ours, not shared) into exactly the record that decoding the span
-    built from it and ``attrs`` gives; filled in place, which is cheapest on this path.
-    ``trace_hex``/``span_hex``: the span's ids as 32 and 16 lowercase hex digits."""
-    params: dict[str, Any] = {}
-    if draft.model_params:
-        params = {key: attrs[name] for key, name in KNOWN_PARAMS.items() if name in attrs}
-        if A.RLHF_MODEL_PARAMS in attrs:
-            params.update(_loads(attrs[A.RLHF_MODEL_PARAMS], {}) or {})
-    usage = draft.token_usage
-    if usage is not None and usage.total is None and None not in (usage.prompt, usage.completion):
-        usage = TokenUsage(usage.prompt, usage.completion, usage.prompt + usage.completion)  # type: ignore[operator]
-    # Records are frozen once shared; this draft is ours alone until it is returned.
-    fill = object.__setattr__
-    fill(draft, "id", interaction_id)
-    fill(draft, "timestamp", ns_to_datetime(start_ns))
-    if not capture_content:
-        fill(draft, "prompt", "")
-        fill(draft, "response", "")
-        fill(draft, "context", [])
-    elif draft.context:
-        fill(draft, "context", [_message_from_otel(message_to_otel(m)) for m in draft.context])
-    else:
-        fill(draft, "context", [])
-    fill(draft, "model_params", params)
-    fill(draft, "metadata", _meta(attrs))
-    if draft.latency_ms is not None:
-        fill(draft, "latency_ms", float(draft.latency_ms))
-    fill(draft, "token_usage", usage)
-    fill(draft, "finish_reasons", tuple(str(f) for f in draft.finish_reasons or ()))
-    fill(draft, "trace_id", trace_hex)
-    fill(draft, "span_id", span_hex)
-    return draft
-
-
-def prebuilt_feedback(
-    draft: Feedback, attrs: Mapping[str, Any], start_ns: int, trace_id: int, span_id: int
-) -> Feedback:
-    """Turn ``draft`` (ours, not shared) into exactly the record that decoding its span
-    gives, in place."""
-    fill = object.__setattr__  # see prebuilt_interaction
-    fill(draft, "timestamp", ns_to_datetime(start_ns))
-    fill(draft, "metadata", _meta(attrs))
-    fill(draft, "target_ids", tuple(draft.target_ids or (draft.interaction_id,)))
-    fill(draft, "trace_id", f"{trace_id:032x}")
-    fill(draft, "span_id", f"{span_id:016x}")
-    return draft
-
-
-def _meta(attrs: Mapping[str, Any]) -> Any:
-    return _loads(attrs[A.RLHF_METADATA], {}) or {} if A.RLHF_METADATA in attrs else {}
 
 
 def _num(value: object) -> float | int:
@@ -319,6 +257,12 @@ def carries_records(span: ReadableSpanLike) -> bool:
     )
 
 
+def is_foreign(span: ReadableSpanLike) -> bool:
+    """Whether a span is another library's and carries some dialect's markers."""
+    attrs = span.attributes or {}
+    return A.RLHF_RECORD_KIND not in attrs and may_be_foreign(attrs, span.events)
+
+
 @dataclass(slots=True)
 class SpanRecords:
     """What decoding one span gave: its interaction (if any), the feedback it carries, and
@@ -331,17 +275,11 @@ class SpanRecords:
     skipped: str | None = None
 
 
-def decode_span(
-    span: ReadableSpanLike,
-    prebuilt: Interaction | Feedback | None = None,
-    *,
-    joined: Sequence[EventView] = (),
-) -> SpanRecords:
-    """Decode one span: ours exactly, anyone else's through the dialect layer.
-
-    ``prebuilt`` is the record our own recording handler already built for this span
-    (exactly what decoding gives), which spares the decoding; ``joined`` are GenAI log
-    records joined to the span by trace and span id (content sent as logs).
+def decode_span(span: ReadableSpanLike, *, joined: Sequence[EventView] = ()) -> SpanRecords:
+    """Decode one span we did not record ourselves (our producers hand their records to a
+    record queue directly): ours from another process exactly, anyone else's through the
+    dialect layer. ``joined`` are GenAI log records joined to the span by trace and span id
+    (content sent as logs).
 
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
@@ -349,12 +287,8 @@ def decode_span(
     ctx = span.get_span_context()
     out = SpanRecords()
     # One copy: the SDK's attribute mapping is slow to query key by key.
-    attrs = dict(span.attributes or {}) if prebuilt is None else {}
-    if isinstance(prebuilt, Interaction):
-        out.interaction = prebuilt
-    elif isinstance(prebuilt, Feedback):
-        out.feedback.append(prebuilt)
-    elif A.RLHF_RECORD_KIND in attrs:
+    attrs = dict(span.attributes or {})
+    if A.RLHF_RECORD_KIND in attrs:
         kind = attrs[A.RLHF_RECORD_KIND]
         if kind == A.RECORD_KIND_FEEDBACK:
             out.feedback.append(_feedback_from_attributes(attrs, span.start_time, ctx))
@@ -373,14 +307,12 @@ def decode_span(
     return out
 
 
-def records_from_span(
-    span: ReadableSpanLike, prebuilt: Interaction | Feedback | None = None
-) -> tuple[Interaction | None, list[Feedback]]:
+def records_from_span(span: ReadableSpanLike) -> tuple[Interaction | None, list[Feedback]]:
     """The interaction a span is (if any) and the feedback it carries (span or events);
     see :func:`decode_span`, which also says why a foreign span was skipped.
 
     Raises:
         KeyError, ValueError, TypeError: the span claims to be ours but is malformed.
     """
-    found = decode_span(span, prebuilt)
+    found = decode_span(span)
     return found.interaction, found.feedback

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.records._model import SCHEMA_VERSION, Feedback, FeedbackType, Interaction, TokenUsage
@@ -156,10 +158,17 @@ def record_from_dict(d: Mapping[str, Any]) -> Interaction | Feedback:
 
 
 def json_default(value: object) -> object:
-    """What JSON encoders write for a value they cannot: datetimes as ISO-8601, sets and
-    tuples as lists, anything else as its ``repr`` (serialisation never raises)."""
-    if isinstance(value, datetime):
+    """What JSON encoders write for a value they cannot: dates and times as ISO-8601, sets
+    and tuples as lists, decimals as numbers, bytes as hex, UUIDs as text, anything else as
+    its ``repr`` (serialisation never raises). The one fallback of every encoder here."""
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, UUID):
+        return str(value)
     return repr(value)

@@ -48,14 +48,23 @@ def _fmt(v: float) -> str:
     return f"{v:.2g}" if abs(v) < 1 else f"{v:.1f}"
 
 
-def _nice_max(v: float) -> float:
-    if v <= 0:
+def _nice_step(span: float, most: int = 5) -> float:
+    """The smallest step of 1, 2 or 5 times a power of ten giving at most ``most`` steps."""
+    if span <= 0:
         return 1.0
-    exp = 10.0 ** math.floor(math.log10(v))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if m * exp >= v:
+    exp = 10.0 ** math.floor(math.log10(span / most))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if span / (m * exp) <= most:
             return m * exp
     return 10 * exp
+
+
+def _nice_max(v: float) -> float:
+    """``v`` rounded up to a whole number of nice steps (so every tick is round)."""
+    if v <= 0:
+        return 1.0
+    step = _nice_step(v)
+    return math.ceil(v / step - 1e-9) * step
 
 
 def _svg(name: str, body: str, title: str, height: int = H) -> str:
@@ -68,9 +77,11 @@ def _svg(name: str, body: str, title: str, height: int = H) -> str:
 
 def _y_axis(top: float, height: int = H, fmt_pct: bool = False) -> str:
     out = []
-    for i in range(5):
-        v = top * i / 4
-        y = height - PAD_B - (height - PAD_T - PAD_B) * i / 4
+    step = 0.25 if fmt_pct else _nice_step(top)
+    n = round(top / step)
+    for i in range(n + 1):
+        v = step * i
+        y = height - PAD_B - (height - PAD_T - PAD_B) * i / n
         label = f"{v * 100:.0f}%" if fmt_pct else _fmt(v)
         out.append(
             f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}"/>'
@@ -220,11 +231,14 @@ def interval_chart(
             f'<circle class="point" cx="{sx(est):.1f}" cy="{y:.1f}" r="5" '
             f'data-tip="{escape(tip)}"/>'
         )
-    for v in (lo, (lo + hi) / 2, hi):
+    step = _nice_step(span, 4)
+    v = math.ceil(lo / step) * step
+    while v <= hi + 1e-9:
         parts.append(
             f'<text class="tick" x="{sx(v):.1f}" y="{height - 8}" text-anchor="middle">'
             f"{escape(_fmt(v))}</text>"
         )
+        v += step
     return _svg(name, "".join(parts), title, height)
 
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from rlhf_otel._errors import ValidationError
 from rlhf_otel.records import utc_now
+from rlhf_otel.review._build import Item
+from rlhf_otel.stores import Store
 
-__all__ = ["MAX_REASON_CHARS", "SKIP_REASONS", "SkipLog", "matches"]
+__all__ = ["MAX_REASON_CHARS", "SKIP_REASONS", "STATES", "SkipLog", "find_items", "matches"]
+
+STATES: Final = ("done", "skipped", "open", "passed", "closed", "held", "todo")
+"""What an item is for one reviewer (``LeaseBook.status``)."""
 
 MAX_REASON_CHARS: Final = 500
 SKIP_REASONS: Final = (
@@ -78,3 +84,33 @@ def matches(query: str, *texts: str | None) -> bool:
         return True
     hay = "\n".join(t for t in texts if t).casefold()
     return all(w in hay for w in words)
+
+
+def find_items(
+    store: Store, items: Sequence[Item], states: Sequence[str], query: str, state: str
+) -> dict[str, Any]:
+    """Items whose prompt or answers contain every word of ``query`` and whose state (one
+    per item, in ``states``) is ``state`` when given; at most 100 listed, all counted.
+
+    Raises:
+        ValidationError: an unknown state, or a query over 200 characters.
+    """
+    if state and state not in STATES:
+        raise ValidationError(f"state must be one of {', '.join(STATES)}")
+    if len(query) > 200:
+        raise ValidationError("the search text must be at most 200 characters")
+    found: list[dict[str, Any]] = []
+    total = 0
+    for pos, item in enumerate(items):
+        if state and states[pos] != state:
+            continue
+        its = [store.get_interaction(i) for i in item.interaction_ids]
+        if not matches(query, *(t for it in its if it for t in (it.prompt, it.response))):
+            continue
+        total += 1
+        if len(found) < 100:
+            prompt = next((it.prompt for it in its if it), "")
+            found.append(
+                {"key": item.key, "position": pos + 1, "state": states[pos], "prompt": prompt[:160]}
+            )
+    return {"items": found, "matches": total}

@@ -16,8 +16,10 @@ from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import RLHFLogger
 from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
 from rlhf_otel.review._access import REVIEWER_NAME, ReviewerTokens
-from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, matches
+from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, find_items
+from rlhf_otel.review._answers import plan_answers
 from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, queue_funnel
+from rlhf_otel.review._judged import JudgeFigures
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._spec import QueueSpec
 from rlhf_otel.review._summary import queue_summary
@@ -25,9 +27,7 @@ from rlhf_otel.review._summary import queue_summary
 __all__ = ["ReviewService"]
 
 _REVIEWER: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
-_STATES: Final = ("done", "skipped", "open", "passed", "closed", "held", "todo")
 _SUBMISSION: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{7,63}")
-_VOTES: Final = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both_bad"}
 
 
 class ReviewService:
@@ -78,6 +78,7 @@ class ReviewService:
         self._submissions: dict[str, dict[str, Any]] = {}
         self._summary: dict[str, Any] | None = None
         self._summary_lock = threading.Lock()
+        self._judge_figures = JudgeFigures(self.store)
         self._funnel: list[dict[str, object]] | None = None
         self._restore()
 
@@ -299,32 +300,7 @@ class ReviewService:
     def find(self, reviewer: str, query: str = "", state: str = "") -> dict[str, Any]:
         """Items whose prompt or answers contain every word of ``query``, with their state
         for this reviewer (see :meth:`LeaseBook.status`), at most 100."""
-        if state and state not in _STATES:
-            raise ValidationError(f"state must be one of {', '.join(_STATES)}")
-        if len(query) > 200:
-            raise ValidationError("the search text must be at most 200 characters")
-        states = self.book.status(reviewer)
-        found: list[dict[str, Any]] = []
-        total = 0
-        for pos, item in enumerate(self.book.items):
-            if state and states[pos] != state:
-                continue
-            its = [self.store.get_interaction(i) for i in item.interaction_ids]
-            texts = [t for it in its if it for t in (it.prompt, it.response)]
-            if not matches(query, *texts):
-                continue
-            total += 1
-            if len(found) < 100:
-                prompt = next((it.prompt for it in its if it), "")
-                found.append(
-                    {
-                        "key": item.key,
-                        "position": pos + 1,
-                        "state": states[pos],
-                        "prompt": prompt[:160],
-                    }
-                )
-        return {"items": found, "matches": total}
+        return find_items(self.store, self.book.items, self.book.status(reviewer), query, state)
 
     def reviewed(self, reviewer: str) -> list[str]:
         """Keys of the items ``reviewer`` reviewed, oldest first."""
@@ -394,7 +370,8 @@ class ReviewService:
                     reviewer, key, lease_id if isinstance(lease_id, str) else None
                 )
             item = self.book.items[pos]
-            plan = self._plan(reviewer, item, answers)
+            sides = self.sides(reviewer, item) if self.spec.pairwise else None
+            plan = plan_answers(self.spec.rubric, sides, answers)
             ids = self._log(reviewer, item, sub, plan, revise)
             if not revise:
                 self.book.commit(reviewer, pos)
@@ -411,79 +388,6 @@ class ReviewService:
                 }
             self._submissions[sub] = result
             return result
-
-    def _plan(
-        self, reviewer: str, item: Item, answers: Mapping[str, Any]
-    ) -> list[tuple[FeedbackType, dict[str, Any]]]:
-        """The feedback to log, checked against the rubric (nothing logged if one is bad)."""
-        rubric = self.spec.rubric
-        types = set(rubric.types)
-        unknown = set(answers) - {
-            "binary", "rating", "dimensions", "comment", "correction", "vote",
-        }  # fmt: skip
-        if unknown:
-            raise ValidationError(f"answers has unknown field(s) {sorted(unknown)}")
-        comment = _text(answers.get("comment"), "comment")
-        correction = _text(answers.get("correction"), "correction")
-        plan: list[tuple[FeedbackType, dict[str, Any]]] = []
-        if "comparative" in types:
-            vote = answers.get("vote")
-            if vote not in _VOTES:
-                raise ValidationError("vote must be A, B, tie or both_bad (keys A, B, T, X)")
-            a, b = self.sides(reviewer, item)
-            data: dict[str, Any] = {"reason": comment}
-            if vote in ("A", "B"):
-                win, lose = (a, b) if vote == "A" else (b, a)
-                data.update(preferred_response_id=win, compared_response_ids=[lose])
-            else:
-                data.update(preferred_response_id=a, compared_response_ids=[b], outcome=vote)
-            plan.append((FeedbackType.COMPARATIVE, data))
-            return plan
-        missing: list[str] = []
-        if "binary" in types:
-            value = answers.get("binary")
-            if value not in ("thumbs_up", "thumbs_down"):
-                missing.append("binary: thumbs_up or thumbs_down (keys U, D)")
-            else:
-                plan.append((FeedbackType.BINARY, {"value": value}))
-        lo, hi = rubric.scale
-        if "rating" in types:
-            rating = answers.get("rating")
-            if isinstance(rating, bool) or not isinstance(rating, int) or not lo <= rating <= hi:
-                missing.append(f"rating: a whole number {lo}..{hi}")
-            else:
-                plan.append(
-                    (FeedbackType.RATING, {"rating": rating, "min_rating": lo, "max_rating": hi})
-                )
-        if "multi_dimensional" in types:
-            dims = answers.get("dimensions")
-            names = list(rubric.dimensions)
-            if not isinstance(dims, Mapping):
-                dims = {}
-            extra = sorted(set(dims) - set(names))
-            if extra:
-                missing.append(f"dimensions: unknown {', '.join(map(str, extra))}")
-            for name in names:
-                v = dims.get(name)
-                if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                    missing.append(f"dimension {name}: a whole number {lo}..{hi}")
-            if not any(m.startswith("dimension") for m in missing):
-                plan.append(
-                    (
-                        FeedbackType.MULTI_DIMENSIONAL,
-                        {
-                            "dimensions": {n: dims[n] for n in names},
-                            "weights": dict(rubric.dimensions),
-                        },
-                    )
-                )
-        if missing:
-            raise ValidationError("missing or not allowed: " + "; ".join(missing))
-        if "text" in types and (comment or correction):
-            plan.append((FeedbackType.TEXT, {"comment": comment, "correction": correction}))
-        elif comment or correction:
-            raise ValidationError("this queue's rubric has no text feedback (comment/correction)")
-        return plan
 
     def _log(
         self,
@@ -553,6 +457,7 @@ class ReviewService:
                 self._summary = queue_summary(records)
             summary = self._summary
         out = {"queue": self.spec.name, **self.book.progress(), **summary}
+        out["judges"] = self._judge_figures.rows()
         if not self.book.items:
             out["funnel"] = self.funnel()
         if reviewer is not None:
@@ -570,11 +475,3 @@ def _targets(fb: Feedback) -> tuple[str, ...]:
     if isinstance(item, str) and "|" in item:
         return tuple(item.split("|"))
     return tuple(fb.target_ids) or (fb.interaction_id,)
-
-
-def _text(value: object, name: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string")
-    return value if value.strip() else None

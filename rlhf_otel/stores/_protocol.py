@@ -139,6 +139,13 @@ class StoreBase(ABC):
         """Feedback statistics of ``[start, end]`` (default: one pass over both scans)."""
         return compute_stats(self, start, end)
 
+    def segment_files(self, kind: str) -> list[str] | None:
+        """The analytics engine's fast path: files of newline-delimited schema records
+        (plain or gzip) holding every ``kind`` record (``interactions`` or ``feedback``),
+        oldest first, which the engine reads in place after :meth:`flush`; ``None`` (the
+        default) means the engine reads through the scans instead."""
+        return None
+
     def __enter__(self: _S) -> _S:
         return self
 
@@ -163,7 +170,14 @@ class _ProtocolStore(StoreBase):
         self.scan_interactions = store.scan_interactions  # type: ignore[method-assign]
         self.scan_feedback = store.scan_feedback  # type: ignore[method-assign]
         self.close = store.close  # type: ignore[method-assign]
-        for name in ("initialize", "flush", "dropped", "purge", "compute_stats"):
+        for name in (
+            "initialize",
+            "flush",
+            "dropped",
+            "purge",
+            "compute_stats",
+            "segment_files",
+        ):
             own = getattr(store, name, None)
             if callable(own):
                 setattr(self, name, own)
@@ -208,5 +222,3 @@ def feedback_stats(
     ``end`` defaults to now; naive times are local time.
     """
     return as_store_base(store).compute_stats(as_utc(start), as_utc(end) or utc_now())
-
-

@@ -21,9 +21,7 @@ try:
     import starlette  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised without the extra only
-    raise ImportError(
-        "rlhf_otel.web needs the web extra: pip install 'rlhf-otel[web]'"
-    ) from exc
+    raise ImportError("rlhf_otel.web needs the web extra: pip install 'rlhf-otel[web]'") from exc
 
 from rlhf_otel._tokens import TokenClaims, TokenError, TokenKeys
 from rlhf_otel.web._app import client_address, web_app

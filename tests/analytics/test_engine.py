@@ -9,7 +9,6 @@ import random
 import stat
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from rlhf_otel.export import export_feedback, get_analytics
 from rlhf_otel.records._model import Feedback, FeedbackFilter, FeedbackType
 from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.feedback_data import T0, interaction, rating
+from tests.guards import returns
 
 
 def _store_with_segments(path: Path) -> JsonlStore:
@@ -68,8 +68,14 @@ def test_torn_line_is_skipped_and_the_rest_read(tmp_path: Path) -> None:
 
 
 def _versions() -> list[Feedback]:
-    first = Feedback(id="v1", interaction_id="i1", type=FeedbackType.RATING,
-                              data={"rating": 2, "max_rating": 5}, timestamp=T0, user_id="u")
+    first = Feedback(
+        id="v1",
+        interaction_id="i1",
+        type=FeedbackType.RATING,
+        data={"rating": 2, "max_rating": 5},
+        timestamp=T0,
+        user_id="u",
+    )
     second = Feedback(id="v2", interaction_id="i1", type=FeedbackType.RATING,
                                data={"rating": 5, "max_rating": 5}, timestamp=T0, user_id="u",
                                supersedes="v1")  # fmt: skip
@@ -158,7 +164,8 @@ def test_without_duckdb_one_line_says_what_to_install() -> None:
 
 @pytest.mark.slow
 def test_agreement_scales_with_ratings_not_rater_pairs() -> None:
-    """1,000 raters on 20,000 items (3-5 each): agreement in seconds, equal to the references."""
+    """1,000 raters on 20,000 items (3-5 each): agreement equals the references (under a hang
+    guard; the time per step is a benchmark row, not a test)."""
     rng = random.Random(5)
     store = MemoryStore(max_entries=None)
     fbs = []
@@ -173,9 +180,7 @@ def test_agreement_scales_with_ratings_not_rater_pairs() -> None:
             fbs.append(rating(f"f{n}", f"i{item}", int(v), T0, user_id=f"r{r}"))
             n += 1
     store.write([], fbs)
-    started = time.perf_counter()
-    result = get_analytics(store, FeedbackFilter(end_time=T0 + timedelta(days=1)))
-    took = time.perf_counter() - started
+    result = returns(lambda: get_analytics(store, FeedbackFilter(end_time=T0 + timedelta(days=1))))
     (agree,) = result.agreement
     assert (agree.kind, agree.items, agree.raters, agree.values) == ("rating", 20_000, 1000, n)
     assert agree.krippendorff_alpha == pytest.approx(krippendorff_alpha(units, "interval"))
@@ -183,4 +188,3 @@ def test_agreement_scales_with_ratings_not_rater_pairs() -> None:
     from collections import Counter
 
     assert agree.fleiss_kappa == pytest.approx(fleiss_kappa(Counter(u) for u in units))
-    assert took < 60

@@ -49,7 +49,10 @@ def test_query_model_filters_feedback_by_its_interactions_model(
     assert run(data.store, ["query", "--model", "beta", "--limit", "10000", "--json"]) == 0
     got = [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()]
     assert got == expected
-    assert run(data.store, ["query", "--model", "beta", "--limit", "5", "--offset", "3", "--json"]) == 0
+    assert (
+        run(data.store, ["query", "--model", "beta", "--limit", "5", "--offset", "3", "--json"])
+        == 0
+    )
     page = [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()]
     assert page == expected[3:8]
     assert run(data.store, ["query", "--model", "no-such-model", "--json"]) == 0
@@ -91,7 +94,9 @@ def test_query_says_when_more_rows_exist(data: Dataset, capsys: pytest.CaptureFi
     assert captured.err == ""
 
 
-def test_report_into_a_missing_directory_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_into_a_missing_directory_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """report --out into a directory that does not exist is a writing failure: exit 1."""
     out = tmp_path / "no" / "r.html"
     assert run(MemoryStore(), ["report", "--out", str(out)]) == 1
@@ -135,7 +140,9 @@ def _one_prompt_many_answers(n: int) -> MemoryStore:
     return store
 
 
-def test_export_caps_dpo_pairs_per_prompt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_caps_dpo_pairs_per_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """export --max-pairs-per-prompt N keeps N pairs per prompt and counts the rest."""
     store = _one_prompt_many_answers(10)
     out = tmp_path / "pairs.jsonl"

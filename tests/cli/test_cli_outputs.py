@@ -98,7 +98,9 @@ def test_out_dev_stdout_is_written_through(small_store_dir: Path, tmp_path: Path
 
 def test_out_device_node_is_written_through(small_store_dir: Path) -> None:
     """--out /dev/null writes into the device; it stays a character device."""
-    done = cli("export", "--data-dir", str(small_store_dir), "--format", "csv", "--out", "/dev/null")
+    done = cli(
+        "export", "--data-dir", str(small_store_dir), "--format", "csv", "--out", "/dev/null"
+    )
     assert (done.returncode, done.stderr) == (0, "")
     assert "written to         /dev/null" in done.stdout
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

@@ -35,7 +35,10 @@ def _wait_for_temp(directory: Path, proc: subprocess.Popen[bytes]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("sig", "code", "message"),
-    [(signal.SIGTERM, 143, b"rlhf-otel: terminated\n"), (signal.SIGINT, 130, b"rlhf-otel: interrupted\n")],
+    [
+        (signal.SIGTERM, 143, b"rlhf-otel: terminated\n"),
+        (signal.SIGINT, 130, b"rlhf-otel: interrupted\n"),
+    ],
 )
 def test_signal_during_export_leaves_no_temporary_file(
     big_store_dir: Path, tmp_path: Path, sig: int, code: int, message: bytes

@@ -20,8 +20,9 @@ def test_feedback_from_a_process_that_only_knows_the_id(tmp_path: Path) -> None:
     """A subprocess given only the interaction id logs feedback whose span links to it."""
     data_dir = tmp_path / "store"
     provider = TracerProvider()
-    with create_rlhf_logger(backend="local", data_dir=str(data_dir),
-                            tracer_provider=provider) as app:
+    with create_rlhf_logger(
+        backend="local", data_dir=str(data_dir), tracer_provider=provider
+    ) as app:
         iid = app.log_interaction("Is this helpful?", "Yes.", model="m", user_id="u1")
     code = textwrap.dedent(
         f"""
@@ -42,15 +43,20 @@ def test_feedback_from_a_process_that_only_knows_the_id(tmp_path: Path) -> None:
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, iid], capture_output=True, text=True, check=True, timeout=60,
+        [sys.executable, "-c", code, iid],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     import json
 
     fid, trace_id, span_id = json.loads(out.stdout)
     assert parse_span_id(iid) == (trace_id, span_id)
-    with create_rlhf_logger(backend="local", data_dir=str(data_dir),
-                            tracer_provider=TracerProvider()) as reader:
+    with create_rlhf_logger(
+        backend="local", data_dir=str(data_dir), tracer_provider=TracerProvider()
+    ) as reader:
         it = reader.get_interaction(iid)
         assert it is not None
         assert tuple(it.feedback_ids) == (fid,)

@@ -263,8 +263,9 @@ def test_debug_logs_each_step(
 @pytest.mark.parametrize("backend", ["memory", "local"])
 def test_purge_a_users_records(tmp_path: Path, backend: str) -> None:
     """purge(user_id=...) deletes that user's interactions and feedback and nothing else."""
-    with create_rlhf_logger(backend=backend, data_dir=str(tmp_path / "d"),
-                            tracer_provider=TracerProvider()) as lg:
+    with create_rlhf_logger(
+        backend=backend, data_dir=str(tmp_path / "d"), tracer_provider=TracerProvider()
+    ) as lg:
         mine = lg.log_interaction("q", "a", user_id="leaver")
         lg.log_rating(mine, 4, user_id="leaver")
         other = lg.log_interaction("q", "a", user_id="stayer")

@@ -3,13 +3,11 @@ that records one without being told the provider (decorator, log_interaction, re
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import rlhf_otel
 from rlhf_otel import RLHFLogger, trace_llm
-from rlhf_otel.records import Interaction
+from rlhf_otel.recording import InteractionDraft
 
 
 def _provider_attrs(span_exporter: InMemorySpanExporter) -> list[object]:
@@ -64,9 +62,7 @@ def test_record_infers_the_provider(
     logger: RLHFLogger, span_exporter: InMemorySpanExporter
 ) -> None:
     """RecordingHandler.record() with a draft lacking a provider infers it like start()."""
-    draft = Interaction(
-        id="", prompt="Q?", response="A.", timestamp=datetime.now(timezone.utc), model="gemini-2.0"
-    )
+    draft = InteractionDraft(prompt="Q?", response="A.", model="gemini-2.0")
     iid = logger.recording.record(draft)
     it = logger.get_interaction(iid)
     assert it is not None

@@ -90,6 +90,7 @@ def test_attribute_names_are_frozen() -> None:
         "rlhf.metadata",
         "rlhf.model_params",
         "rlhf.record.kind",
+        "rlhf.record.queue",
         "rlhf.time_to_first_token_ms",
         "rlhf.usage.total_tokens",
         "session.id",

@@ -11,6 +11,7 @@ import pytest
 from rlhf_otel import ValidationError
 from rlhf_otel._specfile import SpecLimits, load_spec_file
 from tests.cli.conftest import cli
+from tests.guards import returns
 
 
 def _alias_bomb(levels: int = 9) -> str:
@@ -88,6 +89,18 @@ def test_brackets_inside_json_strings_are_not_nesting(tmp_path: Path) -> None:
     path = tmp_path / "strings.json"
     path.write_text(json.dumps(value))
     assert load_spec_file(path) == value
+
+
+def test_depth_check_is_linear_on_escaped_quotes(tmp_path: Path) -> None:
+    """A MiB of backslash-quote pairs (quadratic for a backtracking string pattern) is judged
+    in one pass: refused as invalid JSON, within a hang guard."""
+    path = tmp_path / "quotes.json"
+    path.write_text('\\"' * 500_000)
+    with pytest.raises(ValidationError, match="is not valid JSON"):
+        returns(lambda: load_spec_file(path))
+    nested = {"a": "ends in a backslash \\", "b": [["x\\"]], "c": '\\"{['}
+    path.write_text(json.dumps(nested))
+    assert load_spec_file(path) == nested
 
 
 def test_file_over_the_size_cap_is_refused_before_parsing(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import threading
@@ -30,15 +29,62 @@ def require_node_modules() -> None:
         )
 
 
-def _read_line(proc: subprocess.Popen[str], deadline: float) -> str:
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if ready:
-            return proc.stderr.readline()
-        if proc.poll() is not None:
-            return proc.stderr.readline()
-    raise AssertionError("the Node chat did not start in time")
+class LoggedProcess:
+    """A child process whose stderr is read line by line (so it never blocks on a full pipe)
+    and kept; stopped with SIGTERM by its pid."""
+
+    def __init__(self, cmd: list[str], *, env: Mapping[str, str], cwd: Path | None = None) -> None:
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._ready = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._ready:
+                self.lines.append(line)
+                self._ready.notify_all()
+        with self._ready:
+            self.lines.append("")  # EOF
+            self._ready.notify_all()
+
+    def wait_for(self, prefix: str, timeout: float = 60.0) -> str:
+        """The first stderr line containing ``prefix``; fails if the process ends first."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while True:
+                for line in self.lines:
+                    if prefix in line:
+                        return line
+                if self.lines and self.lines[-1] == "":
+                    raise AssertionError(f"{self.proc.args!r} exited: {''.join(self.lines)}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.proc.args!r} printed no {prefix!r} in time")
+                self._ready.wait(left)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then wait (SIGKILL after ``timeout``); the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        return self.proc.returncode
 
 
 @contextmanager
@@ -71,36 +117,12 @@ def node_chat(
         "PORT": "0",
         **(extra_env or {}),
     }
-    proc = subprocess.Popen(
-        ["node", "server.mjs"],
-        cwd=EXAMPLE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
+    node = LoggedProcess(["node", "server.mjs"], env=env, cwd=EXAMPLE_DIR)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            line = _read_line(proc, deadline)
-            if not line:
-                raise AssertionError(f"the Node chat exited: {''.join(lines)}")
-            lines.append(line)
-            if line.startswith("listening on "):
-                break
-        url = line.split()[2]
-        # Keep draining stderr so the process never blocks on a full pipe.
-        threading.Thread(target=lines.extend, args=(proc.stderr,), daemon=True).start()
-        yield url
+        yield node.wait_for("listening on ", timeout).split()[2]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        code = node.stop()
+    assert code == 0, f"the Node chat exited with {code}: {''.join(node.lines)}"
 
 
 class OTLPCapture:

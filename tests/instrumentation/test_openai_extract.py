@@ -19,6 +19,7 @@ from rlhf_otel_instrumentation.openai._extract import (
 
 from rlhf_otel import attributes as A
 from rlhf_otel._redact import ContentPolicy, redact_secrets
+from rlhf_otel.pipeline import RecordQueue
 from rlhf_otel.recording import (
     ChatChunkAccumulator,
     CompletionChunkAccumulator,
@@ -31,6 +32,7 @@ from rlhf_otel.recording import (
     records_from_span,
 )
 from rlhf_otel.records import Interaction, TokenUsage
+from rlhf_otel.stores import MemoryStore
 
 TOOL_TURN = [
     {"role": "system", "content": "You are terse."},
@@ -283,15 +285,19 @@ def _recorded(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    handler = RecordingHandler(provider.get_tracer("t"), policy=policy, hand_off=True)
+    store = MemoryStore(max_entries=None)
+    queue = RecordQueue(store, batching=False)
+    handler = RecordingHandler(provider.get_tracer("t"), policy=policy, queue=queue)
     call = handler.start(model=request.model, provider="openai")
     handler.stop(call, response, messages=request.messages, params=request.params)
+    queue.shutdown()
     (span,) = exporter.get_finished_spans()
-    record = handler.take(span.context.span_id)
-    assert isinstance(record, Interaction)
+    (record,) = store.scan_interactions()
     decoded, _ = records_from_span(span)
     assert decoded == record
-    return dict(span.attributes or {}), record
+    attrs = dict(span.attributes or {})
+    assert attrs.pop(A.RLHF_RECORD_QUEUE) == queue.token
+    return attrs, record
 
 
 def test_attributes_keep_message_order_and_read_back_as_the_record() -> None:

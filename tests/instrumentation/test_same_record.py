@@ -44,7 +44,11 @@ def _chat(model: str, stream: bool, **extra: Any) -> Call:
     def call(client: openai.OpenAI) -> Any:
         options: dict[str, Any] = {"stream_options": {"include_usage": True}} if stream else {}
         return client.chat.completions.create(
-            model=model, messages=MESSAGES, stream=stream, **options, **extra  # type: ignore[arg-type]
+            model=model,
+            messages=MESSAGES,
+            stream=stream,
+            **options,
+            **extra,  # type: ignore[arg-type]
         )
 
     return call
@@ -97,7 +101,9 @@ def test_decorator_and_instrumentation_store_the_same_record(
     if stream:
 
         @rlhf_otel.trace_llm(model=model, provider="openai", logger=decorated_logger)
-        def streamed(messages: list[dict[str, str]] | None = None, input: str = "") -> Iterator[Any]:
+        def streamed(
+            messages: list[dict[str, str]] | None = None, input: str = ""
+        ) -> Iterator[Any]:
             yield from call(openai_client)
 
         for _ in streamed(input="Weather in Paris?") if responses else streamed(MESSAGES):

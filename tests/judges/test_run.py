@@ -178,6 +178,28 @@ def test_requests_per_minute_hold_in_every_window(judge_server: JudgeServer) -> 
     assert clock.now >= 120  # two full windows had to pass
 
 
+def test_retry_after_is_honoured_and_backoff_is_jittered() -> None:
+    """A 429's Retry-After (7 s) is waited exactly; a 500's backoff is 0.5-1x the doubling."""
+    with JudgeServer(mode="faulty", faults=("429", "500"), retry_after="7") as srv:
+        store = store_of(answers(3))
+        spec = make_spec(srv.base_url, limits={"concurrency": 1, "backoff": 4})
+        clock = _VirtualClock()
+        waits: list[float] = []
+        sleep = clock.sleep
+
+        async def recorded(seconds: float) -> None:
+            waits.append(seconds)
+            await sleep(seconds)
+
+        clock.sleep = recorded  # type: ignore[method-assign]  # record each wait
+        result = asyncio.run(arun_judge(spec, store, clock=clock))
+        assert result.judged == 3
+        assert dict(result.retries) == {"rate_limited": 3, "server_error": 3}
+        assert waits[0::2] == [7.0, 7.0, 7.0]
+        assert all(4.0 <= w <= 8.0 for w in waits[1::2])  # second retry: 4 * 2, jittered
+        assert len(waits) == 6
+
+
 def test_concurrency_bounds_requests_in_flight() -> None:
     """Concurrency 3: the server never holds more than 3 judge requests at once."""
     with JudgeServer(delay=0.05) as srv:

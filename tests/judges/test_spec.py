@@ -9,6 +9,7 @@ import pytest
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.judges import load_judge, parse_judge
+from rlhf_otel.review import load_queue
 from tests.judges.conftest import spec_dict
 
 URL = "http://127.0.0.1:9/v1"
@@ -28,12 +29,13 @@ def test_valid_spec_parses_with_documented_defaults() -> None:
     assert spec.endpoint.api_key_env == "JUDGE_TEST_KEY"
 
 
-def test_example_specs_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every example spec in examples/judges loads through the capped spec-file loader."""
-    files = sorted(EXAMPLE.glob("*.yaml"))
-    assert files
-    for f in files:
-        assert load_judge(f).name
+def test_examples_load() -> None:
+    """The example judge specs and the routing queue in examples/judges load as documented."""
+    assert load_judge(EXAMPLE / "helpfulness.yaml").evaluator_id == "helpfulness@1"
+    assert load_judge(EXAMPLE / "pairwise.yaml").pairwise
+    queue = load_queue(EXAMPLE / "disagreements.yaml")
+    assert queue.selection.judge_disagrees
+    assert queue.selection.judge == "helpfulness"
 
 
 @pytest.mark.parametrize(

@@ -37,13 +37,14 @@ def _span(
 
 def test_builtin_dialects_in_precedence_order() -> None:
     """The registry holds every built-in dialect, current gen_ai.* first."""
-    assert [d.name for d in dialects()][:6] == [
+    assert [d.name for d in dialects()][:7] == [
         "gen_ai",
         "gen_ai_events",
         "openinference",
         "openllmetry",
         "logfire",
         "mlflow",
+        "ai_sdk",
     ]
 
 

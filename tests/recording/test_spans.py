@@ -55,6 +55,7 @@ def test_interaction_span_name_kind_and_attributes(
     assert attrs == {
         "gen_ai.operation.name": "chat",
         "rlhf.record.kind": "interaction",
+        "rlhf.record.queue": logger.queue.token,
         "gen_ai.provider.name": "openai",
         "gen_ai.request.model": "gpt-4",
         "gen_ai.request.temperature": 0.7,
@@ -127,6 +128,7 @@ def test_feedback_span_links_to_interaction(
     attrs.pop("session.id")
     assert attrs == {
         "rlhf.record.kind": "feedback",
+        "rlhf.record.queue": logger.queue.token,
         "rlhf.feedback.id": fid,
         "rlhf.feedback.type": "rating",
         "rlhf.interaction.id": iid,
@@ -226,7 +228,11 @@ def test_each_feedback_type_round_trips_with_every_field(
 
 def test_openai_shaped_tool_calls_survive(logger: RLHFLogger) -> None:
     """An OpenAI tool call in the context keeps its id, name and arguments."""
-    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+    }
     iid = logger.log_interaction(
         "And tomorrow?",
         "Sunny.",
@@ -238,14 +244,18 @@ def test_openai_shaped_tool_calls_survive(logger: RLHFLogger) -> None:
     it = logger.get_interaction(iid)
     assert it is not None
     assert list(it.context) == [
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "call_1", "name": "weather", "arguments": '{"city":"Paris"}'}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "call_1", "name": "weather", "arguments": '{"city":"Paris"}'}],
+        },
         {"role": "tool", "content": "18C", "tool_call_id": "call_1"},
     ]
 
 
-def test_hand_assembled_messages_equal_json_dumps(logger: RLHFLogger,
-                                                  span_exporter: InMemorySpanExporter) -> None:
+def test_hand_assembled_messages_equal_json_dumps(
+    logger: RLHFLogger, span_exporter: InMemorySpanExporter
+) -> None:
     """Quotes, backslashes, control characters and non-ASCII text encode exactly as json.dumps."""
     tricky = 'say "hi"\\n\n\t\x00 é 😀 </script>'
     logger.log_interaction(tricky, tricky, finish_reasons=['st"op'])
@@ -254,9 +264,17 @@ def test_hand_assembled_messages_equal_json_dumps(logger: RLHFLogger,
     attrs = span.attributes or {}
     assert attrs["gen_ai.input.messages"] == json.dumps(
         [{"role": "user", "parts": [{"type": "text", "content": tricky}]}],
-        ensure_ascii=False, separators=(",", ":"),
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
     assert attrs["gen_ai.output.messages"] == json.dumps(
-        [{"role": "assistant", "parts": [{"type": "text", "content": tricky}], "finish_reason": 'st"op'}],
-        ensure_ascii=False, separators=(",", ":"),
+        [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": tricky}],
+                "finish_reason": 'st"op',
+            }
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
     )

@@ -12,7 +12,9 @@ from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.stores.jsonl_support import T0, feedback, interaction
 
 
-def _vote(fid: str, target: str, value: str, second: int, supersedes: str | None = None) -> Feedback:
+def _vote(
+    fid: str, target: str, value: str, second: int, supersedes: str | None = None
+) -> Feedback:
     return Feedback(
         id=fid,
         interaction_id=target,
@@ -82,11 +84,29 @@ def _versioned(n: int) -> tuple[list[Feedback], list[Feedback]]:
     later: list[Feedback] = []
     for k in range(0, n, 7):
         old = first[k]
-        new = replace(old, id=f"v{k}", supersedes=old.id, timestamp=old.timestamp + timedelta(seconds=n))
+        new = replace(
+            old, id=f"v{k}", supersedes=old.id, timestamp=old.timestamp + timedelta(seconds=n)
+        )
         later.append(new)
         if k % 21 == 0:
-            later.append(replace(new, id=f"w{k}", supersedes=new.id, timestamp=new.timestamp + timedelta(seconds=1)))
-    later.append(replace(first[3], id="moved", interaction_id="i500", target_ids=("i500",), supersedes=first[3].id, timestamp=first[3].timestamp + timedelta(seconds=2 * n)))
+            later.append(
+                replace(
+                    new,
+                    id=f"w{k}",
+                    supersedes=new.id,
+                    timestamp=new.timestamp + timedelta(seconds=1),
+                )
+            )
+    later.append(
+        replace(
+            first[3],
+            id="moved",
+            interaction_id="i500",
+            target_ids=("i500",),
+            supersedes=first[3].id,
+            timestamp=first[3].timestamp + timedelta(seconds=2 * n),
+        )
+    )
     return first, later
 
 

@@ -81,10 +81,14 @@ def visible_controls(page: Page) -> set[str]:
     return {name for i, name in enumerate(names) if controls.nth(i).is_visible()}
 
 
-def sign_in(page: Page, url: str, name: str) -> None:
-    """Sign in by keyboard and wait for the first item (or the empty/conflict screen)."""
+def sign_in(page: Page, url: str, name: str, check: str | None = None) -> None:
+    """Sign in by keyboard and wait for the first item (or the empty/conflict screen);
+    ``check`` runs axe on the sign-in page under that name first."""
     page.goto(url)
     page.wait_for_selector("#reviewer:focus")
+    assert visible_controls(page) == {"help-button", "reviewer", "signin-submit"}
+    if check:
+        _no_bad_a11y(page, check)
     page.keyboard.type(name)
     page.keyboard.press("Enter")
     page.wait_for_selector("#review[data-state]")
@@ -122,12 +126,20 @@ def test_single_item_state_guidelines_markdown_and_help(
     """A single-answer item shows exactly its controls, its guidelines beside the rubric and
     in the focused help dialog, and renders Markdown and code while a script stays text."""
     seed_singles(logger, n_down=3, n_up=0)
-    rich = logger.log_interaction("how do I reverse?", RICH, model=MODELS[0])
+    rich = logger.log_interaction(
+        "how do I reverse?",
+        RICH,
+        model=MODELS[0],
+        context=[
+            {"role": "user", "content": "I write **Python**."},
+            {"role": "assistant", "content": "Good, ask away."},
+        ],
+    )
     logger.log_binary_feedback(rich, False, source="web")
     logger.flush()
     with serve(logger, GUIDED_QUEUE, tmp_path) as (service, url):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        sign_in(page, url, "ann")
+        sign_in(page, url, "ann", check="review-signin")
         assert page.get_attribute("#review", "data-state") == "item"
         assert visible_controls(page) == SINGLE_CONTROLS | {"summary:Guidelines for this queue"}
         # guidelines: open on the first visit, Markdown rendered
@@ -163,6 +175,12 @@ def test_single_item_state_guidelines_markdown_and_help(
         assert page.locator("#response pre.code code[data-lang=python] .tok-c").inner_text() == (
             "# reversed"
         )
+        # the conversation before the prompt is a thread, rendered the same way
+        assert page.locator("#thread-list li").all_inner_texts() == [
+            "USER\n\nI write Python.",
+            "ASSISTANT\n\nGood, ask away.",
+        ]
+        assert page.locator("#thread-list li.role-user strong").inner_text() == "Python"
         assert page.locator("#response img").count() == 0
         assert page.locator("#response script").count() == 0
         assert "<script>window.__pwned = 1</script>" in page.inner_text("#response")

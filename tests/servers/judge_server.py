@@ -10,7 +10,7 @@ better of a pair), else a hash of the text; ``CONF=<x>`` sets the confidence (de
 the hash, 0.50..0.99). :func:`expected` computes the same verdict for a test.
 
 Modes: ``fair``; ``biased`` (pairwise: always ``A``, whatever the order); ``faulty`` (each
-distinct request first gets the answers in ``faults``: ``429`` with Retry-After 0, ``500``,
+distinct request first gets the answers in ``faults``: ``429`` with a Retry-After, ``500``,
 ``timeout`` (holds the request ``hang_seconds``), then a verdict). Counted at the server:
 ``requests`` (every attempt), ``answered`` (verdicts sent), ``tokens`` (usage it reported),
 ``max_in_flight``. Usage::
@@ -135,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             status = int(fault)
-            headers = {"Retry-After": "0"} if status == 429 else None
+            headers = {"Retry-After": srv.retry_after} if status == 429 else None
             err = {"error": {"message": f"simulated {status}", "type": "server_error",
                              "param": None, "code": str(status)}}  # fmt: skip
             self._send(status, err, headers)
@@ -186,13 +186,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.mode = "fair"
         self.faults: tuple[str, ...] = ()
         self.hang_seconds = 5.0
+        self.retry_after = "0"
         self.delay = 0.0
         self.requests = 0
         self.answered = 0
@@ -215,6 +216,7 @@ class JudgeServer:
         faults: ``faulty``: what the first attempts of each distinct request get.
         hang_seconds: how long a ``timeout`` fault holds the request.
         delay: seconds every request waits before its answer (a slow judge).
+        retry_after: the Retry-After header of ``429`` faults.
     """
 
     def __init__(
@@ -224,8 +226,10 @@ class JudgeServer:
         faults: tuple[str, ...] = ("429", "500", "timeout"),
         hang_seconds: float = 5.0,
         delay: float = 0.0,
+        retry_after: str = "0",
     ) -> None:
         self._server = _Server()
+        self._server.retry_after = retry_after
         self._server.mode = mode
         self._server.faults = faults
         self._server.hang_seconds = hang_seconds
@@ -280,3 +284,27 @@ class JudgeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve_forever() -> None:
+    """``python -m tests.servers.judge_server [--port N] [--mode fair|biased|faulty]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a local OpenAI-compatible test judge")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--mode", choices=("fair", "biased", "faulty"), default="fair")
+    args = parser.parse_args()
+    server = _Server(port=args.port)
+    server.mode = args.mode
+    print(f"test judge on http://127.0.0.1:{args.port}/v1 ({args.mode}); Ctrl-C to stop",
+          flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    _serve_forever()

@@ -14,6 +14,9 @@ Behaviour is chosen by the request's ``model``:
   ``slow_seconds`` before the first chunk;
 - ``stream-error``: a stream that sends two chunks, then an error event.
 
+``/v1/messages`` speaks the Anthropic Messages API with the same behaviours
+(``tests/servers/anthropic_messages.py``).
+
 Streams send a final usage chunk only when the request asks for it
 (``stream_options.include_usage``), as the real API does. Every request is kept in
 ``requests`` as ``(path, body)``. Usage::
@@ -32,6 +35,8 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.servers.anthropic_messages import anthropic_error, messages
 
 __all__ = ["OpenAIServer"]
 
@@ -115,6 +120,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append((path, body))
         model = str(body.get("model", ""))
+        if model.startswith("error-") and path.endswith("/messages"):
+            status = int(model.split("-", 1)[1])
+            self._send_json(status, anthropic_error(status))
+            return
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             self._send_json(
@@ -135,6 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/chat/completions": self._chat,
             "/completions": self._completions,
             "/responses": self._responses,
+            "/messages": self._messages,
         }
         # Any API root works (``/v1``, Groq's ``/openai/v1``, ...).
         handler = next((h for suffix, h in handlers.items() if path.endswith(suffix)), None)
@@ -142,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
             return
         handler(body, model)
+
+    def _messages(self, body: dict[str, Any], model: str) -> None:
+        messages(body, model, self._send_json, self._send_events)
 
     # -------------------------------------------------------------- chat completions
     def _answer(self, body: dict[str, Any], user_text: str) -> str:

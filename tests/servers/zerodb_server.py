@@ -114,8 +114,13 @@ class _Table:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def info(self) -> dict[str, Any]:
-        return {"table_id": self.table_id, "table_name": self.name, "schema": self.schema,
-                "row_count": len(self.rows), "created_at": self.created_at}
+        return {
+            "table_id": self.table_id,
+            "table_name": self.name,
+            "schema": self.schema,
+            "row_count": len(self.rows),
+            "created_at": self.created_at,
+        }
 
 
 class _Closed(Exception):
@@ -125,8 +130,9 @@ class _Closed(Exception):
 class ZeroDBServer:
     """A real HTTP server on a free loopback port; use as a context manager or start/stop."""
 
-    def __init__(self, api_key: str = "test-api-key", *, accept_gzip: bool = True,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, api_key: str = "test-api-key", *, accept_gzip: bool = True, host: str = "127.0.0.1"
+    ) -> None:
         self.api_key = api_key
         self.accept_gzip = accept_gzip
         self.host = host
@@ -164,8 +170,12 @@ class ZeroDBServer:
         httpd = _QuietServer((self.host, self.port), Handler)
         self.port = httpd.server_address[1]
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"zerodb-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"zerodb-server-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
 
     def _close_listener(self) -> None:
@@ -193,9 +203,18 @@ class ZeroDBServer:
 
     # -- faults and inspection -------------------------------------------------------------
 
-    def inject(self, kind: str, *, route: str = "rows", times: int = 1, code: int = 503,
-               retry_after: str | None = None, seconds: float = 0.0, location: str = "",
-               body: str | None = None) -> None:
+    def inject(
+        self,
+        kind: str,
+        *,
+        route: str = "rows",
+        times: int = 1,
+        code: int = 503,
+        retry_after: str | None = None,
+        seconds: float = 0.0,
+        location: str = "",
+        body: str | None = None,
+    ) -> None:
         """Queue a fault for the next ``times`` requests to ``route`` (``"any"`` matches all)."""
         with self.lock:
             self.faults.append(
@@ -258,9 +277,15 @@ class ZeroDBServer:
                 break
         authorized = h.headers.get("X-API-Key") == self.api_key
         gz = h.headers.get("Content-Encoding", "").lower() == "gzip"
-        record = RequestRecord(method=method, path=path, route=route, authorized=authorized,
-                               gzip=gz, idempotency_key=h.headers.get("Idempotency-Key"),
-                               at=time.monotonic())
+        record = RequestRecord(
+            method=method,
+            path=path,
+            route=route,
+            authorized=authorized,
+            gzip=gz,
+            idempotency_key=h.headers.get("Idempotency-Key"),
+            at=time.monotonic(),
+        )
         raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         with self.lock:
             self.requests.append(record)
@@ -297,8 +322,9 @@ class ZeroDBServer:
     def _pre_fault(self, fault: Fault, path: str) -> None:
         if fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            body = Raw(fault.body) if fault.body is not None else {
-                "detail": f"injected {fault.code}"}
+            body = (
+                Raw(fault.body) if fault.body is not None else {"detail": f"injected {fault.code}"}
+            )
             raise _Answer(fault.code, body, headers)
         if fault.kind == "hang":
             self._stopping.wait(fault.seconds)
@@ -335,8 +361,12 @@ class ZeroDBServer:
     def _dispatch(self, route: str, method: str, p: dict[str, str], body: Any) -> _Answer:
         if route == "unknown":
             raise _Answer(404, {"detail": "Not Found"})
-        allowed = {"tables": ("GET", "POST"), "table": ("GET", "DELETE"),
-                   "rows": ("POST", "PUT", "DELETE"), "query": ("POST",)}[route]
+        allowed = {
+            "tables": ("GET", "POST"),
+            "table": ("GET", "DELETE"),
+            "rows": ("POST", "PUT", "DELETE"),
+            "query": ("POST",),
+        }[route]
         if method not in allowed:
             raise _Answer(405, {"detail": "Method Not Allowed"})
         if method in ("POST", "PUT") and not isinstance(body, Mapping):
@@ -393,8 +423,10 @@ class ZeroDBServer:
                 raise _Answer(422, {"detail": f"rows[{n}] must be an object"})
             for key, kind in fields.items():
                 value = row.get(key)
-                ok = value is None or (isinstance(value, _TYPES[kind])
-                                       and not (isinstance(value, bool) and kind != "boolean"))
+                ok = value is None or (
+                    isinstance(value, _TYPES[kind])
+                    and not (isinstance(value, bool) and kind != "boolean")
+                )
                 if not ok:
                     raise _Answer(422, {"detail": f"rows[{n}].{key} must be {kind}"})
             if row.get("id") in self.reject_ids:
@@ -420,7 +452,7 @@ class ZeroDBServer:
             raise _Answer(422, {"detail": "offset must be >= 0"})
         hits = [r for r in table.rows if matches(r, body.get("filter"))]
         hits = sort_rows(hits, body.get("sort"))
-        page = [project(r, body.get("projection")) for r in hits[offset:offset + limit]]
+        page = [project(r, body.get("projection")) for r in hits[offset : offset + limit]]
         return _Answer(200, {"rows": page, "total": len(hits), "limit": limit, "offset": offset})
 
     def _rows_put(self, p: dict[str, str], body: Mapping[str, Any]) -> _Answer:

@@ -16,6 +16,7 @@ import pytest
 from rlhf_otel import RLHFConfig, RLHFLogger
 from rlhf_otel._errors import StoreError
 from rlhf_otel.stores.zerodb._store import ZeroDBStore
+from tests.guards import returns
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import (
     echo_body,
@@ -97,8 +98,9 @@ def test_key_echoed_in_any_encoding_shows_nowhere(
 
 
 @pytest.mark.parametrize("umask", [0o000, 0o022])
-def test_spool_is_owner_only_at_any_umask(server: ZeroDBServer, key: str, tmp_path: Path,
-                                          umask: int) -> None:
+def test_spool_is_owner_only_at_any_umask(
+    server: ZeroDBServer, key: str, tmp_path: Path, umask: int
+) -> None:
     """Spool folders are 0700 and spool files 0600 whatever the umask."""
     root = tmp_path / "state" / "spool"
     old = os.umask(umask)
@@ -119,51 +121,54 @@ def test_spool_is_owner_only_at_any_umask(server: ZeroDBServer, key: str, tmp_pa
     folders = {p: m for p, m in modes.items() if "spool-" not in p}
     assert len(files) == 1
     assert set(files.values()) == {0o600}
-    assert folders == {"state": 0o700, "state/spool": 0o700, "state/spool/proj1": 0o700,
-                       "state/spool/proj1/rlhf_feedback": 0o700}
+    assert folders == {
+        "state": 0o700,
+        "state/spool": 0o700,
+        "state/spool/proj1": 0o700,
+        "state/spool/proj1/rlhf_feedback": 0o700,
+    }
 
 
 def _default_store(server: ZeroDBServer, key: str, spool: Path, **options: object) -> ZeroDBStore:
     """A store with the default timeouts, retries and backoffs."""
-    return ZeroDBStore(project_id="proj1", api_key=key, base_url=server.url, spool_dir=spool,
-                       **options)
+    return ZeroDBStore(
+        project_id="proj1", api_key=key, base_url=server.url, spool_dir=spool, **options
+    )
 
 
 @pytest.mark.parametrize("mode", ["refuse", "503"])
 def test_reads_during_an_outage_fail_within_the_read_timeout(
     server: ZeroDBServer, key: str, tmp_path: Path, mode: str
 ) -> None:
-    """With default settings, a read while the service refuses connections or answers 503
-    raises StoreError within read_timeout (5 s), pending writes included, not ~30 s."""
-    store = _default_store(server, key, tmp_path)
+    """A read while the service refuses connections or answers 503 raises StoreError once
+    read_timeout (5 s) is spent, pending writes included, although writes may retry for an
+    hour; close() gives up after flush_timeout and spools them (hang guard only)."""
+    store = _default_store(
+        server, key, tmp_path, retry_budget=3600.0, max_attempts=1000, flush_timeout=2.0
+    )
     assert store.initialize() is True
-    server.outage(60.0, mode=mode)
+    server.outage(3600.0, mode=mode)
     store.write(interactions(5), [])
     for read in (lambda: store.get_interaction("i0"), lambda: store.query_feedback()):
-        started = time.monotonic()
         with pytest.raises(StoreError, match="ZeroDB query failed"):
-            read()
-        assert time.monotonic() - started < 5.0 + 1.0
-    started = time.monotonic()
-    store.close()
-    assert time.monotonic() - started < 31.0
+            returns(read)
+    returns(store.close)
     assert len(spool_lines(tmp_path)) == 5
     assert store.config.read_timeout == 5.0
 
 
 @pytest.mark.parametrize("code", [401, 403])
-def test_refused_key_fails_reads_at_once(server: ZeroDBServer, key: str, tmp_path: Path,
-                                         code: int) -> None:
+def test_refused_key_fails_reads_at_once(
+    server: ZeroDBServer, key: str, tmp_path: Path, code: int
+) -> None:
     """A 401/403 to a read is not retried: StoreError at once, saying the key was refused,
     even with writes pending that got the same answer."""
     store = _default_store(server, key, tmp_path, probe_interval=1.0)
     assert store.initialize() is True
     server.inject("status", route="any", code=code, times=1000)
     store.write(interactions(3), [])
-    started = time.monotonic()
     with pytest.raises(StoreError, match="the API key was refused") as refused:
         store.get_interaction("i0")
-    assert time.monotonic() - started < 1.5
     assert f"HTTP {code}" in str(refused.value)
     assert server.count("query") == 1
     store.close()
@@ -171,27 +176,34 @@ def test_refused_key_fails_reads_at_once(server: ZeroDBServer, key: str, tmp_pat
 
 
 def test_close_with_the_service_down_is_bounded_by_export_timeout(
-    server: ZeroDBServer, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    server: ZeroDBServer,
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A logger on ZeroDB closes within export_timeout while the service refuses
-    connections, logs a WARNING saying how many records went to the spool, and status()
+    """A logger on ZeroDB closes (export_timeout 2 s) while the service refuses connections
+    for an hour, logs a WARNING saying how many records went to the spool, and status()
     counts them."""
     caplog.set_level(logging.WARNING, logger="rlhf_otel.stores.zerodb")
     monkeypatch.setenv("RLHF_OTEL_ZERODB_SPOOL_DIR", str(tmp_path))
-    logger = RLHFLogger(RLHFConfig(
-        backend="zerodb", zerodb_project_id="proj1", zerodb_api_key=key,
-        zerodb_base_url=server.url, export_timeout=2.0, enable_session_tracking=False,
-    ))
+    logger = RLHFLogger(
+        RLHFConfig(
+            backend="zerodb",
+            zerodb_project_id="proj1",
+            zerodb_api_key=key,
+            zerodb_base_url=server.url,
+            export_timeout=2.0,
+            enable_session_tracking=False,
+        )
+    )
     logger.initialize()
-    server.outage(60.0)
+    server.outage(3600.0)
     for k in range(6):
         logger.log_interaction(f"q{k}", f"a{k}", model="m1", user_id="u1")
     store = logger.store
     assert isinstance(store, ZeroDBStore)
-    started = time.monotonic()
-    logger.close()
-    assert time.monotonic() - started < 2.0 + 0.5
+    returns(logger.close)
     assert store.status().spooled == 6
     assert len(spool_lines(tmp_path)) == 6
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -201,20 +213,19 @@ def test_close_with_the_service_down_is_bounded_by_export_timeout(
 def test_close_with_a_hung_request_is_bounded_and_keeps_the_records(
     key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """close() while an insert hangs (default 30 s request timeout) returns within
-    flush_timeout, spools the stuck records once, and later answers change nothing."""
+    """close() while an insert hangs (a request timeout of an hour) returns after
+    flush_timeout, while the request still hangs, spools the stuck records once, and the
+    request's end changes nothing."""
     caplog.set_level(logging.WARNING, logger="rlhf_otel.stores.zerodb")
     with ZeroDBServer(key) as server:
-        store = _default_store(server, key, tmp_path, flush_timeout=1.5)
+        store = _default_store(server, key, tmp_path, flush_timeout=1.5, request_timeout=3600.0)
         assert store.initialize() is True
-        server.inject("hang", seconds=3.0)
+        server.inject("hang", seconds=3600.0)  # released when the server stops
         store.write(interactions(4), [])
         assert wait_until(lambda: server.count("rows") == 1)
-        started = time.monotonic()
-        store.close()
-        assert time.monotonic() - started < 1.5 + 0.5
+        returns(store.close)
         assert store.status().spooled == 4
-        time.sleep(3.5)  # the hung request ends; the abandoned sender must not spool again
-        assert store.status().spooled == 4
-        assert [r["id"] for r in spool_lines(tmp_path)] == ["i0", "i1", "i2", "i3"]
+    time.sleep(1.0)  # the hung request has ended; the abandoned sender must not spool again
+    assert store.status().spooled == 4
+    assert [r["id"] for r in spool_lines(tmp_path)] == ["i0", "i1", "i2", "i3"]
     assert any("closed with 4 record(s) in the spool" in r.getMessage() for r in caplog.records)

@@ -17,8 +17,14 @@ KEY = "mock-secret-key-0123"
 
 
 def _http(handler: Callable[[httpx.Request], httpx.Response], **options: object) -> ZeroDBHTTP:
-    settings: dict[str, object] = dict(project_id="p", api_key=KEY, base_url="http://127.0.0.1:1",
-                                       backoff_base=0.001, backoff_max=0.002, spool=False)
+    settings: dict[str, object] = dict(
+        project_id="p",
+        api_key=KEY,
+        base_url="http://127.0.0.1:1",
+        backoff_base=0.001,
+        backoff_max=0.002,
+        spool=False,
+    )
     settings.update(options)
     return ZeroDBHTTP(ZeroDBConfig(**settings), httpx.MockTransport(handler))  # type: ignore[arg-type]
 
@@ -46,12 +52,27 @@ def test_full_jitter_stays_under_the_exponential_ceiling() -> None:
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(200, Outcome.OK), (201, Outcome.OK), (301, Outcome.REFUSED), (307, Outcome.REFUSED),
-     (308, Outcome.REFUSED), (400, Outcome.REJECTED), (401, Outcome.REFUSED),
-     (403, Outcome.REFUSED), (404, Outcome.REFUSED), (408, Outcome.RETRY),
-     (409, Outcome.REJECTED), (413, Outcome.REJECTED), (422, Outcome.REJECTED),
-     (429, Outcome.RETRY), (500, Outcome.RETRY), (501, Outcome.REFUSED), (502, Outcome.RETRY),
-     (503, Outcome.RETRY), (504, Outcome.RETRY)],
+    [
+        (200, Outcome.OK),
+        (201, Outcome.OK),
+        (301, Outcome.REFUSED),
+        (307, Outcome.REFUSED),
+        (308, Outcome.REFUSED),
+        (400, Outcome.REJECTED),
+        (401, Outcome.REFUSED),
+        (403, Outcome.REFUSED),
+        (404, Outcome.REFUSED),
+        (408, Outcome.RETRY),
+        (409, Outcome.REJECTED),
+        (413, Outcome.REJECTED),
+        (422, Outcome.REJECTED),
+        (429, Outcome.RETRY),
+        (500, Outcome.RETRY),
+        (501, Outcome.REFUSED),
+        (502, Outcome.RETRY),
+        (503, Outcome.RETRY),
+        (504, Outcome.RETRY),
+    ],
 )
 def test_status_classification(status: int, outcome: Outcome) -> None:
     """Each status lands in its documented outcome; redirects are never followed."""
@@ -68,6 +89,7 @@ def test_status_classification(status: int, outcome: Outcome) -> None:
 
 def test_transport_errors_are_retried_and_marked_ambiguous_when_sent() -> None:
     """A refused connection was surely not processed; a read timeout may have been."""
+
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 

@@ -10,12 +10,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from rlhf_otel.records._schema import record_from_dict
 from rlhf_otel.stores.zerodb._store import ZeroDBStore
+from tests.guards import returns
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import (
     assert_accounted,
@@ -78,15 +80,13 @@ def test_outage_spools_and_recovers_with_every_record_once(
     time.sleep(OUTAGE_SECONDS + 0.5)
     stop.set()
     producer.join()
-    assert store.flush(10.0) is True
-    recovered = time.monotonic()
+    assert store.flush(60.0) is True
 
     # The batch in flight when the outage starts retries for up to retry_budget (0.8 s).
     during = [s for s in samples if began + 1.0 < s[0] < began + OUTAGE_SECONDS - 0.2]
     assert during
     assert not any(healthy for _, healthy, _ in during)
     assert max(spooled for _, _, spooled in during) > 0
-    assert recovered - began < OUTAGE_SECONDS + 5.0
     assert assert_unique(server) == {f"i{k}" for k in range(logged)}
     status = store.status()
     assert (status.delivered, status.spooled, dict(status.dropped)) == (logged, 0, {})
@@ -131,10 +131,18 @@ def test_next_process_replays_the_spool(server: ZeroDBServer, key: str, tmp_path
         )
         env = {**os.environ, "ZERODB_API_KEY": key, "PYTHONPATH": str(ROOT)}
         env.pop("ZERODB_PROJECT_ID", None)
-        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                              text=True, timeout=60, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         assert json.loads(done.stdout.strip().splitlines()[-1]) == {
-            "ok": True, "replayed": 25, "accepted": 0
+            "ok": True,
+            "replayed": 25,
+            "accepted": 0,
         }
         assert key not in done.stdout + done.stderr
         ids = assert_unique(revived)
@@ -170,18 +178,16 @@ def test_writes_never_block_and_overflow_goes_to_the_spool(
 ) -> None:
     """While the sender is stuck on a hung request, write() returns at once; past max_queue
     records go to the spool; afterwards every record is delivered once."""
-    store = ZeroDBStore(**fast(server, key, tmp_path, max_queue=10, request_timeout=2.0))
+    store = ZeroDBStore(**fast(server, key, tmp_path, max_queue=10, request_timeout=10.0))
     store.initialize()
-    server.inject("hang", seconds=1.0)
+    server.inject("hang", seconds=3600.0)  # released when the server stops
     store.write(interactions(5), [])
     assert wait_until(lambda: server.count("rows") == 1)
-    started = time.perf_counter()
     for k in range(5, 50, 5):
-        store.write(interactions(5, start=k), [])
-    assert time.perf_counter() - started < 0.2
+        returns(partial(store.write, interactions(5, start=k), []))
     status = store.status()
     assert (status.queued, status.spooled) == (10, 35)
-    assert store.flush(10.0) is True
+    assert store.flush(60.0) is True
     assert assert_unique(server) == {f"i{k}" for k in range(50)}
     assert_accounted(store, 50)
     store.close()
@@ -205,14 +211,13 @@ def test_without_spool_undeliverable_records_are_counted_dropped(
 def test_close_during_outage_returns_promptly_and_keeps_records(
     server: ZeroDBServer, key: str, tmp_path: Path
 ) -> None:
-    """close() while the service refuses connections does not wait out flush_timeout."""
-    store = ZeroDBStore(**fast(server, key, tmp_path, flush_timeout=30.0, probe_interval=60.0))
+    """close() while the service refuses connections does not wait out a flush_timeout of
+    an hour."""
+    store = ZeroDBStore(**fast(server, key, tmp_path, flush_timeout=3600.0, probe_interval=3600.0))
     store.initialize()
-    server.outage(30.0)
+    server.outage(3600.0)
     store.write(interactions(4), [])
-    started = time.perf_counter()
-    store.close()
-    assert time.perf_counter() - started < 5.0
+    returns(store.close)
     assert len(spool_lines(tmp_path)) == 4
     store.write(interactions(2, start=4), [])
     assert len(spool_lines(tmp_path)) == 6

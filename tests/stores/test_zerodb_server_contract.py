@@ -18,9 +18,10 @@ SCHEMA = {"fields": {"id": "string", "n": "number", "tags": "array"}, "indexes":
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with ZeroDBServer(KEY) as srv, httpx.Client(
-        base_url=srv.url + "/api/v1", headers={"X-API-Key": KEY}
-    ) as c:
+    with (
+        ZeroDBServer(KEY) as srv,
+        httpx.Client(base_url=srv.url + "/api/v1", headers={"X-API-Key": KEY}) as c,
+    ):
         assert c.post(TABLES, json={"table_name": "t", "schema": SCHEMA}).status_code == 201
         yield c
 
@@ -62,8 +63,11 @@ def test_insert_limits_and_types(client: httpx.Client) -> None:
 def test_gzip_body_is_accepted(client: httpx.Client) -> None:
     """A gzip body with Content-Encoding: gzip is inserted like a plain one."""
     body = gzip.compress(json.dumps({"rows": _rows(3)}).encode())
-    answer = client.post(TABLES + "/t/rows", content=body,
-                         headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    answer = client.post(
+        TABLES + "/t/rows",
+        content=body,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert answer.status_code == 201
     assert answer.json()["inserted_count"] == 3
 
@@ -77,8 +81,13 @@ def test_query_filters_sorts_and_pages(client: httpx.Client) -> None:
         assert answer.status_code == 200
         return dict(answer.json())
 
-    page = query(filter={"n": {"$gte": 5, "$lt": 15}}, sort={"n": -1}, limit=3, offset=2,
-                 projection={"id": 1, "_id": 0})
+    page = query(
+        filter={"n": {"$gte": 5, "$lt": 15}},
+        sort={"n": -1},
+        limit=3,
+        offset=2,
+        projection={"id": 1, "_id": 0},
+    )
     assert (page["rows"], page["total"]) == ([{"id": "r12"}, {"id": "r11"}, {"id": "r10"}], 10)
     tagged = query(filter={"tags": {"$in": ["odd"]}, "$or": [{"n": 1}, {"n": 19}]}, limit=10)
     assert [r["id"] for r in tagged["rows"]] == ["r1", "r19"]

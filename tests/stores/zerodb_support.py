@@ -27,14 +27,27 @@ def new_key() -> str:
     return "zdbk_" + secrets.token_hex(20)
 
 
-def interactions(n: int, prefix: str = "i", *, user: str = "u1", session: str = "s1",
-                 model: str = "m1", start: int = 0) -> list[Interaction]:
+def interactions(
+    n: int,
+    prefix: str = "i",
+    *,
+    user: str = "u1",
+    session: str = "s1",
+    model: str = "m1",
+    start: int = 0,
+) -> list[Interaction]:
     """``n`` interactions one second apart from ``T0``."""
     return [
         Interaction(
-            id=f"{prefix}{k}", prompt=f"question {k}", response=f"answer {k}",
-            timestamp=T0 + timedelta(seconds=k), model=model, user_id=user, session_id=session,
-            token_usage=TokenUsage(3, 4, 7), metadata={"k": k},
+            id=f"{prefix}{k}",
+            prompt=f"question {k}",
+            response=f"answer {k}",
+            timestamp=T0 + timedelta(seconds=k),
+            model=model,
+            user_id=user,
+            session_id=session,
+            token_usage=TokenUsage(3, 4, 7),
+            metadata={"k": k},
         )
         for k in range(start, start + n)
     ]
@@ -43,9 +56,16 @@ def interactions(n: int, prefix: str = "i", *, user: str = "u1", session: str = 
 def ratings(n: int, prefix: str = "f", *, target: str = "i", user: str = "u1") -> list[Feedback]:
     """``n`` rating feedbacks 1..5 on interactions ``{target}{k}``."""
     return [
-        Feedback(id=f"{prefix}{k}", interaction_id=f"{target}{k}", type=FeedbackType.RATING,
-                 data={"rating": k % 5 + 1, "max_rating": 5}, timestamp=T0 + timedelta(seconds=k),
-                 user_id=user, session_id="s1", target_ids=(f"{target}{k}",))
+        Feedback(
+            id=f"{prefix}{k}",
+            interaction_id=f"{target}{k}",
+            type=FeedbackType.RATING,
+            data={"rating": k % 5 + 1, "max_rating": 5},
+            timestamp=T0 + timedelta(seconds=k),
+            user_id=user,
+            session_id="s1",
+            target_ids=(f"{target}{k}",),
+        )
         for k in range(n)
     ]
 
@@ -53,10 +73,20 @@ def ratings(n: int, prefix: str = "f", *, target: str = "i", user: str = "u1") -
 def fast(server: ZeroDBServer, key: str, spool_dir: Path, **overrides: Any) -> dict[str, Any]:
     """Store settings with short timeouts and backoffs, for tests."""
     settings: dict[str, Any] = dict(
-        project_id="proj1", api_key=key, base_url=server.url, spool_dir=spool_dir,
-        connect_timeout=1.0, request_timeout=1.0, retry_budget=3.0, backoff_base=0.01,
-        backoff_max=0.05, retry_after_max=2.0, probe_interval=0.2, flush_timeout=5.0,
-        read_timeout=3.0, linger=0.0,
+        project_id="proj1",
+        api_key=key,
+        base_url=server.url,
+        spool_dir=spool_dir,
+        connect_timeout=1.0,
+        request_timeout=1.0,
+        retry_budget=3.0,
+        backoff_base=0.01,
+        backoff_max=0.05,
+        retry_after_max=2.0,
+        probe_interval=0.2,
+        flush_timeout=5.0,
+        read_timeout=3.0,
+        linger=0.0,
     )
     settings.update(overrides)
     return settings
@@ -154,8 +184,9 @@ def key_traces(text: str, key: str) -> list[str]:
         "plain": text,
         "url": unquote(text),
         "html": html.unescape(text),
-        "json": re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)),
-                       text).replace("\\/", "/"),
+        "json": re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text).replace(
+            "\\/", "/"
+        ),
     }
     for name, view in views.items():
         if key.lower() in view.lower():

@@ -49,7 +49,9 @@ def page_html(endpoint: str, widgets: list[dict[str, str]]) -> str:
     parts = []
     for attrs in widgets:
         text = " ".join(f'{k}="{html.escape(v)}"' for k, v in attrs.items())
-        parts.append(f'<div class="answer"><rlhf-feedback endpoint="{endpoint}" {text}></rlhf-feedback></div>')
+        parts.append(
+            f'<div class="answer"><rlhf-feedback endpoint="{endpoint}" {text}></rlhf-feedback></div>'
+        )
     return (
         "<!doctype html><html><head><meta charset=utf-8><title>chat</title>"
         f'<script type="module" src="{endpoint}/widget.js"></script></head><body>'

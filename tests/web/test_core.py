@@ -83,14 +83,23 @@ def test_body_cap_is_enforced_while_streaming(base_url: str) -> None:
             yield b"x" * 100
         yield b'"}'
 
-    r = httpx.post(f"{base_url}/echo", content=chunks(), headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{base_url}/echo", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
-    assert r.json() == {"error": "payload_too_large", "detail": "request body larger than 1000 bytes"}
+    assert r.json() == {
+        "error": "payload_too_large",
+        "detail": "request body larger than 1000 bytes",
+    }
 
 
 def test_declared_length_over_cap_is_refused(base_url: str) -> None:
     """A Content-Length over the cap is refused before reading."""
-    r = httpx.post(f"{base_url}/echo", content=b"[" + b"1," * 600 + b"1]", headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{base_url}/echo",
+        content=b"[" + b"1," * 600 + b"1]",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
 
 
@@ -99,17 +108,31 @@ def test_wrong_content_type_is_415(base_url: str) -> None:
     r = httpx.post(f"{base_url}/echo", content=b"{}", headers={"content-type": "text/plain"})
     assert r.status_code == 415
     assert r.json()["error"] == "unsupported_media_type"
-    r = httpx.post(f"{base_url}/echo", content=b"{}", headers={"content-type": "application/json; charset=latin-1"})
+    r = httpx.post(
+        f"{base_url}/echo",
+        content=b"{}",
+        headers={"content-type": "application/json; charset=latin-1"},
+    )
     assert r.status_code == 415
 
 
 def test_invalid_and_deep_json_are_400(base_url: str) -> None:
     """Broken JSON and nesting past the depth limit are 400, not 500."""
-    r = httpx.post(f"{base_url}/echo", content=b'{"a": ', headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{base_url}/echo", content=b'{"a": ', headers={"content-type": "application/json"}
+    )
     assert (r.status_code, r.json()["error"]) == (400, "invalid_json")
-    r = httpx.post(f"{base_url}/echo", content=b"[" * 9 + b"]" * 9, headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{base_url}/echo",
+        content=b"[" * 9 + b"]" * 9,
+        headers={"content-type": "application/json"},
+    )
     assert r.json() == {"error": "too_deep", "detail": "JSON nested deeper than 8 levels"}
-    r = httpx.post(f"{base_url}/echo", content=b'["[[[[[[[[[[[["]', headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{base_url}/echo",
+        content=b'["[[[[[[[[[[[["]',
+        headers={"content-type": "application/json"},
+    )
     assert (r.status_code, r.json()) == (200, {"got": ["[[[[[[[[[[[["]})
 
 
@@ -186,6 +209,8 @@ def test_web_all_is_sorted_and_complete() -> None:
 
     assert web.__all__ == sorted(web.__all__)
     public = {
-        n for n, v in vars(web).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)
+        n
+        for n, v in vars(web).items()
+        if not n.startswith("_") and not isinstance(v, types.ModuleType)
     } - {"annotations"}
     assert public == set(web.__all__)

@@ -36,7 +36,9 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture
 def wsgi_url(logger: RLHFLogger) -> Iterator[str]:
     """feedback_wsgi_app served by wsgiref on a free port, in a thread."""
-    server: WSGIServer = make_server("127.0.0.1", 0, feedback_wsgi_app(logger), handler_class=_Quiet)
+    server: WSGIServer = make_server(
+        "127.0.0.1", 0, feedback_wsgi_app(logger), handler_class=_Quiet
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -74,7 +76,11 @@ def test_fastapi_example_in_the_browser(logger: RLHFLogger, browser_context: Any
         page.locator("rlhf-feedback button[data-value=thumbs_up]").click()
         page.wait_for_function("document.querySelector('rlhf-feedback')?.dataset.state === 'saved'")
     [it] = logger.get_interactions()
-    assert (it.prompt, it.user_id, it.model) == ("What is OpenTelemetry?", "demo-user", "fake-model")
+    assert (it.prompt, it.user_id, it.model) == (
+        "What is OpenTelemetry?",
+        "demo-user",
+        "fake-model",
+    )
     [fb] = logger.get_feedback_for_interaction(it.id)
     assert (fb.data["value"], fb.user_id, fb.source) == ("thumbs_up", "demo-user", "web")
 

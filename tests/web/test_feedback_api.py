@@ -46,7 +46,9 @@ def _refused(r: httpx.Response, status: int, error: str) -> None:
     assert set(r.json()) == {"error", "detail"}
 
 
-def test_valid_submission_is_stored_with_server_stamps(api: httpx.Client, logger: RLHFLogger) -> None:
+def test_valid_submission_is_stored_with_server_stamps(
+    api: httpx.Client, logger: RLHFLogger
+) -> None:
     """A valid submission answers 201 with its id; the record has the token's user, source
     "web" and a server timestamp."""
     before = time.time()
@@ -120,7 +122,11 @@ def test_token_for_another_interaction(api: httpx.Client, logger: RLHFLogger) ->
     assert r.json()["detail"] == "this token does not cover interaction 'chat-1'"
     data = {"preferred_response_id": IID, "compared_response_ids": ["chat-3"]}
     pair = logger.feedback_token([IID, OTHER])
-    _refused(api.post("/feedback", json=_body(pair, type="comparative", data=data)), 403, "wrong_interaction")
+    _refused(
+        api.post("/feedback", json=_body(pair, type="comparative", data=data)),
+        403,
+        "wrong_interaction",
+    )
     _nothing_stored(logger)
 
 
@@ -141,14 +147,20 @@ def test_oversized_body(api: httpx.Client, logger: RLHFLogger) -> None:
 
 def test_invalid_json(api: httpx.Client, logger: RLHFLogger) -> None:
     """A body that is not JSON is 400."""
-    r = api.post("/feedback", content=b'{"token": "x", ', headers={"content-type": "application/json"})
+    r = api.post(
+        "/feedback", content=b'{"token": "x", ', headers={"content-type": "application/json"}
+    )
     _refused(r, 400, "invalid_json")
     _nothing_stored(logger)
 
 
 def test_ten_thousand_deep_json(api: httpx.Client, logger: RLHFLogger) -> None:
     """10,000 nested arrays are refused with 400 before parsing (no recursion error, no 500)."""
-    r = api.post("/feedback", content=b"[" * 10_000 + b"]" * 10_000, headers={"content-type": "application/json"})
+    r = api.post(
+        "/feedback",
+        content=b"[" * 10_000 + b"]" * 10_000,
+        headers={"content-type": "application/json"},
+    )
     _refused(r, 400, "too_deep")
     _nothing_stored(logger)
 
@@ -157,7 +169,11 @@ def test_wrong_content_type(api: httpx.Client, logger: RLHFLogger) -> None:
     """A form-encoded or text body is 415."""
     token = logger.feedback_token(IID)
     _refused(api.post("/feedback", data={"token": token}), 415, "unsupported_media_type")
-    _refused(api.post("/feedback", content=b"{}", headers={"content-type": "text/plain"}), 415, "unsupported_media_type")
+    _refused(
+        api.post("/feedback", content=b"{}", headers={"content-type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
     _nothing_stored(logger)
 
 
@@ -165,7 +181,9 @@ def test_rate_limit_per_token(logger: RLHFLogger) -> None:
     """Past a token's burst, 429 with Retry-After; the refused ones are not stored."""
     with running_server(feedback_app(logger, token_rate=0.1, token_burst=2)) as url:
         token = logger.feedback_token(IID)
-        codes = [httpx.post(f"{url}/feedback", json=_body(token, client_key=f"c{i}")) for i in range(4)]
+        codes = [
+            httpx.post(f"{url}/feedback", json=_body(token, client_key=f"c{i}")) for i in range(4)
+        ]
     assert [r.status_code for r in codes] == [201, 201, 429, 429]
     assert codes[2].headers["retry-after"] == "10"
     _refused(codes[2], 429, "rate_limited")
@@ -185,7 +203,11 @@ def test_rate_limit_per_address(logger: RLHFLogger) -> None:
 def test_client_cannot_set_time_source_or_user(api: httpx.Client, logger: RLHFLogger) -> None:
     """Fields the server sets are refused with 422 naming them."""
     token = logger.feedback_token(IID)
-    for name, value in (("timestamp", "2020-01-01T00:00:00Z"), ("source", "admin"), ("user_id", "x")):
+    for name, value in (
+        ("timestamp", "2020-01-01T00:00:00Z"),
+        ("source", "admin"),
+        ("user_id", "x"),
+    ):
         r = api.post("/feedback", json=_body(token, **{name: value}))
         _refused(r, 422, "invalid")
         assert r.json()["detail"].startswith(f"field(s) ['{name}'] not accepted")
@@ -214,9 +236,15 @@ def test_supersedes_only_own_earlier_version(api: httpx.Client, logger: RLHFLogg
     other = api.post("/feedback", json=_body(logger.feedback_token(IID))).json()["id"]
     r = api.post("/feedback", json=_body(token, client_key="k2", supersedes=other))
     _refused(r, 403, "bad_supersedes")
-    r = api.post("/feedback", json=_body(token, type="rating", data={"rating": 2}, client_key="k3", supersedes=first))
+    r = api.post(
+        "/feedback",
+        json=_body(token, type="rating", data={"rating": 2}, client_key="k3", supersedes=first),
+    )
     _refused(r, 403, "bad_supersedes")
-    ok = api.post("/feedback", json=_body(token, client_key="k4", data={"value": "thumbs_down"}, supersedes=first))
+    ok = api.post(
+        "/feedback",
+        json=_body(token, client_key="k4", data={"value": "thumbs_down"}, supersedes=first),
+    )
     assert ok.status_code == 201
     assert len(logger.query_feedback()) == 3
     stats = logger.get_feedback_stats()
@@ -228,7 +256,13 @@ def test_batch_reports_each_item(api: httpx.Client, logger: RLHFLogger) -> None:
     token = logger.feedback_token(IID)
     r = api.post(
         "/feedback/batch",
-        json={"items": [_body(token), _body("forged.x.y"), _body(token, type="text", data={"comment": "ok"}, client_key="k2")]},
+        json={
+            "items": [
+                _body(token),
+                _body("forged.x.y"),
+                _body(token, type="text", data={"comment": "ok"}, client_key="k2"),
+            ]
+        },
     )
     assert r.status_code == 200
     assert [item["code"] for item in r.json()["results"]] == [201, 401, 201]

@@ -29,8 +29,20 @@ def test_serve_writes_to_the_local_store(tmp_path: Path) -> None:
     the store when stopped with SIGTERM."""
     port = _free_port()
     env = {**os.environ, "RLHF_OTEL_FEEDBACK_SECRET": SECRET}
-    cmd = [sys.executable, "-m", "rlhf_otel.cli", "serve", "--port", str(port),
-           "--data-dir", str(tmp_path), "--allow-origin", "http://app.test", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlhf_otel.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+        "--allow-origin",
+        "http://app.test",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -48,7 +60,11 @@ def test_serve_writes_to_the_local_store(tmp_path: Path) -> None:
         body = {"token": token, "type": "binary", "data": {"value": "thumbs_up"}, "client_key": "a"}
         r = httpx.post(f"{url}/feedback", json=body, headers={"origin": "http://app.test"})
         assert (r.status_code, r.headers["access-control-allow-origin"]) == (201, "http://app.test")
-        r = httpx.post(f"{url}/feedback", json={**body, "client_key": "b"}, headers={"origin": "http://evil.test"})
+        r = httpx.post(
+            f"{url}/feedback",
+            json={**body, "client_key": "b"},
+            headers={"origin": "http://evil.test"},
+        )
         assert r.status_code == 403
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -56,7 +72,12 @@ def test_serve_writes_to_the_local_store(tmp_path: Path) -> None:
     assert proc.returncode == 143  # the CLI's code after SIGTERM, once the store is flushed
     with JsonlStore(tmp_path) as store:
         [fb] = list(store.scan_feedback())
-    assert (fb.interaction_id, fb.user_id, fb.source, fb.data["value"]) == ("chat-9", "u-1", "web", "thumbs_up")
+    assert (fb.interaction_id, fb.user_id, fb.source, fb.data["value"]) == (
+        "chat-9",
+        "u-1",
+        "web",
+        "thumbs_up",
+    )
 
 
 def test_serve_needs_a_secret(tmp_path: Path) -> None:
@@ -64,7 +85,10 @@ def test_serve_needs_a_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RLHF_OTEL_FEEDBACK_SECRET"}
     done = subprocess.run(
         [sys.executable, "-m", "rlhf_otel.cli", "serve", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=30,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert (done.returncode, done.stderr) == (
         2,

@@ -476,6 +476,11 @@
       });
     };
     rows("agreement", data.agreement, (a) => [a.kind, a.items, a.raters, fmt(a.krippendorff_alpha), fmt(a.fleiss_kappa), fmt(a.cohen_kappa)]);
+    const ci = (x, c) => fmt(x) + (c ? " (" + fmt(c[0], 2) + " to " + fmt(c[1], 2) + ")" : "");
+    const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+    rows("judges", data.judges || [], (a) => [a.judge, a.kind, a.items, pct(a.percent_agreement),
+      ci(a.cohen_kappa, a.cohen_kappa_ci), ci(a.krippendorff_alpha, a.krippendorff_alpha_ci),
+      fmt(a.mean_difference), pct(a.position_bias_rate), fmt(a.human ? a.human.krippendorff_alpha : null)]);
     rows("reviewers", Object.entries(data.reviewers), ([n, r]) => [n, r.reviews, fmt(r.items_per_hour, 1), fmt(r.median_seconds_per_item, 1)]);
   }
 

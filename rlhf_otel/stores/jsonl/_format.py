@@ -95,7 +95,6 @@ def stem_for(kind: str, created: datetime, writer: str, seq: int) -> str:
     return f"{kind}-{created.strftime('%Y%m%dT%H%M%S%f')}Z-{writer}-{seq:06d}"
 
 
-
 def dumps_line(record: Mapping[str, Any]) -> bytes:
     """One compact JSON line (UTF-8, ``\\n``-terminated); odd values become their ``repr``."""
     if _orjson is not None:

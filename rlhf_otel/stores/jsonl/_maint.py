@@ -190,8 +190,11 @@ class Maintenance:
             os.close(out)
             os.close(fd)
             self._dir.unlink(tmp)
-            _log.warning("rlhf-otel JSONL store: %s holds a line over %d bytes; left "
-                         "uncompressed", stem, self._max_line)
+            _log.warning(
+                "rlhf-otel JSONL store: %s holds a line over %d bytes; left uncompressed",
+                stem,
+                self._max_line,
+            )
             return False
         except BaseException:
             os.close(out)
@@ -468,8 +471,11 @@ class Maintenance:
             self._dir.rename(tmp, name)
             return removed
         except _Oversized:
-            _log.warning("rlhf-otel JSONL store: %s holds a line over %d bytes; not purged",
-                         stem, self._max_line)
+            _log.warning(
+                "rlhf-otel JSONL store: %s holds a line over %d bytes; not purged",
+                stem,
+                self._max_line,
+            )
             return 0
         finally:
             if out >= 0:

@@ -18,8 +18,14 @@ _WORDS: Final = (
     "confusing", "verbose", "missing", "context", "example", "docs", "install", "version",
 )  # fmt: skip
 _COMPLAINTS: Final = (
-    "too slow", "wrong answer", "not helpful", "missing context", "too verbose",
-    "hallucinated api", "broken code", "ignored the question",
+    "too slow",
+    "wrong answer",
+    "not helpful",
+    "missing context",
+    "too verbose",
+    "hallucinated api",
+    "broken code",
+    "ignored the question",
 )
 _SCALES: Final = ((1, 5), (1, 10), (0, 100), (1, 7))
 _DIMS: Final = ("accuracy", "helpfulness", "safety", "style")
@@ -145,8 +151,9 @@ class RealisticRecords:
                 q = min(1.0, max(0.0, quality + rng.uniform(-0.3, 0.3)))
                 for _ in range(raters):
                     up = rng.random() < q
-                    records.append(self._fb(target, "binary",
-                                            {"value": "thumbs_up" if up else "thumbs_down"}))
+                    records.append(
+                        self._fb(target, "binary", {"value": "thumbs_up" if up else "thumbs_down"})
+                    )
         elif roll < 0.65:
             lo_s, hi_s = rng.choice(_SCALES)
             for target in members:

@@ -180,8 +180,10 @@ class ZeroDBHTTP:
             request_timeout = httpx.Timeout(
                 min(t, self._config.request_timeout), connect=min(t, self._config.connect_timeout)
             )
-        token = None if _SUPPRESS_KEY is None else otel_context.attach(
-            otel_context.set_value(_SUPPRESS_KEY, True)
+        token = (
+            None
+            if _SUPPRESS_KEY is None
+            else otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))
         )
         with self._lock:
             self._requests += 1
@@ -301,8 +303,12 @@ class ZeroDBHTTP:
         self._client.close()
 
 
-def _pause(delay: float, stop: threading.Event | None,
-           give_up: Callable[[Attempt], bool] | None, failed: Attempt) -> bool:
+def _pause(
+    delay: float,
+    stop: threading.Event | None,
+    give_up: Callable[[Attempt], bool] | None,
+    failed: Attempt,
+) -> bool:
     """Sleep ``delay`` seconds; ``True`` (at once) if ``stop`` is set or ``give_up(failed)``."""
     if give_up is None:
         if stop is None:

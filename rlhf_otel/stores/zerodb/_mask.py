@@ -19,10 +19,20 @@ MAX_QUOTED_CHARS: Final = 200
 """The most characters of a server's answer (or an error text) quoted in a message."""
 MIN_KEY_CHARS: Final = 6
 _SCAN_CHARS: Final = 8192
-_JSON_ESCAPES: Final = {"/": "/", "\\": "\\", '"': '"', "b": " ", "f": " ", "n": " ",
-                        "r": " ", "t": " "}
-_ESCAPE: Final = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
-                            r"|\\u([0-9a-fA-F]{4})|\\([/\\\"bfnrt])")
+_JSON_ESCAPES: Final = {
+    "/": "/",
+    "\\": "\\",
+    '"': '"',
+    "b": " ",
+    "f": " ",
+    "n": " ",
+    "r": " ",
+    "t": " ",
+}
+_ESCAPE: Final = re.compile(
+    r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|\\u([0-9a-fA-F]{4})|\\([/\\\"bfnrt])"
+)
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]+")
 
 
@@ -151,8 +161,13 @@ def _alternation(forms: set[str], flags: int) -> re.Pattern[str] | None:
 
 # httpx and httpcore log response headers at DEBUG: a server echoing the key in one (a
 # redirect's Location, say) would put it in the application's logs.
-_HTTP_LOGGERS: Final = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2",
-                        "httpcore.proxy")
+_HTTP_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
 
 
 class _KeyLogFilter(logging.Filter):

@@ -17,6 +17,7 @@ from rlhf_otel.records import (
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
+    json_default,
     record_from_dict,
 )
 
@@ -90,13 +91,8 @@ def insert_body(rows: Sequence[Row]) -> bytes:
     """The insert request body for ``rows``, assembled from their pre-encoded JSON."""
     return ('{"rows":[' + ",".join(r.json for r in rows) + '],"return_ids":false}').encode()
 
+
 SORT_WRITTEN: Final[Mapping[str, int]] = {"written_us": 1}
-
-
-def _fallback(value: object) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
 
 
 def _finite(value: Any) -> Any:
@@ -119,7 +115,7 @@ def encode_record(record: Interaction | Feedback) -> tuple[dict[str, Any], str]:
     try:
         text = _ENCODER.encode(d)
     except (TypeError, ValueError):
-        d = _finite(json.loads(json.dumps(d, default=_fallback)))
+        d = _finite(json.loads(json.dumps(d, default=json_default)))
         text = _ENCODER.encode(d)
     return d, text
 
@@ -182,7 +178,9 @@ def _time_range(start: Any, end: Any) -> dict[str, str] | None:
 
 
 def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
-    """The MongoDB-style filter of ``flt`` (``limit``/``offset`` are applied by paging)."""
+    """The interactions ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side
+    of the one filter meaning (the exports' ``interaction_query`` is the engine's side);
+    ``limit``/``offset`` are applied by paging."""
     q: dict[str, Any] = {"type": "interaction"}
     if flt is None:
         return q
@@ -198,7 +196,9 @@ def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
 
 
 def feedback_query(flt: FeedbackFilter | None) -> dict[str, Any]:
-    """The MongoDB-style filter of ``flt`` (``limit``/``offset`` are applied by paging)."""
+    """The feedback ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side of
+    the one filter meaning (the exports' ``feedback_query`` is the engine's side);
+    ``limit``/``offset`` are applied by paging."""
     q: dict[str, Any] = {"type": "feedback"}
     if flt is None:
         return q

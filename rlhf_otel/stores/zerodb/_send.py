@@ -88,8 +88,14 @@ class _Result:
 class Sender:
     """Owns the thread that moves queued rows to ZeroDB (or to the spool)."""
 
-    def __init__(self, config: ZeroDBConfig, http: ZeroDBHTTP, spool: Spool | None,
-                 drops: DropCounter, state: SenderState) -> None:
+    def __init__(
+        self,
+        config: ZeroDBConfig,
+        http: ZeroDBHTTP,
+        spool: Spool | None,
+        drops: DropCounter,
+        state: SenderState,
+    ) -> None:
         self._config = config
         self._http = http
         self._spool = spool
@@ -138,8 +144,11 @@ class Sender:
                 else:
                     if len(st.queue) < self._config.batch_size and not st.urgent:
                         st.cv.wait_for(
-                            lambda: len(st.queue) >= self._config.batch_size
-                            or bool(st.urgent) or st.stop,
+                            lambda: (
+                                len(st.queue) >= self._config.batch_size
+                                or bool(st.urgent)
+                                or st.stop
+                            ),
                             timeout=self._config.linger,
                         )
                     n = min(len(st.queue), self._config.batch_size)
@@ -182,8 +191,11 @@ class Sender:
         for reason, n in result.dropped.items():
             self._drops.add(reason, n)
         if sum(result.dropped.values()):
-            _LOG.error("ZeroDB store: service rejected %d record(s): %s",
-                       sum(result.dropped.values()), result.error)
+            _LOG.error(
+                "ZeroDB store: service rejected %d record(s): %s",
+                sum(result.dropped.values()),
+                result.error,
+            )
         with self._st.cv:
             self._st.failing = False
             if own:
@@ -203,8 +215,12 @@ class Sender:
         st.down_until = time.monotonic() + self._config.probe_interval
         if was:
             where = f"spooling to {self._spool.path}" if self._spool else "dropping (spool off)"
-            _LOG.warning("ZeroDB store: cannot deliver (%s); %s, trying again every %.1fs",
-                         error, where, self._config.probe_interval)
+            _LOG.warning(
+                "ZeroDB store: cannot deliver (%s); %s, trying again every %.1fs",
+                error,
+                where,
+                self._config.probe_interval,
+            )
 
     def _succeeded(self) -> None:
         st = self._st
@@ -248,10 +264,15 @@ class Sender:
 
     def _missing(self, rows: list[Row]) -> list[Row] | None:
         keys = [r.key for r in rows]
-        payload = {"filter": {"idempotency_key": {"$in": keys}},
-                   "projection": {"idempotency_key": 1}, "limit": 1000, "offset": 0}
-        attempt = self._http.send("POST", self._query_path, payload,
-                                  timeout=self._config.request_timeout)
+        payload = {
+            "filter": {"idempotency_key": {"$in": keys}},
+            "projection": {"idempotency_key": 1},
+            "limit": 1000,
+            "offset": 0,
+        }
+        attempt = self._http.send(
+            "POST", self._query_path, payload, timeout=self._config.request_timeout
+        )
         if attempt.status == 404:  # no table yet, so none of them is stored
             return list(rows)
         if attempt.outcome is not Outcome.OK or not isinstance(attempt.body, Mapping):
@@ -279,9 +300,14 @@ class Sender:
             return insert_body(missing) if missing else Attempt(Outcome.OK)
 
         attempt = self._http.call(
-            "POST", self._rows_path, insert_body(rows),
-            budget=self._config.retry_budget, stop=self._stop_event, on_retry=on_retry,
-            give_up=self._give_up, on_failure=self._retrying,
+            "POST",
+            self._rows_path,
+            insert_body(rows),
+            budget=self._config.retry_budget,
+            stop=self._stop_event,
+            on_retry=on_retry,
+            give_up=self._give_up,
+            on_failure=self._retrying,
         )
         rows = current[0]
         result = _Result(delivered=already[0])
@@ -295,7 +321,7 @@ class Sender:
                     result.dropped[f"rejected_{attempt.status}"] += 1
                     result.error = attempt.error
             else:
-                for part in (rows[: len(rows) // 2], rows[len(rows) // 2:]):
+                for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
                     if result.leftover:
                         result.leftover.extend(part)
                     else:
@@ -333,11 +359,17 @@ class Sender:
         if found.outcome is Outcome.OK:
             return False
         if found.status == 404:
-            payload = {"table_name": self._config.table_name, "schema": dict(TABLE_SCHEMA),
-                       "description": "rlhf-otel interactions and feedback"}
+            payload = {
+                "table_name": self._config.table_name,
+                "schema": dict(TABLE_SCHEMA),
+                "description": "rlhf-otel interactions and feedback",
+            }
             made = self._http.call(
-                "POST", f"/projects/{self._config.project_id}/database/tables", payload,
-                budget=budget, max_attempts=tries,
+                "POST",
+                f"/projects/{self._config.project_id}/database/tables",
+                payload,
+                budget=budget,
+                max_attempts=tries,
             )
             if made.outcome is Outcome.OK:
                 _LOG.info("ZeroDB store: created table %s", self._config.table_name)
@@ -378,7 +410,7 @@ class Sender:
         assert self._spool is not None
         size = self._config.batch_size
         for start in range(claim.start, len(claim.lines), size):
-            rows, corrupt = self._parse(claim.lines[start:start + size])
+            rows, corrupt = self._parse(claim.lines[start : start + size])
             result = self._deliver(rows, check_first=True) if rows else _Result()
             if result.leftover:
                 result = _Result(leftover=result.leftover, error=result.error)
@@ -387,8 +419,9 @@ class Sender:
             if corrupt:
                 result.dropped["spool_corrupt"] += corrupt
             if not claim.own:
-                result = _Result(delivered=result.delivered, dropped=result.dropped,
-                                 error=result.error)
+                result = _Result(
+                    delivered=result.delivered, dropped=result.dropped, error=result.error
+                )
             self._settle(result, own=claim.own, replay=True)
             self._spool.progress(claim, min(start + size, len(claim.lines)))
         return True
@@ -415,8 +448,9 @@ class Sender:
         with self._st.cv:
             return self._st.failing or not self._st.healthy
 
-    def flush(self, timeout: float, *, await_probe: bool = True,
-              while_failing: bool = True) -> bool:
+    def flush(
+        self, timeout: float, *, await_probe: bool = True, while_failing: bool = True
+    ) -> bool:
         """Wait until nothing of this store is pending; see ``ZeroDBStore.flush``.
 
         While the service is down and everything pending is spooled, wait for the next probe
@@ -441,8 +475,10 @@ class Sender:
                     if in_memory == 0 and spooled == 0:
                         return True
                     now = time.monotonic()
-                    if in_memory == 0 and self._down(now) and (
-                        not await_probe or st.down_until >= probe_deadline
+                    if (
+                        in_memory == 0
+                        and self._down(now)
+                        and (not await_probe or st.down_until >= probe_deadline)
                     ):
                         return False
                     if now >= deadline or not self._thread.is_alive():

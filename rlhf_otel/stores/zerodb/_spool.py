@@ -186,8 +186,9 @@ class Spool:
             lines.pop()
         own = self._own.get(name)
         start = own[1] if own is not None else 0
-        return Claim(name=name, path=claimed, lines=lines, start=start, own=own is not None,
-                     handle=handle)
+        return Claim(
+            name=name, path=claimed, lines=lines, start=start, own=own is not None, handle=handle
+        )
 
     def progress(self, claim: Claim, settled: int) -> None:
         """Record that ``claim.lines[:settled]`` are delivered or dropped."""

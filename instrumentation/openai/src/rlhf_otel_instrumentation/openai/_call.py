@@ -237,17 +237,13 @@ class Call:
         abandoned: bool = False,
     ) -> None:
         """End the span with what the call returned (once; later calls do nothing)."""
-        request = self.request
-        self.handler.stop(
-            self.llm,
-            response,
-            messages=request.messages,
-            params=request.params,
-            user_id=request.user_id,
-            capture=self.settings.capture_content,
-            abandoned=abandoned,
-            error=error,
-        )
+        request, llm = self.request, self.llm
+        llm.messages, llm.params, llm.user_id = request.messages, request.params, request.user_id
+        capture = self.settings.capture_content
+        if error is None:
+            llm.stop(response, capture=capture, abandoned=abandoned)
+        else:
+            llm.fail(error, response, capture=capture, abandoned=abandoned)
 
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]

@@ -1,0 +1,490 @@
+"""Foreign spans to interactions across a whole trace: content sent as log records joined to
+its span, and one interaction per answer a person sees (the outermost span).
+
+Rules (documented in docs/dialects.md):
+
+- **Logs join spans** by trace and span id, whichever arrives first. A model-call span with
+  neither prompt nor answer waits ``content_wait`` seconds for its log records; past that it
+  is stored as it is and counted (``content_logs_missing``). Log records whose span never
+  comes are counted (``logs_without_span``) after ``trace_wait``.
+- **Outermost span wins**: the spans of a trace are held until its root span (no parent, or
+  a remote one) has been seen, or ``trace_wait`` seconds (counted ``trace_root_timeout``).
+  A candidate is a model-call span (``llm``) or an agent/chain span (``wrapper``) that holds
+  both the user's input and an answer. A candidate with no candidate above it is an
+  interaction; every candidate below it becomes one of its ``metadata["steps"]``. So two
+  instrumentations wrapping the same call give one interaction (the outer span, filled in
+  from the inner one where it says nothing), and an agent run gives one interaction whose
+  steps are its model calls.
+- **Feedback on the trace**: feedback whose interaction id is the trace id, or names a span
+  of the trace above or inside the interaction, is moved onto that interaction; feedback for
+  a trace still held waits with it.
+- Bounds: at most ``max_traces`` traces and ``max_spans`` spans each are held; past them the
+  oldest trace is settled early (``trace_evicted``). Nothing held is lost: ``drain`` settles
+  everything (at shutdown).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from rlhf_otel._counters import DropCounter
+from rlhf_otel.recording._dialects import KIND_LLM, KIND_WRAPPER, EventView
+from rlhf_otel.records import Feedback, Interaction, TokenUsage
+
+__all__ = ["Assembled", "TraceAssembler"]
+
+_ALIASES: Final = 100_000
+
+
+@dataclass(slots=True)
+class Assembled:
+    """Records settled by one call: interactions and the feedback that waited for them."""
+
+    interactions: list[Interaction] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+
+    def extend(self, other: Assembled) -> None:
+        """Add ``other``'s records."""
+        self.interactions.extend(other.interactions)
+        self.feedback.extend(other.feedback)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    span: Any
+    interaction: Interaction
+    kind: str
+    parent: int | None
+    needs_content: bool
+    since: float
+
+
+@dataclass(slots=True)
+class _Trace:
+    born: float
+    candidates: dict[int, _Candidate] = field(default_factory=dict)
+    parents: dict[int, int | None] = field(default_factory=dict)
+    logs: dict[int, list[EventView]] = field(default_factory=dict)
+    feedback: list[Feedback] = field(default_factory=list)
+    root_seen: bool = False
+
+
+Decode = Callable[[Any, Sequence[EventView]], tuple[Interaction | None, str | None]]
+
+
+def _parent_of(span: Any) -> tuple[int | None, bool]:
+    """(parent span id, whether the parent is in another process)."""
+    parent = getattr(span, "parent", None)
+    if parent is not None:
+        return parent.span_id, bool(parent.is_remote)
+    pid = getattr(span, "parent_span_id", None)
+    return pid, bool(getattr(span, "parent_is_remote", False))
+
+
+class TraceAssembler:
+    """Holds foreign spans, their log records and feedback on them until a trace settles.
+
+    Args:
+        decode: ``(span, joined log records) -> (interaction, kind)`` (the dialect layer).
+        sink: where records settled by the timer go (the exporter's or receiver's write).
+        content_wait: seconds a model-call span with no content waits for its logs.
+        trace_wait: seconds a trace waits for its root span.
+        max_traces: traces held at most.
+        max_spans: spans held per trace at most.
+    """
+
+    def __init__(
+        self,
+        decode: Decode,
+        sink: Callable[[Assembled], None] | None = None,
+        *,
+        content_wait: float = 5.0,
+        trace_wait: float = 30.0,
+        max_traces: int = 10_000,
+        max_spans: int = 2_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._decode = decode
+        self._sink = sink
+        self.content_wait = content_wait
+        self.trace_wait = trace_wait
+        self.max_traces = max_traces
+        self.max_spans = max_spans
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._traces: OrderedDict[int, _Trace] = OrderedDict()
+        self._aliases: OrderedDict[str, str] = OrderedDict()
+        self._settled: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self.gave_up = DropCounter()
+        """Waits that ended without what they waited for, by reason (nothing is lost)."""
+        self._timer: threading.Thread | None = None
+        self._closed = False
+        self.expect_logs = False
+        """Wait for the log records of spans without content (set once a logs exporter
+        is attached, or logs were received); without it such spans settle at once."""
+
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def pending(self) -> int:
+        """Spans held now."""
+        with self._lock:
+            return sum(len(t.candidates) for t in self._traces.values())
+
+    def spans(self, spans: Iterable[tuple[Any, bool]]) -> Assembled:
+        """Take spans in the order they ended: ``(span, foreign)`` where ``foreign`` says a
+        dialect marks it (others only tell the trace's shape). Returns what settled."""
+        out = Assembled()
+        now = self._clock()
+        with self._lock:
+            for span, foreign in spans:
+                ctx = span.get_span_context()
+                parent, remote = _parent_of(span)
+                trace = self._traces.get(ctx.trace_id)
+                if foreign:
+                    if trace is None:
+                        trace = self._new(ctx.trace_id, now, out)
+                    self._add(trace, span, ctx.span_id, parent, now)
+                elif trace is None:
+                    continue
+                elif len(trace.parents) < self.max_spans:
+                    trace.parents[ctx.span_id] = parent
+                if parent is None or remote:
+                    trace.root_seen = True
+                self._settle_if_ready(ctx.trace_id, trace, now, out)
+            out.extend(self._expire(now))
+        self._arm()
+        return out
+
+    def logs(self, records: Iterable[tuple[int, int, EventView]]) -> Assembled:
+        """Take GenAI log records ``(trace_id, span_id, event)``; returns what settled."""
+        out = Assembled()
+        now = self._clock()
+        with self._lock:
+            touched: set[int] = set()
+            for trace_id, span_id, event in records:
+                if (trace_id, span_id) in self._settled:
+                    continue  # its span was stored with its own content (span and event mode)
+                trace = self._traces.get(trace_id)
+                if trace is None:
+                    trace = self._new(trace_id, now, out)
+                trace.logs.setdefault(span_id, []).append(event)
+                cand = trace.candidates.get(span_id)
+                if cand is not None:
+                    self._redecode(trace, span_id, cand)
+                touched.add(trace_id)
+            for trace_id in touched:
+                trace = self._traces.get(trace_id)
+                if trace is not None:
+                    self._settle_if_ready(trace_id, trace, now, out)
+            out.extend(self._expire(now))
+        self._arm()
+        return out
+
+    def feedback(self, feedback: Sequence[Feedback]) -> list[Feedback]:
+        """Feedback moved onto the interaction its trace settled into; feedback on a trace
+        still held is kept until it settles (and returned then)."""
+        if not feedback:
+            return []
+        out: list[Feedback] = []
+        with self._lock:
+            if not self._aliases and not self._traces:
+                return list(feedback)
+            for fb in feedback:
+                if fb.interaction_id not in self._aliases:
+                    trace = self._traces.get(_trace_of(fb.interaction_id))
+                    if trace is not None:
+                        trace.feedback.append(fb)
+                        continue
+                out.append(_retarget(fb, self._aliases))
+        return out
+
+    def holds(self, trace_id: int) -> bool:
+        """Whether spans of ``trace_id`` are held (a cheap test for every ended span)."""
+        return trace_id in self._traces
+
+    def hold_or_retarget(self, fb: Feedback) -> Feedback | None:
+        """``fb`` moved onto the interaction its ids alias, or ``None`` when it names a
+        trace still held (it is given back when that trace settles)."""
+        if not self._aliases and not self._traces:
+            return fb
+        with self._lock:
+            if fb.interaction_id not in self._aliases:
+                trace = self._traces.get(_trace_of(fb.interaction_id))
+                if trace is not None:
+                    trace.feedback.append(fb)
+                    return None
+            return _retarget(fb, self._aliases)
+
+    def expire(self) -> Assembled:
+        """Settle what waited past its bound."""
+        with self._lock:
+            return self._expire(self._clock())
+
+    def drain(self) -> Assembled:
+        """Settle everything held (at shutdown or a final flush)."""
+        out = Assembled()
+        with self._lock:
+            held: list[Feedback] = []
+            for trace_id in list(self._traces):
+                trace = self._traces.pop(trace_id)
+                self._count_missing(trace)
+                # Feedback may name another trace settled in this same drain: move it last.
+                held.extend(trace.feedback)
+                trace.feedback = []
+                out.extend(self._settle(trace_id, trace))
+            out.feedback.extend(_retarget(fb, self._aliases) for fb in held)
+        return out
+
+    def close(self) -> Assembled:
+        """Stop the timer and settle everything."""
+        self._closed = True
+        return self.drain()
+
+    # ------------------------------------------------------------------ holding
+
+    def _new(self, trace_id: int, now: float, out: Assembled) -> _Trace:
+        while len(self._traces) >= self.max_traces:
+            old_id, old = self._traces.popitem(last=False)
+            self.gave_up.add("trace_evicted")
+            out.extend(self._settle(old_id, old))
+        trace = _Trace(born=now)
+        self._traces[trace_id] = trace
+        return trace
+
+    def _add(self, trace: _Trace, span: Any, span_id: int, parent: int | None, now: float) -> None:
+        trace.parents[span_id] = parent
+        interaction, kind = self._decode(span, trace.logs.get(span_id, ()))
+        if interaction is None or kind is None:
+            return
+        if len(trace.candidates) >= self.max_spans:
+            self.gave_up.add("trace_too_large")
+            return
+        empty = not interaction.prompt and not interaction.response
+        trace.candidates[span_id] = _Candidate(
+            span, interaction, kind, parent, self.expect_logs and kind == KIND_LLM and empty, now
+        )
+
+    def _redecode(self, trace: _Trace, span_id: int, cand: _Candidate) -> None:
+        interaction, kind = self._decode(cand.span, trace.logs.get(span_id, ()))
+        if interaction is not None and kind is not None:
+            cand.interaction, cand.kind = interaction, kind
+            cand.needs_content = kind == KIND_LLM and not (
+                interaction.prompt or interaction.response
+            )
+
+    def _settle_if_ready(self, trace_id: int, trace: _Trace, now: float, out: Assembled) -> None:
+        if not trace.root_seen:
+            return
+        if not trace.candidates:
+            if not trace.logs:  # only skipped spans (an embedding, a retriever): nothing to hold
+                del self._traces[trace_id]
+                out.feedback.extend(trace.feedback)
+            return
+        if any(now - c.since < self.content_wait for c in self._waiting(trace)):
+            return
+        del self._traces[trace_id]
+        self._count_missing(trace)
+        out.extend(self._settle(trace_id, trace))
+
+    def _expire(self, now: float) -> Assembled:
+        out = Assembled()
+        for trace_id in list(self._traces):
+            trace = self._traces[trace_id]
+            if trace.root_seen and trace.candidates:
+                self._settle_if_ready(trace_id, trace, now, out)
+            elif now - trace.born >= self.trace_wait:
+                del self._traces[trace_id]
+                if trace.candidates:
+                    self.gave_up.add("trace_root_timeout")
+                    self._count_missing(trace)
+                elif trace.logs:
+                    self.gave_up.add("logs_without_span", sum(map(len, trace.logs.values())))
+                out.extend(self._settle(trace_id, trace))
+        return out
+
+    @staticmethod
+    def _waiting(trace: _Trace) -> list[_Candidate]:
+        """Model-call spans still without content; one whose own child span (a second
+        instrumentation of the same call) has the content waits for nothing."""
+        cands = trace.candidates
+        filled = {c.parent for c in cands.values() if not c.needs_content}
+        return [c for sid, c in cands.items() if c.needs_content and sid not in filled]
+
+    def _count_missing(self, trace: _Trace) -> None:
+        missing = len(self._waiting(trace))
+        if missing:
+            self.gave_up.add("content_logs_missing", missing)
+
+    def _arm(self) -> None:
+        if self._sink is None or self._closed or (self._timer and self._timer.is_alive()):
+            return
+        if not self._traces:
+            return
+        self._timer = threading.Thread(target=self._tick, name="rlhf-otel-assembler", daemon=True)
+        self._timer.start()
+
+    def _tick(self) -> None:
+        step = max(min(self.content_wait, self.trace_wait) / 4, 0.05)
+        while not self._closed:
+            time.sleep(step)
+            ready = self.expire()
+            if (ready.interactions or ready.feedback) and self._sink is not None:
+                self._sink(ready)
+            with self._lock:
+                if not self._traces:
+                    return
+
+    # ------------------------------------------------------------------ settling
+
+    def _settle(self, trace_id: int, trace: _Trace) -> Assembled:
+        out = Assembled()
+        cands = trace.candidates
+        real = {
+            sid: c
+            for sid, c in cands.items()
+            if c.kind == KIND_LLM or (c.interaction.prompt and c.interaction.response)
+        }
+        outer: dict[int, list[int]] = {}
+        for sid in real:
+            top = sid
+            node = trace.parents.get(sid, real[sid].parent)
+            seen = 0
+            while node is not None and seen < 10_000:
+                if node in real:
+                    top = node
+                node = trace.parents.get(node)
+                seen += 1
+            outer.setdefault(top, [])
+            if top != sid:
+                outer[top].append(sid)
+        trace_hex = f"{trace_id:032x}"
+        for sid in cands:
+            self._settled[(trace_id, sid)] = None
+        while len(self._settled) > _ALIASES:
+            self._settled.popitem(last=False)
+        for top, inner in outer.items():
+            it = _with_steps(real[top], [real[s] for s in inner])
+            out.interactions.append(it)
+            for sid in (top, *inner):
+                self._alias(f"{trace_hex}-{sid:016x}", it.id)
+            node = trace.parents.get(top, real[top].parent)
+            while node is not None:
+                self._alias(f"{trace_hex}-{node:016x}", it.id)
+                node = trace.parents.get(node)
+        if len(outer) == 1:
+            self._alias(trace_hex, out.interactions[0].id)
+        out.feedback.extend(_retarget(fb, self._aliases) for fb in trace.feedback)
+        return out
+
+    def _alias(self, key: str, target: str) -> None:
+        self._aliases[key] = target
+        self._aliases.move_to_end(key)
+        if len(self._aliases) > _ALIASES:
+            self._aliases.popitem(last=False)
+
+
+def _trace_of(interaction_id: str) -> int:
+    head = interaction_id.split("-", 1)[0]
+    try:
+        return int(head, 16) if len(head) == 32 else -1
+    except ValueError:
+        return -1
+
+
+def _retarget(fb: Feedback, aliases: Mapping[str, str]) -> Feedback:
+    """``fb`` with every interaction id it names moved to the interaction it aliases."""
+    ids = [fb.interaction_id, *(fb.target_ids or ())]
+    data = fb.data
+    preferred = data.get("preferred_response_id")
+    compared = data.get("compared_response_ids")
+    if isinstance(preferred, str):
+        ids.append(preferred)
+    if isinstance(compared, (list, tuple)):
+        ids.extend(c for c in compared if isinstance(c, str))
+    if not any(i in aliases for i in ids):
+        return fb
+    changes: dict[str, Any] = {
+        "interaction_id": aliases.get(fb.interaction_id, fb.interaction_id),
+        "target_ids": tuple(aliases.get(t, t) for t in fb.target_ids or ()),
+    }
+    if isinstance(preferred, str) or isinstance(compared, (list, tuple)):
+        new_data = dict(data)
+        if isinstance(preferred, str):
+            new_data["preferred_response_id"] = aliases.get(preferred, preferred)
+        if isinstance(compared, (list, tuple)):
+            new_data["compared_response_ids"] = [aliases.get(c, c) for c in compared]
+        changes["data"] = new_data
+    return replace(fb, **changes)
+
+
+def _step(c: _Candidate) -> dict[str, Any]:
+    it = c.interaction
+    step: dict[str, Any] = {"span_id": it.span_id, "kind": c.kind, "model": it.model}
+    step["provider"] = it.provider
+    step["prompt"] = it.prompt
+    step["response"] = it.response
+    if it.metadata.get("tool_calls"):
+        step["tool_calls"] = it.metadata["tool_calls"]
+    if it.token_usage is not None:
+        u = it.token_usage
+        step["token_usage"] = {"prompt": u.prompt, "completion": u.completion, "total": u.total}
+    step["latency_ms"] = it.latency_ms
+    if it.error_type:
+        step["error_type"] = it.error_type
+    return step
+
+
+def _sum_usage(steps: Sequence[_Candidate]) -> TokenUsage | None:
+    usages = [c.interaction.token_usage for c in steps if c.interaction.token_usage]
+    if not usages:
+        return None
+
+    def total(name: str) -> int | None:
+        values = [getattr(u, name) for u in usages]
+        return None if any(v is None for v in values) else sum(values)
+
+    return TokenUsage(total("prompt"), total("completion"), total("total"))
+
+
+def _with_steps(top: _Candidate, inner: list[_Candidate]) -> Interaction:
+    it = top.interaction
+    if not inner:
+        return it
+    inner.sort(key=lambda c: c.interaction.timestamp)
+    llm_steps = [c for c in inner if c.kind == KIND_LLM]
+    changes: dict[str, Any] = {}
+    if top.kind == KIND_LLM and llm_steps:
+        # Two instrumentations on one call: the outer span, filled in from the inner one.
+        same = llm_steps[0].interaction
+        for name in ("prompt", "response", "model", "response_id", "user_id", "session_id"):
+            if not getattr(it, name) and getattr(same, name):
+                changes[name] = getattr(same, name)
+        if not it.context and same.context:
+            changes["context"] = same.context
+        if it.token_usage is None and same.token_usage is not None:
+            changes["token_usage"] = same.token_usage
+        if not it.finish_reasons and same.finish_reasons:
+            changes["finish_reasons"] = same.finish_reasons
+    elif top.kind == KIND_WRAPPER and llm_steps:
+        last = llm_steps[-1].interaction
+        if not it.model and last.model:
+            changes["model"] = last.model
+            changes["provider"] = last.provider
+        if it.token_usage is None:
+            changes["token_usage"] = _sum_usage(llm_steps)
+        if not it.finish_reasons and last.finish_reasons:
+            changes["finish_reasons"] = last.finish_reasons
+    metadata = dict(it.metadata)
+    metadata["steps"] = [_step(c) for c in inner]
+    if "tool_calls" not in metadata and top.kind == KIND_LLM:
+        calls = llm_steps[0].interaction.metadata.get("tool_calls") if llm_steps else None
+        if calls:
+            metadata["tool_calls"] = calls
+    changes["metadata"] = metadata
+    return replace(it, **changes)
