@@ -16,6 +16,8 @@ from rlhf_otel.recording import MODEL_SOURCES
 
 __all__ = [
     "EVALUATORS",
+    "EVALUATOR_TYPE_SQL",
+    "IS_MODEL_SQL",
     "Evaluators",
     "check_evaluators",
     "evaluator_where",
@@ -27,6 +29,11 @@ EVALUATORS: Final = ("human", "model", "all")
 _MODEL: Final = "(" + ", ".join(f"'{s}'" for s in MODEL_SOURCES) + ")"
 IS_MODEL_SQL: Final = f"coalesce(source IN {_MODEL}, false)"
 """SQL: the feedback row (a ``source`` column) is a judge's verdict."""
+EVALUATOR_TYPE_SQL: Final = (
+    f"CASE WHEN source = 'review' THEN 'reviewer' WHEN {IS_MODEL_SQL} THEN 'model' "
+    "ELSE 'end_user' END AS evaluator_type"
+)
+"""SQL: the ``evaluator_type`` column (as ``rlhf_otel.recording.evaluator_type``)."""
 
 
 def check_evaluators(value: object) -> Evaluators:

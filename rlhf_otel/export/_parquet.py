@@ -9,6 +9,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 from rlhf_otel._errors import RLHFError
 from rlhf_otel._redact import replace_surrogates_deep
 from rlhf_otel.analytics import Engine, arrow_batches
+from rlhf_otel.export._evaluators import EVALUATOR_TYPE_SQL
 from rlhf_otel.export._options import ExportOptions, ExportReport, ProgressCallback
 from rlhf_otel.export._select import (
     FEEDBACK_SQL_COLUMNS,
@@ -50,8 +51,9 @@ def require_pyarrow() -> Any:
     return pyarrow
 
 
-def record_schema(include_metadata: bool = True) -> pyarrow.Schema:
-    """The typed schema of a record export: one row per interaction or feedback (``kind``)."""
+def record_schema(include_metadata: bool = True, *, evaluator_type: bool = False) -> pyarrow.Schema:
+    """The typed schema of a record export: one row per interaction or feedback (``kind``);
+    ``evaluator_type`` adds that column (exports with ``evaluators`` ``model`` or ``all``)."""
     pa = require_pyarrow()
     s, f64, i64 = pa.string(), pa.float64(), pa.int64()
     fields = [
@@ -73,6 +75,8 @@ def record_schema(include_metadata: bool = True) -> pyarrow.Schema:
         ("confidence_level", f64),
         ("metadata", s),
     ]  # fmt: skip
+    if evaluator_type:
+        fields.append(("evaluator_type", s))
     return pa.schema([(n, t) for n, t in fields if include_metadata or n != "metadata"])
 
 
@@ -154,7 +158,9 @@ def write_parquet_records(
 ) -> None:
     """Interactions then feedback, one typed row each, in row groups of 16,384 rows."""
     pa = require_pyarrow()
-    schema = record_schema(opts.include_metadata)
+    by_evaluator = opts.evaluators != "human"
+    schema = record_schema(opts.include_metadata, evaluator_type=by_evaluator)
+    fb_columns = FEEDBACK_SQL_COLUMNS[:-1] + ((EVALUATOR_TYPE_SQL,) if by_evaluator else ())
     written = 0
     with pa.parquet.ParquetWriter(fh, schema, compression="zstd") as writer:
         if opts.include_interactions and opts.limit != 0:
@@ -164,9 +170,7 @@ def write_parquet_records(
             written += _write_kind(pa, writer, schema, "interaction", cur, report, progress)
         if opts.include_feedback and opts.limit != 0:
             cur = eng.relation(
-                *feedback_query(
-                    eng, opts.feedback_filter(), FEEDBACK_SQL_COLUMNS[:-1], opts.evaluators
-                )
+                *feedback_query(eng, opts.feedback_filter(), fb_columns, opts.evaluators)
             )
             written += _write_kind(pa, writer, schema, "feedback", cur, report, progress)
         if not written:

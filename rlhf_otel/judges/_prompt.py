@@ -111,10 +111,12 @@ def response_format(spec: JudgeSpec) -> dict[str, Any]:
 
 
 def worst_case(spec: JudgeSpec, msgs: Sequence[Mapping[str, str]]) -> int:
-    """An upper bound of the tokens one call can use: every UTF-8 byte of the messages as a
-    token, a per-message overhead, and ``max_tokens`` of output."""
+    """An upper bound of the tokens one call can use: every UTF-8 byte of the messages and
+    of the response schema (endpoints put it in the prompt) as a token, a per-message
+    overhead, and ``max_tokens`` of output."""
     size = sum(len(m["content"].encode("utf-8")) + _PER_MESSAGE for m in msgs)
-    return size + _PER_MESSAGE + spec.endpoint.max_tokens
+    schema = len(json.dumps(response_format(spec)).encode("utf-8"))
+    return size + schema + _PER_MESSAGE + spec.endpoint.max_tokens
 
 
 def _strip_fence(text: str) -> str:

@@ -41,6 +41,8 @@ class Point:
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
+    if abs(v - round(v)) < 1e-9:
+        return f"{round(v):,}"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if abs(v) >= 10:

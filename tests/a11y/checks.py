@@ -48,8 +48,9 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
 
 
 def check_page(page: Page, name: str) -> list[dict[str, Any]]:
-    """axe at desktop and phone size: the serious or critical violations (want none), and
-    moderate ones not justified; takes a screenshot at each size when asked for."""
+    """axe at desktop and phone size: the serious or critical violations (want none),
+    moderate ones not justified, and a page wider than the screen (sideways scrolling);
+    takes a screenshot at each size when asked for."""
     original = page.viewport_size
     bad: list[dict[str, Any]] = []
     for size, (width, height) in SIZES.items():
@@ -59,6 +60,9 @@ def check_page(page: Page, name: str) -> list[dict[str, Any]]:
                 v["impact"] == "moderate" and v["id"] not in JUSTIFIED
             ):
                 bad.append({**v, "size": size})
+        wide = page.evaluate("() => document.documentElement.scrollWidth")
+        if wide > width:
+            bad.append({"id": "page-wider-than-screen", "width": wide, "size": size})
         if os.environ.get(SCREENSHOTS_ENV) == "1":
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)

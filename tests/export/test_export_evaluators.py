@@ -174,6 +174,13 @@ def test_parquet_and_lake_filter_by_evaluator(judged: MemoryStore, tmp_path: Pat
 
     assert parquet_ids("human") == ["h1", "h2"]
     assert parquet_ids("model") == ["j1", "j2", "j3", "j4", "j6", "j8"]
+    data = export_feedback(judged, "parquet", include_interactions=False, evaluators="all")
+    assert isinstance(data, bytes)
+    table = pq.read_table(io.BytesIO(data))
+    assert table.column("evaluator_type").to_pylist()[:3] == ["end_user", "end_user", "model"]
+    default = export_feedback(judged, "parquet", include_interactions=False)
+    assert isinstance(default, bytes)
+    assert "evaluator_type" not in pq.read_table(io.BytesIO(default)).column_names
 
     def lake_ids(evaluators: str) -> list[str]:
         root = tmp_path / evaluators

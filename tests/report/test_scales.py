@@ -105,6 +105,8 @@ def test_report_cards_per_scale_no_clear_winner_and_round_ticks(
     svg = bar_chart("t", "t", [Bar("a", (62.0,), ""), Bar("b", (188.0,), "")], ["n"])
     ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
     assert ticks == ["0", "50", "100", "150", "200"]
+    small = bar_chart("s", "s", [Bar("a", (7.0,), "")], ["n"])
+    assert re.findall(r'text-anchor="end">([^<]+)</text>', small) == ["0", "2", "4", "6", "8"]
 
 
 def test_report_names_a_best_model_only_when_intervals_separate(
