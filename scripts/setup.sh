@@ -27,3 +27,5 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "setup: npm not found: tests/a11y (axe-core) is not installed (install Node >= 20)" >&2
 fi
+# The dialect matrix (tests/matrix): one venv per instrumentation family, real PyPI packages, pinned.
+PYTHON="$PYTHON" ./scripts/matrix_venvs.sh

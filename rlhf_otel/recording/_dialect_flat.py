@@ -256,12 +256,14 @@ def read_openinference(view: SpanView) -> Fields:
             out.response = text
         elif messages:
             out.response = str(messages[-1].get("content", ""))
-    _OI.read(attrs, out)
     params = loads(attrs.get("llm.invocation_parameters"))
+    if isinstance(params, Mapping) and isinstance(params.get("model"), str) and out.model is None:
+        out.model = params["model"]  # the model asked for; llm.model_name is the answering one
     if isinstance(params, Mapping):
         known = {k: params[k] for k in ("temperature", "max_tokens", "top_p") if k in params}
         if known:
             out.params = known
+    _OI.read(attrs, out)
     return out
 
 

@@ -66,6 +66,14 @@ def _instrument(family: str, provider: str, tracer_provider: TracerProvider, log
             inst = LLOpenAI()
         inst.instrument(tracer_provider=tracer_provider, logger_provider=logs)
         return inst
+    if family == "dual":  # two instrumentations of one client at once
+        from openinference.instrumentation.openai import OpenAIInstrumentor as OIOpenAI
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
+
+        v2, oi = V2(), OIOpenAI()
+        v2.instrument(tracer_provider=tracer_provider, logger_provider=logs)
+        oi.instrument(tracer_provider=tracer_provider)
+        return _Both(v2, oi)
     if family == "langchain":
         from openinference.instrumentation.langchain import LangChainInstrumentor
 
@@ -73,6 +81,15 @@ def _instrument(family: str, provider: str, tracer_provider: TracerProvider, log
         inst.instrument(tracer_provider=tracer_provider)
         return inst
     raise SystemExit(f"unknown family {family!r}")
+
+
+class _Both:
+    def __init__(self, *insts: Any) -> None:
+        self.insts = insts
+
+    def uninstrument(self) -> None:
+        for inst in self.insts:
+            inst.uninstrument()
 
 
 def _openai_case(client: Any, case: str) -> None:
@@ -118,7 +135,13 @@ def _langchain_case(base_url: str, case: str) -> None:
         model=model, base_url=base_url, api_key="test", max_retries=0, stream_usage=True
     )
     messages = [SystemMessage(SYSTEM), HumanMessage(PROMPT)]
-    if case == "stream":
+    if case == "chain":  # prompt | model | parser: one answer, a CHAIN around an LLM call
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        prompt = ChatPromptTemplate.from_messages([("system", SYSTEM), ("user", "{question}")])
+        (prompt | chat | StrOutputParser()).invoke({"question": PROMPT})
+    elif case == "stream":
         for _ in chat.stream(messages):
             pass
     elif case == "tool":
@@ -180,7 +203,8 @@ def main() -> None:
 
         client = openai.OpenAI(base_url=args.base_url, api_key="test", max_retries=0)
     seen: dict[str, dict[str, Any]] = {}
-    for case in ("plain", "stream", "tool", "error"):
+    cases = ["plain", "stream", "tool", "error"] + (["chain"] if args.family == "langchain" else [])
+    for case in cases:
         failed = None
         with tracer.start_as_current_span(f"POST /chat {case}") as request:
             ctx = request.get_span_context()
