@@ -6,10 +6,11 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
@@ -17,17 +18,23 @@ from rlhf_otel import _validate as V
 from rlhf_otel._config import RLHFConfig
 from rlhf_otel._counters import DropCounter
 from rlhf_otel._errors import ConfigurationError, RLHFError, ValidationError
-from rlhf_otel._logger_reads import ReadMethods, SessionMethods
+from rlhf_otel._logger_reads import StoreReader
+from rlhf_otel._logger_sessions import SessionDesk
+from rlhf_otel._logger_writes import RecordWriter
+from rlhf_otel._provider import resolve_tracer_provider
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel._session import SessionManager
-from rlhf_otel.pipeline import RecordQueue, RecordSpanProcessor
-from rlhf_otel.recording import FeedbackDraft, InteractionDraft, RecordingHandler
+from rlhf_otel.pipeline import RecordQueue, RecordSpanProcessor, add_otlp_export
+from rlhf_otel.recording import RecordingHandler
 from rlhf_otel.records import (
+    Feedback,
+    FeedbackFilter,
+    FeedbackSession,
+    FeedbackStats,
     FeedbackType,
+    Interaction,
     StorageBackend,
     TokenUsage,
-    new_feedback_id,
-    validate_id,
 )
 from rlhf_otel.stores import Store, as_store_base, open_store
 
@@ -44,17 +51,13 @@ def default_logger() -> RLHFLogger | None:
     return _default
 
 
-_FEEDBACK_OPTIONS: Final = frozenset(
-    {"user_id", "session_id", "source", "metadata", "feedback_id", "supersedes"}
-)
-
-
-class RLHFLogger(SessionMethods, ReadMethods):
+class RLHFLogger:
     """Logs interactions and feedback as spans and reads them back from its store.
 
     Every write returns at once (records go through a batching record queue); every read
     first exports what is pending, so it sees the writes before it. Usable as a context
-    manager (``initialize`` on enter, ``close`` on exit).
+    manager (``initialize`` on enter, ``close`` on exit). Its collaborators: a recording
+    handler and record queue (the record's path), a writer, a reader and a session desk.
 
     Args:
         config: the configuration (see :class:`RLHFConfig`); defaults apply when omitted.
@@ -88,11 +91,13 @@ class RLHFLogger(SessionMethods, ReadMethods):
             drops=self._drops,
         )
         """Where this logger's records go: counted, batched and written to ``store``."""
-        self.tracer_provider = self._resolve_provider(tracer_provider)
+        self.tracer_provider = resolve_tracer_provider(tracer_provider, config)
         # Spans of other libraries that reach this provider become records on the same queue.
         self.span_records = RecordSpanProcessor(self.queue)
         self.tracer_provider.add_span_processor(self.span_records)
-        self._otlp_processor = self._add_otlp(config)
+        self._otlp_processor = (
+            add_otlp_export(self.tracer_provider, config) if config.otlp_endpoint else None
+        )
         self.tracer: Tracer = self.tracer_provider.get_tracer(_TRACER_NAME)
         self.recording = RecordingHandler(
             self.tracer,
@@ -102,6 +107,17 @@ class RLHFLogger(SessionMethods, ReadMethods):
             queue=self.queue,
         )
         """The recording handler this logger's producers use (see ``RecordingHandler``)."""
+        self._desk = SessionDesk(self.sessions, self._content, config)
+        self._writes = RecordWriter(config, self._content, self._desk, self.recording)
+        self._reads = StoreReader(
+            self.store,
+            self.queue,
+            self.span_records,
+            self._content,
+            self._otlp_processor,
+            config.export_timeout,
+            lambda: not self._closed,
+        )
         self._initialized = False
         self._closed = False
         self._debug = config.debug
@@ -110,27 +126,6 @@ class RLHFLogger(SessionMethods, ReadMethods):
             _default = self
 
     # -- wiring ---------------------------------------------------------------------------
-
-    def _resolve_provider(self, provider: TracerProvider | None) -> TracerProvider:
-        if provider is not None:
-            return provider
-        current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
-            return current
-        own = TracerProvider()
-        if self.config.set_global_tracer_provider:
-            trace.set_tracer_provider(own)
-            _log.info("rlhf-otel created a TracerProvider and set it as the global one")
-        else:
-            _log.info("rlhf-otel created a private TracerProvider (no global provider was set)")
-        return own
-
-    def _add_otlp(self, config: RLHFConfig) -> Any:
-        if not config.otlp_endpoint:
-            return None
-        from rlhf_otel.pipeline import add_otlp_export
-
-        return add_otlp_export(self.tracer_provider, config)
 
     def _dbg(self, msg: str, *args: object) -> None:
         if self._debug:
@@ -243,46 +238,22 @@ class RLHFLogger(SessionMethods, ReadMethods):
             ValidationError: an argument is not allowed (nothing was logged).
         """
         self._check_open()
-        if not isinstance(prompt, str) or not isinstance(response, str):
-            raise ValidationError("prompt and response must be strings")
-        if interaction_id is not None:
-            interaction_id = validate_id(interaction_id)
-        elif not self.config.auto_generate_ids:
-            raise ValidationError(
-                "Interaction ID required when autoGenerateIds is disabled: pass "
-                "interaction_id=... (auto_generate_ids=False)"
-            )
-        latency_ms = None if latency is None else V.finite_number("latency", latency)
-        if latency_ms is not None and latency_ms < 0:
-            raise ValidationError(f"latency must be >= 0 milliseconds; got {latency_ms:g}")
-        usage = V.token_usage(token_usage)
-        ctx = V.context_messages(context)
-        meta = V.metadata(metadata)
-        params = V.metadata(model_params, "model_params")
-        model = V.identifier("model", model)
-        provider = V.identifier("provider", provider)
-        user, sid, session = self._who(user_id, session_id)
-        c = self._content
-        default_meta = self.config.default_metadata
-        draft = InteractionDraft(
-            id=interaction_id or "",
-            prompt=c.prompt(prompt),
-            response=c.response(response),
+        return self._writes.interaction(
+            prompt,
+            response,
             model=model,
             provider=provider,
-            model_params=params,
-            latency_ms=latency_ms,
-            token_usage=usage,
-            user_id=user,
-            session_id=sid,
-            context=c.context(ctx) if ctx else [],
-            metadata=c.metadata({**default_meta, **meta} if default_meta else meta),
+            model_params=model_params,
+            latency=latency,
+            token_usage=token_usage,
+            user_id=user_id,
+            session_id=session_id,
+            context=context,
+            metadata=metadata,
+            interaction_id=interaction_id,
             response_id=response_id,
-            finish_reasons=tuple(finish_reasons) if finish_reasons else (),
+            finish_reasons=finish_reasons,
         )
-        interaction_id = self.recording.record(draft, session)
-        self._dbg("Logged interaction: %s", interaction_id)
-        return interaction_id
 
     # -- feedback -------------------------------------------------------------------------
 
@@ -380,59 +351,110 @@ class RLHFLogger(SessionMethods, ReadMethods):
         return self._feedback(ftype, interaction_id, clean, options)
 
     def _feedback(
-        self,
-        ftype: FeedbackType,
-        interaction_id: str,
-        data: dict[str, Any],
-        options: Mapping[str, Any],
+        self, ftype: FeedbackType, target: str, data: dict[str, Any], options: Mapping[str, Any]
     ) -> str:
         self._check_open()
-        unknown = set(options) - _FEEDBACK_OPTIONS
-        if unknown:
-            raise ValidationError(
-                f"unknown option(s) {sorted(unknown)}; allowed: user_id, session_id, source, "
-                "metadata, feedback_id, supersedes"
-            )
-        target = validate_id(interaction_id)
-        feedback_id = options.get("feedback_id")
-        if feedback_id is not None:
-            feedback_id = validate_id(feedback_id, "feedback id")
-        elif not self.config.auto_generate_ids:
-            raise ValidationError(
-                "Feedback ID required when autoGenerateIds is disabled: pass feedback_id=..."
-            )
-        supersedes = options.get("supersedes")
-        if supersedes is not None:
-            supersedes = validate_id(supersedes, "superseded feedback id")
-        source = self._content.ident(V.identifier("source", options.get("source")))
-        meta = V.metadata(options.get("metadata"))
-        user, sid, session = self._who(options.get("user_id"), options.get("session_id"))
-        c = self._content
-        for key in ("comment", "reason", "overall_comment", "correction"):
-            if data.get(key) is not None:
-                data[key] = c.comment(data[key])
-        if ftype is FeedbackType.COMPARATIVE:
-            targets = (data["preferred_response_id"], *data["compared_response_ids"])
-        else:
-            targets = (target,)
-        default_meta = self.config.default_metadata
-        draft = FeedbackDraft(
-            id=feedback_id or new_feedback_id(),
-            interaction_id=target,
-            type=ftype,
-            data=data,
-            user_id=user,
-            session_id=sid,
-            source=source,
-            metadata=c.metadata({**default_meta, **meta} if default_meta else meta),
-            target_ids=targets,
-            supersedes=supersedes,
-        )
-        self.recording.feedback(draft)
-        if session is not None:
-            session.feedback_ids.append(draft.id)
-        self._dbg("Logged feedback: %s", draft.id)
-        return draft.id
+        return self._writes.feedback(ftype, target, data, options)
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def start_session(
+        self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> str:
+        """Start a session current in this context (ending its previous one); returns its id."""
+        return self._desk.start(user_id, metadata)
+
+    def end_session(self) -> FeedbackSession | None:
+        """End this context's session; returns it (with ``end_time``) or ``None``."""
+        return self._desk.end()
+
+    def get_current_session(self) -> FeedbackSession | None:
+        """A copy of this context's current session, or ``None``."""
+        return self._desk.current()
+
+    def session(
+        self, user_id: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> AbstractContextManager[FeedbackSession]:
+        """``with logger.session(user_id=...) as s:`` a session for this block and context."""
+        return self._desk.scoped(user_id, metadata)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def delivery(self) -> dict[str, Any]:
+        """What happened to the records logged so far.
+
+        Returns:
+            ``accepted`` (records logged), ``stored``, ``pending`` (queued), ``in_flight``
+            (inside a store write that has not returned), ``sampled_out``, ``dropped`` (by
+            reason, the store's own losses included), ``truncated`` (texts cut to the size
+            limits), ``foreign_skipped`` (other instrumentations' spans with no interaction,
+            by reason), ``foreign_waits`` (waits for another library's trace or log records
+            that ended without them, by reason; the span was stored as it was) and
+            ``foreign_held`` (spans of other libraries waiting for their trace to settle);
+            with OTLP export, ``otlp`` has that path's ``pending`` and
+            ``dropped``. Once a logging call has returned, ``accepted == stored + pending +
+            in_flight + sampled_out + sum(dropped)`` (the store's own later losses aside).
+        """
+        return self._reads.delivery()
+
+    def get_interaction(self, interaction_id: str) -> Interaction | None:
+        """The interaction with its ``feedback_ids`` filled in, or ``None``."""
+        return self._reads.interaction(interaction_id)
+
+    def get_feedback(self, feedback_id: str) -> Feedback | None:
+        """The feedback with this id, or ``None``."""
+        return self._reads.feedback(feedback_id)
+
+    def get_feedback_for_interaction(self, interaction_id: str) -> list[Feedback]:
+        """Every feedback that targets this interaction (comparisons included), oldest first."""
+        return self._reads.feedback_for(interaction_id)
+
+    def get_interactions(
+        self, start: datetime | None = None, end: datetime | None = None, limit: int | None = None
+    ) -> list[Interaction]:
+        """Interactions logged in ``[start, end]``, oldest first, at most ``limit``."""
+        return self._reads.interactions(start, end, limit)
+
+    def get_feedback_in_range(
+        self, start: datetime | None = None, end: datetime | None = None, limit: int | None = None
+    ) -> list[Feedback]:
+        """Feedback logged in ``[start, end]``, oldest first, at most ``limit``."""
+        return self.query_feedback(start_time=start, end_time=end, limit=limit)
+
+    def query_feedback(self, filter: FeedbackFilter | None = None, **fields: Any) -> list[Feedback]:
+        """Feedback matching ``filter`` (or the :class:`FeedbackFilter` fields as keywords)."""
+        return self._reads.query_feedback(filter, fields)
+
+    def purge(self, *, before: datetime | None = None, user_id: str | None = None) -> int:
+        """Delete stored records for a data-protection request; returns how many.
+
+        ``before``: everything logged earlier (naive: local time); ``user_id``: that user's
+        records; both: that user's records before the time. Pending records are written
+        first, so nothing logged before the call escapes it.
+
+        Raises:
+            ValidationError: neither ``before`` nor ``user_id`` was given.
+            RLHFError: the store cannot delete records.
+        """
+        return self._reads.purge(before, user_id)
+
+    def get_feedback_stats(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> FeedbackStats:
+        """Statistics of the records in ``[start, end]`` (see :class:`FeedbackStats`); naive
+        times are local time."""
+        return self._reads.stats(start, end)
+
+    def export_feedback(self, format: str = "json", **options: Any) -> str | bytes:
+        """Export records (JSON, JSONL, CSV, Parquet, or a training set).
+
+        See ``rlhf_otel.export.export_feedback`` for the formats and options.
+        """
+        return self._reads.export(format, options)
+
+    def get_analytics(self, filter: FeedbackFilter | None = None, **options: Any) -> Any:
+        """Stats, trends, breakdowns, rankings and agreement; see ``rlhf_otel.export``."""
+        return self._reads.analytics(filter, options)
 
     def feedback_token(
         self,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -90,6 +92,19 @@ class SessionManager:
             else:
                 return None
             return copy.deepcopy(self._end(session))
+
+    @contextlib.contextmanager
+    def scoped(
+        self, user_id: str | None, metadata: dict[str, Any] | None
+    ) -> Iterator[FeedbackSession]:
+        """A new session current in this context for a ``with`` block, ended after it."""
+        session = self._new(user_id, metadata)
+        token = self.bind(session)
+        try:
+            yield session
+        finally:
+            self.reset(token)
+            self._end(session)
 
     def bind(self, session: FeedbackSession | None) -> Any:
         """Make ``session`` current in this context; returns a token for :meth:`reset`."""

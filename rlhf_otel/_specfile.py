@@ -31,14 +31,16 @@ class SpecLimits:
     """What one spec file may cost.
 
     Args:
-        max_bytes: largest file read (checked before parsing). Default 1 MiB.
+        max_bytes: largest file read (checked before parsing). Default 256 KiB: the pure
+            Python YAML parser (needed to count aliases) reads about 100 KiB a second on a
+            busy machine.
         max_depth: deepest nesting of lists and mappings (YAML aliases count where they
             are used). Default 64.
         max_nodes: most values after YAML aliases are expanded (each scalar, list and
             mapping is one). Default 100,000.
     """
 
-    max_bytes: int = 1024 * 1024
+    max_bytes: int = 256 * 1024
     max_depth: int = 64
     max_nodes: int = 100_000
 

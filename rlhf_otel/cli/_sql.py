@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from rlhf_otel._env import ANALYTICS_TEMP_DIR
-from rlhf_otel._errors import RLHFError, StoreError
+from rlhf_otel._errors import ConfigurationError, RLHFError, StoreError
 from rlhf_otel.analytics import (
     AnalyticsUnavailableError,
     EngineConfig,
@@ -119,7 +119,7 @@ def _runner(store_opener: StoreOpener | None) -> Callable[[argparse.Namespace], 
         with QueryWatch(args.timeout or None) as watch:
             try:
                 code = _query(duckdb, args, store_opener, watch)
-            except CLIError as exc:
+            except (CLIError, ConfigurationError) as exc:
                 code = _fail(str(exc))
             except duckdb.Error as exc:
                 code = _fail(f"SQL: {exc}") if not watch.stopped else 0
@@ -240,6 +240,7 @@ class _Views:
         return con, every
 
     def __exit__(self, *exc: object) -> None:
+        self._watch.detach()
         while self._close:
             self._close.pop()()
 

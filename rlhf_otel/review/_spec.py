@@ -428,7 +428,7 @@ def load_queue(path: str | Path) -> QueueSpec:
     """Read and validate a queue file: ``.json``, or YAML (``.yaml``/``.yml``, needs PyYAML).
 
     Raises:
-        ValidationError: the file is too large (1 MiB), nests deeper than 64 levels,
+        ValidationError: the file is too large (256 KiB), nests deeper than 64 levels,
             expands (YAML aliases) to more than 100,000 values, is not valid JSON/YAML, or
             is not a valid queue; the message is one line.
         OSError: the file cannot be read.

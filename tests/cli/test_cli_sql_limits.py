@@ -153,3 +153,12 @@ def test_bad_limits_exit_2(small_store_dir: Path, flag: str, value: str) -> None
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert flag in result.stderr
+
+
+def test_a_bad_engine_memory_limit_exits_2(small_store_dir: Path) -> None:
+    """--memory-limit DuckDB cannot read is a bad argument: exit 2 with one line."""
+    result = cli("sql", "--memory-limit", "abc", "--data-dir", str(small_store_dir), "SELECT 1")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "rlhf-otel: error: memory_limit 'abc' is not a size DuckDB accepts (e.g. 512MB, 2GB)\n"
+    )

@@ -97,7 +97,7 @@ def test_depth_check_is_linear_on_escaped_quotes(tmp_path: Path) -> None:
     path = tmp_path / "quotes.json"
     path.write_text('\\"' * 500_000)
     with pytest.raises(ValidationError, match="is not valid JSON"):
-        returns(lambda: load_spec_file(path))
+        returns(lambda: load_spec_file(path, limits=SpecLimits(max_bytes=2 << 20)))
     nested = {"a": "ends in a backslash \\", "b": [["x\\"]], "c": '\\"{['}
     path.write_text(json.dumps(nested))
     assert load_spec_file(path) == nested
