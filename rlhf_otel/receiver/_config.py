@@ -123,6 +123,10 @@ class ReceiverConfig:
         port = self.port
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
             raise ConfigurationError(f"port must be an int in 0..65535; got {self.port!r}")
+        for name in ("log_wait", "trace_wait"):
+            wait = getattr(self, name)
+            if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait > 0:
+                raise ConfigurationError(f"{name} must be > 0 seconds; got {wait!r}")
         if not self.ack_timeout > 0:
             raise ConfigurationError(f"ack_timeout must be > 0 seconds; got {self.ack_timeout!r}")
         if not self.path.startswith("/"):
