@@ -8,10 +8,14 @@ Rules (documented in docs/dialects.md):
   is stored as it is and counted (``content_logs_missing``). Log records whose span never
   comes are counted (``logs_without_span``) after ``trace_wait``.
 - **Outermost span wins**: the spans of a trace are held until its root span (no parent, or
-  a remote one) has been seen, or ``trace_wait`` seconds (counted ``trace_root_timeout``).
+  a remote one) and every ancestor of a held span have been seen (async code may end a parent
+  before its child), or ``trace_wait`` seconds (counted ``trace_root_timeout`` or
+  ``trace_parent_missing``).
   A candidate is a model-call span (``llm``) or an agent/chain span (``wrapper``) that holds
-  both the user's input and an answer. A candidate with no candidate above it is an
-  interaction; every candidate below it becomes one of its ``metadata["steps"]``. So two
+  both the user's input and an answer (or the error the user got instead). A candidate with
+  no candidate above it is an interaction; every candidate below it becomes one of its
+  ``metadata["steps"]``; an agent run's interaction also lists every tool call of its steps
+  in ``metadata["tool_calls"]`` and takes its last model call's response id. So two
   instrumentations wrapping the same call give one interaction (the outer span, filled in
   from the inner one where it says nothing), and an agent run gives one interaction whose
   steps are its model calls.
@@ -28,12 +32,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from rlhf_otel._counters import DropCounter
 from rlhf_otel.recording._dialects import KIND_LLM, KIND_WRAPPER, EventView
+from rlhf_otel.recording._retarget import retarget, trace_of
 from rlhf_otel.records import Feedback, Interaction, TokenUsage
 
 __all__ = ["Assembled", "TraceAssembler"]
@@ -72,6 +77,7 @@ class _Trace:
     logs: dict[int, list[EventView]] = field(default_factory=dict)
     feedback: list[Feedback] = field(default_factory=list)
     root_seen: bool = False
+    roots: set[int] = field(default_factory=set)
 
 
 Decode = Callable[[Any, Sequence[EventView]], tuple[Interaction | None, str | None]]
@@ -142,6 +148,7 @@ class TraceAssembler:
         out = Assembled()
         now = self._clock()
         with self._lock:
+            touched: dict[int, _Trace] = {}
             for span, foreign in spans:
                 ctx = span.get_span_context()
                 parent, remote = _parent_of(span)
@@ -156,8 +163,13 @@ class TraceAssembler:
                     trace.parents[ctx.span_id] = parent
                 if parent is None or remote:
                     trace.root_seen = True
-                self._settle_if_ready(ctx.trace_id, trace, now, out)
+                    trace.roots.add(ctx.span_id)
+                touched[ctx.trace_id] = trace
+            for trace_id, trace in touched.items():  # after the batch: its order is end order
+                if self._traces.get(trace_id) is trace:
+                    self._settle_if_ready(trace_id, trace, now, out)
             out.extend(self._expire(now))
+            self._finish(out)
         self._arm()
         return out
 
@@ -183,6 +195,7 @@ class TraceAssembler:
                 if trace is not None:
                     self._settle_if_ready(trace_id, trace, now, out)
             out.extend(self._expire(now))
+            self._finish(out)
         self._arm()
         return out
 
@@ -197,11 +210,11 @@ class TraceAssembler:
                 return list(feedback)
             for fb in feedback:
                 if fb.interaction_id not in self._aliases:
-                    trace = self._traces.get(_trace_of(fb.interaction_id))
+                    trace = self._traces.get(trace_of(fb.interaction_id))
                     if trace is not None:
                         trace.feedback.append(fb)
                         continue
-                out.append(_retarget(fb, self._aliases))
+                out.append(retarget(fb, self._aliases))
         return out
 
     def holds(self, trace_id: int) -> bool:
@@ -215,30 +228,26 @@ class TraceAssembler:
             return fb
         with self._lock:
             if fb.interaction_id not in self._aliases:
-                trace = self._traces.get(_trace_of(fb.interaction_id))
+                trace = self._traces.get(trace_of(fb.interaction_id))
                 if trace is not None:
                     trace.feedback.append(fb)
                     return None
-            return _retarget(fb, self._aliases)
+            return retarget(fb, self._aliases)
 
     def expire(self) -> Assembled:
         """Settle what waited past its bound."""
         with self._lock:
-            return self._expire(self._clock())
+            return self._finish(self._expire(self._clock()))
 
     def drain(self) -> Assembled:
         """Settle everything held (at shutdown or a final flush)."""
         out = Assembled()
         with self._lock:
-            held: list[Feedback] = []
             for trace_id in list(self._traces):
                 trace = self._traces.pop(trace_id)
                 self._count_missing(trace)
-                # Feedback may name another trace settled in this same drain: move it last.
-                held.extend(trace.feedback)
-                trace.feedback = []
                 out.extend(self._settle(trace_id, trace))
-            out.feedback.extend(_retarget(fb, self._aliases) for fb in held)
+            self._finish(out)
         return out
 
     def close(self) -> Assembled:
@@ -288,7 +297,12 @@ class TraceAssembler:
             return
         if any(now - c.since < self.content_wait for c in self._waiting(trace)):
             return
+        whole = self._whole(trace)
+        if not whole and now - trace.born < self.trace_wait:
+            return
         del self._traces[trace_id]
+        if not whole:
+            self.gave_up.add("trace_parent_missing")
         self._count_missing(trace)
         out.extend(self._settle(trace_id, trace))
 
@@ -307,6 +321,19 @@ class TraceAssembler:
                     self.gave_up.add("logs_without_span", sum(map(len, trace.logs.values())))
                 out.extend(self._settle(trace_id, trace))
         return out
+
+    @staticmethod
+    def _whole(trace: _Trace) -> bool:
+        """Every held span's ancestors, up to a root, have been seen."""
+        for sid in trace.candidates:
+            node: int | None = sid
+            for _ in range(len(trace.parents) + 1):
+                if node is None or node in trace.roots:
+                    break
+                if node not in trace.parents:
+                    return False
+                node = trace.parents[node]
+        return True
 
     @staticmethod
     def _waiting(trace: _Trace) -> list[_Candidate]:
@@ -348,7 +375,8 @@ class TraceAssembler:
         real = {
             sid: c
             for sid, c in cands.items()
-            if c.kind == KIND_LLM or (c.interaction.prompt and c.interaction.response)
+            if c.kind == KIND_LLM
+            or (c.interaction.prompt and (c.interaction.response or c.interaction.error_type))
         }
         outer: dict[int, list[int]] = {}
         for sid in real:
@@ -379,7 +407,13 @@ class TraceAssembler:
                 node = trace.parents.get(node)
         if len(outer) == 1:
             self._alias(trace_hex, out.interactions[0].id)
-        out.feedback.extend(_retarget(fb, self._aliases) for fb in trace.feedback)
+        out.feedback.extend(trace.feedback)  # moved by _finish, once every trace settled
+        return out
+
+    def _finish(self, out: Assembled) -> Assembled:
+        """Move the released feedback onto interactions (after all settling of a call)."""
+        if out.feedback:
+            out.feedback = [retarget(fb, self._aliases) for fb in out.feedback]
         return out
 
     def _alias(self, key: str, target: str) -> None:
@@ -387,40 +421,6 @@ class TraceAssembler:
         self._aliases.move_to_end(key)
         if len(self._aliases) > _ALIASES:
             self._aliases.popitem(last=False)
-
-
-def _trace_of(interaction_id: str) -> int:
-    head = interaction_id.split("-", 1)[0]
-    try:
-        return int(head, 16) if len(head) == 32 else -1
-    except ValueError:
-        return -1
-
-
-def _retarget(fb: Feedback, aliases: Mapping[str, str]) -> Feedback:
-    """``fb`` with every interaction id it names moved to the interaction it aliases."""
-    ids = [fb.interaction_id, *(fb.target_ids or ())]
-    data = fb.data
-    preferred = data.get("preferred_response_id")
-    compared = data.get("compared_response_ids")
-    if isinstance(preferred, str):
-        ids.append(preferred)
-    if isinstance(compared, (list, tuple)):
-        ids.extend(c for c in compared if isinstance(c, str))
-    if not any(i in aliases for i in ids):
-        return fb
-    changes: dict[str, Any] = {
-        "interaction_id": aliases.get(fb.interaction_id, fb.interaction_id),
-        "target_ids": tuple(aliases.get(t, t) for t in fb.target_ids or ()),
-    }
-    if isinstance(preferred, str) or isinstance(compared, (list, tuple)):
-        new_data = dict(data)
-        if isinstance(preferred, str):
-            new_data["preferred_response_id"] = aliases.get(preferred, preferred)
-        if isinstance(compared, (list, tuple)):
-            new_data["compared_response_ids"] = [aliases.get(c, c) for c in compared]
-        changes["data"] = new_data
-    return replace(fb, **changes)
 
 
 def _step(c: _Candidate) -> dict[str, Any]:
@@ -480,13 +480,17 @@ def _with_steps(top: _Candidate, inner: list[_Candidate]) -> Interaction:
             changes["token_usage"] = _sum_usage(llm_steps)
         if not it.finish_reasons and last.finish_reasons:
             changes["finish_reasons"] = last.finish_reasons
+        if not it.response_id and last.response_id:
+            changes["response_id"] = last.response_id  # the final answer's model call
         first = llm_steps[0].interaction
         if not it.context and first.context and first.prompt == it.prompt:
             changes["context"] = first.context  # the system prompt the chain sent
     metadata = dict(it.metadata)
     metadata["steps"] = [_step(c) for c in inner]
-    if "tool_calls" not in metadata and top.kind == KIND_LLM:
-        calls = llm_steps[0].interaction.metadata.get("tool_calls") if llm_steps else None
+    if "tool_calls" not in metadata:
+        # A model call: the tool calls of its answer; an agent run: every call of its steps.
+        firsts = llm_steps[:1] if top.kind == KIND_LLM else llm_steps
+        calls = [c for s in firsts for c in s.interaction.metadata.get("tool_calls") or ()]
         if calls:
             metadata["tool_calls"] = calls
     changes["metadata"] = metadata

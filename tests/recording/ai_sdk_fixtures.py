@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanContext, Status, StatusCode
 
+from rlhf_otel.receiver._decode import OtlpEvent, OtlpSpan
 from rlhf_otel.recording import EventView
 from rlhf_otel.recording._dialects import SpanView
 
@@ -29,11 +31,25 @@ class RecordedSpan:
     events: tuple[EventView, ...]
     error: bool
     start: int
+    end: int
 
     @property
     def view(self) -> SpanView:
         """What a dialect reads of it."""
         return SpanView(self.name, self.attributes, self.events)
+
+    def received(self) -> OtlpSpan:
+        """The span as ``rlhf-otel collect`` receives it."""
+        return OtlpSpan(
+            name=self.name,
+            context=SpanContext(int(self.trace_id, 16), int(self.span_id, 16), is_remote=True),
+            attributes=self.attributes,
+            events=tuple(OtlpEvent(e.name, e.attributes, self.start) for e in self.events),
+            start_time=self.start,
+            end_time=self.end,
+            parent_span_id=int(self.parent_id, 16) if self.parent_id else None,
+            status=Status(StatusCode.ERROR) if self.error else Status(),
+        )
 
 
 def _value(value: dict[str, Any]) -> Any:
@@ -79,6 +95,7 @@ def spans(fixture: dict[str, Any]) -> list[RecordedSpan]:
                             ),
                             error=(s.get("status") or {}).get("code") == 2,
                             start=int(s["startTimeUnixNano"]),
+                            end=int(s["endTimeUnixNano"]),
                         )
                     )
     return sorted(out, key=lambda s: s.start)

@@ -34,7 +34,6 @@ from rlhf_otel.stores.jsonl._format import (
 from rlhf_otel.stores.jsonl._fs import DataDir, Listing
 from rlhf_otel.stores.jsonl._index import IdxFile, IndexBuilder, TailIndex
 from rlhf_otel.stores.jsonl._lines import gz_pieces, last_newline
-from rlhf_otel.stores.jsonl._read import SIDECAR as _SIDECAR
 from rlhf_otel.stores.jsonl._read import SegmentReader, simple_needle
 from rlhf_otel.stores.jsonl._retain import drop_unrated
 
@@ -176,7 +175,6 @@ class Maintenance:
         tmp = f"{stem}{GZ}.{self._owner}.tmp"
         try:
             self.repair_sealed_tail(stem, fd)
-            src_st = os.fstat(fd)
             out = self._dir.create(tmp)
         except OSError:
             os.close(fd)
@@ -217,7 +215,6 @@ class Maintenance:
                 owner=self._owner,
                 durable=self._durable,
             )
-            self._carry_summary(stem, src_st, st)
             self._dir.rename(tmp, stem + GZ)
         except BaseException:
             self._dir.unlink(tmp)
@@ -226,26 +223,6 @@ class Maintenance:
         if self._durable:
             self._dir.sync()
         return True
-
-    def _carry_summary(self, stem: str, src: os.stat_result, dst: os.stat_result) -> None:
-        """Re-key a plain segment's statistics summary to its compressed twin (same lines)."""
-        try:
-            fd = self._dir.open_read(stem + SUM)
-        except FileNotFoundError:
-            return
-        try:
-            raw = os.pread(fd, os.fstat(fd).st_size, 0)
-        finally:
-            os.close(fd)
-        head = _SIDECAR.size
-        if len(raw) < head:
-            return
-        magic, ino, size = _SIDECAR.unpack_from(raw)
-        if ino != src.st_ino or size != src.st_size:
-            return
-        data = _SIDECAR.pack(magic, dst.st_ino, dst.st_size) + raw[head:]
-        with contextlib.suppress(OSError):
-            self._dir.write_file(stem + SUM, data, owner=self._owner, durable=False)
 
     def _write_members(
         self,

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import re
-import struct
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +17,6 @@ from rlhf_otel.stores.jsonl._format import (
     IDX,
     MAX_LINE_BYTES,
     PLAIN,
-    SUM,
     LineBlocks,
     SegmentName,
     loads_line,
@@ -27,13 +25,11 @@ from rlhf_otel.stores.jsonl._format import (
 from rlhf_otel.stores.jsonl._fs import DataDir
 from rlhf_otel.stores.jsonl._index import IdxFile, IndexBuilder, TailIndex
 
-__all__ = ["SIDECAR", "Problems", "SegmentReader", "simple_needle"]
+__all__ = ["Problems", "SegmentReader", "simple_needle"]
 
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 _SIMPLE: Final = re.compile(r"[A-Za-z0-9 ._:@/+=#~!$%&'()*,;?\[\]{}^|<>-]*")
 _IDX_CACHE_MAX: Final = 256
-SIDECAR: Final = struct.Struct("<8sQQ")
-SIDECAR_MAGIC: Final = b"RLHFSUM1"
 _FALLBACK: Final = {ACTIVE: (ACTIVE, PLAIN, GZ), PLAIN: (PLAIN, GZ), GZ: (GZ,)}
 _KIND_OF_LINE: Final = {"interactions": "interaction", "feedback": "feedback"}
 Segment = tuple[SegmentName, str]
@@ -272,34 +268,6 @@ class SegmentReader:
                             continue
                         if {d.get("interaction_id"), *(d.get("target_ids") or ())} & wanted:
                             yield d
-
-    # ------------------------------------------------------------------ sidecars
-    def load_sidecar(self, stem: str, fd: int) -> bytes | None:
-        """The saved summary of a sealed segment if it still matches the segment file."""
-        st = os.fstat(fd)
-        try:
-            sfd = self._dir.open_read(stem + SUM)
-        except FileNotFoundError:
-            return None
-        try:
-            raw = _read_all(sfd)
-        finally:
-            os.close(sfd)
-        if len(raw) < SIDECAR.size:
-            return None
-        magic, ino, size = SIDECAR.unpack_from(raw)
-        if magic != SIDECAR_MAGIC or ino != st.st_ino or size != st.st_size:
-            return None
-        return raw[SIDECAR.size :]
-
-    def save_sidecar(self, stem: str, fd: int, payload: bytes) -> None:
-        """Save a summary of a sealed segment, keyed to its inode and size."""
-        st = os.fstat(fd)
-        data = SIDECAR.pack(SIDECAR_MAGIC, st.st_ino, st.st_size) + payload
-        try:
-            self._dir.write_file(stem + SUM, data, owner=self._owner, durable=False)
-        except OSError as exc:
-            _log.info("rlhf-otel JSONL store: summary of %s not saved (%s)", stem, exc)
 
     # ------------------------------------------------------------------ scans
     def segment_blocks(self, stem: str, name: str, fd: int) -> Iterator[tuple[int, bytes]]:

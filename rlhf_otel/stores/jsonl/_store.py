@@ -18,7 +18,6 @@ from rlhf_otel.records import (
     FeedbackStats,
     Interaction,
     InteractionFilter,
-    StatsAccumulator,
     compute_stats,
     feedback_from_dict,
     feedback_to_dict,
@@ -94,7 +93,6 @@ class JsonlStore(StoreBase):
         durable = cfg.fsync != "none"
         self._drops = DropCounter()
         self._pending: dict[str, TailIndex] = {}
-        self._pending_stats: dict[str, tuple[TailIndex, StatsAccumulator]] = {}
         self._closed = False
         self._close_lock = threading.Lock()
         self._retention = (0, 0)
@@ -151,7 +149,6 @@ class JsonlStore(StoreBase):
                 sync_active=self._writer.sync,
                 sync_file=self._sync_file,
                 pending=self._pending,
-                pending_stats=self._pending_stats,
                 count_retention=self._count_retention,
             ),
             interval=interval,
@@ -167,7 +164,6 @@ class JsonlStore(StoreBase):
             os.close(self._writer_fd)
         self._writer.abandon()
         self._pending.clear()
-        self._pending_stats.clear()
         self._start_writer()
 
     @property
@@ -407,7 +403,6 @@ class JsonlStore(StoreBase):
             self._maint.recover(self._dir.listing())
             for stem in list(self._pending):
                 self._pending.pop(stem, None)
-                self._pending_stats.pop(stem, None)
                 self._worker.submit(("seal", stem))
             result = self._maint.purge(self._dir.listing(), before=before, user_id=user_id)
         for stem in result.rewritten:
@@ -448,8 +443,6 @@ class JsonlStore(StoreBase):
 
     def _sealed(self, sealed: Sealed) -> None:
         self._pending[sealed.stem] = sealed.index
-        if sealed.stats is not None:
-            self._pending_stats[sealed.stem] = (sealed.index, sealed.stats)
         self._worker.submit(("seal", sealed.stem))
 
     # ------------------------------------------------------------------ lifecycle

@@ -11,14 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from rlhf_otel.records import StatsAccumulator
 from rlhf_otel.stores.jsonl._config import JsonlStoreConfig
 from rlhf_otel.stores.jsonl._format import PLAIN
 from rlhf_otel.stores.jsonl._fs import DataDir
 from rlhf_otel.stores.jsonl._index import TailIndex
 from rlhf_otel.stores.jsonl._maint import Aborted, Maintenance
 from rlhf_otel.stores.jsonl._read import SegmentReader
-from rlhf_otel.stores.jsonl._summary import encode_summary
 
 __all__ = ["Job", "Worker", "WorkerParts"]
 
@@ -31,7 +29,7 @@ _STOP: Final = ("stop", None)
 class WorkerParts:
     """What the background thread works with: the store's collaborators, not the store.
 
-    ``pending`` / ``pending_stats`` are the sealed segments not yet indexed (shared with the
+    ``pending`` holds the sealed segments not yet indexed (shared with the
     store, which fills them); ``sync_active`` fsyncs the active segments, ``sync_file`` one
     sealed segment; ``count_retention`` adds (segments deleted, records) to the store's
     health figures.
@@ -45,7 +43,6 @@ class WorkerParts:
     sync_active: Callable[[], object]
     sync_file: Callable[[str], object]
     pending: dict[str, TailIndex]
-    pending_stats: dict[str, tuple[TailIndex, StatsAccumulator]]
     count_retention: Callable[[int, int], None]
 
 
@@ -146,12 +143,9 @@ class Worker:
         return False
 
     def finish_seal(self, stem: str) -> None:
-        """Save a sealed segment's index and statistics, without compressing it."""
+        """Save a sealed segment's index, without compressing it."""
         parts = self._parts
         index = parts.pending.pop(stem, None)
-        known = parts.pending_stats.pop(stem, None)
-        if known is not None and index is not None:
-            self._save_summary(stem, *known)
         if index is not None:
             parts.maint.index(stem, index)
 
@@ -160,26 +154,11 @@ class Worker:
         index = parts.pending.get(stem)
         if parts.config.fsync != "none":
             parts.sync_file(stem)
-        known = parts.pending_stats.pop(stem, None)
-        if known is not None and index is not None:
-            self._save_summary(stem, *known)
         if parts.config.compress:
             self._compress(stem, index)
         elif index is not None:
             parts.maint.index(stem, index)
         parts.pending.pop(stem, None)
-
-    def _save_summary(self, stem: str, index: TailIndex, stats: StatsAccumulator) -> None:
-        parts = self._parts
-        try:
-            fd = parts.data_dir.open_read(stem + PLAIN)
-        except FileNotFoundError:
-            return
-        try:
-            raw = encode_summary(index.min_ts.encode(), index.max_ts.encode(), stats)
-            parts.reader.save_sidecar(stem, fd, raw)
-        finally:
-            os.close(fd)
 
     def _compress(self, stem: str, index: TailIndex | None) -> None:
         parts = self._parts

@@ -7,17 +7,15 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rlhf_otel.records import StatsAccumulator
 from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
 from rlhf_otel.stores.jsonl._format import ACTIVE, PLAIN, stem_for
 from rlhf_otel.stores.jsonl._fs import DataDir, drop_reason
 from rlhf_otel.stores.jsonl._index import TailIndex
-from rlhf_otel.stores.jsonl._summary import merge_stats
 
 __all__ = ["EncodedRecord", "SegmentWriter", "Sealed"]
 
@@ -36,17 +34,15 @@ class _Active:
     index: TailIndex
     size: int = 0
     dirty: bool = False
-    stats: StatsAccumulator | None = field(default_factory=StatsAccumulator)
 
 
 @dataclass(slots=True)
 class Sealed:
-    """A segment this writer just sealed, with what it learned while writing it."""
+    """A segment this writer just sealed, with the index it built while writing it."""
 
     stem: str
     kind: str
     index: TailIndex
-    stats: StatsAccumulator | None
 
 
 class SegmentWriter:
@@ -125,8 +121,6 @@ class SegmentWriter:
         for item in chunk:
             locs.append(loc)
             loc += len(item[0])
-        if seg.stats is not None:
-            seg.stats = _count(seg.stats, kind, chunk)
         seg.index.add_batch(
             [item[1] for item in chunk],
             [item[2] for item in chunk],
@@ -217,7 +211,7 @@ class SegmentWriter:
             )
             return
         self._dir_dirty = True
-        self._on_seal(Sealed(seg.stem, kind, seg.index, seg.stats))
+        self._on_seal(Sealed(seg.stem, kind, seg.index))
 
     def abandon(self) -> None:
         """Forget the active segments without touching them (in a forked child)."""
@@ -243,21 +237,6 @@ class SegmentWriter:
         """stem -> (kind, index, committed size) of this writer's active segments."""
         with self._lock:
             return {s.stem: (k, s.index, s.size) for k, s in self._active.items()}
-
-    def merge_stats(self, stem: str, into: StatsAccumulator, lo: str, hi: str) -> bool:
-        """Add an active segment's statistics to ``into`` if its records all lie in
-        ``[lo, hi]`` (canonical timestamps); ``False`` if the segment must be read instead."""
-        with self._lock:
-            for seg in self._active.values():
-                if seg.stem != stem:
-                    continue
-                if seg.stats is None:
-                    return False
-                if seg.index.records and not (lo <= seg.index.min_ts and seg.index.max_ts <= hi):
-                    return False
-                merge_stats(into, seg.stats)
-                return True
-        return False
 
     # ------------------------------------------------------------------ durability
     def sync(self) -> bool:
@@ -289,21 +268,3 @@ class SegmentWriter:
             )
             return False
         return True
-
-
-def _count(
-    stats: StatsAccumulator, kind: str, chunk: Sequence[EncodedRecord]
-) -> StatsAccumulator | None:
-    """Add a written chunk to a segment's running statistics (``None``: give up on them)."""
-    if kind == "interactions":
-        stats.interaction_ids.update([item[1] for item in chunk])
-        return stats
-    add = stats.add_feedback_fields
-    try:
-        for item in chunk:
-            fb = item[4]
-            if fb is not None:
-                add(fb[0], fb[1], item[2][0], item[2], fb[2])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-        return None  # a malformed record: this segment's statistics come from its bytes
-    return stats
