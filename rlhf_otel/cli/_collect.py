@@ -127,6 +127,24 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="replace e-mail addresses, API keys and card numbers in received texts "
         "(rlhf_otel.redact_secrets) before they are stored",
     )
+    parser.add_argument(
+        "--wait-for-logs",
+        action="store_true",
+        help="from the first span on, let model-call spans without content wait for their "
+        "GenAI log records on /v1/logs (default: once a logs export was received)",
+    )
+    parser.add_argument(
+        "--log-wait",
+        type=float,
+        default=5.0,
+        help="seconds a span without content waits for its log records (default 5)",
+    )
+    parser.add_argument(
+        "--trace-wait",
+        type=float,
+        default=30.0,
+        help="seconds other libraries' spans wait for their trace's root span (default 30)",
+    )
     add_server_flags(parser)
     parser.add_argument(
         "--log-level", default="INFO", help="logging level of rlhf_otel.collect (default INFO)"
@@ -160,6 +178,9 @@ def receiver_config(args: argparse.Namespace, token: str | None) -> Any:
         max_text_chars=args.max_text_chars,
         max_context_messages=args.max_context_messages,
         allowed_hosts=allowed_hosts(args),
+        wait_for_logs=args.wait_for_logs,
+        log_wait=args.log_wait,
+        trace_wait=args.trace_wait,
         **server_limits(args),
     )
 

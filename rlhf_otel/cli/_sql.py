@@ -240,6 +240,7 @@ class _Views:
         return con, every
 
     def __exit__(self, *exc: object) -> None:
+        self._watch.detach()
         while self._close:
             self._close.pop()()
 

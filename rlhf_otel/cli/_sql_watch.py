@@ -55,6 +55,11 @@ class QueryWatch:
         if self.stopped:
             self._interrupt()
 
+    def detach(self) -> None:
+        """Stop watching the connection (before closing it: no interrupt may race the close)."""
+        with self._lock:
+            self._con = None
+
     def __enter__(self) -> QueryWatch:
         if threading.current_thread() is threading.main_thread():
             for sig in _SIGNALS:
@@ -91,7 +96,7 @@ class QueryWatch:
     def _interrupt(self) -> None:
         with self._lock:
             if self._con is not None:
-                # the command may be closing the connection right now: nothing left to stop
+                # a connection that already failed has nothing left to stop
                 with contextlib.suppress(Exception):
                     self._con.interrupt()
 

@@ -21,7 +21,9 @@ __all__ = [
     "Evaluators",
     "check_evaluators",
     "evaluator_where",
+    "ROW_EVALUATOR_SQL",
     "filter_training_feedback",
+    "row_evaluators",
 ]
 
 Evaluators = Literal["human", "model", "all"]
@@ -91,3 +93,24 @@ def filter_training_feedback(con: Any, evaluators: Evaluators, skipped: Counter[
             skipped["judge_overruled_by_people"] += int(won)
     (after,) = con.execute("SELECT count(*) FROM fbs").fetchall()[0]
     return int(before) - int(after)
+
+
+_ROW_EV: Final = f"""CREATE OR REPLACE TEMP TABLE row_ev AS
+SELECT t AS id, cmp,
+       CASE WHEN bool_and(m) THEN 'model' WHEN bool_or(m) THEN 'mixed' ELSE 'human' END AS ev
+FROM (SELECT unnest(target_ids) AS t, "type" = 'comparative' AS cmp, {IS_MODEL_SQL} AS m
+      FROM fbs)
+GROUP BY ALL"""
+
+ROW_EVALUATOR_SQL: Final = """CASE WHEN e.kind = 'correction' THEN 'human' ELSE coalesce((
+  SELECT CASE WHEN count(DISTINCT ev) = 1 THEN any_value(ev) ELSE 'mixed' END
+  FROM row_ev WHERE (id = e.win OR id = e.lose) AND cmp = (e.kind = 'comparative')), 'human')
+END"""
+"""SQL over a training ``events`` row ``e``: whose feedback it came from, ``human``,
+``model`` or ``mixed`` (a correction is a reviewer's)."""
+
+
+def row_evaluators(con: Any) -> None:
+    """Create ``row_ev`` (per interaction and comparative or not: whose feedback is on it)
+    from the engine table ``fbs``, for :data:`ROW_EVALUATOR_SQL`."""
+    con.execute(_ROW_EV)

@@ -209,11 +209,12 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
     ]
 
 
-def texts(pairs: bool, limit: int | None) -> str:
+def texts(pairs: bool, limit: int | None, evaluator: str = "NULL") -> str:
     """The rows written, in order, with their texts read from the interactions view.
 
     Only the texts of rows written are read (a second pass over the interactions), so the
-    engine never holds every response.
+    engine never holds every response. ``evaluator`` is the SQL of the last column (over the
+    events row ``e``).
     """
     window = "" if limit is None else f" LIMIT {int(limit)}"
     ctx = """CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
@@ -225,7 +226,7 @@ def texts(pairs: bool, limit: int | None) -> str:
               WHERE id IN (SELECT win FROM e UNION SELECT lose FROM e))
         SELECT a.prompt, a.ctx,
                CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END,
-               b.response, e.margin
+               b.response, e.margin, {evaluator}
         FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
                JOIN resp AS rb ON rb.id = e.lose JOIN t AS b ON b.id = rb.id AND b.seq = rb.fseq
                LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
@@ -235,7 +236,8 @@ def texts(pairs: bool, limit: int | None) -> str:
     t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
           WHERE id IN (SELECT win FROM e))
     SELECT a.prompt, a.ctx,
-           CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label
+           CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label,
+           {evaluator}
     FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
            LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
     ORDER BY e.ord"""

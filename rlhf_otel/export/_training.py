@@ -15,7 +15,11 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.analytics import Engine, select_scope
-from rlhf_otel.export._evaluators import filter_training_feedback
+from rlhf_otel.export._evaluators import (
+    ROW_EVALUATOR_SQL,
+    filter_training_feedback,
+    row_evaluators,
+)
 from rlhf_otel.export._options import (
     TRAINING_FORMATS,
     ExportOptions,
@@ -141,6 +145,8 @@ class TrainingRows:
         )  # fmt: skip
         if types:
             report.feedback -= filter_training_feedback(eng.con, opts.evaluators, report.skipped)
+            if opts.evaluators != "human":
+                row_evaluators(eng.con)
         if self._progress is not None:
             self._progress(report.feedback)
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
@@ -228,20 +234,22 @@ class TrainingRows:
         limit = self._opts.limit
         conv = bool(self._conversational)
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
-        cur = con.execute(texts(pairs, limit))
+        by_evaluator = self._opts.evaluators != "human"
+        cur = con.execute(texts(pairs, limit, ROW_EVALUATOR_SQL if by_evaluator else "NULL"))
         reward = self.format is ExportFormat.REWARD
         # A progress object with a ``rows`` method also hears about rows written.
         on_rows = getattr(self._progress, "rows", None)
         while batch := cur.fetchmany(_FETCH):
-            for prompt, ctx, first, second, extra in batch:
+            for prompt, ctx, first, second, extra, evaluator in batch:
                 self.report.rows += 1
                 if on_rows is not None and self.report.rows % PROGRESS_EVERY == 0:
                     on_rows(self.report.rows)
+                row: dict[str, Any]
                 if self.format is ExportFormat.SFT:
                     answer = {"role": "assistant", "content": first}
-                    yield {"messages": [*_prompt(prompt, ctx, True), answer]}
+                    row = {"messages": [*_prompt(prompt, ctx, True), answer]}
                 elif self.format is ExportFormat.KTO:
-                    yield {
+                    row = {
                         "prompt": _prompt(prompt, ctx, conv),
                         "completion": _completion(first, conv),
                         "label": bool(extra),
@@ -254,7 +262,9 @@ class TrainingRows:
                     }
                     if reward:
                         row["margin"] = float(extra)
-                    yield row
+                if by_evaluator:
+                    row["evaluator"] = evaluator
+                yield row
 
 
 def _prompt(prompt: str, ctx: str | None, conv: bool) -> Any:

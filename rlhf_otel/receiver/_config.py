@@ -44,6 +44,15 @@ class ReceiverConfig:
             from when it opened or its previous answer (default 10); then it is closed.
         body_timeout: seconds a request may take to send its body (default 30).
         max_connections: connections served at once (default 500); more are answered 503.
+        logs_path: the log export path (default ``/v1/logs``): GenAI content sent as log
+            records, joined to its span by trace and span id.
+        log_wait: seconds a model-call span without content waits for its log records
+            (default 5) once the receiver has received a logs export (or from the start
+            with ``wait_for_logs``); past it the span is stored as it is and the give-up is
+            counted (``foreign_waits["content_logs_missing"]`` in the stats).
+        trace_wait: seconds other libraries' spans wait for their trace's root span
+            (default 30), so the outermost span becomes the interaction.
+        wait_for_logs: wait for log records from the first span on (default False).
         redact, max_prompt_chars, max_response_chars, max_text_chars,
             max_context_messages: the logger's content policy (``RLHFConfig`` fields of the
             same names and defaults), applied to every record received before it is stored.
@@ -53,6 +62,10 @@ class ReceiverConfig:
     port: int = 4320
     token: str | None = None
     path: str = "/v1/traces"
+    logs_path: str = "/v1/logs"
+    log_wait: float = 5.0
+    trace_wait: float = 30.0
+    wait_for_logs: bool = False
     max_body_bytes: int = 16 * _MIB
     max_decompressed_bytes: int = 64 * _MIB
     max_pending_records: int = 20_000
@@ -110,6 +123,10 @@ class ReceiverConfig:
         port = self.port
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
             raise ConfigurationError(f"port must be an int in 0..65535; got {self.port!r}")
+        for name in ("log_wait", "trace_wait"):
+            wait = getattr(self, name)
+            if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait > 0:
+                raise ConfigurationError(f"{name} must be > 0 seconds; got {wait!r}")
         if not self.ack_timeout > 0:
             raise ConfigurationError(f"ack_timeout must be > 0 seconds; got {self.ack_timeout!r}")
         if not self.path.startswith("/"):
@@ -126,7 +143,11 @@ class ReceiverStats:
     ``spans_rejected`` were answered as partial success with a reason; ``truncated``
     counts texts cut to the content limits; ``spans_skipped`` counts, by reason, the
     ignored spans of other instrumentations that a dialect knows but that hold no
-    interaction (an embedding, a tool call, a shape no dialect reads).
+    interaction (an embedding, a tool call, a shape no dialect reads);
+    ``log_records_received``/``log_records_ignored`` count ``/v1/logs`` records (ignored:
+    no GenAI content); ``foreign_waits`` counts waits for a trace's root or a span's log
+    records that ended without them (nothing is lost: the span is stored as it is), and
+    ``foreign_held`` the other libraries' spans waiting now.
     """
 
     requests: int
@@ -139,6 +160,10 @@ class ReceiverStats:
     responses: dict[int, int]
     truncated: int = 0
     spans_skipped: dict[str, int] = field(default_factory=dict)
+    log_records_received: int = 0
+    log_records_ignored: int = 0
+    foreign_waits: dict[str, int] = field(default_factory=dict)
+    foreign_held: int = 0
 
 
 class Budget:

@@ -20,9 +20,11 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from rlhf_otel import attributes as A
 from rlhf_otel.recording import (
     FEEDBACK_EVENT_NAMES,
+    TraceAssembler,
     decode_span,
     is_dialect_event,
     is_dialect_key,
+    is_foreign,
 )
 from rlhf_otel.records import Feedback, Interaction
 
@@ -55,6 +57,8 @@ _KINDS: Final = {
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _STATUS_ERROR: Final = Status(StatusCode.ERROR)
 _STATUS_UNSET: Final = Status()
+# SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+_REMOTE_PARENT: Final = 0x300
 _MAX_REASONS: Final = 5
 _INFLATE_STEP: Final = 1 << 20
 
@@ -107,6 +111,7 @@ class OtlpSpan:
     parent_span_id: int | None = None
     resource: Mapping[str, Any] = field(default_factory=dict)
     status: Status = field(default_factory=Status)
+    parent_is_remote: bool = False
 
     def get_span_context(self) -> SpanContext:
         """The span's own context (trace id and span id)."""
@@ -343,19 +348,27 @@ def _span(span: trace_pb2.Span, ctx: SpanContext, resource: Mapping[str, Any]) -
         kind=_KINDS.get(span.kind) if span.kind else SpanKind.INTERNAL,
         parent_span_id=_parent(span.parent_span_id),
         resource=resource,
+        parent_is_remote=span.flags & _REMOTE_PARENT == _REMOTE_PARENT,
         status=_STATUS_ERROR
         if span.status.code == trace_pb2.Status.STATUS_CODE_ERROR
         else _STATUS_UNSET,
     )
 
 
-def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Decoded:
+def decode_request(
+    request: trace_service_pb2.ExportTraceServiceRequest,
+    assembler: TraceAssembler | None = None,
+) -> Decoded:
     """Records of our interaction and feedback spans, and GenAI spans from other libraries.
 
     Spans that carry no record are counted as ignored (they are accepted: nothing to store).
-    A span that claims to be ours but cannot be read is rejected with the reason.
+    A span that claims to be ours but cannot be read is rejected with the reason. With an
+    ``assembler``, other libraries' spans (and the shape of their traces) go to it and the
+    records it settles are returned (see ``TraceAssembler``).
     """
     result = Decoded()
+    held: list[tuple[OtlpSpan, bool]] = []
+    shape: list[trace_pb2.Span] = []  # other spans: the shape of traces with held spans
     for rs in request.resource_spans:
         resource: dict[str, Any] | None = None
         for ss in rs.scope_spans:
@@ -363,6 +376,8 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Deco
                 result.spans += 1
                 if not _wanted(span):
                     result.ignored_spans += 1
+                    if assembler is not None and len(span.trace_id) == 16:
+                        shape.append(span)
                     continue
                 ctx = _context(span.trace_id, span.span_id)
                 if ctx is None:
@@ -375,6 +390,10 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Deco
                 if resource is None:
                     resource = _attributes(rs.resource.attributes)
                 otlp_span = _span(span, ctx, resource)
+                if assembler is not None and is_foreign(otlp_span):
+                    held.append((otlp_span, True))
+                    result.kept_spans += 1
+                    continue
                 try:
                     found = decode_span(otlp_span)
                     interaction, feedback = found.interaction, found.feedback
@@ -390,6 +409,17 @@ def decode_request(request: trace_service_pb2.ExportTraceServiceRequest) -> Deco
                 if interaction is not None:
                     result.interactions.append(interaction)
                 result.feedback.extend(feedback)
+    if assembler is not None:
+        # Other libraries' spans first, then the rest of their traces (in any order sent).
+        traces = {s.context.trace_id for s, _ in held}
+        for span in shape:
+            trace_id = int.from_bytes(span.trace_id, "big")
+            ctx = _context(span.trace_id, span.span_id)
+            if ctx is not None and (trace_id in traces or assembler.holds(trace_id)):
+                held.append((_span(span, ctx, {}), False))
+        settled = assembler.spans(held)
+        result.interactions.extend(settled.interactions)
+        result.feedback = assembler.feedback(result.feedback) + settled.feedback
     return result
 
 

@@ -19,7 +19,9 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections import Counter
+from collections.abc import Sequence
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
@@ -33,13 +35,17 @@ from rlhf_otel.receiver._decode import (
     CONTENT_PROTOBUF,
     BodyTooLarge,
     Busy,
+    Decoded,
     MalformedBody,
     decode_request,
     decompress,
     parse_request,
 )
+from rlhf_otel.receiver._logs import decode_logs, encode_logs_response, parse_logs_request
 from rlhf_otel.receiver._policy import apply_policy
 from rlhf_otel.receiver._writer import Batch, BatchState, StoreWriter
+from rlhf_otel.recording import Assembled, EventView, TraceAssembler, decode_span
+from rlhf_otel.records import Interaction
 from rlhf_otel.stores import Store
 
 __all__ = ["OTLPReceiver", "ReceiverConfig", "ReceiverStats"]
@@ -136,8 +142,11 @@ class _Handler(BodyHandler):
         self._set_deadline(cfg.body_timeout)
         if not self._host_allowed():
             return None
-        if self.path.split("?", 1)[0] != cfg.path:
-            return self._plain(404, f"not found: {self.path}; this receiver takes {cfg.path}")
+        path = self.path.split("?", 1)[0]
+        if path not in (cfg.path, cfg.logs_path):
+            return self._plain(
+                404, f"not found: {self.path}; this receiver takes {cfg.path} and {cfg.logs_path}"
+            )
         if not self._authorized():
             return None
         media = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
@@ -153,7 +162,10 @@ class _Handler(BodyHandler):
                 503, media, RPC_UNAVAILABLE, "too many concurrent requests", retry=True, close=True
             )
         try:
-            self._export(media, encoding)
+            if path == cfg.logs_path:
+                self._export_logs(media, encoding)
+            else:
+                self._export(media, encoding)
         finally:
             self._release()
             receiver._slots.release()
@@ -168,7 +180,7 @@ class _Handler(BodyHandler):
         try:
             raw = decompress(body, encoding, cfg.max_decompressed_bytes, self._reserve)
             del body
-            decoded = decode_request(parse_request(raw, media))
+            decoded = decode_request(parse_request(raw, media), receiver._assembler)
             del raw
         except BodyTooLarge as exc:
             return self._error(413, media, RPC_INVALID_ARGUMENT, str(exc))
@@ -185,8 +197,43 @@ class _Handler(BodyHandler):
             spans_rejected=decoded.rejected_spans,
             **{f"skipped:{reason}": n for reason, n in decoded.skipped.items()},
         )
+        self._store_decoded(media, decoded)
+
+    def _export_logs(self, media: str, encoding: str) -> None:
+        """``/v1/logs``: GenAI content records joined to their spans (same limits, auth,
+        redaction); other log records are accepted and ignored."""
+        receiver = self.server.receiver
+        cfg = receiver.config
+        body = self._read_body(media)
+        if body is None:
+            return
+        receiver._count(requests=1)
+        try:
+            raw = decompress(body, encoding, cfg.max_decompressed_bytes, self._reserve)
+            del body
+            logs = decode_logs(parse_logs_request(raw, media))
+            del raw
+        except BodyTooLarge as exc:
+            return self._error(413, media, RPC_INVALID_ARGUMENT, str(exc))
+        except Busy:
+            return self._busy(media)
+        except MalformedBody as exc:
+            return self._error(400, media, RPC_INVALID_ARGUMENT, str(exc))
+        except Exception:  # noqa: BLE001 - a decoder bug answers 500, never a reset
+            _logger.exception("could not decode a logs export request")
+            return self._error(500, media, _RPC_INTERNAL, "receiver failed to decode the request")
+        receiver._count(log_records_received=logs.received, log_records_ignored=logs.ignored)
+        receiver._assembler.expect_logs = True
+        settled = receiver._assembler.logs(logs.records)
+        decoded = Decoded(interactions=settled.interactions, feedback=settled.feedback)
+        self._store_decoded(media, decoded, logs=True)
+
+    def _store_decoded(self, media: str, decoded: Decoded, logs: bool = False) -> None:
+        receiver = self.server.receiver
+        cfg = receiver.config
+        ok = (lambda: self._send(200, media, encode_logs_response(media))) if logs else None
         if not decoded.records:
-            return self._ok(media, decoded.rejected_spans, decoded.error_message())
+            return ok() if ok else self._ok(media, decoded.rejected_spans, decoded.error_message())
         decoded.interactions, decoded.feedback, refused = apply_policy(
             receiver._content, decoded.interactions, decoded.feedback
         )
@@ -194,7 +241,7 @@ class _Handler(BodyHandler):
             decoded.reject(1, reason)
         receiver._count(spans_rejected=len(refused))
         if not decoded.records:
-            return self._ok(media, decoded.rejected_spans, decoded.error_message())
+            return ok() if ok else self._ok(media, decoded.rejected_spans, decoded.error_message())
         if not receiver._writer.healthy():
             return self._error(503, media, RPC_UNAVAILABLE, "store is failing writes", retry=True)
         batch = Batch(decoded.interactions, decoded.feedback)
@@ -211,6 +258,8 @@ class _Handler(BodyHandler):
             feedback_stored=batch.stored_feedback,
             spans_rejected=batch.rejected,
         )
+        if ok is not None:
+            return ok()
         message = "; ".join(filter(None, [decoded.error_message(), *batch.reasons]))
         return self._ok(media, decoded.rejected_spans + batch.rejected, message)
 
@@ -277,6 +326,13 @@ class OTLPReceiver:
             max_write=self.config.max_write_records,
             unhealthy_for=float(self.config.retry_after),
         )
+        self._assembler = TraceAssembler(
+            self._decode_foreign,
+            self._store_settled,
+            content_wait=cfg.log_wait,
+            trace_wait=cfg.trace_wait,
+        )
+        self._assembler.expect_logs = cfg.wait_for_logs
 
     def start(self) -> OTLPReceiver:
         """Bind and serve in a background thread; returns ``self``."""
@@ -324,6 +380,39 @@ class OTLPReceiver:
                 responses=dict(self._responses),
                 truncated=self._content.truncated,
                 spans_skipped={k[8:]: v for k, v in c.items() if k.startswith("skipped:")},
+                log_records_received=c["log_records_received"],
+                log_records_ignored=c["log_records_ignored"],
+                foreign_waits=self._assembler.gave_up.snapshot(),
+                foreign_held=self._assembler.pending,
+            )
+
+    def _decode_foreign(
+        self, span: Any, joined: Sequence[EventView]
+    ) -> tuple[Interaction | None, str | None]:
+        found = decode_span(span, joined=joined)
+        if found.skipped is not None:
+            self._count(**{f"skipped:{found.skipped}": 1})
+        return found.interaction, found.kind
+
+    def _store_settled(self, settled: Assembled) -> None:
+        """Records the assembler settled on its own (a wait ran out): written in the
+        background, counted as stored once the store took them."""
+        interactions, feedback, refused = apply_policy(
+            self._content, settled.interactions, settled.feedback
+        )
+        self._count(spans_rejected=len(refused))
+        if not interactions and not feedback:
+            return
+        batch = Batch(interactions, feedback)
+        while not self._writer.submit(batch):
+            if self._writer.closing:
+                _logger.warning("%d held records could not be written at shutdown", batch.size)
+                return
+            time.sleep(0.05)
+        if self._writer.wait(batch, self.config.ack_timeout) is BatchState.STORED:
+            self._count(
+                interactions_stored=batch.stored_interactions,
+                feedback_stored=batch.stored_feedback,
             )
 
     def shutdown(self, timeout: float | None = 30.0) -> bool:
@@ -335,6 +424,7 @@ class OTLPReceiver:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+        self._store_settled(self._assembler.close())
         drained = self._writer.close(timeout)
         if server is not None:
             server.server_close()

@@ -96,6 +96,11 @@ class StoreWriter:
         self._thread.start()
 
     @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` was called (no batch is taken any more)."""
+        return self._closing
+
+    @property
     def pending(self) -> int:
         """Records queued and not yet written."""
         with self._cond:

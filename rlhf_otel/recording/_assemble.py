@@ -169,6 +169,7 @@ class TraceAssembler:
                 if self._traces.get(trace_id) is trace:
                     self._settle_if_ready(trace_id, trace, now, out)
             out.extend(self._expire(now))
+            self._finish(out)
         self._arm()
         return out
 
@@ -194,6 +195,7 @@ class TraceAssembler:
                 if trace is not None:
                     self._settle_if_ready(trace_id, trace, now, out)
             out.extend(self._expire(now))
+            self._finish(out)
         self._arm()
         return out
 
@@ -235,21 +237,17 @@ class TraceAssembler:
     def expire(self) -> Assembled:
         """Settle what waited past its bound."""
         with self._lock:
-            return self._expire(self._clock())
+            return self._finish(self._expire(self._clock()))
 
     def drain(self) -> Assembled:
         """Settle everything held (at shutdown or a final flush)."""
         out = Assembled()
         with self._lock:
-            held: list[Feedback] = []
             for trace_id in list(self._traces):
                 trace = self._traces.pop(trace_id)
                 self._count_missing(trace)
-                # Feedback may name another trace settled in this same drain: move it last.
-                held.extend(trace.feedback)
-                trace.feedback = []
                 out.extend(self._settle(trace_id, trace))
-            out.feedback.extend(retarget(fb, self._aliases) for fb in held)
+            self._finish(out)
         return out
 
     def close(self) -> Assembled:
@@ -409,7 +407,13 @@ class TraceAssembler:
                 node = trace.parents.get(node)
         if len(outer) == 1:
             self._alias(trace_hex, out.interactions[0].id)
-        out.feedback.extend(retarget(fb, self._aliases) for fb in trace.feedback)
+        out.feedback.extend(trace.feedback)  # moved by _finish, once every trace settled
+        return out
+
+    def _finish(self, out: Assembled) -> Assembled:
+        """Move the released feedback onto interactions (after all settling of a call)."""
+        if out.feedback:
+            out.feedback = [retarget(fb, self._aliases) for fb in out.feedback]
         return out
 
     def _alias(self, key: str, target: str) -> None:

@@ -67,7 +67,11 @@ class _GuardedH11(H11Protocol):
             if self.conn.their_state is h11.SEND_BODY:
                 self._arm(self.body_timeout, True)
         elif self._waiting_body and self.conn.their_state is not h11.SEND_BODY:
-            self._disarm()
+            if self.cycle is not None and self.cycle.response_complete:
+                # answered before the body ended: the next request's headers are due now
+                self._arm(self.header_timeout, False)
+            else:
+                self._disarm()
 
     def on_response_complete(self) -> None:
         # armed first: a pipelined request handled inside super() disarms it again

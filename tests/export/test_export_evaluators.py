@@ -95,8 +95,9 @@ def _pairs(store: MemoryStore, evaluators: str) -> tuple[list[tuple[str, str]], 
 
 def test_dpo_people_only_by_default(judged: MemoryStore) -> None:
     """Default DPO: the one pair people made (one over two); no judge pair."""
-    pairs, _ = _pairs(judged, "human")
+    pairs, rows = _pairs(judged, "human")
     assert pairs == [("one", "two")]
+    assert "evaluator" not in rows[0]
 
 
 def test_dpo_from_judges_uses_consistent_verdicts_once(judged: MemoryStore) -> None:
@@ -107,8 +108,10 @@ def test_dpo_from_judges_uses_consistent_verdicts_once(judged: MemoryStore) -> N
 
 def test_dpo_all_people_win_over_the_judge(judged: MemoryStore) -> None:
     """all: on P1 people's pair wins over the judge's opposite one; counted in the report."""
-    pairs, _ = _pairs(judged, "all")
+    pairs, rows = _pairs(judged, "all")
     assert sorted(pairs) == [("five", "six"), ("one", "two"), ("three", "four")]
+    assert sorted((r["chosen"], r["evaluator"]) for r in rows) == [
+        ("five", "model"), ("one", "human"), ("three", "model")]  # fmt: skip
     report = export_feedback(judged, "dpo", out=Path("/dev/null"), evaluators="all")
     assert report.skipped["judge_overruled_by_people"] == 2
     assert report.skipped["judge_inconsistent_pair"] == 1
@@ -119,6 +122,8 @@ def test_kto_labels_from_judges(judged: MemoryStore) -> None:
     model = {(r["completion"], r["label"]) for r in _lines(export_feedback(
         judged, "kto", evaluators="model"))}  # fmt: skip
     assert model == {("one", False), ("two", True), ("three", True), ("four", False)}
+    kto = _lines(export_feedback(judged, "kto", evaluators="model"))
+    assert {r["evaluator"] for r in kto} == {"model"}
     people = {(r["completion"], r["label"]) for r in _lines(export_feedback(judged, "kto"))}
     assert people == {("one", True), ("two", False)}
 

@@ -285,3 +285,19 @@ def test_judge_calls_are_not_product_interactions(
         assert len(span_exporter.get_finished_spans()) == spans_before
     finally:
         inst.uninstrument()
+
+
+def test_pair_with_one_order_stored_gets_only_the_other(judge_server: JudgeServer) -> None:
+    """A pair whose AB verdict is stored (a run stopped between writes) gets only BA next."""
+    its = pairs(3)
+    spec = make_spec(judge_server.base_url, rubric={"type": "pairwise"}, sampling={"pairs": True})
+    full = store_of(its)
+    run_judge(spec, full)
+    first_orders = [fb for fb in _verdicts(full) if fb.metadata["order"] == "AB"]
+    partial = store_of(its)
+    partial.write([], first_orders)
+    result = run_judge(spec, partial)
+    assert (result.judged, result.stored) == (3, 3)
+    stored = _verdicts(partial)
+    assert sorted(fb.metadata["order"] for fb in stored) == ["AB"] * 3 + ["BA"] * 3
+    assert len({fb.id for fb in stored}) == 6

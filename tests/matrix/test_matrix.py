@@ -56,10 +56,17 @@ def _python(family: str) -> str:
 
 
 def run_app(
-    family: str, provider: str, mode: str, base_url: str, tmp: Path, *extra: str
+    family: str,
+    provider: str,
+    mode: str,
+    base_url: str,
+    tmp: Path,
+    *extra: str,
+    env_extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the matrix app in its family's venv; returns what the app saw."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(env_extra or {})
     if mode:
         env["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
         env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = mode

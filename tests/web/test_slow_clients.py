@@ -172,3 +172,22 @@ def test_uploads_cut_mid_body_are_one_line_each(tmp_path: Path) -> None:
     assert about[0] == (
         "INFO rlhf_otel.web: client 127.0.0.1 hung up before its request to POST /feedback was read"
     )
+
+
+def test_next_request_after_an_early_answer_has_a_header_deadline(logger: RLHFLogger) -> None:
+    """A request answered 413 before its body ended, then a slow next request on the same
+    connection: the connection is closed once the next headers are overdue."""
+    app = feedback_app(logger, max_body_bytes=10)
+    with running_server(app, header_timeout=1.0, body_timeout=60.0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(
+            b"POST /feedback HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413")
+        s.sendall(b" " * 100 + b"GET /healthz HTTP/1.1\r\nX-")
+        assert _dribble_until_closed([s]) == 0
