@@ -11,7 +11,15 @@ from typing import Any, Final
 from rlhf_otel.judges._spec import JudgeSpec
 from rlhf_otel.records import Interaction
 
-__all__ = ["BadOutput", "Verdict", "messages", "parse_verdict", "response_format", "worst_case"]
+__all__ = [
+    "BadOutput",
+    "Verdict",
+    "messages",
+    "parse_verdict",
+    "response_format",
+    "schema_size",
+    "worst_case",
+]
 
 _OUTPUT: Final = (
     "Answer with one JSON object only, as the schema {name} says: your verdict, a short "
@@ -110,13 +118,17 @@ def response_format(spec: JudgeSpec) -> dict[str, Any]:
     }
 
 
-def worst_case(spec: JudgeSpec, msgs: Sequence[Mapping[str, str]]) -> int:
+def worst_case(spec: JudgeSpec, msgs: Sequence[Mapping[str, str]], schema_bytes: int) -> int:
     """An upper bound of the tokens one call can use: every UTF-8 byte of the messages and
-    of the response schema (endpoints put it in the prompt) as a token, a per-message
-    overhead, and ``max_tokens`` of output."""
+    of the response schema (``schema_bytes``; endpoints put it in the prompt) as a token, a
+    per-message overhead, and ``max_tokens`` of output."""
     size = sum(len(m["content"].encode("utf-8")) + _PER_MESSAGE for m in msgs)
-    schema = len(json.dumps(response_format(spec)).encode("utf-8"))
-    return size + schema + _PER_MESSAGE + spec.endpoint.max_tokens
+    return size + schema_bytes + _PER_MESSAGE + spec.endpoint.max_tokens
+
+
+def schema_size(schema: Mapping[str, Any]) -> int:
+    """UTF-8 bytes of the response schema as sent."""
+    return len(json.dumps(schema).encode("utf-8"))
 
 
 def _strip_fence(text: str) -> str:

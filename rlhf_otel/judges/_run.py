@@ -33,6 +33,7 @@ from rlhf_otel.judges._prompt import (
     messages,
     parse_verdict,
     response_format,
+    schema_size,
     worst_case,
 )
 from rlhf_otel.judges._spec import JudgeSpec
@@ -45,6 +46,9 @@ __all__ = ["MODEL_SOURCE", "JudgeRunResult", "arun_judge", "judge_feedback_id", 
 MODEL_SOURCE: Final = "model"
 """The ``source`` of every verdict (evaluator type ``model``)."""
 ORDERS: Final = ("AB", "BA")
+WRITE_BATCH: Final = 32
+"""Verdicts handed to the store together (a killed run loses at most these; the next run
+judges them again)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -161,6 +165,8 @@ class _Runner:
         self.budget = TokenBudget(spec.limits.token_budget)
         self.counts: Counter[str] = Counter()
         self.response_format = response_format(spec)
+        self.schema_bytes = schema_size(self.response_format)
+        self.pending: list[Feedback] = []
 
     async def worker(self, queue: deque[_Work]) -> None:
         while queue:
@@ -181,7 +187,7 @@ class _Runner:
         its = work.interactions
         orders = [its, its[::-1]] if spec.pairwise else [its]
         asks = [messages(spec, o) for o in orders]
-        costs = [worst_case(spec, m) for m in asks]
+        costs = [worst_case(spec, m, self.schema_bytes) for m in asks]
         # both orders of a pair are reserved together: a pair is judged whole or not at all
         if not self.budget.reserve(sum(costs)):
             r.skipped["token_budget"] += 1
@@ -212,13 +218,21 @@ class _Runner:
             self._tally()
         records = self._records(work, verdicts)
         if records:
-            self.store.write([], records)
-            r.stored += len(records)
+            self.pending.extend(records)
+            if len(self.pending) >= WRITE_BATCH:
+                self.write_pending()
         r.judged += 1
         for _, usage in verdicts:
             spent = self._cost(usage)
             if spent is not None:
                 r.cost_usd = (r.cost_usd or 0.0) + spent
+
+    def write_pending(self) -> None:
+        """Hand the verdicts judged so far to the store (one batch)."""
+        batch, self.pending = self.pending, []
+        if batch:
+            self.store.write([], batch)
+            self.result.stored += len(batch)
 
     def _cost(self, usage: Usage) -> float | None:
         ep = self.spec.endpoint
@@ -380,9 +394,10 @@ async def arun_judge(
     """Judge the interactions ``spec`` samples from ``store`` and store the verdicts.
 
     Verdicts are feedback with ``source="model"`` (evaluator type ``model``),
-    ``user_id=spec.evaluator_id`` and deterministic ids, written to ``store`` as they
-    come; items whose verdicts are stored already are skipped before any call, so a rerun
-    continues where a stopped run ended and stores nothing twice. OpenTelemetry
+    ``user_id=spec.evaluator_id`` and deterministic ids, written to ``store`` in batches
+    of 32 as they come (and at the end, or when interrupted); items whose verdicts are
+    stored already are skipped before any call, so a rerun continues where a stopped run
+    ended (a killed run loses at most its last batch) and stores nothing twice. OpenTelemetry
     instrumentation is suppressed around the judge's calls, so they are never recorded as
     interactions of the product.
 
@@ -419,7 +434,10 @@ async def arun_judge(
         if progress is not None:
             progress(result)
         workers = [runner.worker(queue) for _ in range(min(spec.limits.concurrency, len(work)))]
-        await asyncio.gather(*workers)
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            runner.write_pending()  # also after an interruption: what was judged is kept
     finally:
         otel_context.detach(token)  # type: ignore[arg-type]
         if own:
