@@ -44,19 +44,75 @@ class RatingScale:
 
 def rating_scales(store: Store, flt: FeedbackFilter | None = None) -> list[RatingScale]:
     """Rating figures per scale of the counting ratings (``rlhf_otel.records.count_feedback``)
-    matching ``flt`` (its type list is replaced by ratings), most used scale first."""
-    base = flt or FeedbackFilter()
-    scoped = dataclasses.replace(
-        base, types=[FeedbackType.RATING], limit=None, offset=0, start_time=None, end_time=None
-    )
-    start, end = base.start_time, base.end_time
+    matching ``flt`` (its type list is replaced by ratings), most used scale first.
+
+    Runs on the analytics engine when it is installed (it reads large stores fastest),
+    else on a scan of the store.
+    """
+    base = dataclasses.replace(flt or FeedbackFilter(), types=[FeedbackType.RATING])
+    try:
+        values = _engine_values(store, base)
+    except ImportError:
+        values = _scanned_values(store, base)
+    out = []
+    for (lo, hi), (count, avg, median, dist) in values.items():
+        if lo.is_integer() and hi.is_integer() and hi - lo <= 10:
+            for v in range(int(lo), int(hi) + 1):
+                dist.setdefault(float(v), 0)
+        out.append(
+            RatingScale(
+                low=lo,
+                high=hi,
+                count=count,
+                average=avg,
+                median=median,
+                average_normalized=(avg - lo) / (hi - lo) if hi > lo else 1.0,
+                distribution=dict(sorted(dist.items())),
+            )
+        )
+    out.sort(key=lambda s: (-s.count, s.low, s.high))
+    return out
+
+
+_Figures = dict[tuple[float, float], tuple[int, float, float, dict[float, int]]]
+
+
+def _engine_values(store: Store, flt: FeedbackFilter) -> _Figures:
+    from rlhf_otel.analytics import open_engine, select_scope
+
+    with open_engine(store) as eng:
+        select_scope(
+            eng, None, flt, interaction_columns=[],
+            feedback_columns=["rating", "min_rating", "max_rating"],
+        )  # fmt: skip
+        rated = (
+            "SELECT rating, coalesce(min_rating, 1) AS lo, coalesce(max_rating, 5) AS hi "
+            "FROM fbs WHERE rating IS NOT NULL"
+        )
+        heads = eng.sql(
+            f"SELECT lo, hi, count(*), fsum(rating) / count(*), median(rating) FROM ({rated}) "
+            "GROUP BY lo, hi"
+        ).fetchall()
+        dists = eng.sql(
+            f"SELECT lo, hi, rating, count(*) FROM ({rated}) GROUP BY lo, hi, rating"
+        ).fetchall()
+    out: _Figures = {}
+    for lo, hi, n, avg, med in heads:
+        out[(float(lo), float(hi))] = (int(n), float(avg), float(med), {})
+    for lo, hi, value, n in dists:
+        out[(float(lo), float(hi))][3][float(value)] = int(n)
+    return out
+
+
+def _scanned_values(store: Store, flt: FeedbackFilter) -> _Figures:
+    scoped = dataclasses.replace(flt, limit=None, offset=0, start_time=None, end_time=None)
+    start, end = flt.start_time, flt.end_time
 
     def in_range(ts: datetime) -> bool:
         return (start is None or ts >= start) and (end is None or ts <= end)
 
-    counted = count_feedback(store.scan_feedback(scoped), in_range)
     by_scale: dict[tuple[float, float], list[float]] = {}
-    for fb in counted.feedback:
+    for fb in count_feedback(store.scan_feedback(scoped), in_range).feedback:
         d = fb.data
         try:
             value = float(d["rating"])
@@ -64,26 +120,15 @@ def rating_scales(store: Store, flt: FeedbackFilter | None = None) -> list[Ratin
         except (KeyError, TypeError, ValueError):
             continue
         by_scale.setdefault((lo, hi), []).append(value)
-    out = []
-    for (lo, hi), values in by_scale.items():
-        dist = Counter(values)
-        if lo.is_integer() and hi.is_integer() and hi - lo <= 10:
-            for v in range(int(lo), int(hi) + 1):
-                dist.setdefault(float(v), 0)
-        avg = statistics.fmean(values)
-        out.append(
-            RatingScale(
-                low=lo,
-                high=hi,
-                count=len(values),
-                average=avg,
-                median=statistics.median(values),
-                average_normalized=(avg - lo) / (hi - lo) if hi > lo else 1.0,
-                distribution=dict(sorted(dist.items())),
-            )
+    return {
+        key: (
+            len(vals),
+            statistics.fmean(vals),
+            statistics.median(vals),
+            {float(k): v for k, v in Counter(vals).items()},
         )
-    out.sort(key=lambda s: (-s.count, s.low, s.high))
-    return out
+        for key, vals in by_scale.items()
+    }
 
 
 def combined_normalized(scales: Sequence[RatingScale]) -> float | None:

@@ -160,3 +160,18 @@ def test_empty_queue_says_which_condition_removed_what(tmp_path: Path) -> None:
         "models removed 16 (from other models), 0 left; thumbs_down removed 0 (have no "
         "thumbs-down), 0 left"
     )
+
+
+def test_review_without_queue_says_what_it_serves(tmp_path: Path) -> None:
+    """No --queue and no demo queue file: the default queue is served and the first line
+    says so; an empty store's funnel is printed too."""
+    data = tmp_path / "empty"
+    data.mkdir()
+    with _review(["--data-dir", str(data)]) as (_, printed):
+        pass
+    assert printed[:2] == [
+        "rlhf-otel review: no --queue given: serving the default queue (answers with no "
+        "feedback yet; thumbs, a 1-5 rating and a comment or correction)",
+        "rlhf-otel review: queue 'default' selected no items: 0 interactions in the store; "
+        "no_feedback removed 0 (already have feedback (end users or the demo)), 0 left",
+    ]
