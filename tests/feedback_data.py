@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
 from rlhf_otel.stores import MemoryStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,3 +203,37 @@ def test_no_package_cycles_through_deferred_imports() -> None:
         if a != b and a in reachable.get(b, set())
     }
     assert found == KNOWN_DEFERRED_CYCLES
+
+
+def _public_home(module: str, name: str) -> str | None:
+    """The nearest public package above ``module`` that exports ``name`` as the same object."""
+    parts = module.split(".")
+    first_private = next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))
+    source = importlib.import_module(module)
+    for end in range(first_private, 0, -1):
+        candidate = ".".join(parts[:end])
+        public = importlib.import_module(candidate)
+        if name in getattr(public, "__all__", ()) and getattr(public, name) is getattr(
+            source, name, None
+        ):
+            return candidate
+    return None
+
+
+def test_tests_use_public_names() -> None:
+    """Tests import a name from a private module only when no public module exports it
+    (a test about that module's internals); everything else comes through public names."""
+    offences = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.ImportFrom) or not node.module or node.level:
+                continue
+            parts = node.module.split(".")
+            if parts[0] != "rlhf_otel" or not any(p.startswith("_") for p in parts[1:]):
+                continue
+            for alias in node.names:
+                home = _public_home(node.module, alias.name)
+                if home is not None:
+                    where = path.relative_to(ROOT)
+                    offences.append(f"{where}:{node.lineno} {alias.name}: use {home}")
+    assert offences == []

@@ -12,7 +12,14 @@ from opentelemetry.util.types import AttributeValue
 
 from rlhf_otel import attributes as A
 from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
-from rlhf_otel.records import Feedback, FeedbackType, Interaction, json_default, span_context_of
+from rlhf_otel.records import (
+    Feedback,
+    FeedbackType,
+    Interaction,
+    data_class,
+    json_default,
+    span_context_of,
+)
 
 __all__ = [
     "FEEDBACK_EVENT_NAMES",
@@ -185,39 +192,6 @@ def _detailed_messages(
 _EVALUATION_NAMES: Final = {t: f"rlhf.{t.value}" for t in FeedbackType}
 
 
-def _evaluation(fb: Feedback | FeedbackDraft, out: dict[str, AttributeValue]) -> None:
-    d = fb.data
-    out[A.GEN_AI_EVALUATION_NAME] = _EVALUATION_NAMES[fb.type]
-    if fb.type is FeedbackType.BINARY:
-        out[A.GEN_AI_EVALUATION_SCORE_VALUE] = 1.0 if d["value"] == "thumbs_up" else 0.0
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d["value"]
-    elif fb.type is FeedbackType.RATING:
-        out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(d["rating"])
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = f"{d['rating']:g}/{d['max_rating']:g}"
-        if d.get("comment"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["comment"]
-    elif fb.type is FeedbackType.TEXT:
-        if d.get("sentiment"):
-            out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d["sentiment"]
-        if d.get("comment"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["comment"]
-    elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
-        dims: Mapping[str, float] = d["dimensions"]
-        weights: Mapping[str, float] = d.get("weights") or {k: 1.0 for k in dims}
-        total_w = sum(weights.values())
-        if dims and total_w > 0:
-            score = sum(dims[k] * weights.get(k, 0.0) for k in dims) / total_w
-            out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
-        if d.get("overall_comment"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["overall_comment"]
-    else:
-        if d.get("confidence_level") is not None:
-            out[A.GEN_AI_EVALUATION_SCORE_VALUE] = float(d["confidence_level"])
-        out[A.GEN_AI_EVALUATION_SCORE_LABEL] = d.get("outcome") or "preferred"
-        if d.get("reason"):
-            out[A.GEN_AI_EVALUATION_EXPLANATION] = d["reason"]
-
-
 _MODEL_SOURCES: Final = frozenset({"model", "llm", "judge", "llm_judge", "llm-judge", "auto"})
 MODEL_SOURCES: Final = tuple(sorted(_MODEL_SOURCES))
 """The feedback sources whose evaluator type is ``model`` (a judge)."""
@@ -244,38 +218,8 @@ def feedback_to_attributes(fb: Feedback | FeedbackDraft) -> dict[str, AttributeV
     # Only a comparison has several targets; otherwise rlhf.interaction.id says it all.
     if len(fb.target_ids) > 1:
         attrs[A.RLHF_FEEDBACK_TARGET_IDS] = list(fb.target_ids)
-    d = fb.data
-    if fb.type is FeedbackType.BINARY:
-        attrs[A.RLHF_FEEDBACK_VALUE] = d["value"]
-    elif fb.type is FeedbackType.RATING:
-        attrs[A.RLHF_FEEDBACK_RATING] = float(d["rating"])
-        if d.get("min_rating", 1) != 1:
-            attrs[A.RLHF_FEEDBACK_MIN_RATING] = float(d["min_rating"])
-        attrs[A.RLHF_FEEDBACK_MAX_RATING] = float(d["max_rating"])
-        if d.get("comment") is not None:
-            attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
-    elif fb.type is FeedbackType.TEXT:
-        if d.get("comment") is not None:
-            attrs[A.RLHF_FEEDBACK_COMMENT] = d["comment"]
-        if d.get("sentiment") is not None:
-            attrs[A.RLHF_FEEDBACK_SENTIMENT] = d["sentiment"]
-        if d.get("correction") is not None:
-            attrs[A.RLHF_FEEDBACK_CORRECTION] = d["correction"]
-    elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
-        attrs[A.RLHF_FEEDBACK_DIMENSIONS] = dumps(d["dimensions"])
-        if d.get("weights") is not None:
-            attrs[A.RLHF_FEEDBACK_WEIGHTS] = dumps(d["weights"])
-        if d.get("overall_comment") is not None:
-            attrs[A.RLHF_FEEDBACK_COMMENT] = d["overall_comment"]
-    else:
-        attrs[A.RLHF_FEEDBACK_PREFERRED_ID] = d["preferred_response_id"]
-        attrs[A.RLHF_FEEDBACK_COMPARED_IDS] = list(d["compared_response_ids"])
-        if d.get("reason") is not None:
-            attrs[A.RLHF_FEEDBACK_REASON] = d["reason"]
-        if d.get("confidence_level") is not None:
-            attrs[A.RLHF_FEEDBACK_CONFIDENCE] = float(d["confidence_level"])
-        if d.get("outcome") not in (None, "preferred"):
-            attrs[A.RLHF_FEEDBACK_OUTCOME] = d["outcome"]
+    data = data_class(fb.type).from_data(fb.data)
+    data.to_attributes(attrs)
     if fb.user_id:
         attrs[A.USER_ID] = fb.user_id
     if fb.session_id:
@@ -289,7 +233,8 @@ def feedback_to_attributes(fb: Feedback | FeedbackDraft) -> dict[str, AttributeV
         attrs[A.RLHF_METADATA] = dumps(fb.metadata)
     if fb.supersedes:
         attrs[A.RLHF_FEEDBACK_SUPERSEDES] = fb.supersedes
-    _evaluation(fb, attrs)
+    attrs[A.GEN_AI_EVALUATION_NAME] = _EVALUATION_NAMES[fb.type]
+    data.evaluation(attrs)
     return attrs
 
 

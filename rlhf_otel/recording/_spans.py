@@ -18,7 +18,7 @@ from rlhf_otel.recording._encode import (
     dumps,
 )
 from rlhf_otel.recording._foreign import decode_foreign, may_be_foreign
-from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage, data_class
 
 __all__ = [
     "ReadableSpanLike",
@@ -188,39 +188,7 @@ def _feedback_from_attributes(
     attrs: Mapping[str, Any], timestamp_ns: int | None, ctx: _ContextLike | None
 ) -> Feedback:
     ftype = FeedbackType(attrs[A.RLHF_FEEDBACK_TYPE])
-    data: dict[str, Any]
-    if ftype is FeedbackType.BINARY:
-        data = {"value": attrs[A.RLHF_FEEDBACK_VALUE]}
-    elif ftype is FeedbackType.RATING:
-        data = {
-            "rating": _num(attrs[A.RLHF_FEEDBACK_RATING]),
-            "min_rating": _num(attrs.get(A.RLHF_FEEDBACK_MIN_RATING, 1)),
-            "max_rating": _num(attrs[A.RLHF_FEEDBACK_MAX_RATING]),
-            "comment": attrs.get(A.RLHF_FEEDBACK_COMMENT),
-        }
-    elif ftype is FeedbackType.TEXT:
-        data = {
-            "comment": attrs.get(A.RLHF_FEEDBACK_COMMENT),
-            "sentiment": attrs.get(A.RLHF_FEEDBACK_SENTIMENT),
-        }
-        if A.RLHF_FEEDBACK_CORRECTION in attrs:
-            data["correction"] = attrs[A.RLHF_FEEDBACK_CORRECTION]
-    elif ftype is FeedbackType.MULTI_DIMENSIONAL:
-        data = {
-            "dimensions": _loads(attrs[A.RLHF_FEEDBACK_DIMENSIONS], {}),
-            "weights": _loads(attrs.get(A.RLHF_FEEDBACK_WEIGHTS), None),
-            "overall_comment": attrs.get(A.RLHF_FEEDBACK_COMMENT),
-        }
-    else:
-        confidence = attrs.get(A.RLHF_FEEDBACK_CONFIDENCE)
-        data = {
-            "preferred_response_id": attrs[A.RLHF_FEEDBACK_PREFERRED_ID],
-            "compared_response_ids": list(attrs[A.RLHF_FEEDBACK_COMPARED_IDS]),
-            "reason": attrs.get(A.RLHF_FEEDBACK_REASON),
-            "confidence_level": None if confidence is None else float(confidence),
-        }
-        if A.RLHF_FEEDBACK_OUTCOME in attrs:
-            data["outcome"] = attrs[A.RLHF_FEEDBACK_OUTCOME]
+    data = data_class(ftype).from_attributes(attrs).to_data()
     interaction_id = str(attrs[A.RLHF_INTERACTION_ID])
     return Feedback(
         id=str(attrs[A.RLHF_FEEDBACK_ID]),

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from rlhf_otel.records._counting import Counted, count_feedback
+from rlhf_otel.records._feedback_data import (
+    BinaryData,
+    ComparativeData,
+    FeedbackData,
+    MultiDimensionalData,
+    RatingData,
+    TextData,
+    data_class,
+    feedback_data,
+)
 from rlhf_otel.records._ids import (
     format_span_id,
     new_feedback_id,
@@ -49,29 +59,37 @@ from rlhf_otel.records._stats import (
 )
 
 __all__ = [
+    "BinaryData",
     "BinaryFeedback",
     "BinaryStats",
+    "ComparativeData",
     "ComparativeStats",
     "Counted",
     "ExportFormat",
     "Feedback",
+    "FeedbackData",
     "FeedbackFilter",
     "FeedbackSession",
     "FeedbackStats",
     "FeedbackType",
     "Interaction",
     "InteractionFilter",
+    "MultiDimensionalData",
     "MultiDimensionalStats",
+    "RatingData",
     "RatingStats",
     "SCHEMA_VERSION",
     "Sentiment",
     "StatsAccumulator",
     "StorageBackend",
+    "TextData",
     "TextStats",
     "TokenUsage",
     "as_utc",
     "compute_stats",
     "count_feedback",
+    "data_class",
+    "feedback_data",
     "feedback_from_dict",
     "feedback_to_dict",
     "format_span_id",

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics import cohen_kappa, fleiss_kappa, get_analytics, krippendorff_alpha
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, interaction, rating, thumbs
 

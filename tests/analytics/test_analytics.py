@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlhf_otel.analytics._compute import get_analytics
-from rlhf_otel.records._model import Feedback, FeedbackFilter, FeedbackType, Interaction
+from rlhf_otel.analytics import get_analytics
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, Interaction
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, Dataset, generate, interaction, rating, text
 

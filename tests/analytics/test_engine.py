@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.analytics import FEEDBACK_COLUMNS, INTERACTION_COLUMNS, EngineConfig, open_engine
-from rlhf_otel.analytics._agree import fleiss_kappa, krippendorff_alpha
+from rlhf_otel.analytics import (
+    FEEDBACK_COLUMNS,
+    INTERACTION_COLUMNS,
+    EngineConfig,
+    fleiss_kappa,
+    krippendorff_alpha,
+    open_engine,
+)
 from rlhf_otel.export import export_feedback, get_analytics
-from rlhf_otel.records._model import Feedback, FeedbackFilter, FeedbackType
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType
 from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.feedback_data import T0, interaction, rating
 from tests.guards import returns

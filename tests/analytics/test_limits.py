@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from rlhf_otel.analytics import Engine, EngineConfig, engine_defaults
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.stores import JsonlStore, MemoryStore
 
 # a window over many partitions: 8 threads need more than 16MB, one thread does not

@@ -10,7 +10,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics import get_analytics
 from rlhf_otel.analytics._rank import ELO_BASE, ELO_SCALE, rank_models
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, compare, interaction

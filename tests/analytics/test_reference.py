@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped]  # no type information installed
 import pytest
 
+from rlhf_otel.cli import main
 from rlhf_otel.cli._commands import OneLineErrorParser, register
-from rlhf_otel.cli._main import main
 from rlhf_otel.export import export_feedback, get_analytics
 from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, Interaction
 from rlhf_otel.stores import JsonlStore, MemoryStore, Store, feedback_stats

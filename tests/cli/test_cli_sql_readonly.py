@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.cli._sql_guard import lock_down
 from rlhf_otel.stores import JsonlStore
 from rlhf_otel.stores.jsonl import list_store_files

@@ -18,9 +18,15 @@ from rlhf_otel.recording import (
     interaction_span_name,
     interaction_to_attributes,
 )
-from rlhf_otel.records import format_span_id
-from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel.records._schema import feedback_to_dict, interaction_to_dict
+from rlhf_otel.records import (
+    Feedback,
+    FeedbackType,
+    Interaction,
+    TokenUsage,
+    feedback_to_dict,
+    format_span_id,
+    interaction_to_dict,
+)
 from rlhf_otel.stores import MemoryStore, Store
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.stores import MemoryStore
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel._errors import ConfigurationError
+from rlhf_otel import ConfigurationError
 from rlhf_otel.cli._collect import open_store
 from rlhf_otel.cli._main import build_parser
 from tests.collector._app import log_interaction

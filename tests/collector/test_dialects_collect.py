@@ -7,7 +7,7 @@ import json
 
 from opentelemetry.trace import Tracer
 
-from rlhf_otel.receiver._server import OTLPReceiver
+from rlhf_otel.receiver import OTLPReceiver
 from rlhf_otel.stores import MemoryStore
 from tests.collector._bodies import (
     JSON,

@@ -8,8 +8,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from rlhf_otel import RLHFLogger, create_rlhf_logger
-from rlhf_otel.pipeline._otlp import build_otlp_exporter
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.pipeline import build_otlp_exporter
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import direct_provider, log_workload, stored_records
 from tests.collector.conftest import wait_for

@@ -12,17 +12,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
+from rlhf_otel import ConfigurationError, create_rlhf_logger, redact_secrets
 from rlhf_otel import attributes as A
-from rlhf_otel import create_rlhf_logger, redact_secrets
-from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.pipeline._otlp import (
+from rlhf_otel.pipeline import (
     ContentCaptureSpanExporter,
     build_otlp_exporter,
-    capture_content_from_env,
     strip_content,
     text_redaction_hook,
 )
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.pipeline._otlp import capture_content_from_env
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import (
     every_feedback,

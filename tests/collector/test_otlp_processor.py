@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from rlhf_otel.pipeline._otlp_processor import OTLPSpanProcessor
+from rlhf_otel.pipeline import OTLPSpanProcessor
 from tests.guards import returns
 
 

@@ -11,10 +11,10 @@ import pytest
 from google.rpc import status_pb2
 from opentelemetry.trace import Tracer
 
+from rlhf_otel import ConfigurationError
 from rlhf_otel import attributes as A
-from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
-from rlhf_otel.records._model import TokenUsage
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
+from rlhf_otel.records import TokenUsage
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import (
     every_feedback,

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from rlhf_otel._errors import StoreError, ValidationError
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
-from rlhf_otel.records._model import Feedback, Interaction
+from rlhf_otel import StoreError, ValidationError
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
+from rlhf_otel.records import Feedback, Interaction
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import log_interaction
 from tests.collector._bodies import partial_success, post, protobuf_body

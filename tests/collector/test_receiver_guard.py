@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rlhf_otel.cli._main import build_parser
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import log_interaction
 from tests.collector._bodies import JSON, json_document, post, protobuf_body, request_of

@@ -26,9 +26,9 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from rlhf_otel import redact_secrets
 from rlhf_otel.cli._main import build_parser
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.recording import interaction_span_name, interaction_to_attributes
-from rlhf_otel.records._model import Feedback, Interaction
+from rlhf_otel.records import Feedback, Interaction
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import T0, log_interaction
 from tests.collector._bodies import JSON, PROTOBUF, client, partial_success, post, protobuf_body

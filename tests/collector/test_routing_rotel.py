@@ -8,8 +8,8 @@ from pathlib import Path
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from rlhf_otel import attributes as A
-from rlhf_otel.pipeline._otlp import build_otlp_exporter
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
+from rlhf_otel.pipeline import build_otlp_exporter
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
 from rlhf_otel.recording import FEEDBACK_EVENT_NAMES, INTERACTION_OPERATIONS
 from rlhf_otel.stores import MemoryStore
 from tests.collector._app import direct_provider, log_workload, stored_records

@@ -11,7 +11,7 @@ from pathlib import Path
 from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel import FeedbackType, create_rlhf_logger
-from rlhf_otel.records._ids import parse_span_id
+from rlhf_otel.records import parse_span_id
 
 ROOT = Path(__file__).resolve().parents[2]
 

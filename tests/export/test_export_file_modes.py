@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.analytics._compute import get_analytics
+from rlhf_otel.analytics import get_analytics
 from rlhf_otel.export import export_feedback
-from rlhf_otel.report._html import write_report
+from rlhf_otel.report import write_report
 from tests.feedback_data import generate
 
 FORMATS = ["json", "jsonl", "csv", "parquet", "dpo", "kto", "reward", "sft"]

@@ -23,8 +23,7 @@ from rlhf_otel.export import (
     record_schema,
     unescape_csv_cell,
 )
-from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel.records._schema import record_from_dict
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage, record_from_dict
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, Dataset, compare, generate, interaction, multi, rating, text
 

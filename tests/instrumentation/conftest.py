@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rlhf_otel_instrumentation.openai import OpenAIInstrumentor
 
 from rlhf_otel.recording import records_from_span
-from rlhf_otel.records._model import Interaction
+from rlhf_otel.records import Interaction
 from tests.servers.openai_server import OpenAIServer
 
 

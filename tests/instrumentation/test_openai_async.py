@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from rlhf_otel_instrumentation.openai import OpenAIInstrumentor
 
 from rlhf_otel.recording import last_interaction_id
-from rlhf_otel.records._model import TokenUsage
+from rlhf_otel.records import TokenUsage
 from tests.instrumentation.conftest import interaction_of, only_span
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instrumentor")]

@@ -18,7 +18,8 @@ from rlhf_otel_instrumentation.openai._extract import (
 )
 
 from rlhf_otel import attributes as A
-from rlhf_otel._redact import ContentPolicy, redact_secrets
+from rlhf_otel import redact_secrets
+from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.pipeline import RecordQueue
 from rlhf_otel.recording import (
     ChatChunkAccumulator,

@@ -15,7 +15,7 @@ from rlhf_otel_instrumentation.openai import OpenAIInstrumentor
 
 from rlhf_otel import attributes as A
 from rlhf_otel.recording import last_interaction_id
-from rlhf_otel.records._model import TokenUsage
+from rlhf_otel.records import TokenUsage
 from tests.instrumentation.conftest import interaction_of, only_span, summary
 from tests.servers.openai_server import OpenAIServer
 

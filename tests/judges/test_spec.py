@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rlhf_otel._errors import ValidationError
+from rlhf_otel import ValidationError
 from rlhf_otel.judges import load_judge, parse_judge
 from rlhf_otel.review import load_queue
 from tests.judges.conftest import spec_dict

@@ -14,7 +14,7 @@ import pytest
 
 from rlhf_otel.cli._commands import OneLineErrorParser, register
 from rlhf_otel.export import LAKE_KINDS, export_feedback, lake_schema
-from rlhf_otel.records._model import TokenUsage
+from rlhf_otel.records import TokenUsage
 from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.feedback_data import T0, compare, generate, interaction, multi, rating, thumbs
 

@@ -10,10 +10,10 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel import create_rlhf_logger
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.export import export_feedback
-from rlhf_otel.receiver._server import OTLPReceiver, ReceiverConfig
-from rlhf_otel.records._stats import compute_stats
+from rlhf_otel.receiver import OTLPReceiver, ReceiverConfig
+from rlhf_otel.records import compute_stats
 from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.collector.conftest import wait_for
 

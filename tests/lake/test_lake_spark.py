@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel import create_rlhf_logger
-from rlhf_otel.records._stats import FeedbackStats
+from rlhf_otel.records import FeedbackStats
 from rlhf_otel.stores import JsonlStore
 from tests.feedback_data import generate
 

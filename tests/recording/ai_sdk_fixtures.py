@@ -12,7 +12,8 @@ import httpx
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from rlhf_otel.receiver._decode import OtlpEvent, OtlpSpan
-from rlhf_otel.recording._dialects import EventView, SpanView
+from rlhf_otel.recording import EventView
+from rlhf_otel.recording._dialects import SpanView
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FLAVOURS = ("otel", "legacy", "v6", "v5")

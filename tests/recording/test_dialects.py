@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from rlhf_otel.recording import decode_span
-from rlhf_otel.recording._dialects import EventView, dialects
+from rlhf_otel.recording import EventView, decode_span
+from rlhf_otel.recording._dialects import dialects
 from rlhf_otel.records import TokenUsage
 
 

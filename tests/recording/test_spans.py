@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from rlhf_otel import BinaryFeedback, FeedbackType, RLHFLogger, TokenUsage
-from rlhf_otel.records._ids import parse_span_id
+from rlhf_otel.records import parse_span_id
 from rlhf_otel.stores import MemoryStore
 
 

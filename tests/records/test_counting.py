@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel import RLHFLogger, create_rlhf_logger
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.export import export_feedback, get_analytics
 from rlhf_otel.records import Feedback, FeedbackType
 from rlhf_otel.stores import JsonlStore, MemoryStore, Store

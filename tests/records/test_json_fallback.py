@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rlhf_otel.analytics import open_engine
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.export import export_feedback
 from rlhf_otel.records import json_default
 from rlhf_otel.stores import JsonlStore, MemoryStore

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from rlhf_otel import BinaryFeedback, RLHFLogger
-from rlhf_otel.records._model import utc_now
+from rlhf_otel.records import utc_now
 
 
 def test_guide_examples(logger: RLHFLogger) -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.analytics._compute import get_analytics
-from rlhf_otel.records._model import FeedbackFilter
-from rlhf_otel.report._html import CHARTS, render_report, write_report
+from rlhf_otel.analytics import get_analytics
+from rlhf_otel.records import FeedbackFilter
+from rlhf_otel.report import write_report
+from rlhf_otel.report._html import CHARTS, render_report
 from rlhf_otel.stores import MemoryStore
 from tests.feedback_data import T0, generate, interaction, rating
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rlhf_otel._errors import ValidationError
+from rlhf_otel import ValidationError
 from rlhf_otel.records import Feedback
 from rlhf_otel.review import parse_queue, select_items
 from rlhf_otel.stores import MemoryStore

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rlhf_otel import ValidationError
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.review import load_queue, parse_queue
 
 GOOD: dict[str, Any] = {

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from rlhf_otel import FeedbackFilter
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.review import ReviewService, parse_queue
 from tests.review.support import SINGLE_QUEUE, open_logger, seed_singles
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from rlhf_otel.stores.jsonl._store import JsonlStore
+from rlhf_otel.stores.jsonl import JsonlStore
 from tests.stores.jsonl_support import feedback, interaction
 
 BATCH = 25

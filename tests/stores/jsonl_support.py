@@ -7,7 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

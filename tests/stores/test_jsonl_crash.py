@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_otel.stores.jsonl import JsonlStore
 from rlhf_otel.stores.jsonl import _fs as _jsonl_fs
-from rlhf_otel.stores.jsonl._store import JsonlStore
 from tests.stores.jsonl_support import feedback, ids_in_files, interaction, raw_lines
 
 ROOT = Path(__file__).resolve().parents[2]

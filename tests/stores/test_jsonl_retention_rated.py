@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel._errors import ConfigurationError
+from rlhf_otel import ConfigurationError
 from rlhf_otel.stores import JsonlStore
 from tests.feedback_data import T0, compare, interaction, rating, thumbs
 

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.records._model import FeedbackFilter
-from rlhf_otel.records._schema import (
+from rlhf_otel.records import (
+    FeedbackFilter,
     feedback_from_dict,
     feedback_to_dict,
     interaction_from_dict,
     interaction_to_dict,
 )
-from rlhf_otel.stores.jsonl._store import JsonlStore
-from rlhf_otel.stores.jsonl._synth import SyntheticStore, write_synthetic_store
+from rlhf_otel.stores.jsonl import JsonlStore, SyntheticStore, write_synthetic_store
 from tests.stores.jsonl_support import raw_lines
 
 N_INTERACTIONS = 60_000

@@ -12,12 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel._errors import ConfigurationError, ValidationError
-from rlhf_otel.records._model import FeedbackFilter, FeedbackType, InteractionFilter
-from rlhf_otel.records._schema import feedback_to_dict, interaction_to_dict
-from rlhf_otel.records._stats import StatsAccumulator
-from rlhf_otel.stores._protocol import Store
-from rlhf_otel.stores.jsonl._store import JsonlStore
+from rlhf_otel import ConfigurationError, ValidationError
+from rlhf_otel.records import (
+    FeedbackFilter,
+    FeedbackType,
+    InteractionFilter,
+    StatsAccumulator,
+    feedback_to_dict,
+    interaction_to_dict,
+)
+from rlhf_otel.stores import Store
+from rlhf_otel.stores.jsonl import JsonlStore
 from tests.stores.jsonl_support import T0, feedback, ids_in_files, interaction, raw_lines
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from rlhf_otel.records._schema import interaction_to_dict
+from rlhf_otel.records import interaction_to_dict
+from rlhf_otel.stores.jsonl import JsonlStore
 from rlhf_otel.stores.jsonl._format import dumps_line, gzip_member
-from rlhf_otel.stores.jsonl._store import JsonlStore
 from tests.stores.jsonl_support import interaction
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from rlhf_otel import ConfigurationError, Feedback, FeedbackFilter, FeedbackType, Interaction
-from rlhf_otel.records._schema import (
+from rlhf_otel.records import (
     feedback_from_dict,
     feedback_to_dict,
     interaction_from_dict,

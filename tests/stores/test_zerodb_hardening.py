@@ -13,9 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from rlhf_otel import RLHFConfig, RLHFLogger
-from rlhf_otel._errors import StoreError
-from rlhf_otel.stores.zerodb._store import ZeroDBStore
+from rlhf_otel import RLHFConfig, RLHFLogger, StoreError
+from rlhf_otel.stores.zerodb import ZeroDBStore
 from tests.guards import returns
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import (

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from rlhf_otel.stores.zerodb._config import ZeroDBConfig
+from rlhf_otel.stores.zerodb import ZeroDBConfig
 from rlhf_otel.stores.zerodb._http import Outcome, ZeroDBHTTP, backoff_delay, parse_retry_after
 
 KEY = "mock-secret-key-0123"

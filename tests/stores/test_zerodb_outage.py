@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_otel.records._schema import record_from_dict
-from rlhf_otel.stores.zerodb._store import ZeroDBStore
+from rlhf_otel.records import record_from_dict
+from rlhf_otel.stores.zerodb import ZeroDBStore
 from tests.guards import returns
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import (

@@ -10,18 +10,17 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from rlhf_otel._errors import ConfigurationError
-from rlhf_otel.records._model import (
+from rlhf_otel import ConfigurationError
+from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
     FeedbackType,
     InteractionFilter,
+    compute_stats,
 )
-from rlhf_otel.records._stats import compute_stats
 from rlhf_otel.stores import MemoryStore, Store
-from rlhf_otel.stores.zerodb._config import ZeroDBConfig
+from rlhf_otel.stores.zerodb import ZeroDBConfig, ZeroDBStore
 from rlhf_otel.stores.zerodb._rows import TABLE_SCHEMA
-from rlhf_otel.stores.zerodb._store import ZeroDBStore
 from tests.servers.zerodb_server import ZeroDBServer
 from tests.stores.zerodb_support import T0, fast, interactions, new_key, ratings
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
-from rlhf_otel.records._model import Feedback, FeedbackType, Interaction, TokenUsage
-from rlhf_otel.stores.zerodb._store import ZeroDBStore
+from rlhf_otel.records import Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.stores.zerodb import ZeroDBStore
 from tests.servers.zerodb_server import ZeroDBServer
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

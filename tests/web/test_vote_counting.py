@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rlhf_otel import RLHFLogger
-from rlhf_otel.cli._main import main
+from rlhf_otel.cli import main
 from rlhf_otel.export import get_analytics
 from rlhf_otel.records import FeedbackFilter
 from tests.web.conftest import Site
