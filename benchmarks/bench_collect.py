@@ -91,6 +91,101 @@ def _payload(n_pairs: int, seed: int) -> bytes:
     return gzip.compress(encode_spans(exporter.get_finished_spans()).SerializeToString())
 
 
+def _foreign_attributes(i: int, seed: int) -> dict[str, object]:
+    """An interaction span of another library: openai-v2 (current gen_ai.*), OpenInference
+    or legacy OpenLLMetry, in turn, with the same content as ``_payload``'s."""
+    prompt, answer = f"prompt {seed}-{i} " + "lorem ipsum " * 20, "answer " * 40
+    kind = i % 3
+    if kind == 0:
+        return {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-bench",
+            "gen_ai.usage.input_tokens": 120,
+            "gen_ai.usage.output_tokens": 80,
+            "gen_ai.input.messages": json.dumps(
+                [
+                    {"role": "system", "parts": [{"type": "text", "content": "be helpful"}]},
+                    {"role": "user", "parts": [{"type": "text", "content": prompt}]},
+                ]
+            ),
+            "gen_ai.output.messages": json.dumps(
+                [{"role": "assistant", "parts": [{"type": "text", "content": answer}]}]
+            ),
+        }
+    if kind == 1:
+        return {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-bench",
+            "llm.provider": "openai",
+            "llm.input_messages.0.message.role": "system",
+            "llm.input_messages.0.message.content": "be helpful",
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.content": prompt,
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": answer,
+            "llm.token_count.prompt": 120,
+            "llm.token_count.completion": 80,
+            "input.value": prompt,
+            "output.value": answer,
+        }
+    return {
+        "llm.request.type": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-bench",
+        "gen_ai.prompt.0.role": "system",
+        "gen_ai.prompt.0.content": "be helpful",
+        "gen_ai.prompt.1.role": "user",
+        "gen_ai.prompt.1.content": prompt,
+        "gen_ai.completion.0.role": "assistant",
+        "gen_ai.completion.0.content": answer,
+        "gen_ai.usage.prompt_tokens": 120,
+        "gen_ai.usage.completion_tokens": 80,
+        "llm.usage.total_tokens": 200,
+    }
+
+
+def _mixed_payload(n_pairs: int, seed: int) -> bytes:
+    """Like ``_payload``, but each interaction is another library's span (mixed dialects)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("bench")
+    for i in range(n_pairs):
+        with tracer.start_as_current_span(
+            "chat gpt-bench", kind=SpanKind.CLIENT, attributes=_foreign_attributes(i, seed)
+        ) as span:
+            iid = _iid(span.get_span_context())
+        fb = Feedback(
+            id=f"fb-{seed}-{i}",
+            interaction_id=iid,
+            type=FeedbackType.RATING,
+            data={"rating": 4, "max_rating": 5, "comment": "fine"},
+            timestamp=T0,
+        )
+        with tracer.start_as_current_span(
+            "feedback rating", attributes=feedback_to_attributes(fb), links=feedback_links(fb)
+        ):
+            pass
+    provider.shutdown()
+    return gzip.compress(encode_spans(exporter.get_finished_spans()).SerializeToString())
+
+
+def _collect_rate(payloads: list[bytes], total: int, threads: int) -> float:
+    """Records/s of ``collect`` (memory store) for ``payloads``; checks all were stored."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        process, host, port = _start_collect("memory", data_dir)
+        try:
+            seconds, _ = _load(host, port, payloads, threads)
+            stored = _stored(host, port)
+        finally:
+            process.terminate()
+            process.wait(60)
+    if stored != total:
+        raise RuntimeError(f"stored {stored} of {total} records")
+    return total / seconds
+
+
 def _decode_rate(payloads: list[bytes], spans_each: int) -> float:
     start = time.perf_counter()
     for body in payloads:
@@ -220,6 +315,26 @@ def main(quick: bool = False) -> None:
                     str(retries),
                 )
             )
+    # Mixed dialects against the same load of our own spans, one run, best of two each.
+    mixed = [_mixed_payload(pairs, seed) for seed in range(n_payloads)]
+    ours_rate = max(_collect_rate(payloads, total, threads) for _ in range(2))
+    mixed_rate = max(_collect_rate(mixed, total, threads) for _ in range(2))
+    rows.append(
+        (
+            f"collect, our spans -> memory ({threads} clients)",
+            f"{ours_rate:,.0f}",
+            f"{ours_rate / decode:.2f}",
+            "-",
+        )
+    )
+    rows.append(
+        (
+            f"collect, mixed dialects -> memory (x ours: {mixed_rate / ours_rate:.2f}, bar 0.8)",
+            f"{mixed_rate:,.0f}",
+            f"{mixed_rate / decode:.2f}",
+            "-",
+        )
+    )
     print(
         f"{n_payloads} gzip OTLP payloads x {spans_each} spans "
         f"({total:,} spans, {sum(map(len, payloads)) / n_payloads / 1024:.1f} KiB each)"

@@ -154,9 +154,15 @@ class TraceAssembler:
                 parent, remote = _parent_of(span)
                 trace = self._traces.get(ctx.trace_id)
                 if foreign:
+                    decoded = None
+                    if trace is None and (parent is None or remote):
+                        # A root span alone (the common case): nothing above it to wait for.
+                        decoded = self._decode(span, ())
+                        if self._alone(ctx.trace_id, ctx.span_id, decoded, out):
+                            continue
                     if trace is None:
                         trace = self._new(ctx.trace_id, now, out)
-                    self._add(trace, span, ctx.span_id, parent, now)
+                    self._add(trace, span, ctx.span_id, parent, now, decoded)
                 elif trace is None:
                     continue
                 elif len(trace.parents) < self.max_spans:
@@ -266,9 +272,45 @@ class TraceAssembler:
         self._traces[trace_id] = trace
         return trace
 
-    def _add(self, trace: _Trace, span: Any, span_id: int, parent: int | None, now: float) -> None:
+    def _alone(
+        self,
+        trace_id: int,
+        span_id: int,
+        decoded: tuple[Interaction | None, str | None],
+        out: Assembled,
+    ) -> bool:
+        """Settle a root span of a trace nothing else is held for, if it needs no logs."""
+        interaction, kind = decoded
+        if interaction is None or kind is None:
+            return True  # skipped by the dialects (counted there); nothing to hold
+        if (
+            self.expect_logs
+            and kind == KIND_LLM
+            and not (interaction.prompt or interaction.response)
+        ):
+            return False
+        if kind != KIND_LLM and not (interaction.prompt and interaction.response):
+            return True  # a wrapper without the user's input and an answer is no interaction
+        out.interactions.append(interaction)
+        self._settled[(trace_id, span_id)] = None
+        if len(self._settled) > _ALIASES:
+            self._settled.popitem(last=False)
+        self._alias(f"{trace_id:032x}", interaction.id)
+        return True
+
+    def _add(
+        self,
+        trace: _Trace,
+        span: Any,
+        span_id: int,
+        parent: int | None,
+        now: float,
+        decoded: tuple[Interaction | None, str | None] | None = None,
+    ) -> None:
         trace.parents[span_id] = parent
-        interaction, kind = self._decode(span, trace.logs.get(span_id, ()))
+        if decoded is None:
+            decoded = self._decode(span, trace.logs.get(span_id, ()))
+        interaction, kind = decoded
         if interaction is None or kind is None:
             return
         if len(trace.candidates) >= self.max_spans:

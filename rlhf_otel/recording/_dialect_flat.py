@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -23,8 +22,6 @@ from rlhf_otel.recording._dialects import (
 
 __all__ = ["OPENINFERENCE", "OPENLLMETRY", "indexed"]
 
-_INDEX: Final = re.compile(r"(\d+)\.(.+)")
-
 
 def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     """``{prefix}{i}.{rest}`` attributes grouped by ``i`` (in index order), keyed by rest."""
@@ -32,9 +29,9 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     n = len(prefix)
     for key, value in attrs.items():
         if key.startswith(prefix):
-            m = _INDEX.fullmatch(key, n)
-            if m is not None:
-                groups.setdefault(int(m.group(1)), {})[m.group(2)] = value
+            index, _, rest = key[n:].partition(".")
+            if rest and index.isdigit():
+                groups.setdefault(int(index), {})[rest] = value
     return [groups[i] for i in sorted(groups)]
 
 
@@ -108,16 +105,15 @@ def read_openllmetry(view: SpanView) -> Fields:
     prompts = [_llmetry_message(g, "user") for g in indexed(attrs, "gen_ai.prompt.")]
     if prompts:
         out.messages = [m for m in prompts if m is not None]
-    completions = [_llmetry_message(g, "assistant") for g in indexed(attrs, "gen_ai.completion.")]
+    completion_groups = indexed(attrs, "gen_ai.completion.")
+    completions = [_llmetry_message(g, "assistant") for g in completion_groups]
     first = next((m for m in completions if m is not None), None)
     if first is not None:
         out.response = str(first.get("content", ""))
         if first.get("tool_calls"):
             out.tool_calls = list(first["tool_calls"])
         reasons = tuple(
-            str(g["finish_reason"])
-            for g in indexed(attrs, "gen_ai.completion.")
-            if g.get("finish_reason")
+            str(g["finish_reason"]) for g in completion_groups if g.get("finish_reason")
         )
         if reasons:
             out.finish_reasons = reasons

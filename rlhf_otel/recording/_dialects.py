@@ -120,7 +120,7 @@ class Fields:
 
     def empty(self) -> bool:
         """Nothing was read (the dialect's markers were there, its shape was not)."""
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return all(getattr(self, name) is None for name in _NAMES)
 
 
 _NAMES: Final = tuple(f.name for f in fields(Fields))
@@ -344,6 +344,9 @@ class Dialect:
 
 
 _lock = threading.Lock()
+_key_owners: dict[str, set[str]] = {}
+_event_owners: dict[str, set[str]] = {}
+_prefix_owners: list[tuple[str, str]] = []
 _registry: list[Dialect] = []
 _keys: frozenset[str] = frozenset()
 _prefixes: tuple[str, ...] = ()
@@ -361,6 +364,33 @@ def register(dialect: Dialect) -> None:
         _keys = frozenset().union(*(d.marker_keys for d in kept))
         _prefixes = tuple(p for d in kept for p in d.marker_prefixes)
         _events = frozenset().union(*(d.marker_events for d in kept))
+        _key_owners.clear()
+        _event_owners.clear()
+        for d in kept:
+            for key in d.marker_keys:
+                _key_owners.setdefault(key, set()).add(d.name)
+            for name in d.marker_events:
+                _event_owners.setdefault(name, set()).add(d.name)
+        _prefix_owners[:] = [(p, d.name) for d in kept for p in d.marker_prefixes]
+
+
+def _claimants(view: SpanView) -> set[str]:
+    """Names of the dialects whose markers ``view`` carries (one pass over its keys)."""
+    found: set[str] = set()
+    owners, prefixes = _key_owners, _prefixes
+    for key in view.attributes:
+        names = owners.get(key)
+        if names is not None:
+            found |= names
+        elif key.startswith(prefixes):
+            for prefix, owner in _prefix_owners:
+                if key.startswith(prefix):
+                    found.add(owner)
+    for event in view.events:
+        names = _event_owners.get(event.name)
+        if names is not None:
+            found |= names
+    return found
 
 
 def dialects() -> tuple[Dialect, ...]:
@@ -385,8 +415,11 @@ def read_fields(view: SpanView) -> tuple[Fields | None, str | None]:
     """
     parts: list[Fields] = []
     claimed: list[str] = []
+    marked = _claimants(view)
+    if not marked:
+        return None, None
     for dialect in _registry:
-        if not dialect.claims(view):
+        if dialect.name not in marked:
             continue
         claimed.append(dialect.name)
         try:
@@ -399,9 +432,11 @@ def read_fields(view: SpanView) -> tuple[Fields | None, str | None]:
         return None, None
     if not parts:
         return None, "unknown_shape"
+    # A dialect that knows the span holds no interaction wins over one that reads a call.
+    skip = next((p.kind for p in parts if p.kind is not None and p.kind.startswith("skip:")), None)
+    if skip is not None:
+        return None, skip[5:]
     merged = merge(parts)
-    if merged.kind is not None and merged.kind.startswith("skip:"):
-        return None, merged.kind[5:]
     if merged.kind is None:
         if merged.messages is None and merged.response is None and merged.model is None:
             return None, "unknown_shape"

@@ -30,7 +30,7 @@ def retarget(fb: Feedback, aliases: Mapping[str, str]) -> Feedback:
         ids.append(preferred)
     if isinstance(compared, (list, tuple)):
         ids.extend(c for c in compared if isinstance(c, str))
-    if not any(i in aliases for i in ids):
+    if all(aliases.get(i, i) == i for i in ids):
         return fb
     changes: dict[str, Any] = {
         "interaction_id": aliases.get(fb.interaction_id, fb.interaction_id),
