@@ -131,36 +131,43 @@ def test_the_store_write_runs_off_the_callers_thread(
 
 
 def test_a_store_write_never_runs_under_the_open_spans_lock(provider: TracerProvider) -> None:
-    """Feedback on another open call can be logged from inside a store write (unbatched,
-    on the ending call's thread): no process-wide lock is held while the store writes."""
-    done = threading.Event()
+    """While one logger's store writes (unbatched, on the ending call's thread), another
+    logger on another thread can still end its calls and log feedback on its open span:
+    no process-wide lock is held during a store write."""
+    other_store = MemoryStore(max_entries=None)
+    other = create_rlhf_logger(store=other_store, tracer_provider=TracerProvider())
+    other_call = other.recording.start(model="m")
+    finished: list[bool] = []
+
+    def use_other_logger() -> None:
+        other.log_rating(other_call.interaction_id, 5)  # an event on the open span
+        other_call.stop(ResponseInfo(text="done"))
 
     class ReentrantStore(MemoryStore):
-        open_call: str | None = None
-
         def write(self, interactions: Sequence[Interaction], feedback: Sequence[Feedback]) -> None:
             super().write(interactions, feedback)
-            if self.open_call is not None and interactions:
-                target, self.open_call = self.open_call, None
-                worker = threading.Thread(target=lambda: (lg.log_rating(target, 5), done.set()))
+            if interactions and not finished:
+                worker = threading.Thread(target=use_other_logger)
                 worker.start()
                 worker.join(timeout=30)
+                finished.append(not worker.is_alive())
 
-    store = ReentrantStore(max_entries=None)
-    lg = create_rlhf_logger(store=store, tracer_provider=provider, enable_batching=False)
+    lg = create_rlhf_logger(
+        store=ReentrantStore(max_entries=None), tracer_provider=provider, enable_batching=False
+    )
 
     @trace_llm(model="m", logger=lg)
     def ask(prompt: str) -> str:
         return "answer"
 
-    outer = lg.recording.start(model="m")  # stays open while the decorated call ends
-    store.open_call = outer.interaction_id
     ask("q")
-    assert done.is_set()
-    outer.stop(ResponseInfo(text="late"))
     lg.close()
-    assert len(list(store.scan_feedback())) == 1
-    assert lg.delivery()["stored"] == 3
+    other.close()
+    assert finished == [True]
+    assert (len(list(other_store.scan_interactions())), len(list(other_store.scan_feedback()))) == (
+        1,
+        1,
+    )
 
 
 def test_spans_of_other_libraries_are_counted_on_the_queue(
