@@ -150,7 +150,8 @@ class Engine:
                     "ignore_errors = true)"
                 )
                 (lone,) = self.con.execute(
-                    f"SELECT EXISTS (SELECT 1 FROM {lines} WHERE regexp_matches(line, ?))",
+                    f"SELECT EXISTS (SELECT 1 FROM {lines} "
+                    "WHERE contains(line, '\\u') AND regexp_matches(line, ?))",
                     [_LONE_SURROGATE],
                 ).fetchall()[0]
                 if lone:

@@ -124,9 +124,16 @@ WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
 FEEDBACK_KEYS_TABLE: Final = """
 CREATE OR REPLACE TABLE feedback_keys AS
 SELECT seq, id, "type", user_id, supersedes, "timestamp",
-       list_sort(list_distinct(list_append(target_ids, interaction_id))) AS targets
+       CASE WHEN "type" = 'text' OR user_id IS NULL THEN NULL
+            WHEN len(target_ids) = 1 AND target_ids[1] = interaction_id THEN interaction_id
+            ELSE array_to_string(list_sort(list_distinct(list_append(target_ids,
+                                                                     interaction_id))),
+                                 chr(31)) END AS targets
 FROM feedback_rows
 """
+# ``targets``: the interactions a vote is about, sorted, as one string (NULL: the record
+# counts alone: text, or no user); plain strings hash faster than lists.
+
 
 # Later copies of an id (rule 1: the first stored copy wins).
 DUPLICATES_TABLE: Final = """
@@ -154,8 +161,7 @@ WITH c AS (
   WHERE c.id IN (SELECT supersedes FROM c AS s
                  WHERE s.supersedes IS NOT NULL AND s.supersedes <> s.id)
 ), live AS (
-  SELECT * FROM c WHERE "type" <> 'text' AND user_id IS NOT NULL
-    AND seq NOT IN (SELECT seq FROM gone)
+  SELECT * FROM c WHERE targets IS NOT NULL AND seq NOT IN (SELECT seq FROM gone)
 ), shared AS (
   SELECT targets, "type", user_id FROM live GROUP BY ALL HAVING count(*) > 1
 ), replaced AS (

@@ -157,7 +157,9 @@ def _run_training(
         if container == "parquet":
             with binary_sink(out, holder) as bfh:
                 start = _tell(bfh)
-                write_parquet_rows(bfh, fmt, rows.conversational, rows)
+                write_parquet_rows(
+                    bfh, fmt, rows.conversational, rows, evaluator=opts.evaluators != "human"
+                )
                 rows.report.bytes_written = _delta(bfh, start)
         else:
             with text_sink(out, holder) as tfh:

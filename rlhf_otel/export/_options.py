@@ -123,7 +123,7 @@ class ExportOptions:
         evaluators: whose feedback: ``"human"`` (default: end users and reviewers),
             ``"model"`` (judges' verdicts, evaluator type ``model``) or ``"all"``. JSON,
             JSONL, CSV and Parquet rows of ``model``/``all`` exports carry ``evaluator_type``
-            (JSONL training rows ``evaluator``: human, model or mixed); in training sets
+            (training rows ``evaluator``: human, model or mixed); in training sets
             people win where both judged an item, and a pairwise judge's verdict becomes a
             pair only when both orders agreed.
     """

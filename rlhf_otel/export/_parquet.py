@@ -206,24 +206,36 @@ def _write_rows(fh: IO[bytes], schema: pyarrow.Schema, rows: Iterable[dict[str, 
     return written
 
 
-def training_schema(fmt: ExportFormat, conversational: bool) -> pyarrow.Schema:
-    """The schema of a training set, as TRL's trainers read it."""
+def training_schema(
+    fmt: ExportFormat, conversational: bool, *, evaluator: bool = False
+) -> pyarrow.Schema:
+    """The schema of a training set, as TRL's trainers read it; ``evaluator`` adds that
+    column (exports with ``evaluators`` ``model`` or ``all``)."""
     pa = require_pyarrow()
     s = pa.string()
     text = pa.list_(pa.struct([("role", s), ("content", s)])) if conversational else s
     messages = pa.list_(pa.struct([("role", s), ("content", s)]))
     if fmt is ExportFormat.DPO:
-        return pa.schema([("prompt", text), ("chosen", text), ("rejected", text)])
-    if fmt is ExportFormat.REWARD:
         fields = [("prompt", text), ("chosen", text), ("rejected", text)]
-        return pa.schema([*fields, ("margin", pa.float64())])
-    if fmt is ExportFormat.KTO:
-        return pa.schema([("prompt", text), ("completion", text), ("label", pa.bool_())])
-    return pa.schema([("messages", messages)])
+    elif fmt is ExportFormat.REWARD:
+        fields = [("prompt", text), ("chosen", text), ("rejected", text)]
+        fields.append(("margin", pa.float64()))
+    elif fmt is ExportFormat.KTO:
+        fields = [("prompt", text), ("completion", text), ("label", pa.bool_())]
+    else:
+        fields = [("messages", messages)]
+    if evaluator:
+        fields.append(("evaluator", s))
+    return pa.schema(fields)
 
 
 def write_parquet_rows(
-    fh: IO[bytes], fmt: ExportFormat, conversational: bool, rows: Iterable[dict[str, Any]]
+    fh: IO[bytes],
+    fmt: ExportFormat,
+    conversational: bool,
+    rows: Iterable[dict[str, Any]],
+    *,
+    evaluator: bool = False,
 ) -> int:
     """Write training rows; returns how many."""
-    return _write_rows(fh, training_schema(fmt, conversational), rows)
+    return _write_rows(fh, training_schema(fmt, conversational, evaluator=evaluator), rows)

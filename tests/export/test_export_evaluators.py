@@ -196,3 +196,20 @@ def test_parquet_and_lake_filter_by_evaluator(judged: MemoryStore, tmp_path: Pat
 
     assert lake_ids("human") == ["h1", "h2"]
     assert lake_ids("all") == ["h1", "h2", "j1", "j2", "j3", "j4", "j6", "j8"]
+
+
+def test_parquet_training_set_by_evaluator(judged: MemoryStore) -> None:
+    """A Parquet DPO set of an `all` export has an evaluator column; the default has not."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    data = export_feedback(judged, "dpo", container="parquet", evaluators="all")
+    assert isinstance(data, bytes)
+    table = pq.read_table(io.BytesIO(data))
+    chosen, evaluator = table.column("chosen").to_pylist(), table.column("evaluator").to_pylist()
+    got = sorted(zip(chosen, evaluator, strict=True))
+    assert got == [("five", "model"), ("one", "human"), ("three", "model")]
+    default = export_feedback(judged, "dpo", container="parquet")
+    assert isinstance(default, bytes)
+    assert pq.read_table(io.BytesIO(default)).column_names == ["prompt", "chosen", "rejected"]
