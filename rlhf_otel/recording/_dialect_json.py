@@ -120,6 +120,17 @@ def read_logfire(view: SpanView) -> Fields:
             out.response = text_of(final) or str(final)
         elif last_user + 1 < len(all_messages):
             out.response = str(all_messages[-1].get("content", ""))
+    if (
+        attrs.get("logfire.span_type") == "span"
+        and "gen_ai.operation.name" in attrs
+        and "gen_ai.output.messages" not in attrs
+        and "response_data" not in attrs
+        and "gen_ai.response.id" not in attrs
+        and not any(e.name == "exception" for e in view.events)
+    ):
+        # A streamed call's request span: its answer is the "streaming response" record
+        # Logfire writes beside it when the stream ends (the same call, counted once).
+        out.kind = "skip:logfire:stream_request"
     if out.kind is None and (out.messages is not None or out.response is not None):
         out.kind = KIND_LLM
     return out

@@ -117,6 +117,8 @@ class Fields:
     session_id: str | None = None
     error_type: str | None = None
     params: dict[str, Any] | None = None
+    ttft_ms: float | None = None
+    """Milliseconds from the call's start to the first streamed chunk."""
 
     def empty(self) -> bool:
         """Nothing was read (the dialect's markers were there, its shape was not)."""
@@ -432,9 +434,11 @@ def read_fields(view: SpanView) -> tuple[Fields | None, str | None]:
         return None, None
     if not parts:
         return None, "unknown_shape"
+    # A dialect that knows the span holds no interaction wins over one that reads a call.
+    skip = next((p.kind for p in parts if p.kind is not None and p.kind.startswith("skip:")), None)
+    if skip is not None:
+        return None, skip[5:]
     merged = merge(parts)
-    if merged.kind is not None and merged.kind.startswith("skip:"):
-        return None, merged.kind[5:]
     if merged.kind is None:
         if merged.messages is None and merged.response is None and merged.model is None:
             return None, "unknown_shape"

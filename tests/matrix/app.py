@@ -92,6 +92,13 @@ class _Both:
             inst.uninstrument()
 
 
+def logfire_tracer(logfire: Any) -> Any:
+    """A tracer of Logfire's own provider (the app's request spans live there)."""
+    from opentelemetry import trace
+
+    return trace.get_tracer_provider().get_tracer("matrix-app")
+
+
 def _openai_case(client: Any, case: str) -> None:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
     if case == "plain":
@@ -190,8 +197,20 @@ def main() -> None:
         logs.add_log_record_processor(
             SimpleLogRecordProcessor(RLHFLogRecordExporter(logger.span_records))
         )
-    inst = _instrument(args.family, args.provider, tracer_provider, logs)
-    tracer = tracer_provider.get_tracer("matrix-app")
+    if args.family == "logfire":
+        import logfire
+
+        # Logfire runs its own tracer provider; the logger's span processor rides along.
+        logfire.configure(
+            send_to_logfire=False,
+            console=False,
+            additional_span_processors=[logger.span_records],
+        )
+        inst = _Both()
+        tracer: Any = logfire_tracer(logfire)
+    else:
+        inst = _instrument(args.family, args.provider, tracer_provider, logs)
+        tracer = tracer_provider.get_tracer("matrix-app")
     if args.provider == "anthropic":
         import anthropic
 
@@ -202,6 +221,11 @@ def main() -> None:
         import openai
 
         client = openai.OpenAI(base_url=args.base_url, api_key="test", max_retries=0)
+    if args.family == "logfire":
+        if args.provider == "anthropic":
+            logfire.instrument_anthropic(client)
+        else:
+            logfire.instrument_openai(client)
     seen: dict[str, dict[str, Any]] = {}
     cases = ["plain", "stream", "tool", "error"] + (["chain"] if args.family == "langchain" else [])
     for case in cases:

@@ -37,6 +37,8 @@ CELLS = [
     ("openllmetry", "openai", ""),
     ("openllmetry", "anthropic", ""),
     ("langchain", "openai", ""),
+    ("logfire", "openai", ""),
+    ("logfire", "anthropic", ""),
     ("dual", "openai", "SPAN_ONLY"),
 ]
 
