@@ -33,13 +33,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rlhf_otel._counters import DropCounter
-from rlhf_otel.recording._dialects import KIND_LLM, KIND_WRAPPER, EventView
+from rlhf_otel.recording._dialects import KIND_LLM, EventView
 from rlhf_otel.recording._retarget import retarget, trace_of
-from rlhf_otel.records import Feedback, Interaction, TokenUsage
+from rlhf_otel.recording._steps import Candidate, with_steps
+from rlhf_otel.records import Feedback, Interaction
 
 __all__ = ["Assembled", "TraceAssembler"]
 
@@ -60,19 +61,9 @@ class Assembled:
 
 
 @dataclass(slots=True)
-class _Candidate:
-    span: Any
-    interaction: Interaction
-    kind: str
-    parent: int | None
-    needs_content: bool
-    since: float
-
-
-@dataclass(slots=True)
 class _Trace:
     born: float
-    candidates: dict[int, _Candidate] = field(default_factory=dict)
+    candidates: dict[int, Candidate] = field(default_factory=dict)
     parents: dict[int, int | None] = field(default_factory=dict)
     logs: dict[int, list[EventView]] = field(default_factory=dict)
     feedback: list[Feedback] = field(default_factory=list)
@@ -289,7 +280,9 @@ class TraceAssembler:
             and not (interaction.prompt or interaction.response)
         ):
             return False
-        if kind != KIND_LLM and not (interaction.prompt and interaction.response):
+        if kind != KIND_LLM and not (
+            interaction.prompt and (interaction.response or interaction.error_type)
+        ):
             return True  # a wrapper without the user's input and an answer is no interaction
         out.interactions.append(interaction)
         self._settled[(trace_id, span_id)] = None
@@ -317,11 +310,11 @@ class TraceAssembler:
             self.gave_up.add("trace_too_large")
             return
         empty = not interaction.prompt and not interaction.response
-        trace.candidates[span_id] = _Candidate(
+        trace.candidates[span_id] = Candidate(
             span, interaction, kind, parent, self.expect_logs and kind == KIND_LLM and empty, now
         )
 
-    def _redecode(self, trace: _Trace, span_id: int, cand: _Candidate) -> None:
+    def _redecode(self, trace: _Trace, span_id: int, cand: Candidate) -> None:
         interaction, kind = self._decode(cand.span, trace.logs.get(span_id, ()))
         if interaction is not None and kind is not None:
             cand.interaction, cand.kind = interaction, kind
@@ -378,7 +371,7 @@ class TraceAssembler:
         return True
 
     @staticmethod
-    def _waiting(trace: _Trace) -> list[_Candidate]:
+    def _waiting(trace: _Trace) -> list[Candidate]:
         """Model-call spans still without content; one whose own child span (a second
         instrumentation of the same call) has the content waits for nothing."""
         cands = trace.candidates
@@ -439,7 +432,7 @@ class TraceAssembler:
         while len(self._settled) > _ALIASES:
             self._settled.popitem(last=False)
         for top, inner in outer.items():
-            it = _with_steps(real[top], [real[s] for s in inner])
+            it = with_steps(real[top], [real[s] for s in inner])
             out.interactions.append(it)
             for sid in (top, *inner):
                 self._alias(f"{trace_hex}-{sid:016x}", it.id)
@@ -463,77 +456,3 @@ class TraceAssembler:
         self._aliases.move_to_end(key)
         if len(self._aliases) > _ALIASES:
             self._aliases.popitem(last=False)
-
-
-def _step(c: _Candidate) -> dict[str, Any]:
-    it = c.interaction
-    step: dict[str, Any] = {"span_id": it.span_id, "kind": c.kind, "model": it.model}
-    step["provider"] = it.provider
-    step["prompt"] = it.prompt
-    step["response"] = it.response
-    if it.metadata.get("tool_calls"):
-        step["tool_calls"] = it.metadata["tool_calls"]
-    if it.token_usage is not None:
-        u = it.token_usage
-        step["token_usage"] = {"prompt": u.prompt, "completion": u.completion, "total": u.total}
-    step["latency_ms"] = it.latency_ms
-    if it.error_type:
-        step["error_type"] = it.error_type
-    return step
-
-
-def _sum_usage(steps: Sequence[_Candidate]) -> TokenUsage | None:
-    usages = [c.interaction.token_usage for c in steps if c.interaction.token_usage]
-    if not usages:
-        return None
-
-    def total(name: str) -> int | None:
-        values = [getattr(u, name) for u in usages]
-        return None if any(v is None for v in values) else sum(values)
-
-    return TokenUsage(total("prompt"), total("completion"), total("total"))
-
-
-def _with_steps(top: _Candidate, inner: list[_Candidate]) -> Interaction:
-    it = top.interaction
-    if not inner:
-        return it
-    inner.sort(key=lambda c: c.interaction.timestamp)
-    llm_steps = [c for c in inner if c.kind == KIND_LLM]
-    changes: dict[str, Any] = {}
-    if top.kind == KIND_LLM and llm_steps:
-        # Two instrumentations on one call: the outer span, filled in from the inner one.
-        same = llm_steps[0].interaction
-        for name in ("prompt", "response", "model", "response_id", "user_id", "session_id"):
-            if not getattr(it, name) and getattr(same, name):
-                changes[name] = getattr(same, name)
-        if not it.context and same.context:
-            changes["context"] = same.context
-        if it.token_usage is None and same.token_usage is not None:
-            changes["token_usage"] = same.token_usage
-        if not it.finish_reasons and same.finish_reasons:
-            changes["finish_reasons"] = same.finish_reasons
-    elif top.kind == KIND_WRAPPER and llm_steps:
-        last = llm_steps[-1].interaction
-        if not it.model and last.model:
-            changes["model"] = last.model
-            changes["provider"] = last.provider
-        if it.token_usage is None:
-            changes["token_usage"] = _sum_usage(llm_steps)
-        if not it.finish_reasons and last.finish_reasons:
-            changes["finish_reasons"] = last.finish_reasons
-        if not it.response_id and last.response_id:
-            changes["response_id"] = last.response_id  # the final answer's model call
-        first = llm_steps[0].interaction
-        if not it.context and first.context and first.prompt == it.prompt:
-            changes["context"] = first.context  # the system prompt the chain sent
-    metadata = dict(it.metadata)
-    metadata["steps"] = [_step(c) for c in inner]
-    if "tool_calls" not in metadata:
-        # A model call: the tool calls of its answer; an agent run: every call of its steps.
-        firsts = llm_steps[:1] if top.kind == KIND_LLM else llm_steps
-        calls = [c for s in firsts for c in s.interaction.metadata.get("tool_calls") or ()]
-        if calls:
-            metadata["tool_calls"] = calls
-    changes["metadata"] = metadata
-    return replace(it, **changes)

@@ -224,6 +224,9 @@ def read_ai_sdk(view: SpanView) -> Fields:
     params = {name: attrs[key] for key, name in _PARAMS.items() if key in attrs}
     if params:
         out.params = params
+    ttft = attrs.get("ai.response.msToFirstChunk")  # .doStream spans
+    if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
+        out.ttft_ms = float(ttft)
     return out
 
 

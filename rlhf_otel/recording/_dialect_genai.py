@@ -128,6 +128,9 @@ def read_current(view: SpanView) -> Fields:
     params = {name: attrs[key] for key, name in _PARAMS.items() if key in attrs}
     if params:
         out.params = params
+    ttft = attrs.get("gen_ai.client.operation.time_to_first_chunk")  # seconds (ai 7 writes it)
+    if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
+        out.ttft_ms = float(ttft) * 1000
     if out.kind is None and (out.messages is not None or out.response is not None):
         out.kind = KIND_LLM
     return out

@@ -117,6 +117,8 @@ class Fields:
     session_id: str | None = None
     error_type: str | None = None
     params: dict[str, Any] | None = None
+    ttft_ms: float | None = None
+    """Milliseconds from the call's start to the first streamed chunk."""
 
     def empty(self) -> bool:
         """Nothing was read (the dialect's markers were there, its shape was not)."""

@@ -132,6 +132,7 @@ def to_interaction(fields: Fields, span: Any, ctx: Any, events: Sequence[EventVi
         response_id=fields.response_id,
         finish_reasons=fields.finish_reasons or (),
         error_type=_error_type(span, fields, events),
+        time_to_first_token_ms=fields.ttft_ms,
         trace_id=trace_hex,
         span_id=span_hex,
     )

@@ -146,6 +146,7 @@ def _stored_interactions(backend: Backend) -> int:
     return stored
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_chat_votes_land_on_one_interaction_per_answer(
     flavour: str, tmp_path: Path, backend: Backend, node_port: int, browser_page: Any

@@ -55,7 +55,7 @@ def _instrument(family: str, provider: str, tracer_provider: TracerProvider, log
             inst = OIOpenAI()
         inst.instrument(tracer_provider=tracer_provider)
         return inst
-    if family == "openllmetry":
+    if family in ("openllmetry", "openllmetry-legacy"):
         if provider == "anthropic":
             from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as LLAnth
 

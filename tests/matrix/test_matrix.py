@@ -36,6 +36,7 @@ CELLS = [
     ("openinference", "anthropic", ""),
     ("openllmetry", "openai", ""),
     ("openllmetry", "anthropic", ""),
+    ("openllmetry-legacy", "openai", ""),
     ("langchain", "openai", ""),
     ("logfire", "openai", ""),
     ("logfire", "anthropic", ""),

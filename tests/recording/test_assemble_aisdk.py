@@ -91,6 +91,14 @@ def test_one_interaction_per_answer(flavour: str, model_server: OpenAIServer) ->
             assert steps[0]["error_type"] == "AI_APICallError"
             continue
         assert it.error_type is None
+        if request.get("stream"):  # the first chunk, from the outer span's start
+            ttft, first = it.time_to_first_token_ms, steps[0]
+            assert ttft is not None
+            assert it.latency_ms is not None
+            assert first["latency_ms"] < it.latency_ms
+            assert 0 < ttft < it.latency_ms
+        else:
+            assert it.time_to_first_token_ms is None
         assert it.response == answers[-1].text
         assert it.response_id == answers[-1].id
         assert it.finish_reasons == ("stop",)

@@ -224,7 +224,7 @@ def test_a_feedback_id_stored_twice_counts_its_first_copy(store: ZeroDBStore) ->
     in scans, get_feedback and stats; the later copy is counted in read_problems."""
     first, later = (
         ratings(1)[0],
-        dataclasses.replace(ratings(1)[0], data={"rating": 1.0, "max_rating": 5.0}),
+        dataclasses.replace(ratings(1)[0], data={"rating": 4.0, "max_rating": 5.0}),
     )
     store.write(interactions(1), [first])
     assert store.flush(5.0) is True
