@@ -44,13 +44,24 @@ def test_signal_during_export_leaves_no_temporary_file(
     big_store_dir: Path, tmp_path: Path, sig: int, code: int, message: bytes
 ) -> None:
     """SIGTERM or Ctrl-C mid-export: one line on stderr, no traceback, no temp file left."""
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    proc = _start("export", "--data-dir", str(big_store_dir), "--format", "json",
-                  "--out", str(out_dir / "all.json"))  # fmt: skip
-    temps = _wait_for_temp(out_dir, proc)
-    assert temps[0].startswith(".all.json.")
+    for attempt in range(5):
+        out_dir = tmp_path / f"out-{attempt}"
+        out_dir.mkdir()
+        proc = _start("export", "--data-dir", str(big_store_dir), "--format", "json",
+                      "--out", str(out_dir / "all.json"))  # fmt: skip
+        temps = _wait_for_temp(out_dir, proc)
+        assert temps[0].startswith(".all.json.")
+        # Freeze the export, then check it is still mid-write: the signal must arrive while
+        # the temporary file exists (a fast export may finish between the two steps).
+        proc.send_signal(signal.SIGSTOP)
+        if (out_dir / temps[0]).exists():
+            break
+        proc.send_signal(signal.SIGCONT)
+        proc.communicate(timeout=60)
+    else:
+        raise AssertionError("the export finished before it could be stopped mid-write, 5 times")
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (code, message)
     assert list(out_dir.iterdir()) == []
