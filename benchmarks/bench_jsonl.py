@@ -256,7 +256,9 @@ def _bench_read(tmp: Path, n: int) -> None:
     stats_warm = time.perf_counter() - started
     assert warm == cold
     assert cold.total_interactions == n
-    assert cold.total_feedback == n
+    # Repeated votes by one user on one target count once (records/_counting.py), and the
+    # synthetic raters do repeat themselves, so counted feedback is at most what was written.
+    assert 0 < cold.total_feedback <= n
     started = time.perf_counter()
     hits = sum(1 for _ in store.scan_feedback(FeedbackFilter(user_id="user-7", min_rating=4)))
     query = time.perf_counter() - started
