@@ -11,9 +11,11 @@ extracted with ``git archive``) at the first size, stopped after a time cap.
 Full sizes: 1,000,000 and 4,000,000 interactions with as much feedback; ``quick``: 500 and
 1,000. Env: ``RLHF_OTEL_BENCH_SIZES=1000000,4000000`` sets the sizes (``RLHF_OTEL_BENCH_N``
 one size), ``RLHF_OTEL_BENCH_DATA`` reuses a store written before (one size: what it holds),
-``RLHF_OTEL_BENCH_BASELINE=0`` skips the baseline, ``RLHF_OTEL_BENCH_STEPS=analytics,dpo``
-runs only those steps, ``RLHF_OTEL_BENCH_DPO_REPEAT=10`` runs the DPO export that many more
-times at the last size and counts failures. ``RLHF_OTEL_ANALYTICS_*`` reach every step.
+``RLHF_OTEL_BENCH_BASELINE=0`` skips the baseline,
+``RLHF_OTEL_BENCH_BASELINE_CAP=300`` stops each baseline step after that many seconds,
+``RLHF_OTEL_BENCH_STEPS=analytics,dpo`` runs only those steps,
+``RLHF_OTEL_BENCH_DPO_REPEAT=10`` runs the DPO export that many more times at the last size
+and counts failures. ``RLHF_OTEL_ANALYTICS_*`` reach every step.
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ def main(quick: bool) -> None:
                     and step not in ("report", "lake")
                     and (step == "analytics" or not quick)
                 )
-                base = run_step(step, data, old, caps[step]) if with_base else {}
+                base_cap = float(os.environ.get("RLHF_OTEL_BENCH_BASELINE_CAP") or caps[step])
+                base = run_step(step, data, old, base_cap) if with_base else {}
                 ratio = ""
                 if "seconds" in new and "seconds" in base:
                     ratio = f"{base['seconds'] / new['seconds']:.1f}x faster"
