@@ -35,6 +35,7 @@ from rlhf_otel.records import (
     Interaction,
     StorageBackend,
     TokenUsage,
+    data_class,
 )
 from rlhf_otel.stores import Store, open_store, store_initialize
 
@@ -345,8 +346,7 @@ class RLHFLogger:
             allowed = ", ".join(t.value for t in FeedbackType)
             raise ValidationError(f"feedback type {type!r} unknown; allowed: {allowed}") from None
         clean = V.feedback_data(ftype, data)
-        if ftype is FeedbackType.COMPARATIVE:
-            interaction_id = clean["preferred_response_id"]
+        interaction_id = (data_class(ftype).targets(clean) or [interaction_id])[0]
         return self._feedback(ftype, interaction_id, clean, options)
 
     def _feedback(
