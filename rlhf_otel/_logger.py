@@ -35,8 +35,9 @@ from rlhf_otel.records import (
     Interaction,
     StorageBackend,
     TokenUsage,
+    data_class,
 )
-from rlhf_otel.stores import Store, as_store_base, open_store
+from rlhf_otel.stores import Store, open_store, store_initialize
 
 __all__ = ["RLHFLogger", "create_rlhf_logger", "default_logger"]
 
@@ -72,7 +73,6 @@ class RLHFLogger:
         self.config = config = config or RLHFConfig.from_env()
         self._drops = DropCounter()
         self.store: Store = open_store(config)
-        self._store_ops = as_store_base(self.store)
         self._content = ContentPolicy(
             config.redact,
             max_prompt_chars=config.max_prompt_chars,
@@ -143,7 +143,7 @@ class RLHFLogger:
         """Prepare the store and start the default session (idempotent; logging calls it)."""
         if self._initialized:
             return self
-        self._store_ops.initialize()
+        store_initialize(self.store)
         if self.config.enable_session_tracking and self.sessions.current() is None:
             session = self.sessions.start(default=True)
             self._dbg("Started session: %s", session.id)
@@ -346,8 +346,7 @@ class RLHFLogger:
             allowed = ", ".join(t.value for t in FeedbackType)
             raise ValidationError(f"feedback type {type!r} unknown; allowed: {allowed}") from None
         clean = V.feedback_data(ftype, data)
-        if ftype is FeedbackType.COMPARATIVE:
-            interaction_id = clean["preferred_response_id"]
+        interaction_id = (data_class(ftype).targets(clean) or [interaction_id])[0]
         return self._feedback(ftype, interaction_id, clean, options)
 
     def _feedback(

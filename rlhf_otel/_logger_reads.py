@@ -19,10 +19,9 @@ from rlhf_otel.records import (
     Interaction,
     InteractionFilter,
     as_utc,
-    utc_now,
     validate_id,
 )
-from rlhf_otel.stores import Store, as_store_base
+from rlhf_otel.stores import Store, feedback_stats, store_purge
 
 __all__ = ["StoreReader"]
 
@@ -51,7 +50,6 @@ class StoreReader:
         is_open: Callable[[], bool],
     ) -> None:
         self.store = store
-        self._ops = as_store_base(store)
         self._queue = queue
         self._span_records = span_records
         self._content = content
@@ -132,12 +130,12 @@ class StoreReader:
         if before is None and user_id is None:
             raise ValidationError("purge needs before=<datetime> and/or user_id=<str>")
         self.sync()
-        return self._ops.purge(before=as_utc(before), user_id=user_id)
+        return store_purge(self.store, before=as_utc(before), user_id=user_id)
 
     def stats(self, start: datetime | None, end: datetime | None) -> FeedbackStats:
         """Statistics of the records in ``[start, end]``."""
         self.sync()
-        return self._ops.compute_stats(as_utc(start), as_utc(end) or utc_now())
+        return feedback_stats(self.store, start, end)
 
     def export(self, format: str, options: Mapping[str, Any]) -> str | bytes:
         """An export of the store (see ``rlhf_otel.export.export_feedback``)."""

@@ -13,7 +13,7 @@ from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger_sessions import SessionDesk
 from rlhf_otel._redact import ContentPolicy
 from rlhf_otel.recording import FeedbackDraft, InteractionDraft, RecordingHandler
-from rlhf_otel.records import FeedbackType, TokenUsage, new_feedback_id, validate_id
+from rlhf_otel.records import FeedbackType, TokenUsage, data_class, new_feedback_id, validate_id
 
 __all__ = ["FEEDBACK_OPTIONS", "RecordWriter"]
 
@@ -139,10 +139,8 @@ class RecordWriter:
         for key in ("comment", "reason", "overall_comment", "correction"):
             if data.get(key) is not None:
                 data[key] = c.comment(data[key])
-        if ftype is FeedbackType.COMPARATIVE:
-            targets = (data["preferred_response_id"], *data["compared_response_ids"])
-        else:
-            targets = (target,)
+        named = data_class(ftype).targets(data)
+        targets = (target,) if named is None else tuple(named)
         default_meta = self.config.default_metadata
         draft = FeedbackDraft(
             id=feedback_id or new_feedback_id(),

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import replace_surrogates
-from rlhf_otel.records import BinaryFeedback, FeedbackType, Sentiment, TokenUsage, validate_id
+from rlhf_otel.records import (
+    BinaryData,
+    ComparativeData,
+    FeedbackType,
+    MultiDimensionalData,
+    RatingData,
+    TextData,
+    TokenUsage,
+    data_class,
+)
 
 __all__ = [
-    "COMPARATIVE_OUTCOMES",
     "binary_data",
     "comparative_data",
     "feedback_data",
@@ -44,10 +52,6 @@ def finite_number(name: str, value: object) -> float:
     return float(value)
 
 
-def _clean_number(value: float) -> int | float:
-    return int(value) if value.is_integer() else value
-
-
 def optional_str(name: str, value: object, *, allow_empty: bool = False) -> str | None:
     """``value`` if it is ``None`` or a string (non-empty unless ``allow_empty``)."""
     if value is None:
@@ -72,34 +76,16 @@ def identifier(name: str, value: object) -> str | None:
 
 def binary_data(value: object) -> dict[str, Any]:
     """Payload of a thumbs feedback; ``True``/``False`` mean up/down."""
-    if value is True or value is False:
-        value = BinaryFeedback.THUMBS_UP if value else BinaryFeedback.THUMBS_DOWN
-    try:
-        return {"value": BinaryFeedback(value).value}
-    except ValueError:
-        raise ValidationError(
-            f"binary feedback value {value!r} is not allowed; use BinaryFeedback.THUMBS_UP "
-            "('thumbs_up'), BinaryFeedback.THUMBS_DOWN ('thumbs_down'), True or False"
-        ) from None
+    return BinaryData.validate({"value": value})
 
 
 def rating_data(
     rating: object, comment: object, max_rating: object, min_rating: object
 ) -> dict[str, Any]:
     """Payload of a rating on the scale ``min_rating..max_rating`` (defaults 1..5)."""
-    hi = finite_number("max_rating", max_rating)
-    lo = finite_number("min_rating", min_rating)
-    if hi <= lo:
-        raise ValidationError(f"max_rating ({hi:g}) must be greater than min_rating ({lo:g})")
-    value = finite_number("rating", rating)
-    if not lo <= value <= hi:
-        raise ValidationError(f"Rating must be between {lo:g} and {hi:g}; got {value:g}")
-    return {
-        "rating": _clean_number(value),
-        "min_rating": _clean_number(lo),
-        "max_rating": _clean_number(hi),
-        "comment": optional_str("comment", comment, allow_empty=True),
-    }
+    return RatingData.validate(
+        {"rating": rating, "comment": comment, "max_rating": max_rating, "min_rating": min_rating}
+    )
 
 
 def text_data(comment: object, sentiment: object, correction: object = None) -> dict[str, Any]:
@@ -107,68 +93,16 @@ def text_data(comment: object, sentiment: object, correction: object = None) -> 
 
     ``correction`` is stored only when given (a record without it reads as ``None``).
     """
-    if correction is not None and (not isinstance(correction, str) or not correction.strip()):
-        raise ValidationError("text feedback correction must be a non-empty string or None")
-    if correction is not None and (comment is None or comment == ""):
-        comment = None
-    elif not isinstance(comment, str) or not comment.strip():
-        raise ValidationError(
-            "text feedback comment must be a non-empty string (it may be empty or None only "
-            "when a correction is given)"
-        )
-    if sentiment is not None:
-        try:
-            sentiment = Sentiment(sentiment).value
-        except ValueError:
-            raise ValidationError(
-                f"sentiment {sentiment!r} is not allowed; use 'positive', 'negative', "
-                "'neutral' or None"
-            ) from None
-    data: dict[str, Any] = {"comment": comment, "sentiment": sentiment}
-    if correction is not None:
-        data["correction"] = correction
-    return data
+    return TextData.validate({"comment": comment, "sentiment": sentiment, "correction": correction})
 
 
 def multi_dimensional_data(
     dimensions: object, weights: object, overall_comment: object
 ) -> dict[str, Any]:
     """Payload of a multi-dimensional rating; weights, if given, cover exactly the dimensions."""
-    if not isinstance(dimensions, Mapping) or not dimensions:
-        raise ValidationError("dimensions must be a non-empty mapping of name to number")
-    dims: dict[str, int | float] = {}
-    for name, value in dimensions.items():
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError(f"dimension names must be non-empty strings; got {name!r}")
-        if len(name) > MAX_ID_CHARS:
-            raise ValidationError(f"dimension names must be at most {MAX_ID_CHARS} characters")
-        dims[replace_surrogates(name)] = _clean_number(finite_number(f"dimension {name!r}", value))
-    clean_weights: dict[str, int | float] | None = None
-    if weights is not None:
-        if not isinstance(weights, Mapping):
-            raise ValidationError("weights must be a mapping of dimension name to number")
-        if set(weights) != set(dims):
-            missing = sorted(set(dims) - set(weights))
-            extra = sorted(set(weights) - set(dims))
-            raise ValidationError(
-                f"weights must name exactly the dimensions; missing {missing}, unknown {extra}"
-            )
-        clean_weights = {}
-        for name, w in weights.items():
-            value = finite_number(f"weight {name!r}", w)
-            if value < 0:
-                raise ValidationError(f"weight {name!r} must be >= 0; got {value:g}")
-            clean_weights[name] = _clean_number(value)
-        if sum(clean_weights.values()) <= 0:
-            raise ValidationError("weights must not all be zero")
-    return {
-        "dimensions": dims,
-        "weights": clean_weights,
-        "overall_comment": optional_str("overall_comment", overall_comment, allow_empty=True),
-    }
-
-
-COMPARATIVE_OUTCOMES: Final = ("preferred", "tie", "both_bad")
+    return MultiDimensionalData.validate(
+        {"dimensions": dimensions, "weights": weights, "overall_comment": overall_comment}
+    )
 
 
 def comparative_data(
@@ -184,71 +118,24 @@ def comparative_data(
     order they were shown in. It is stored only when not ``"preferred"`` (the default a
     record without it reads as).
     """
-    if outcome not in COMPARATIVE_OUTCOMES:
-        raise ValidationError(
-            f"comparison outcome {outcome!r} is not allowed; use 'preferred', 'tie' or 'both_bad'"
-        )
-    preferred_id = validate_id(preferred, "preferred_response_id")
-    if isinstance(compared, (str, bytes)) or not isinstance(compared, Sequence):
-        raise ValidationError("compared_response_ids must be a list of interaction ids")
-    if not compared:
-        raise ValidationError(
-            "compared_response_ids must not be empty: a comparison needs at least one other "
-            "response"
-        )
-    ids = [validate_id(i, "compared response id") for i in compared]
-    if preferred_id in ids:
-        raise ValidationError(
-            f"preferred_response_id {preferred_id!r} also appears in compared_response_ids; "
-            "a response cannot be compared with itself"
-        )
-    if len(set(ids)) != len(ids):
-        raise ValidationError("compared_response_ids must not repeat an id")
-    conf = None
-    if confidence is not None:
-        conf = finite_number("confidence_level", confidence)
-        if not 0.0 <= conf <= 1.0:
-            raise ValidationError(f"Confidence level must be between 0 and 1; got {conf:g}")
-    data: dict[str, Any] = {
-        "preferred_response_id": preferred_id,
-        "compared_response_ids": ids,
-        "reason": optional_str("reason", reason, allow_empty=True),
-        "confidence_level": conf,
-    }
-    if outcome != "preferred":
-        data["outcome"] = outcome
-    return data
+    return ComparativeData.validate(
+        {
+            "preferred_response_id": preferred,
+            "compared_response_ids": compared,
+            "reason": reason,
+            "confidence_level": confidence,
+            "outcome": outcome,
+        }
+    )
 
 
 def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a generic ``log_feedback`` payload by its type."""
     if not isinstance(data, Mapping):
         raise ValidationError("feedback data must be a mapping")
+    cls = data_class(ftype)
     try:
-        if ftype is FeedbackType.BINARY:
-            return binary_data(data["value"])
-        if ftype is FeedbackType.RATING:
-            return rating_data(
-                data["rating"],
-                data.get("comment"),
-                data.get("max_rating", 5),
-                data.get("min_rating", 1),
-            )
-        if ftype is FeedbackType.TEXT:
-            if "comment" not in data and data.get("correction") is None:
-                raise KeyError("comment")
-            return text_data(data.get("comment"), data.get("sentiment"), data.get("correction"))
-        if ftype is FeedbackType.MULTI_DIMENSIONAL:
-            return multi_dimensional_data(
-                data["dimensions"], data.get("weights"), data.get("overall_comment")
-            )
-        return comparative_data(
-            data["preferred_response_id"],
-            data["compared_response_ids"],
-            data.get("reason"),
-            data.get("confidence_level"),
-            data.get("outcome", "preferred"),
-        )
+        return cls.validate(data)
     except KeyError as exc:
         raise ValidationError(
             f"{ftype.value} feedback data lacks the field {exc.args[0]!r}"

@@ -29,7 +29,7 @@ from rlhf_otel.analytics._views import (
     uncounted_sql,
 )
 from rlhf_otel.records import Feedback, Interaction, format_timestamp, json_default
-from rlhf_otel.stores import Store, as_store_base, store_flush
+from rlhf_otel.stores import Store, store_flush, store_segment_files
 from rlhf_otel.stores.jsonl import StoreFiles
 
 __all__ = [
@@ -135,8 +135,9 @@ class Engine:
             }
         else:
             store_flush(store)
-            base = as_store_base(store)  # the store says whether it has files to read
-            listed = {kind: base.segment_files(kind) for kind in ("interactions", "feedback")}
+            listed = {  # the store says whether it has files to read
+                kind: store_segment_files(store, kind) for kind in ("interactions", "feedback")
+            }
         if listed["interactions"] is not None and listed["feedback"] is not None:
             for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
                 files = listed[kind]

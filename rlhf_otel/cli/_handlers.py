@@ -19,6 +19,7 @@ from rlhf_otel.records import (
     FeedbackFilter,
     FeedbackStats,
     InteractionFilter,
+    data_class,
     feedback_to_dict,
     format_timestamp,
     interaction_to_dict,
@@ -206,19 +207,7 @@ def _is_stdout(out: str) -> bool:
 
 
 def _summary(fb_data: dict[str, Any]) -> str:
-    d = fb_data["data"]
-    t = fb_data["type"]
-    if t == "binary":
-        return str(d.get("value"))
-    if t == "rating":
-        return f"{d.get('rating')}/{d.get('max_rating')}" + (
-            f" {d['comment']}" if d.get("comment") else ""
-        )
-    if t == "text":
-        return f"[{d.get('sentiment') or '-'}] {d.get('comment')}"
-    if t == "multi_dimensional":
-        return ", ".join(f"{k} {v}" for k, v in (d.get("dimensions") or {}).items())
-    return f"{d.get('preferred_response_id')} > {', '.join(d.get('compared_response_ids') or ())}"
+    return data_class(fb_data["type"]).summary(fb_data["data"])
 
 
 def _clip(text: str | None, n: int = 48) -> str:

@@ -12,6 +12,7 @@ from rlhf_otel.records._feedback_data import (
     TextData,
     data_class,
     feedback_data,
+    satisfaction,
 )
 from rlhf_otel.records._ids import (
     format_span_id,
@@ -46,7 +47,7 @@ from rlhf_otel.records._schema import (
     parse_timestamp,
     record_from_dict,
 )
-from rlhf_otel.records._signals import normalized_rating, satisfaction, weighted_score
+from rlhf_otel.records._signals import normalized_rating, weighted_score
 from rlhf_otel.records._stats import (
     BinaryStats,
     ComparativeStats,

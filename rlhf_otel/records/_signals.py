@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["normalized_rating", "satisfaction", "weighted_score"]
+__all__ = ["normalized_rating", "weighted_score"]
 
 
 def normalized_rating(data: Mapping[str, Any]) -> float | None:
@@ -34,12 +34,3 @@ def weighted_score(data: Mapping[str, Any]) -> float | None:
         total += w * float(value)
         wsum += w
     return total / wsum if wsum > 0 else None
-
-
-def satisfaction(ftype: str, data: Mapping[str, Any]) -> float | None:
-    """0..1 satisfaction of a binary (up 1, down 0) or rating feedback; ``None`` otherwise."""
-    if ftype == "binary":
-        return 1.0 if data.get("value") == "thumbs_up" else 0.0
-    if ftype == "rating":
-        return normalized_rating(data)
-    return None

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rlhf_otel.records._counting import count_feedback
+from rlhf_otel.records._feedback_data import stats_add, stats_remove
 from rlhf_otel.records._model import (
     Feedback,
     FeedbackFilter,
@@ -194,46 +195,7 @@ class StatsAccumulator:
         self.by_type[ftype] += 1
         self.targeted.add(interaction_id)
         self.targeted.update(target_ids)
-        if ftype == "binary":
-            if data["value"] == "thumbs_up":
-                self.thumbs_up += 1
-            else:
-                self.thumbs_down += 1
-        elif ftype == "rating":
-            rating = float(data["rating"])
-            lo, hi = float(data.get("min_rating", 1)), float(data["max_rating"])
-            self.ratings.append(rating)
-            self.normalized.append((rating - lo) / (hi - lo) if hi > lo else 1.0)
-            self.scales.add((lo, hi))
-        elif ftype == "text":
-            self.text_count += 1
-            if data.get("comment") is not None:  # a correction may come without a comment
-                self.text_lengths.append(len(data["comment"]))
-            self.sentiments[data.get("sentiment") or "unspecified"] += 1
-        elif ftype == "multi_dimensional":
-            self.multi_count += 1
-            dims: Mapping[str, float] = data["dimensions"]
-            weights: Mapping[str, float] = data.get("weights") or {}
-            wsum = 0.0
-            score = 0.0
-            for name, value in dims.items():
-                w = float(weights.get(name, 1.0)) if weights else 1.0
-                self.dim_sums[name] = self.dim_sums.get(name, 0.0) + value
-                self.dim_counts[name] += 1
-                self.dim_wsums[name] = self.dim_wsums.get(name, 0.0) + w * value
-                self.dim_weights[name] = self.dim_weights.get(name, 0.0) + w
-                values, wvalues, ws = self.dim_terms.setdefault(name, ([], [], []))
-                values.append(value)
-                wvalues.append(w * value)
-                ws.append(w)
-                wsum += w
-                score += w * value
-            if wsum > 0:
-                self.weighted_scores.append(score / wsum)
-        elif ftype == "comparative":
-            self.comparative_count += 1
-            if data.get("confidence_level") is not None:
-                self.confidences.append(float(data["confidence_level"]))
+        stats_add(self, ftype, data)
 
     def remove_feedback_fields(self, ftype: str, data: Mapping[str, Any]) -> None:
         """Take back one feedback added earlier (a superseded version); its targets stay in
@@ -242,49 +204,7 @@ class StatsAccumulator:
         self.by_type[ftype] -= 1
         if not self.by_type[ftype]:
             del self.by_type[ftype]
-        if ftype == "binary":
-            if data["value"] == "thumbs_up":
-                self.thumbs_up -= 1
-            else:
-                self.thumbs_down -= 1
-        elif ftype == "rating":
-            rating = float(data["rating"])
-            lo, hi = float(data.get("min_rating", 1)), float(data["max_rating"])
-            self.ratings.remove(rating)
-            self.normalized.remove((rating - lo) / (hi - lo) if hi > lo else 1.0)
-        elif ftype == "text":
-            self.text_count -= 1
-            if data.get("comment") is not None:
-                self.text_lengths.remove(len(data["comment"]))
-            self.sentiments[data.get("sentiment") or "unspecified"] -= 1
-        elif ftype == "multi_dimensional":
-            self.multi_count -= 1
-            dims: Mapping[str, float] = data["dimensions"]
-            weights: Mapping[str, float] = data.get("weights") or {}
-            wsum = score = 0.0
-            for name, value in dims.items():
-                w = float(weights.get(name, 1.0)) if weights else 1.0
-                self.dim_sums[name] -= value
-                self.dim_counts[name] -= 1
-                self.dim_wsums[name] -= w * value
-                self.dim_weights[name] -= w
-                if name in self.dim_terms:
-                    values, wvalues, ws = self.dim_terms[name]
-                    values.remove(value)
-                    wvalues.remove(w * value)
-                    ws.remove(w)
-                wsum += w
-                score += w * value
-                if not self.dim_counts[name]:
-                    for table in (self.dim_sums, self.dim_counts, self.dim_wsums, self.dim_weights):
-                        del table[name]
-                    self.dim_terms.pop(name, None)
-            if wsum > 0:
-                self.weighted_scores.remove(score / wsum)
-        elif ftype == "comparative":
-            self.comparative_count -= 1
-            if data.get("confidence_level") is not None:
-                self.confidences.remove(float(data["confidence_level"]))
+        stats_remove(self, ftype, data)
 
     def result(self, start: datetime | None, end: datetime) -> FeedbackStats:
         """The statistics of everything added."""

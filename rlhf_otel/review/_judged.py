@@ -10,7 +10,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any, Final
 
 from rlhf_otel.recording import evaluator_type
-from rlhf_otel.records import Feedback, FeedbackType, normalized_rating
+from rlhf_otel.records import Feedback, FeedbackType, satisfaction
 from rlhf_otel.review._spec import Selection
 from rlhf_otel.stores import Store
 
@@ -24,11 +24,7 @@ DISAGREEMENT: Final = 0.5
 
 def satisfaction_of(fb: Feedback) -> float | None:
     """Thumbs up 1 / down 0, a rating on 0..1 by its scale; ``None`` for other types."""
-    if fb.type is FeedbackType.BINARY:
-        return 1.0 if fb.data.get("value") == "thumbs_up" else 0.0
-    if fb.type is FeedbackType.RATING:
-        return normalized_rating(fb.data)
-    return None
+    return satisfaction(fb.type, fb.data)
 
 
 def pair_verdict(fb: Feedback) -> tuple[tuple[str, ...], Hashable] | None:

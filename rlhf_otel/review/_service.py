@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._logger import RLHFLogger
-from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, utc_now
+from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, data_class, utc_now
 from rlhf_otel.review._access import REVIEWER_NAME, ReviewerTokens
 from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, find_items
 from rlhf_otel.review._answers import plan_answers
@@ -320,21 +320,8 @@ class ReviewService:
         return {"item": self.view(reviewer, item, reveal=True), "answers": answers}
 
     def _answer_of(self, reviewer: str, item: Item, fb: Feedback) -> dict[str, Any]:
-        d = fb.data
-        if fb.type is FeedbackType.BINARY:
-            return {"binary": d["value"]}
-        if fb.type is FeedbackType.RATING:
-            return {"rating": d["rating"]}
-        if fb.type is FeedbackType.MULTI_DIMENSIONAL:
-            return {"dimensions": dict(d["dimensions"])}
-        if fb.type is FeedbackType.TEXT:
-            return {"comment": d.get("comment"), "correction": d.get("correction")}
-        outcome = d.get("outcome") or "preferred"
-        if outcome != "preferred":
-            vote = outcome
-        else:
-            vote = "A" if d["preferred_response_id"] == self.sides(reviewer, item)[0] else "B"
-        return {"vote": vote, "comment": d.get("reason")}
+        sides = self.sides(reviewer, item) if len(item.interaction_ids) == 2 else None
+        return data_class(fb.type).form_answers(fb.data, sides)
 
     # ------------------------------------------------------------------ submit
 
@@ -413,7 +400,8 @@ class ReviewService:
             ]
         for ftype, data in plan:
             fid = f"{sub}.{ftype.value}"
-            target = data.get("preferred_response_id") or item.interaction_ids[0]
+            named = data_class(ftype).targets(data)
+            target = named[0] if named else item.interaction_ids[0]
             self.logger.log_feedback(
                 target,
                 ftype,
@@ -424,11 +412,7 @@ class ReviewService:
                 feedback_id=fid,
                 supersedes=latest.get(ftype.value),
             )
-            targets = (
-                (data["preferred_response_id"], *data["compared_response_ids"])
-                if ftype is FeedbackType.COMPARATIVE
-                else (target,)
-            )
+            targets = (target,) if named is None else tuple(named)
             self._remember(
                 Feedback(
                     id=fid,

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType
+from rlhf_otel.records import Feedback, FeedbackFilter, data_class
 from rlhf_otel.review._build import REVIEW_SOURCE
 from rlhf_otel.stores import Store
 
@@ -76,20 +76,8 @@ def judgements(records: Iterable[Feedback]) -> dict[str, dict[str, dict[str, Has
         user = fb.user_id
         if not user:
             continue
-        item, d = _item_of(fb), fb.data
-        values: list[tuple[str, Hashable]] = []
-        if fb.type is FeedbackType.BINARY:
-            values.append(("binary", str(d.get("value"))))
-        elif fb.type is FeedbackType.RATING:
-            values.append(("rating", float(d["rating"])))
-        elif fb.type is FeedbackType.MULTI_DIMENSIONAL:
-            values.extend((f"dimension:{k}", float(v)) for k, v in d["dimensions"].items())
-        elif fb.type is FeedbackType.COMPARATIVE:
-            outcome = d.get("outcome") or "preferred"
-            values.append(
-                ("comparative", d["preferred_response_id"] if outcome == "preferred" else outcome)
-            )
-        for kind, value in values:
+        item = _item_of(fb)
+        for kind, value in data_class(fb.type).agreement(fb.data):
             out.setdefault(kind, {}).setdefault(item, {})[user] = value
     return out
 

@@ -6,8 +6,9 @@ Example::
     store = MemoryStore(max_entries=1000)
     logger = rlhf_otel.create_rlhf_logger(store=store)
 
-Any object with the methods of :class:`Store` works wherever ours do (the guide's CUSTOM
-backend).
+Any object with the six methods of the :class:`Store` Protocol works wherever ours do (the
+guide's CUSTOM backend); its optional methods (``flush``, ``purge``, ``segment_files`` ...)
+are used when present, through the ``store_*`` helpers.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from rlhf_otel.stores._memory import MemoryStore
 from rlhf_otel.stores._protocol import (
     DropCounter,
     Store,
-    StoreBase,
     apply_window,
-    as_store_base,
     feedback_stats,
     store_dropped,
     store_flush,
+    store_initialize,
+    store_purge,
+    store_segment_files,
 )
 from rlhf_otel.stores.jsonl import FsyncPolicy, JsonlHealth, JsonlStore, JsonlStoreConfig
 from rlhf_otel.stores.zerodb import Secret, ZeroDBConfig, ZeroDBStatus, ZeroDBStore
@@ -36,16 +38,17 @@ __all__ = [
     "MemoryStore",
     "Secret",
     "Store",
-    "StoreBase",
     "ZeroDBConfig",
     "ZeroDBStatus",
     "ZeroDBStore",
     "apply_window",
-    "as_store_base",
     "feedback_stats",
     "open_local_store",
     "open_store",
     "open_zerodb_store",
     "store_dropped",
     "store_flush",
+    "store_initialize",
+    "store_purge",
+    "store_segment_files",
 ]

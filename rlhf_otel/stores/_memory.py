@@ -8,12 +8,12 @@ from datetime import datetime
 
 from rlhf_otel._errors import ConfigurationError
 from rlhf_otel.records import Feedback, FeedbackFilter, Interaction, InteractionFilter
-from rlhf_otel.stores._protocol import DropCounter, StoreBase, apply_window
+from rlhf_otel.stores._protocol import DropCounter, apply_window
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(StoreBase):
+class MemoryStore:
     """Keeps records in process memory; for tests, demos and short-lived jobs.
 
     Args:
@@ -150,6 +150,12 @@ class MemoryStore(StoreBase):
 
     def close(self) -> None:
         """Nothing to release; the data stays readable."""
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return len(self._interactions) + len(self._feedback)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from rlhf_otel import FeedbackType, RLHFLogger, ValidationError
 from rlhf_otel._tokens import TokenClaims, TokenError, TokenKeys
+from rlhf_otel.records import data_class
 from rlhf_otel.web._app import client_address, web_app
 from rlhf_otel.web._http import HTTPError, read_json
 from rlhf_otel.web._options import FeedbackAppConfig
@@ -29,7 +30,6 @@ _FIELDS: Final = frozenset(
 )
 _TYPES: Final = ", ".join(t.value for t in FeedbackType)
 _TYPE_NAMES: Final = frozenset(t.value for t in FeedbackType)
-_COMPARATIVE: Final = FeedbackType.COMPARATIVE.value
 _VERIFIED_TOKENS: Final = 10_000
 
 
@@ -171,17 +171,13 @@ class _Service:
     def _target(
         self, item: Mapping[str, Any], claims: TokenClaims, ftype: str, data: Mapping[str, Any]
     ) -> str:
-        if ftype == _COMPARATIVE:
-            preferred = data.get("preferred_response_id")
-            compared = data.get("compared_response_ids")
-            if not isinstance(preferred, str) or not isinstance(compared, list):
-                raise HTTPError(
-                    422,
-                    "comparative data needs preferred_response_id (string) and "
-                    "compared_response_ids (list of strings)",
-                )
-            targets = [preferred, *compared]
-            iid = preferred
+        try:
+            named = data_class(ftype).targets(data)
+        except ValueError as exc:
+            raise HTTPError(422, str(exc)) from None
+        if named is not None:
+            targets = named
+            iid = named[0]
         else:
             given = item.get("interaction_id")
             if given is None and len(claims.interaction_ids) == 1:

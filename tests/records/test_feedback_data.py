@@ -81,3 +81,44 @@ def test_evaluation_names_per_type() -> None:
     out = {}
     ComparativeData(preferred_response_id="x", compared_response_ids=["y"]).evaluation(out)
     assert out == {"gen_ai.evaluation.score.label": "preferred"}
+
+
+@pytest.mark.parametrize("ftype", list(FeedbackType))
+def test_stored_data_passes_its_own_check_unchanged(ftype: FeedbackType) -> None:
+    """Each type's check of submitted data keeps data already in its stored form."""
+    assert data_class(ftype).validate(STORED[ftype]) == STORED[ftype]
+
+
+def test_readers_of_stored_data_per_type() -> None:
+    """Each type gives its listing line, its 0..1 satisfaction and the interactions it names;
+    stored type names find their class too."""
+    summaries = {t: data_class(t.value).summary(STORED[t]) for t in FeedbackType}
+    assert summaries == {
+        FeedbackType.BINARY: "thumbs_down",
+        FeedbackType.RATING: "3.5/7 ok",
+        FeedbackType.TEXT: "[neutral] hm",
+        FeedbackType.MULTI_DIMENSIONAL: "a 1.5, b 2",
+        FeedbackType.COMPARATIVE: "x > y, z",
+    }
+    scores = {t: data_class(t).satisfaction(STORED[t]) for t in FeedbackType}
+    assert scores == {
+        FeedbackType.BINARY: 0.0,
+        FeedbackType.RATING: 0.5,
+        FeedbackType.TEXT: None,
+        FeedbackType.MULTI_DIMENSIONAL: None,
+        FeedbackType.COMPARATIVE: None,
+    }
+    named = {t: data_class(t).targets(STORED[t]) for t in FeedbackType}
+    assert named == {
+        FeedbackType.BINARY: None,
+        FeedbackType.RATING: None,
+        FeedbackType.TEXT: None,
+        FeedbackType.MULTI_DIMENSIONAL: None,
+        FeedbackType.COMPARATIVE: ["x", "y", "z"],
+    }
+
+
+def test_a_comparison_names_its_targets_in_a_list() -> None:
+    """A comparison whose ids are not a string and a list says what it needs."""
+    with pytest.raises(ValueError, match="compared_response_ids \\(list of strings\\)"):
+        ComparativeData.targets({"preferred_response_id": "x", "compared_response_ids": "y"})

@@ -25,7 +25,7 @@ from rlhf_otel.records import (
     interaction_from_dict,
     interaction_to_dict,
 )
-from rlhf_otel.stores._protocol import DropCounter, StoreBase, apply_window
+from rlhf_otel.stores._protocol import DropCounter, apply_window
 from rlhf_otel.stores.jsonl._config import FsyncPolicy, JsonlHealth, JsonlStoreConfig
 from rlhf_otel.stores.jsonl._format import MAX_LINE_BYTES, dumps_line
 from rlhf_otel.stores.jsonl._fs import DataDir
@@ -40,7 +40,7 @@ __all__ = ["FsyncPolicy", "JsonlHealth", "JsonlStore", "JsonlStoreConfig"]
 _log = logging.getLogger("rlhf_otel.stores.jsonl")
 
 
-class JsonlStore(StoreBase):
+class JsonlStore:
     """Records as JSON lines in rotating segment files under ``data_dir``.
 
     Each process appends to its own active segment per kind (interactions, feedback),

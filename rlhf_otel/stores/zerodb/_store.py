@@ -28,7 +28,7 @@ from rlhf_otel.records import (
     InteractionFilter,
     format_timestamp,
 )
-from rlhf_otel.stores._protocol import DropCounter, StoreBase
+from rlhf_otel.stores._protocol import DropCounter
 from rlhf_otel.stores.zerodb._config import ZeroDBConfig
 from rlhf_otel.stores.zerodb._http import Outcome, ZeroDBHTTP
 from rlhf_otel.stores.zerodb._rows import (
@@ -56,7 +56,7 @@ def _spool_live_stores() -> None:
         store._spool_at_exit()
 
 
-class ZeroDBStore(StoreBase):
+class ZeroDBStore:
     """Interactions and feedback in a ZeroDB table, over the tables HTTP API.
 
     Args:
