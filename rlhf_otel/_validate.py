@@ -87,10 +87,13 @@ def rating_data(
     rating: object, comment: object, max_rating: object, min_rating: object
 ) -> dict[str, Any]:
     """Payload of a rating on the scale ``min_rating..max_rating`` (defaults 1..5)."""
-    hi = finite_number("max_rating", max_rating)
-    lo = finite_number("min_rating", min_rating)
-    if hi <= lo:
-        raise ValidationError(f"max_rating ({hi:g}) must be greater than min_rating ({lo:g})")
+    if type(max_rating) is int and type(min_rating) is int and max_rating == 5 and min_rating == 1:
+        hi, lo = 5.0, 1.0  # the default scale, valid as it is
+    else:
+        hi = finite_number("max_rating", max_rating)
+        lo = finite_number("min_rating", min_rating)
+        if hi <= lo:
+            raise ValidationError(f"max_rating ({hi:g}) must be greater than min_rating ({lo:g})")
     value = finite_number("rating", rating)
     if not lo <= value <= hi:
         raise ValidationError(f"Rating must be between {lo:g} and {hi:g}; got {value:g}")
@@ -255,8 +258,23 @@ def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any
         ) from None
 
 
+_USAGE_KEYS: Final = {"prompt": None, "completion": None, "total": None}.keys()
+
+
+def _count_ok(count: object) -> bool:
+    return count is None or (type(count) is int and count >= 0)
+
+
 def token_usage(value: object) -> TokenUsage | None:
     """A :class:`TokenUsage` from one or a mapping with prompt/completion/total."""
+    if type(value) is dict and value.keys() <= _USAGE_KEYS:
+        # The common case, checked once: a plain dict of non-negative ints.
+        prompt, completion = value.get("prompt"), value.get("completion")
+        total = value.get("total")
+        if _count_ok(prompt) and _count_ok(completion) and _count_ok(total):
+            if total is None and prompt is not None and completion is not None:
+                total = prompt + completion
+            return TokenUsage(prompt, completion, total)
     if value is None or isinstance(value, TokenUsage):
         usage = value
     elif isinstance(value, Mapping):
