@@ -261,13 +261,10 @@ class BatchQueue(Generic[T]):
         while queue and budget > 0:
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            batch: list[T] = []
             with self._ledger:
-                try:
-                    while queue and len(batch) < min(self._chunk, budget):
-                        batch.append(queue.popleft())
-                except IndexError:  # another thread emptied the queue meanwhile
-                    pass
+                # Items leave the queue only under the ledger: these many are there to take.
+                popleft = queue.popleft
+                batch: list[T] = [popleft() for _ in range(min(self._chunk, budget, len(queue)))]
                 self.in_flight += len(batch)
             budget -= len(batch)
             self._send_locked(batch)
