@@ -82,12 +82,12 @@ class RecordWriter:
         latency_ms = None if latency is None else V.finite_number("latency", latency)
         if latency_ms is not None and latency_ms < 0:
             raise ValidationError(f"latency must be >= 0 milliseconds; got {latency_ms:g}")
-        usage = V.token_usage(token_usage)
-        ctx = V.context_messages(context)
-        meta = V.metadata(metadata)
-        params = V.metadata(model_params, "model_params")
-        model = V.identifier("model", model)
-        provider = V.identifier("provider", provider)
+        usage = None if token_usage is None else V.token_usage(token_usage)
+        ctx = V.context_messages(context) if context is not None else None
+        meta = V.metadata(metadata) if metadata is not None else {}
+        params = V.metadata(model_params, "model_params") if model_params is not None else {}
+        model = None if model is None else V.identifier("model", model)
+        provider = None if provider is None else V.identifier("provider", provider)
         user, sid, session = self._desk.who(user_id, session_id)
         c = self._content
         default_meta = self.config.default_metadata
