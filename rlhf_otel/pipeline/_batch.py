@@ -261,10 +261,14 @@ class BatchQueue(Generic[T]):
         while queue and budget > 0:
             if deadline is not None and time.monotonic() >= deadline:
                 return
+            batch: list[T] = []
+            append, popleft = batch.append, queue.popleft
             with self._ledger:
-                # Items leave the queue only under the ledger: these many are there to take.
-                popleft = queue.popleft
-                batch: list[T] = [popleft() for _ in range(min(self._chunk, budget, len(queue)))]
+                try:  # items leave the queue under the ledger: these many are there to take
+                    for _ in range(min(self._chunk, budget, len(queue))):
+                        append(popleft())
+                except IndexError:  # another thread emptied the queue meanwhile
+                    pass
                 self.in_flight += len(batch)
             budget -= len(batch)
             self._send_locked(batch)
