@@ -106,13 +106,14 @@ class _Call:
                 messages = extract_messages(opts.names, self.args, self.kwargs)
         except Exception:  # our bug must not reach the user; the span still ends
             _log.warning("trace_llm could not read the call", exc_info=True)
-        call = self.call
-        call.messages = messages
-        options = {"capture": opts.capture_input or opts.capture_output, "abandoned": abandoned}
-        if error is None:
-            call.stop(response, **options)
-        else:
-            call.fail(error, response, **options)
+        self.handler.stop(
+            self.call,
+            response,
+            messages=messages,
+            capture=opts.capture_input or opts.capture_output,
+            abandoned=abandoned,
+            error=error,
+        )
 
 
 class _TracedStream:

@@ -72,8 +72,8 @@ class SessionDesk:
         Raises:
             ValidationError: an id is not allowed, or no user with ``allow_anonymous=False``.
         """
-        user = V.identifier("user_id", user_id)
-        sid = V.identifier("session_id", session_id)
+        user = None if user_id is None else V.identifier("user_id", user_id)
+        sid = None if session_id is None else V.identifier("session_id", session_id)
         session = self.sessions.touch()
         if session is not None:
             user = user or session.user_id

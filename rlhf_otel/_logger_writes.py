@@ -22,6 +22,11 @@ _log = logging.getLogger("rlhf_otel")
 FEEDBACK_OPTIONS: Final = frozenset(
     {"user_id", "session_id", "source", "metadata", "feedback_id", "supersedes"}
 )
+_TEXT_KEYS: Final = ("comment", "reason", "overall_comment", "correction")
+
+
+def _no_option(name: str) -> None:
+    return None
 
 
 class RecordWriter:
@@ -77,12 +82,12 @@ class RecordWriter:
         latency_ms = None if latency is None else V.finite_number("latency", latency)
         if latency_ms is not None and latency_ms < 0:
             raise ValidationError(f"latency must be >= 0 milliseconds; got {latency_ms:g}")
-        usage = V.token_usage(token_usage)
-        ctx = V.context_messages(context)
-        meta = V.metadata(metadata)
-        params = V.metadata(model_params, "model_params")
-        model = V.identifier("model", model)
-        provider = V.identifier("provider", provider)
+        usage = None if token_usage is None else V.token_usage(token_usage)
+        ctx = V.context_messages(context) if context is not None else None
+        meta = V.metadata(metadata) if metadata is not None else {}
+        params = V.metadata(model_params, "model_params") if model_params is not None else {}
+        model = None if model is None else V.identifier("model", model)
+        provider = None if provider is None else V.identifier("provider", provider)
         user, sid, session = self._desk.who(user_id, session_id)
         c = self._content
         default_meta = self.config.default_metadata
@@ -115,28 +120,31 @@ class RecordWriter:
         options: Mapping[str, Any],
     ) -> str:
         """Record feedback of ``ftype`` with its validated ``data``; returns its id."""
-        unknown = set(options) - FEEDBACK_OPTIONS
-        if unknown:
+        if options and not FEEDBACK_OPTIONS.issuperset(options):
+            unknown = set(options) - FEEDBACK_OPTIONS
             raise ValidationError(
                 f"unknown option(s) {sorted(unknown)}; allowed: user_id, session_id, source, "
                 "metadata, feedback_id, supersedes"
             )
         target = validate_id(interaction_id)
-        feedback_id = options.get("feedback_id")
+        get = options.get if options else _no_option
+        feedback_id = get("feedback_id")
         if feedback_id is not None:
             feedback_id = validate_id(feedback_id, "feedback id")
         elif not self.config.auto_generate_ids:
             raise ValidationError(
                 "Feedback ID required when autoGenerateIds is disabled: pass feedback_id=..."
             )
-        supersedes = options.get("supersedes")
+        supersedes = get("supersedes")
         if supersedes is not None:
             supersedes = validate_id(supersedes, "superseded feedback id")
-        source = self._content.ident(V.identifier("source", options.get("source")))
-        meta = V.metadata(options.get("metadata"))
-        user, sid, session = self._desk.who(options.get("user_id"), options.get("session_id"))
+        source = get("source")
+        if source is not None:
+            source = self._content.ident(V.identifier("source", source))
+        meta = V.metadata(get("metadata"))
+        user, sid, session = self._desk.who(get("user_id"), get("session_id"))
         c = self._content
-        for key in ("comment", "reason", "overall_comment", "correction"):
+        for key in _TEXT_KEYS:
             if data.get(key) is not None:
                 data[key] = c.comment(data[key])
         named = data_class(ftype).targets(data)

@@ -142,8 +142,23 @@ def feedback_data(ftype: FeedbackType, data: Mapping[str, Any]) -> dict[str, Any
         ) from None
 
 
+_USAGE_KEYS: Final = {"prompt": None, "completion": None, "total": None}.keys()
+
+
+def _count_ok(count: object) -> bool:
+    return count is None or (type(count) is int and count >= 0)
+
+
 def token_usage(value: object) -> TokenUsage | None:
     """A :class:`TokenUsage` from one or a mapping with prompt/completion/total."""
+    if type(value) is dict and value.keys() <= _USAGE_KEYS:
+        # The common case, checked once: a plain dict of non-negative ints.
+        prompt, completion = value.get("prompt"), value.get("completion")
+        total = value.get("total")
+        if _count_ok(prompt) and _count_ok(completion) and _count_ok(total):
+            if total is None and prompt is not None and completion is not None:
+                total = prompt + completion
+            return TokenUsage(prompt, completion, total)
     if value is None or isinstance(value, TokenUsage):
         usage = value
     elif isinstance(value, Mapping):

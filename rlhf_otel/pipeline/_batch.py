@@ -262,10 +262,11 @@ class BatchQueue(Generic[T]):
             if deadline is not None and time.monotonic() >= deadline:
                 return
             batch: list[T] = []
+            append, popleft = batch.append, queue.popleft
             with self._ledger:
-                try:
-                    while queue and len(batch) < min(self._chunk, budget):
-                        batch.append(queue.popleft())
+                try:  # items leave the queue under the ledger: these many are there to take
+                    for _ in range(min(self._chunk, budget, len(queue))):
+                        append(popleft())
                 except IndexError:  # another thread emptied the queue meanwhile
                     pass
                 self.in_flight += len(batch)

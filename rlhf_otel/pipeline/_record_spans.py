@@ -63,7 +63,11 @@ class RecordSpanProcessor(SpanProcessor):
         """Decode and queue the span's records, if it carries any of its own (never raises)."""
         try:
             attrs = span.attributes
-            if (attrs and attrs.get(A.RLHF_RECORD_QUEUE) == self._token) or recorded_here(attrs):
+            try:  # one lookup: this runs at the end of every span of the provider
+                ours = attrs is not None and attrs[A.RLHF_RECORD_QUEUE] == self._token
+            except KeyError:
+                ours = False
+            if ours or recorded_here(attrs):
                 return  # ours: the queue has the record already (the common case, first)
             if not carries_records(span):
                 ctx = span.get_span_context()

@@ -224,7 +224,7 @@ class TraceAssembler:
         if not self._aliases and not self._traces:
             return fb
         with self._lock:
-            if fb.interaction_id not in self._aliases:
+            if self._traces and fb.interaction_id not in self._aliases:
                 trace = self._traces.get(trace_of(fb.interaction_id))
                 if trace is not None:
                     trace.feedback.append(fb)

@@ -5,14 +5,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Final
 
+from rlhf_otel.recording._construct import slot_builder
 from rlhf_otel.recording._drafts import FeedbackDraft, InteractionDraft
 from rlhf_otel.recording._encode import KNOWN_PARAMS, dumps, message_to_otel
-from rlhf_otel.recording._spans import message_from_otel, ns_to_datetime
+from rlhf_otel.recording._spans import message_from_otel
 from rlhf_otel.records import Feedback, Interaction, TokenUsage
 
 __all__ = ["build_feedback", "build_interaction", "stored_message", "stored_params"]
+
+
+_UTC: Final = timezone.utc
+_from_timestamp: Final = datetime.fromtimestamp
+_new_interaction: Final = slot_builder(
+    Interaction,
+    ("id", "prompt", "response", "timestamp", "model", "provider", "model_params", "latency_ms",
+     "token_usage", "user_id", "session_id", "context", "metadata", "response_id",
+     "finish_reasons", "error_type", "time_to_first_token_ms", "trace_id", "span_id",
+     "feedback_ids"),
+)  # fmt: skip
+_new_feedback: Final = slot_builder(
+    Feedback,
+    ("id", "interaction_id", "type", "data", "timestamp", "user_id", "session_id", "source",
+     "metadata", "target_ids", "trace_id", "span_id", "supersedes"),
+)  # fmt: skip
 
 
 def _json_values(value: Mapping[str, Any]) -> Any:
@@ -77,26 +95,28 @@ def build_interaction(
         context = [stored_message(m) for m in draft.context] if draft.context else []
     else:
         prompt, response, context = "", "", []
-    return Interaction(
-        id=interaction_id,
-        prompt=prompt,
-        response=response,
-        timestamp=ns_to_datetime(start_ns),
-        model=draft.model,
-        provider=draft.provider,
-        model_params=stored_params(draft.model_params),
-        latency_ms=None if draft.latency_ms is None else float(draft.latency_ms),
-        token_usage=usage,
-        user_id=draft.user_id,
-        session_id=draft.session_id,
-        context=context,
-        metadata=_json_values(draft.metadata) if draft.metadata else {},
-        response_id=draft.response_id,
-        finish_reasons=_strings(draft.finish_reasons),
-        error_type=draft.error_type,
-        time_to_first_token_ms=draft.time_to_first_token_ms,
-        trace_id=trace_hex,
-        span_id=span_hex,
+    latency = draft.latency_ms
+    return _new_interaction(
+        interaction_id,
+        prompt,
+        response,
+        _from_timestamp(start_ns / 1e9, _UTC),
+        draft.model,
+        draft.provider,
+        stored_params(draft.model_params),
+        None if latency is None else float(latency),
+        usage,
+        draft.user_id,
+        draft.session_id,
+        context,
+        _json_values(draft.metadata) if draft.metadata else {},
+        draft.response_id,
+        _strings(draft.finish_reasons),
+        draft.error_type,
+        draft.time_to_first_token_ms,
+        trace_hex,
+        span_hex,
+        (),
     )
 
 
@@ -104,18 +124,19 @@ def build_feedback(
     draft: FeedbackDraft, *, start_ns: int, trace_hex: str, span_hex: str
 ) -> Feedback:
     """The final record of ``draft``, equal to what decoding its span (or event) gives."""
-    return Feedback(
-        id=draft.id,
-        interaction_id=draft.interaction_id,
-        type=draft.type,
-        data=draft.data,
-        timestamp=ns_to_datetime(start_ns),
-        user_id=draft.user_id,
-        session_id=draft.session_id,
-        source=draft.source,
-        metadata=_json_values(draft.metadata) if draft.metadata else {},
-        target_ids=tuple(draft.target_ids or (draft.interaction_id,)),
-        trace_id=trace_hex,
-        span_id=span_hex,
-        supersedes=draft.supersedes,
+    targets = draft.target_ids
+    return _new_feedback(
+        draft.id,
+        draft.interaction_id,
+        draft.type,
+        draft.data,
+        _from_timestamp(start_ns / 1e9, _UTC),
+        draft.user_id,
+        draft.session_id,
+        draft.source,
+        _json_values(draft.metadata) if draft.metadata else {},
+        tuple(targets) if targets else (draft.interaction_id,),
+        trace_hex,
+        span_hex,
+        draft.supersedes,
     )

@@ -45,8 +45,7 @@ class OpenSpans:
 
     def add(self, interaction_id: str, span: Span, owner: object = None) -> None:
         """Register an open span whose record goes to ``owner``."""
-        with self._lock:
-            self._spans[interaction_id] = (span, owner)
+        self._spans[interaction_id] = (span, owner)  # one atomic step: no lock needed
 
     def end(self, interaction_id: str, span: Span, end_time: int | None = None) -> None:
         """Unregister the span and end it."""

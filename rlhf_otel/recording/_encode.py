@@ -248,7 +248,11 @@ def feedback_links(fb: Feedback | FeedbackDraft) -> list[Link]:
             (i, "rejected" if won else "compared") for i in fb.data["compared_response_ids"]
         ]
     else:
-        roles = [(t, "target") for t in (fb.target_ids or (fb.interaction_id,))]
+        for target in fb.target_ids or (fb.interaction_id,):
+            ctx = span_context_of(target)
+            if ctx is not None:
+                links.append(Link(ctx, {A.RLHF_LINK_ROLE: "target", A.RLHF_INTERACTION_ID: target}))
+        return links
     for target, role in roles:
         ctx = span_context_of(target)
         if ctx is not None:

@@ -33,6 +33,7 @@ __all__ = ["LLMCall", "RecordSink", "RecordingHandler", "prompt_index"]
 _log = logging.getLogger("rlhf_otel")
 _FEEDBACK_SPAN_NAMES: Final = {t: f"feedback {t.value}" for t in FeedbackType}
 _NOT_RECORDED: Final = "not_recorded_by_provider_sampler"
+_MAX_SHAPES: Final = 1024
 
 
 class RecordSink(Protocol):
@@ -94,6 +95,30 @@ class RecordingHandler:
         self.capture_content = capture_content
         self.queue = queue
         self._mark: dict[str, Any] = {} if queue is None else {A.RLHF_RECORD_QUEUE: queue.token}
+        self._shapes: dict[tuple[str | None, ...], tuple[str, dict[str, Any], str]] = {}
+
+    def _shape(
+        self, model: str | None, provider: str | None, operation: str, name: str | None
+    ) -> tuple[str, dict[str, Any], str]:
+        """The provider, start attributes and span name of a call (the same for every call
+        of one decorated function or one model, so made once; treat them as read-only)."""
+        key = (model, provider, operation, name)
+        shape = self._shapes.get(key)
+        if shape is not None:
+            return shape
+        provider = provider or infer_provider(model)
+        attrs: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: operation,
+            A.GEN_AI_PROVIDER_NAME: provider,
+            A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
+            **self._mark,
+        }
+        if model:
+            attrs[A.GEN_AI_REQUEST_MODEL] = model
+        shape = (provider, attrs, name or interaction_span_name(model, operation))
+        if len(self._shapes) < _MAX_SHAPES:
+            self._shapes[key] = shape
+        return shape
 
     # -- one call ---------------------------------------------------------------------------
 
@@ -112,18 +137,8 @@ class RecordingHandler:
         (default: the handler's) lets an instrumentation keep its own scope name. The
         call's interaction id becomes ``last_interaction_id()`` at once.
         """
-        provider = provider or infer_provider(model)
-        attrs: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: operation,
-            A.GEN_AI_PROVIDER_NAME: provider,
-            A.RLHF_RECORD_KIND: A.RECORD_KIND_INTERACTION,
-            **self._mark,
-        }
-        if model:
-            attrs[A.GEN_AI_REQUEST_MODEL] = model
-        span = (tracer or self.tracer).start_span(
-            name or interaction_span_name(model, operation), kind=SpanKind.CLIENT, attributes=attrs
-        )
+        provider, attrs, span_name = self._shape(model, provider, operation, name)
+        span = (tracer or self.tracer).start_span(span_name, kind=SpanKind.CLIENT, attributes=attrs)
         ctx = span.get_span_context()
         interaction_id = f"{ctx.trace_id:032x}-{ctx.span_id:016x}"
         set_last_interaction_id(interaction_id)
@@ -276,13 +291,13 @@ class RecordingHandler:
         started = call.started
         span.set_attributes({k: v for k, v in attrs.items() if k not in started or started[k] != v})
         if self.queue is not None:
-            ctx = span.get_span_context()
+            interaction_id = call.interaction_id  # "<32 hex trace id>-<16 hex span id>"
             self.queue.put(
                 build_interaction(
                     draft,
-                    interaction_id=call.interaction_id,
-                    trace_hex=f"{ctx.trace_id:032x}",
-                    span_hex=f"{ctx.span_id:016x}",
+                    interaction_id=interaction_id,
+                    trace_hex=interaction_id[:32],
+                    span_hex=interaction_id[33:],
                     start_ns=getattr(span, "start_time", None) or time.time_ns(),
                     capture_content=capture,
                 )
@@ -319,7 +334,7 @@ class RecordingHandler:
         )
         ctx = span.get_span_context()
         trace_hex, span_hex = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
-        interaction_id = draft.id or f"{trace_hex}-{span_hex}"
+        interaction_id = draft.id or trace_hex + "-" + span_hex
         if not draft.id:
             span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
         queue = self.queue

@@ -22,8 +22,16 @@ def trace_of(interaction_id: str) -> int:
 
 def retarget(fb: Feedback, aliases: Mapping[str, str]) -> Feedback:
     """``fb`` with every interaction id it names moved to the interaction it aliases."""
-    ids = [fb.interaction_id, *(fb.target_ids or ())]
     data = fb.data
+    iid = fb.interaction_id
+    if (
+        iid not in aliases
+        and fb.target_ids in ((), (iid,))
+        and "preferred_response_id" not in data
+        and "compared_response_ids" not in data
+    ):
+        return fb  # the common case: one target, not aliased
+    ids = [iid, *(fb.target_ids or ())]
     preferred = data.get("preferred_response_id")
     compared = data.get("compared_response_ids")
     if isinstance(preferred, str):

@@ -89,10 +89,21 @@ class RatingData:
             KeyError: ``rating`` is missing.
         """
         rating = d["rating"]
-        hi = finite_number("max_rating", d.get("max_rating", 5))
-        lo = finite_number("min_rating", d.get("min_rating", 1))
-        if hi <= lo:
-            raise ValidationError(f"max_rating ({hi:g}) must be greater than min_rating ({lo:g})")
+        max_rating, min_rating = d.get("max_rating", 5), d.get("min_rating", 1)
+        if (
+            type(max_rating) is int
+            and type(min_rating) is int
+            and max_rating == 5
+            and min_rating == 1
+        ):
+            hi, lo = 5.0, 1.0  # the default scale, valid as it is (the logger's hot path)
+        else:
+            hi = finite_number("max_rating", max_rating)
+            lo = finite_number("min_rating", min_rating)
+            if hi <= lo:
+                raise ValidationError(
+                    f"max_rating ({hi:g}) must be greater than min_rating ({lo:g})"
+                )
         value = finite_number("rating", rating)
         if not lo <= value <= hi:
             raise ValidationError(f"Rating must be between {lo:g} and {hi:g}; got {value:g}")
