@@ -78,16 +78,17 @@ def _answer_text(raw: Any, message: Mapping[str, Any]) -> str:
 
 
 def _outputs(value: Any, out: Fields) -> None:
-    messages = normalize_messages(value)
-    if messages is None:
+    raw = loads(value)  # parsed once: normalizing, the answer text and finish reasons read it
+    if not isinstance(raw, (list, tuple)):
         return
-    kept = [m for m in loads(value) or () if normalize_message(m) is not None]
-    out.response = "".join(_answer_text(r, m) for r, m in zip(kept, messages, strict=True))
-    calls = [c for m in messages for c in m.get("tool_calls", ())]
+    pairs = [(r, m) for r, m in ((r, normalize_message(r)) for r in raw) if m is not None]
+    if not pairs and raw:
+        return
+    out.response = "".join(_answer_text(r, m) for r, m in pairs)
+    calls = [c for _, m in pairs for c in m.get("tool_calls", ())]
     if calls:
         out.tool_calls = calls
     if out.finish_reasons is None:
-        raw = loads(value) or ()
         reasons = tuple(
             str(m["finish_reason"])
             for m in raw
