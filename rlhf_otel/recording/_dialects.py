@@ -31,9 +31,10 @@ How to add a dialect (e.g. the Vercel AI SDK's ``ai.*``):
 from __future__ import annotations
 
 import json
+import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
@@ -122,22 +123,32 @@ class Fields:
 
     def empty(self) -> bool:
         """Nothing was read (the dialect's markers were there, its shape was not)."""
-        return all(getattr(self, name) is None for name in _NAMES)
+        return _values(self) == _NOTHING
 
 
 _NAMES: Final = tuple(f.name for f in fields(Fields))
+_values: Final = operator.attrgetter(*_NAMES)  # a Fields' values, in field order
+_NOTHING: Final = (None,) * len(_NAMES)
 
 
 def merge(parts: Sequence[Fields]) -> Fields:
     """Field by field, the first part (in precedence order) that says something wins."""
-    out = Fields()
-    for name in _NAMES:
-        for part in parts:
-            value = getattr(part, name)
-            if value is not None:
-                setattr(out, name, value)
-                break
-    return out
+    if len(parts) == 1:  # the usual case: one dialect read the span
+        return Fields(*_values(parts[0]))
+    columns = zip(*map(_values, parts), strict=True)
+    return Fields(*(next((v for v in col if v is not None), None) for col in columns))
+
+
+_STR_FIELDS: Final = (
+    "model",
+    "response_model",
+    "provider",
+    "response_id",
+    "user_id",
+    "session_id",
+    "error_type",
+)
+_INT_FIELDS: Final = ("input_tokens", "output_tokens", "total_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +166,30 @@ class Scalars:
     user_id: tuple[str, ...] = ()
     session_id: tuple[str, ...] = ()
     error_type: tuple[str, ...] = ()
+    _strs: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False, repr=False, compare=False)
+    _ints: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Only the fields that name attributes, looked up once (read runs on every span).
+        strs = tuple((n, getattr(self, n)) for n in _STR_FIELDS if getattr(self, n))
+        ints = tuple((n, getattr(self, n)) for n in _INT_FIELDS if getattr(self, n))
+        object.__setattr__(self, "_strs", strs)
+        object.__setattr__(self, "_ints", ints)
 
     def read(self, attrs: Mapping[str, Any], out: Fields) -> Fields:
         """Fill ``out`` from ``attrs`` (fields already set are kept); returns ``out``."""
-        for name in ("model", "response_model", "provider", "response_id", "user_id"):
-            _first_str(attrs, getattr(self, name), out, name)
-        _first_str(attrs, self.session_id, out, "session_id")
-        _first_str(attrs, self.error_type, out, "error_type")
-        for name in ("input_tokens", "output_tokens", "total_tokens"):
+        get = attrs.get
+        for name, keys in self._strs:
             if getattr(out, name) is None:
-                for key in getattr(self, name):
-                    n = as_int(attrs.get(key))
+                for key in keys:
+                    value = get(key)
+                    if isinstance(value, str) and value:
+                        setattr(out, name, value)
+                        break
+        for name, keys in self._ints:
+            if getattr(out, name) is None:
+                for key in keys:
+                    n = as_int(get(key))
                     if n is not None:
                         setattr(out, name, n)
                         break
@@ -179,16 +203,6 @@ class Scalars:
                     out.finish_reasons = tuple(str(v) for v in value)
                     break
         return out
-
-
-def _first_str(attrs: Mapping[str, Any], keys: Sequence[str], out: Fields, name: str) -> None:
-    if getattr(out, name) is not None:
-        return
-    for key in keys:
-        value = attrs.get(key)
-        if isinstance(value, str) and value:
-            setattr(out, name, value)
-            return
 
 
 def as_int(value: object) -> int | None:
@@ -353,6 +367,9 @@ _registry: list[Dialect] = []
 _keys: frozenset[str] = frozenset()
 _prefixes: tuple[str, ...] = ()
 _events: frozenset[str] = frozenset()
+_claims: dict[str, frozenset[str]] = {}
+"""Attribute key -> the dialects it marks (empty for most keys); filled as keys are met."""
+_CLAIMS_MAX: Final = 4096
 
 
 def register(dialect: Dialect) -> None:
@@ -374,20 +391,34 @@ def register(dialect: Dialect) -> None:
             for name in d.marker_events:
                 _event_owners.setdefault(name, set()).add(d.name)
         _prefix_owners[:] = [(p, d.name) for d in kept for p in d.marker_prefixes]
+        _claims.clear()
+
+
+def _key_claims(key: str) -> frozenset[str]:
+    """The dialects ``key`` marks: its exact-key owners, else those of its prefixes."""
+    names = _key_owners.get(key)
+    if names is not None:
+        found = frozenset(names)
+    elif key.startswith(_prefixes):
+        found = frozenset(owner for prefix, owner in _prefix_owners if key.startswith(prefix))
+    else:
+        found = frozenset()
+    if len(_claims) >= _CLAIMS_MAX:  # span attribute keys are few; bound odd senders
+        _claims.clear()
+    _claims[key] = found
+    return found
 
 
 def _claimants(view: SpanView) -> set[str]:
     """Names of the dialects whose markers ``view`` carries (one pass over its keys)."""
     found: set[str] = set()
-    owners, prefixes = _key_owners, _prefixes
+    claims = _claims
     for key in view.attributes:
-        names = owners.get(key)
-        if names is not None:
+        names = claims.get(key)
+        if names is None:
+            names = _key_claims(key)
+        if names:
             found |= names
-        elif key.startswith(prefixes):
-            for prefix, owner in _prefix_owners:
-                if key.startswith(prefix):
-                    found.add(owner)
     for event in view.events:
         names = _event_owners.get(event.name)
         if names is not None:
