@@ -420,9 +420,9 @@ def _claimants(view: SpanView) -> set[str]:
         if names:
             found |= names
     for event in view.events:
-        names = _event_owners.get(event.name)
-        if names is not None:
-            found |= names
+        owners = _event_owners.get(event.name)
+        if owners is not None:
+            found |= owners
     return found
 
 
