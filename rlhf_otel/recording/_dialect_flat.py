@@ -35,6 +35,44 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     return [groups[i] for i in sorted(groups)]
 
 
+_PARSED_MAX: Final = 4096
+
+
+class _Indexer:
+    """:func:`indexed` for a fixed set of prefixes in one pass over the attributes, each
+    key parsed once (the same keys come on every span of an instrumentation)."""
+
+    __slots__ = ("_parsed", "_prefixes")
+
+    def __init__(self, *prefixes: str) -> None:
+        self._prefixes = prefixes
+        self._parsed: dict[str, tuple[tuple[int, int, str], ...]] = {}
+
+    def groups(self, attrs: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
+        """For each prefix, what ``indexed(attrs, prefix)`` gives."""
+        found: list[dict[int, dict[str, Any]]] = [{} for _ in self._prefixes]
+        parsed = self._parsed
+        for key, value in attrs.items():
+            hits = parsed.get(key)
+            if hits is None:
+                hits = self._parse(key)
+            for which, index, rest in hits:
+                found[which].setdefault(index, {})[rest] = value
+        return [[groups[i] for i in sorted(groups)] for groups in found]
+
+    def _parse(self, key: str) -> tuple[tuple[int, int, str], ...]:
+        hits = []
+        for which, prefix in enumerate(self._prefixes):
+            if key.startswith(prefix):
+                index, _, rest = key[len(prefix) :].partition(".")
+                if rest and index.isdigit():
+                    hits.append((which, int(index), rest))
+        if len(self._parsed) >= _PARSED_MAX:  # keys are few per dialect; bound odd senders
+            self._parsed.clear()
+        self._parsed[key] = found = tuple(hits)
+        return found
+
+
 def _text(value: Any) -> str:
     if isinstance(value, str):
         parsed = loads(value) if value[:1] == "[" else None
@@ -64,6 +102,7 @@ _LLMETRY: Final = Scalars(
     session_id=("session.id",),
     error_type=("error.type",),
 )
+_LLMETRY_MESSAGES: Final = _Indexer("gen_ai.prompt.", "gen_ai.completion.")
 
 
 def _llmetry_message(group: Mapping[str, Any], default_role: str) -> dict[str, Any] | None:
@@ -102,10 +141,10 @@ def read_openllmetry(view: SpanView) -> Fields:
     kind = attrs.get("llm.request.type")
     if isinstance(kind, str) and kind not in ("chat", "completion"):
         out.kind = f"skip:openllmetry:{kind}"
-    prompts = [_llmetry_message(g, "user") for g in indexed(attrs, "gen_ai.prompt.")]
+    prompt_groups, completion_groups = _LLMETRY_MESSAGES.groups(attrs)
+    prompts = [_llmetry_message(g, "user") for g in prompt_groups]
     if prompts:
         out.messages = [m for m in prompts if m is not None]
-    completion_groups = indexed(attrs, "gen_ai.completion.")
     completions = [_llmetry_message(g, "assistant") for g in completion_groups]
     first = next((m for m in completions if m is not None), None)
     if first is not None:
@@ -156,6 +195,7 @@ _OI: Final = Scalars(
     user_id=("user.id",),
     session_id=("session.id",),
 )
+_OI_MESSAGES: Final = _Indexer("llm.input_messages.", "llm.output_messages.")
 _GENERATION_KINDS: Final = frozenset({"LLM"})
 _WRAPPER_KINDS: Final = frozenset({"CHAIN", "AGENT"})
 
@@ -229,10 +269,11 @@ def read_openinference(view: SpanView) -> Fields:
         out.kind = KIND_WRAPPER
     elif kind:
         out.kind = f"skip:openinference:{kind.lower()}"
-    inputs = [_oi_message(g) for g in indexed(attrs, "llm.input_messages.")]
+    input_groups, output_groups = _OI_MESSAGES.groups(attrs)
+    inputs = [_oi_message(g) for g in input_groups]
     if inputs:
         out.messages = [m for m in inputs if m is not None]
-    outputs = [m for m in (_oi_message(g) for g in indexed(attrs, "llm.output_messages.")) if m]
+    outputs = [m for m in (_oi_message(g) for g in output_groups) if m]
     if outputs:
         out.response = "".join(
             str(m.get("content", "")) for m in outputs if m.get("role") == "assistant"

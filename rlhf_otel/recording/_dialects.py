@@ -231,7 +231,8 @@ def loads(value: object) -> Any:
 
 
 def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, Mapping) else None
+    # ``type(...) is dict`` first: decoded JSON is dicts, and the ABC test is slow.
+    return obj.get(key) if type(obj) is dict or isinstance(obj, Mapping) else None
 
 
 def text_of(content: Any) -> str:
@@ -270,21 +271,26 @@ def _tool_call(obj: Mapping[str, Any]) -> dict[str, Any]:
 def normalize_message(msg: Any) -> dict[str, Any] | None:
     """One message in our ``{role, content, tool_calls?, tool_call_id?}`` form, from the
     OpenAI chat shape, the GenAI ``parts`` shape or Anthropic content blocks."""
-    if not isinstance(msg, Mapping):
+    if type(msg) is not dict and not isinstance(msg, Mapping):
         return None
-    role = msg.get("role")
+    get = msg.get
+    role = get("role")
     if not isinstance(role, str):
         return None
     out: dict[str, Any] = {"role": role}
     calls: list[dict[str, Any]] = []
-    parts = msg.get("parts")
-    content = msg.get("content")
+    parts = get("parts")
+    content = get("content")
     if isinstance(parts, (list, tuple)):
         texts = []
         for part in parts:
-            kind = _get(part, "type")
-            if kind == "text" and isinstance(_get(part, "content"), str):
-                texts.append(part["content"])
+            if type(part) is not dict and not isinstance(part, Mapping):
+                continue
+            kind = part.get("type")
+            if kind == "text":
+                text = part.get("content")
+                if isinstance(text, str):
+                    texts.append(text)
             elif kind == "tool_call":
                 calls.append(_tool_call(part))
             elif kind == "tool_call_response":
@@ -306,13 +312,16 @@ def normalize_message(msg: Any) -> dict[str, Any] | None:
         out["content"] = "".join(texts)
     else:
         out["content"] = content if isinstance(content, str) else ""
-    for call in msg.get("tool_calls") or ():
-        if isinstance(call, Mapping):
-            calls.append(_tool_call(call))
+    tool_calls = get("tool_calls")
+    if tool_calls:
+        for call in tool_calls:
+            if isinstance(call, Mapping):
+                calls.append(_tool_call(call))
     if calls:
         out["tool_calls"] = calls
-    if isinstance(msg.get("tool_call_id"), str):
-        out["tool_call_id"] = msg["tool_call_id"]
+    tool_call_id = get("tool_call_id")
+    if isinstance(tool_call_id, str):
+        out["tool_call_id"] = tool_call_id
     return out
 
 
