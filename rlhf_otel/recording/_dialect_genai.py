@@ -67,6 +67,8 @@ def _parts_as_blocks(value: Any) -> list[Any]:
 def _answer_text(raw: Any, message: Mapping[str, Any]) -> str:
     """The text of an output message; tool results in it (an agent's output lists its tool
     calls, their results, then the answer) are not part of the answer."""
+    if "tool_call_id" not in message:  # no tool results: the normalized text is the answer
+        return str(message["content"])
     parts = raw.get("parts") if isinstance(raw, Mapping) else None
     if not isinstance(parts, (list, tuple)):
         return str(message.get("content", ""))
