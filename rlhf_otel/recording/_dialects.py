@@ -486,9 +486,9 @@ def read_fields(view: SpanView) -> tuple[Fields | None, str | None]:
     if not parts:
         return None, "unknown_shape"
     # A dialect that knows the span holds no interaction wins over one that reads a call.
-    skip = next((p.kind for p in parts if p.kind is not None and p.kind.startswith("skip:")), None)
-    if skip is not None:
-        return None, skip[5:]
+    for part in parts:
+        if part.kind is not None and part.kind.startswith("skip:"):
+            return None, part.kind[5:]
     merged = merge(parts)
     if merged.kind is None:
         if merged.messages is None and merged.response is None and merged.model is None:
