@@ -32,33 +32,57 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
             index, _, rest = key[n:].partition(".")
             if rest and index.isdigit():
                 groups.setdefault(int(index), {})[rest] = value
+    if not groups:  # the usual answer for a message's tool calls
+        return []
     return [groups[i] for i in sorted(groups)]
 
 
 _PARSED_MAX: Final = 4096
+_Plan = tuple[tuple[tuple[tuple[str, str], ...], ...], ...]
 
 
 class _Indexer:
-    """:func:`indexed` for a fixed set of prefixes in one pass over the attributes, each
-    key parsed once (the same keys come on every span of an instrumentation)."""
+    """:func:`indexed` for a fixed set of prefixes, planned once per set of attribute keys
+    (an instrumentation sends the same keys on every span): each group is a list of
+    ``(rest, key)`` pairs, in index order."""
 
-    __slots__ = ("_parsed", "_prefixes")
+    __slots__ = ("_parsed", "_plans", "_prefixes")
 
     def __init__(self, *prefixes: str) -> None:
         self._prefixes = prefixes
         self._parsed: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
 
     def groups(self, attrs: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
         """For each prefix, what ``indexed(attrs, prefix)`` gives."""
-        found: list[dict[int, dict[str, Any]]] = [{} for _ in self._prefixes]
-        parsed = self._parsed
-        for key, value in attrs.items():
-            hits = parsed.get(key)
+        keys = tuple(attrs)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plan(keys)
+        out = []
+        for planned in plan:
+            groups = []
+            for members in planned:
+                group = {}
+                for rest, key in members:
+                    group[rest] = attrs[key]
+                groups.append(group)
+            out.append(groups)
+        return out
+
+    def _plan(self, keys: tuple[str, ...]) -> _Plan:
+        found: list[dict[int, list[tuple[str, str]]]] = [{} for _ in self._prefixes]
+        for key in keys:
+            hits = self._parsed.get(key)
             if hits is None:
                 hits = self._parse(key)
             for which, index, rest in hits:
-                found[which].setdefault(index, {})[rest] = value
-        return [[groups[i] for i in sorted(groups)] for groups in found]
+                found[which].setdefault(index, []).append((rest, key))
+        plan = tuple(tuple(tuple(g[i]) for i in sorted(g)) for g in found)
+        if len(self._plans) >= _PARSED_MAX:
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
 
     def _parse(self, key: str) -> tuple[tuple[int, int, str], ...]:
         hits = []
