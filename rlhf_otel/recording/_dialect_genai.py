@@ -48,6 +48,8 @@ SCALARS: Final = Scalars(
 
 
 def _system(value: Any) -> dict[str, Any] | None:
+    if value is None:  # most spans send no system instructions
+        return None
     value = loads(value) if not isinstance(value, str) or value[:1] in "[{" else value
     text = value if isinstance(value, str) else text_of(_parts_as_blocks(value))
     return {"role": "system", "content": text} if text else None
