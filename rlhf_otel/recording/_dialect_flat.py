@@ -38,6 +38,7 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
 
 
 _PARSED_MAX: Final = 4096
+_PLANS_MAX: Final = 1024  # a plan holds a span's whole key tuple
 _Plan = tuple[tuple[tuple[tuple[str, str], ...], ...], ...]
 
 
@@ -79,7 +80,7 @@ class _Indexer:
             for which, index, rest in hits:
                 found[which].setdefault(index, []).append((rest, key))
         plan = tuple(tuple(tuple(g[i]) for i in sorted(g)) for g in found)
-        if len(self._plans) >= _PARSED_MAX:
+        if len(self._plans) >= _PLANS_MAX:
             self._plans.clear()
         self._plans[keys] = plan
         return plan
