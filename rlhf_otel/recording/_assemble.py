@@ -206,7 +206,8 @@ class TraceAssembler:
             if not self._aliases and not self._traces:
                 return list(feedback)
             for fb in feedback:
-                if fb.interaction_id not in self._aliases:
+                # Nothing held (root spans settle alone): no trace for the feedback to wait on.
+                if self._traces and fb.interaction_id not in self._aliases:
                     trace = self._traces.get(trace_of(fb.interaction_id))
                     if trace is not None:
                         trace.feedback.append(fb)

@@ -32,7 +32,70 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
             index, _, rest = key[n:].partition(".")
             if rest and index.isdigit():
                 groups.setdefault(int(index), {})[rest] = value
+    if not groups:  # the usual answer for a message's tool calls
+        return []
     return [groups[i] for i in sorted(groups)]
+
+
+_PARSED_MAX: Final = 4096
+_PLANS_MAX: Final = 1024  # a plan holds a span's whole key tuple
+_Plan = tuple[tuple[tuple[tuple[str, str], ...], ...], ...]
+
+
+class _Indexer:
+    """:func:`indexed` for a fixed set of prefixes, planned once per set of attribute keys
+    (an instrumentation sends the same keys on every span): each group is a list of
+    ``(rest, key)`` pairs, in index order."""
+
+    __slots__ = ("_parsed", "_plans", "_prefixes")
+
+    def __init__(self, *prefixes: str) -> None:
+        self._prefixes = prefixes
+        self._parsed: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+
+    def groups(self, attrs: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
+        """For each prefix, what ``indexed(attrs, prefix)`` gives."""
+        keys = tuple(attrs)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plan(keys)
+        out = []
+        for planned in plan:
+            groups = []
+            for members in planned:
+                group = {}
+                for rest, key in members:
+                    group[rest] = attrs[key]
+                groups.append(group)
+            out.append(groups)
+        return out
+
+    def _plan(self, keys: tuple[str, ...]) -> _Plan:
+        found: list[dict[int, list[tuple[str, str]]]] = [{} for _ in self._prefixes]
+        for key in keys:
+            hits = self._parsed.get(key)
+            if hits is None:
+                hits = self._parse(key)
+            for which, index, rest in hits:
+                found[which].setdefault(index, []).append((rest, key))
+        plan = tuple(tuple(tuple(g[i]) for i in sorted(g)) for g in found)
+        if len(self._plans) >= _PLANS_MAX:
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
+
+    def _parse(self, key: str) -> tuple[tuple[int, int, str], ...]:
+        hits = []
+        for which, prefix in enumerate(self._prefixes):
+            if key.startswith(prefix):
+                index, _, rest = key[len(prefix) :].partition(".")
+                if rest and index.isdigit():
+                    hits.append((which, int(index), rest))
+        if len(self._parsed) >= _PARSED_MAX:  # keys are few per dialect; bound odd senders
+            self._parsed.clear()
+        self._parsed[key] = found = tuple(hits)
+        return found
 
 
 def _text(value: Any) -> str:
@@ -64,6 +127,7 @@ _LLMETRY: Final = Scalars(
     session_id=("session.id",),
     error_type=("error.type",),
 )
+_LLMETRY_MESSAGES: Final = _Indexer("gen_ai.prompt.", "gen_ai.completion.")
 
 
 def _llmetry_message(group: Mapping[str, Any], default_role: str) -> dict[str, Any] | None:
@@ -102,10 +166,10 @@ def read_openllmetry(view: SpanView) -> Fields:
     kind = attrs.get("llm.request.type")
     if isinstance(kind, str) and kind not in ("chat", "completion"):
         out.kind = f"skip:openllmetry:{kind}"
-    prompts = [_llmetry_message(g, "user") for g in indexed(attrs, "gen_ai.prompt.")]
+    prompt_groups, completion_groups = _LLMETRY_MESSAGES.groups(attrs)
+    prompts = [_llmetry_message(g, "user") for g in prompt_groups]
     if prompts:
         out.messages = [m for m in prompts if m is not None]
-    completion_groups = indexed(attrs, "gen_ai.completion.")
     completions = [_llmetry_message(g, "assistant") for g in completion_groups]
     first = next((m for m in completions if m is not None), None)
     if first is not None:
@@ -156,6 +220,7 @@ _OI: Final = Scalars(
     user_id=("user.id",),
     session_id=("session.id",),
 )
+_OI_MESSAGES: Final = _Indexer("llm.input_messages.", "llm.output_messages.")
 _GENERATION_KINDS: Final = frozenset({"LLM"})
 _WRAPPER_KINDS: Final = frozenset({"CHAIN", "AGENT"})
 
@@ -229,10 +294,11 @@ def read_openinference(view: SpanView) -> Fields:
         out.kind = KIND_WRAPPER
     elif kind:
         out.kind = f"skip:openinference:{kind.lower()}"
-    inputs = [_oi_message(g) for g in indexed(attrs, "llm.input_messages.")]
+    input_groups, output_groups = _OI_MESSAGES.groups(attrs)
+    inputs = [_oi_message(g) for g in input_groups]
     if inputs:
         out.messages = [m for m in inputs if m is not None]
-    outputs = [m for m in (_oi_message(g) for g in indexed(attrs, "llm.output_messages.")) if m]
+    outputs = [m for m in (_oi_message(g) for g in output_groups) if m]
     if outputs:
         out.response = "".join(
             str(m.get("content", "")) for m in outputs if m.get("role") == "assistant"

@@ -48,6 +48,8 @@ SCALARS: Final = Scalars(
 
 
 def _system(value: Any) -> dict[str, Any] | None:
+    if value is None:  # most spans send no system instructions
+        return None
     value = loads(value) if not isinstance(value, str) or value[:1] in "[{" else value
     text = value if isinstance(value, str) else text_of(_parts_as_blocks(value))
     return {"role": "system", "content": text} if text else None
@@ -67,6 +69,8 @@ def _parts_as_blocks(value: Any) -> list[Any]:
 def _answer_text(raw: Any, message: Mapping[str, Any]) -> str:
     """The text of an output message; tool results in it (an agent's output lists its tool
     calls, their results, then the answer) are not part of the answer."""
+    if "tool_call_id" not in message:  # no tool results: the normalized text is the answer
+        return str(message["content"])
     parts = raw.get("parts") if isinstance(raw, Mapping) else None
     if not isinstance(parts, (list, tuple)):
         return str(message.get("content", ""))
@@ -78,16 +82,17 @@ def _answer_text(raw: Any, message: Mapping[str, Any]) -> str:
 
 
 def _outputs(value: Any, out: Fields) -> None:
-    messages = normalize_messages(value)
-    if messages is None:
+    raw = loads(value)  # parsed once: normalizing, the answer text and finish reasons read it
+    if not isinstance(raw, (list, tuple)):
         return
-    kept = [m for m in loads(value) or () if normalize_message(m) is not None]
-    out.response = "".join(_answer_text(r, m) for r, m in zip(kept, messages, strict=True))
-    calls = [c for m in messages for c in m.get("tool_calls", ())]
+    pairs = [(r, m) for r, m in ((r, normalize_message(r)) for r in raw) if m is not None]
+    if not pairs and raw:
+        return
+    out.response = "".join(_answer_text(r, m) for r, m in pairs)
+    calls = [c for _, m in pairs for c in m.get("tool_calls", ())]
     if calls:
         out.tool_calls = calls
     if out.finish_reasons is None:
-        raw = loads(value) or ()
         reasons = tuple(
             str(m["finish_reason"])
             for m in raw

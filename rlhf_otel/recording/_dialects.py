@@ -31,9 +31,11 @@ How to add a dialect (e.g. the Vercel AI SDK's ``ai.*``):
 from __future__ import annotations
 
 import json
+import json.scanner
+import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
@@ -122,22 +124,32 @@ class Fields:
 
     def empty(self) -> bool:
         """Nothing was read (the dialect's markers were there, its shape was not)."""
-        return all(getattr(self, name) is None for name in _NAMES)
+        return _values(self) == _NOTHING
 
 
 _NAMES: Final = tuple(f.name for f in fields(Fields))
+_values: Final = operator.attrgetter(*_NAMES)  # a Fields' values, in field order
+_NOTHING: Final = (None,) * len(_NAMES)
 
 
 def merge(parts: Sequence[Fields]) -> Fields:
     """Field by field, the first part (in precedence order) that says something wins."""
-    out = Fields()
-    for name in _NAMES:
-        for part in parts:
-            value = getattr(part, name)
-            if value is not None:
-                setattr(out, name, value)
-                break
-    return out
+    if len(parts) == 1:  # the usual case: one dialect read the span
+        return Fields(*_values(parts[0]))
+    columns = zip(*map(_values, parts), strict=True)
+    return Fields(*(next((v for v in col if v is not None), None) for col in columns))
+
+
+_STR_FIELDS: Final = (
+    "model",
+    "response_model",
+    "provider",
+    "response_id",
+    "user_id",
+    "session_id",
+    "error_type",
+)
+_INT_FIELDS: Final = ("input_tokens", "output_tokens", "total_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +167,30 @@ class Scalars:
     user_id: tuple[str, ...] = ()
     session_id: tuple[str, ...] = ()
     error_type: tuple[str, ...] = ()
+    _strs: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False, repr=False, compare=False)
+    _ints: tuple[tuple[str, tuple[str, ...]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Only the fields that name attributes, looked up once (read runs on every span).
+        strs = tuple((n, getattr(self, n)) for n in _STR_FIELDS if getattr(self, n))
+        ints = tuple((n, getattr(self, n)) for n in _INT_FIELDS if getattr(self, n))
+        object.__setattr__(self, "_strs", strs)
+        object.__setattr__(self, "_ints", ints)
 
     def read(self, attrs: Mapping[str, Any], out: Fields) -> Fields:
         """Fill ``out`` from ``attrs`` (fields already set are kept); returns ``out``."""
-        for name in ("model", "response_model", "provider", "response_id", "user_id"):
-            _first_str(attrs, getattr(self, name), out, name)
-        _first_str(attrs, self.session_id, out, "session_id")
-        _first_str(attrs, self.error_type, out, "error_type")
-        for name in ("input_tokens", "output_tokens", "total_tokens"):
+        get = attrs.get
+        for name, keys in self._strs:
             if getattr(out, name) is None:
-                for key in getattr(self, name):
-                    n = as_int(attrs.get(key))
+                for key in keys:
+                    value = get(key)
+                    if isinstance(value, str) and value:
+                        setattr(out, name, value)
+                        break
+        for name, keys in self._ints:
+            if getattr(out, name) is None:
+                for key in keys:
+                    n = as_int(get(key))
                     if n is not None:
                         setattr(out, name, n)
                         break
@@ -181,16 +206,6 @@ class Scalars:
         return out
 
 
-def _first_str(attrs: Mapping[str, Any], keys: Sequence[str], out: Fields, name: str) -> None:
-    if getattr(out, name) is not None:
-        return
-    for key in keys:
-        value = attrs.get(key)
-        if isinstance(value, str) and value:
-            setattr(out, name, value)
-            return
-
-
 def as_int(value: object) -> int | None:
     """An int attribute (floats with no fraction too), else ``None``."""
     if isinstance(value, bool):
@@ -202,22 +217,33 @@ def as_int(value: object) -> int | None:
     return None
 
 
+# What json.loads runs. The stub types the context as the scanner itself (a TODO there).
+_scan: Final = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_JSON_SPACE: Final = " \t\n\r"
+
+
 def loads(value: object) -> Any:
     """A JSON-string attribute decoded, a structured one as is, else ``None``."""
     if isinstance(value, str):
         if not value or value[0] not in '[{"':
             return None
+        # What json.loads does past its leading-whitespace and BOM checks (the first
+        # character rules both out), without its per-call overhead.
         try:
-            return json.loads(value)
-        except ValueError:
+            doc, end = _scan(value, 0)
+        except (ValueError, StopIteration):
             return None
+        if end != len(value) and value[end:].lstrip(_JSON_SPACE):
+            return None
+        return doc
     if isinstance(value, (list, tuple, dict)):
         return value
     return None
 
 
 def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, Mapping) else None
+    # ``type(...) is dict`` first: decoded JSON is dicts, and the ABC test is slow.
+    return obj.get(key) if type(obj) is dict or isinstance(obj, Mapping) else None
 
 
 def text_of(content: Any) -> str:
@@ -256,21 +282,26 @@ def _tool_call(obj: Mapping[str, Any]) -> dict[str, Any]:
 def normalize_message(msg: Any) -> dict[str, Any] | None:
     """One message in our ``{role, content, tool_calls?, tool_call_id?}`` form, from the
     OpenAI chat shape, the GenAI ``parts`` shape or Anthropic content blocks."""
-    if not isinstance(msg, Mapping):
+    if type(msg) is not dict and not isinstance(msg, Mapping):
         return None
-    role = msg.get("role")
+    get = msg.get
+    role = get("role")
     if not isinstance(role, str):
         return None
     out: dict[str, Any] = {"role": role}
     calls: list[dict[str, Any]] = []
-    parts = msg.get("parts")
-    content = msg.get("content")
+    parts = get("parts")
+    content = get("content")
     if isinstance(parts, (list, tuple)):
         texts = []
         for part in parts:
-            kind = _get(part, "type")
-            if kind == "text" and isinstance(_get(part, "content"), str):
-                texts.append(part["content"])
+            if type(part) is not dict and not isinstance(part, Mapping):
+                continue
+            kind = part.get("type")
+            if kind == "text":
+                text = part.get("content")
+                if isinstance(text, str):
+                    texts.append(text)
             elif kind == "tool_call":
                 calls.append(_tool_call(part))
             elif kind == "tool_call_response":
@@ -292,13 +323,16 @@ def normalize_message(msg: Any) -> dict[str, Any] | None:
         out["content"] = "".join(texts)
     else:
         out["content"] = content if isinstance(content, str) else ""
-    for call in msg.get("tool_calls") or ():
-        if isinstance(call, Mapping):
-            calls.append(_tool_call(call))
+    tool_calls = get("tool_calls")
+    if tool_calls:
+        for call in tool_calls:
+            if isinstance(call, Mapping):
+                calls.append(_tool_call(call))
     if calls:
         out["tool_calls"] = calls
-    if isinstance(msg.get("tool_call_id"), str):
-        out["tool_call_id"] = msg["tool_call_id"]
+    tool_call_id = get("tool_call_id")
+    if isinstance(tool_call_id, str):
+        out["tool_call_id"] = tool_call_id
     return out
 
 
@@ -353,6 +387,9 @@ _registry: list[Dialect] = []
 _keys: frozenset[str] = frozenset()
 _prefixes: tuple[str, ...] = ()
 _events: frozenset[str] = frozenset()
+_claims: dict[str, frozenset[str]] = {}
+"""Attribute key -> the dialects it marks (empty for most keys); filled as keys are met."""
+_CLAIMS_MAX: Final = 4096
 
 
 def register(dialect: Dialect) -> None:
@@ -374,24 +411,38 @@ def register(dialect: Dialect) -> None:
             for name in d.marker_events:
                 _event_owners.setdefault(name, set()).add(d.name)
         _prefix_owners[:] = [(p, d.name) for d in kept for p in d.marker_prefixes]
+        _claims.clear()
+
+
+def _key_claims(key: str) -> frozenset[str]:
+    """The dialects ``key`` marks: its exact-key owners, else those of its prefixes."""
+    names = _key_owners.get(key)
+    if names is not None:
+        found = frozenset(names)
+    elif key.startswith(_prefixes):
+        found = frozenset(owner for prefix, owner in _prefix_owners if key.startswith(prefix))
+    else:
+        found = frozenset()
+    if len(_claims) >= _CLAIMS_MAX:  # span attribute keys are few; bound odd senders
+        _claims.clear()
+    _claims[key] = found
+    return found
 
 
 def _claimants(view: SpanView) -> set[str]:
     """Names of the dialects whose markers ``view`` carries (one pass over its keys)."""
     found: set[str] = set()
-    owners, prefixes = _key_owners, _prefixes
+    claims = _claims
     for key in view.attributes:
-        names = owners.get(key)
-        if names is not None:
+        names = claims.get(key)
+        if names is None:
+            names = _key_claims(key)
+        if names:
             found |= names
-        elif key.startswith(prefixes):
-            for prefix, owner in _prefix_owners:
-                if key.startswith(prefix):
-                    found.add(owner)
     for event in view.events:
-        names = _event_owners.get(event.name)
-        if names is not None:
-            found |= names
+        owners = _event_owners.get(event.name)
+        if owners is not None:
+            found |= owners
     return found
 
 
@@ -435,9 +486,9 @@ def read_fields(view: SpanView) -> tuple[Fields | None, str | None]:
     if not parts:
         return None, "unknown_shape"
     # A dialect that knows the span holds no interaction wins over one that reads a call.
-    skip = next((p.kind for p in parts if p.kind is not None and p.kind.startswith("skip:")), None)
-    if skip is not None:
-        return None, skip[5:]
+    for part in parts:
+        if part.kind is not None and part.kind.startswith("skip:"):
+            return None, part.kind[5:]
     merged = merge(parts)
     if merged.kind is None:
         if merged.messages is None and merged.response is None and merged.model is None:

@@ -53,10 +53,15 @@ class Foreign:
 
 def may_be_foreign(attrs: Mapping[str, Any], events: Sequence[Any] = ()) -> bool:
     """A cheap test: whether some dialect's markers are on the span."""
-    return any(is_dialect_key(k) for k in attrs) or any(is_dialect_event(e.name) for e in events)
+    for key in attrs:
+        if is_dialect_key(key):
+            return True
+    return any(is_dialect_event(e.name) for e in events)
 
 
 def _events(span: Any, joined: Sequence[EventView]) -> list[EventView]:
+    if not span.events:
+        return list(joined)
     out = [
         EventView(e.name, e.attributes or {})
         for e in span.events

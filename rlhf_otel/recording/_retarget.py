@@ -38,7 +38,10 @@ def retarget(fb: Feedback, aliases: Mapping[str, str]) -> Feedback:
         ids.append(preferred)
     if isinstance(compared, (list, tuple)):
         ids.extend(c for c in compared if isinstance(c, str))
-    if all(aliases.get(i, i) == i for i in ids):
+    for i in ids:
+        if aliases.get(i, i) != i:
+            break
+    else:
         return fb
     changes: dict[str, Any] = {
         "interaction_id": aliases.get(fb.interaction_id, fb.interaction_id),

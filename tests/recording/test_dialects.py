@@ -377,3 +377,56 @@ def test_error_status_becomes_error_type(tracer_provider: TracerProvider) -> Non
     it = decode_span(span).interaction
     assert it is not None
     assert (it.error_type, it.provider) == ("NotFoundError", "anthropic")
+
+
+def test_spans_with_the_same_keys_keep_their_own_values(tracer_provider: TracerProvider) -> None:
+    """Indexed messages are read per span: same keys, other values, more messages."""
+
+    def openinference(question: str, answer: str, extra: int = 0) -> ReadableSpan:
+        attrs: dict[str, Any] = {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o-mini",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": question,
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": answer,
+        }
+        for i in range(1, extra + 1):
+            attrs[f"llm.input_messages.{i}.message.role"] = "user"
+            attrs[f"llm.input_messages.{i}.message.content"] = f"{question} {i}"
+        return _span(tracer_provider, attrs)
+
+    def openllmetry(question: str, answer: str) -> ReadableSpan:
+        return _span(
+            tracer_provider,
+            {
+                "llm.request.type": "chat",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.prompt.0.role": "user",
+                "gen_ai.prompt.0.content": question,
+                "gen_ai.completion.0.role": "assistant",
+                "gen_ai.completion.0.content": answer,
+            },
+        )
+
+    found = [
+        decode_span(s).interaction
+        for s in (
+            openinference("Hi", "Hello!"),
+            openinference("Bye", "Goodbye!"),
+            openinference("More", "Sure.", extra=2),
+            openllmetry("One", "1"),
+            openllmetry("Two", "2"),
+        )
+    ]
+    assert [(it.prompt, it.response, it.context) for it in found if it is not None] == [
+        ("Hi", "Hello!", []),
+        ("Bye", "Goodbye!", []),
+        (
+            "More 2",
+            "Sure.",
+            [{"role": "user", "content": "More"}, {"role": "user", "content": "More 1"}],
+        ),
+        ("One", "1", []),
+        ("Two", "2", []),
+    ]
