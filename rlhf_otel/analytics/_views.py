@@ -107,7 +107,9 @@ WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
 
 
 # The stored feedback rows in the order they were written (a retried write may have stored
-# an id twice), before any rule; internal to the engine.
+# an id twice), before any rule; internal to the engine. The type test is a chain of ORs:
+# DuckDB plans an IN list (or list_contains) as a join, after which row_number() no longer
+# streams and buffers every row, payloads included, before the first one leaves.
 FEEDBACK_ROWS_VIEW: Final = """
 CREATE OR REPLACE VIEW feedback_rows AS
 SELECT row_number() OVER () AS seq, id, interaction_id, "type",
@@ -116,7 +118,8 @@ SELECT row_number() OVER () AS seq, id, interaction_id, "type",
        supersedes, data, metadata, trace_id, span_id
 FROM raw_feedback
 WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
-  AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
+  AND ("type" = 'binary' OR "type" = 'rating' OR "type" = 'text'
+       OR "type" = 'multi_dimensional' OR "type" = 'comparative')
 """
 
 # What the counting rule (rlhf_otel.records.count_feedback) needs of each row; a table in
