@@ -17,6 +17,7 @@ from typing import Any, Final
 from rlhf_otel._errors import ConfigurationError, RLHFError
 from rlhf_otel.analytics._limits import EngineConfig, GuardedConnection
 from rlhf_otel.analytics._views import (
+    ANY_SUPERSEDES_SQL,
     DUPLICATES_TABLE,
     FEEDBACK_KEYS_TABLE,
     FEEDBACK_ROWS_VIEW,
@@ -94,6 +95,7 @@ class Engine:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
         self._ranged: dict[tuple[datetime | None, datetime | None], str] = {}
+        self._rule = {"duplicates": True, "supersedes": True}
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
         try:
@@ -120,7 +122,11 @@ class Engine:
             self.con.execute(FEEDBACK_ROWS_VIEW)
             self.con.execute(FEEDBACK_KEYS_TABLE)
             self.con.execute(DUPLICATES_TABLE)
-            self.con.execute(uncounted_sql("feedback_uncounted"))
+            # the parts of the rule with nothing to find are left out of its SQL
+            (dupes,) = self.con.execute("SELECT count(*) FROM feedback_duplicates").fetchall()[0]
+            (named,) = self.con.execute(ANY_SUPERSEDES_SQL).fetchall()[0]
+            self._rule = {"duplicates": bool(dupes), "supersedes": bool(named)}
+            self.con.execute(uncounted_sql("feedback_uncounted", **self._rule))
             self.con.execute(FEEDBACK_VERSIONS_VIEW)
             self.con.execute(FEEDBACK_VIEW)
             self._report_duplicates(store)
@@ -216,7 +222,7 @@ class Engine:
         if name is None:
             name = f"feedback_uncounted_{len(self._ranged) + 1}"
             w, params = _range(start, end)
-            self.con.execute(uncounted_sql(name, w), params)
+            self.con.execute(uncounted_sql(name, w, **self._rule), params)
             self._ranged[key] = name
         w, params = _range(start, end)
         inner = (
