@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Final
 
 __all__ = [
-    "ORD", "comparative_events", "correction_events", "member_events", "prepare", "score_events",
+    "ORD", "TEXTS_OPTIMIZERS", "comparative_events", "correction_events", "member_events", "prepare", "score_events",
 ]  # fmt: skip
 
 # (phase, o1, o2, o3) as one sortable number
@@ -214,30 +214,40 @@ def texts(pairs: bool, limit: int | None, evaluator: str = "NULL") -> str:
 
     Only the texts of rows written are read (a second pass over the interactions), so the
     engine never holds every response. ``evaluator`` is the SQL of the last column (over the
-    events row ``e``).
+    events row ``e``). The texts are found by write order (``seq``), an integer; run it with
+    :data:`TEXTS_OPTIMIZERS` disabled.
     """
     window = "" if limit is None else f" LIMIT {int(limit)}"
     ctx = """CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
                   THEN CAST(context AS VARCHAR) END"""
     if pairs:
         return f"""
-        WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-        t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
-              WHERE id IN (SELECT win FROM e UNION SELECT lose FROM e))
+        WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+        e AS (SELECT r.*, ra.fseq AS sa, rb.fseq AS sb
+              FROM r JOIN resp AS ra ON ra.id = r.win JOIN resp AS rb ON rb.id = r.lose),
+        t AS (SELECT seq, prompt, {ctx} AS ctx, response FROM interactions
+              WHERE seq IN (SELECT sa FROM e UNION SELECT sb FROM e))
         SELECT a.prompt, a.ctx,
                CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END,
                b.response, e.margin, {evaluator}
-        FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
-               JOIN resp AS rb ON rb.id = e.lose JOIN t AS b ON b.id = rb.id AND b.seq = rb.fseq
+        FROM e JOIN t AS a ON a.seq = e.sa JOIN t AS b ON b.seq = e.sb
                LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
         ORDER BY e.ord"""
     return f"""
-    WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-    t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
-          WHERE id IN (SELECT win FROM e))
+    WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+    e AS (SELECT r.*, ra.fseq AS sa FROM r JOIN resp AS ra ON ra.id = r.win),
+    t AS (SELECT seq, prompt, {ctx} AS ctx, response FROM interactions
+          WHERE seq IN (SELECT sa FROM e))
     SELECT a.prompt, a.ctx,
            CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label,
            {evaluator}
-    FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
+    FROM e JOIN t AS a ON a.seq = e.sa
            LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
     ORDER BY e.ord"""
+
+
+# DuckDB cannot tell how many lines a JSONL file holds (it guesses a few hundred), so it
+# would put the interactions, texts included, on the build side of the texts query's joins:
+# every text held in a hash table, spilled to disk. Without this optimizer the small side
+# (the rows written) is built, and the interactions stream past it.
+TEXTS_OPTIMIZERS: Final = "build_side_probe_side"
