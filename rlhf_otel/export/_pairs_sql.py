@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Final
 
 __all__ = [
-    "ORD", "TEXTS_OPTIMIZERS", "comparative_events", "correction_events", "member_events", "prepare", "score_events",
+    "ORD", "comparative_events", "correction_events", "member_events", "prepare", "score_events",
 ]  # fmt: skip
 
 # (phase, o1, o2, o3) as one sortable number
@@ -62,16 +62,20 @@ def prepare(comparative: bool) -> list[str]:
         SELECT id FROM sig UNION SELECT id FROM fix
         UNION SELECT pref FROM cmp WHERE pref <> other
         UNION SELECT other FROM cmp WHERE pref <> other""",
-        # one pass over the interactions: every id (for the count), digests of the needed
+        # one pass over the interactions: every id (for the count), digests and texts of
+        # the needed (the texts stay within the memory limit, spilling to disk beyond it)
         """CREATE OR REPLACE TEMP TABLE allr AS
         SELECT seq AS fseq, id, ctx IS NOT NULL AS has_ctx,
                CASE WHEN needed THEN md5_number(prompt || chr(0) || coalesce(ctx, '')) END
                  AS pkey,
-               CASE WHEN needed THEN md5_number(response) END AS rhash, needed
-        FROM (SELECT seq, id, prompt, response, id IN (SELECT id FROM needed) AS needed,
-                     CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
+               CASE WHEN needed THEN md5_number(response) END AS rhash, needed,
+               CASE WHEN needed THEN prompt END AS prompt, ctx,
+               CASE WHEN needed THEN response END AS response
+        FROM (SELECT seq, id, prompt, response, needed,
+                     CASE WHEN needed AND json_type(context) = 'ARRAY'
+                               AND json_array_length(context) > 0
                           THEN CAST(context AS VARCHAR) END AS ctx
-              FROM interactions)""",
+              FROM (SELECT *, id IN (SELECT id FROM needed) AS needed FROM interactions))""",
         """CREATE OR REPLACE TEMP TABLE resp AS
         SELECT fseq, id, has_ctx, pkey, rhash FROM allr WHERE needed""",
     ]
@@ -210,44 +214,28 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
 
 
 def texts(pairs: bool, limit: int | None, evaluator: str = "NULL") -> str:
-    """The rows written, in order, with their texts read from the interactions view.
+    """The rows written, in order, with their texts (kept in ``allr`` by write order).
 
-    Only the texts of rows written are read (a second pass over the interactions), so the
-    engine never holds every response. ``evaluator`` is the SQL of the last column (over the
-    events row ``e``). The texts are found by write order (``seq``), an integer; run it with
-    :data:`TEXTS_OPTIMIZERS` disabled.
+    ``evaluator`` is the SQL of the last column (over the events row ``e``).
     """
     window = "" if limit is None else f" LIMIT {int(limit)}"
-    ctx = """CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
-                  THEN CAST(context AS VARCHAR) END"""
     if pairs:
         return f"""
         WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
         e AS (SELECT r.*, ra.fseq AS sa, rb.fseq AS sb
-              FROM r JOIN resp AS ra ON ra.id = r.win JOIN resp AS rb ON rb.id = r.lose),
-        t AS (SELECT seq, prompt, {ctx} AS ctx, response FROM interactions
-              WHERE seq IN (SELECT sa FROM e UNION SELECT sb FROM e))
+              FROM r JOIN resp AS ra ON ra.id = r.win JOIN resp AS rb ON rb.id = r.lose)
         SELECT a.prompt, a.ctx,
                CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END,
                b.response, e.margin, {evaluator}
-        FROM e JOIN t AS a ON a.seq = e.sa JOIN t AS b ON b.seq = e.sb
+        FROM e JOIN allr AS a ON a.fseq = e.sa JOIN allr AS b ON b.fseq = e.sb
                LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
         ORDER BY e.ord"""
     return f"""
     WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-    e AS (SELECT r.*, ra.fseq AS sa FROM r JOIN resp AS ra ON ra.id = r.win),
-    t AS (SELECT seq, prompt, {ctx} AS ctx, response FROM interactions
-          WHERE seq IN (SELECT sa FROM e))
+    e AS (SELECT r.*, ra.fseq AS sa FROM r JOIN resp AS ra ON ra.id = r.win)
     SELECT a.prompt, a.ctx,
            CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label,
            {evaluator}
-    FROM e JOIN t AS a ON a.seq = e.sa
+    FROM e JOIN allr AS a ON a.fseq = e.sa
            LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
     ORDER BY e.ord"""
-
-
-# DuckDB cannot tell how many lines a JSONL file holds (it guesses a few hundred), so it
-# would put the interactions, texts included, on the build side of the texts query's joins:
-# every text held in a hash table, spilled to disk. Without this optimizer the small side
-# (the rows written) is built, and the interactions stream past it.
-TEXTS_OPTIMIZERS: Final = "build_side_probe_side"

@@ -29,7 +29,6 @@ from rlhf_otel.export._options import (
 )
 from rlhf_otel.export._pairs_sql import (
     DEDUPE_RESP,
-    TEXTS_OPTIMIZERS,
     comparative_events,
     correction_events,
     member_events,
@@ -236,9 +235,6 @@ class TrainingRows:
         conv = bool(self._conversational)
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
         by_evaluator = self._opts.evaluators != "human"
-        # the last statement on this private connection: the setting is never reset (a new
-        # statement would end the result being fetched)
-        con.execute(f"SET disabled_optimizers = '{TEXTS_OPTIMIZERS}'")
         cur = con.execute(texts(pairs, limit, ROW_EVALUATOR_SQL if by_evaluator else "NULL"))
         reward = self.format is ExportFormat.REWARD
         # A progress object with a ``rows`` method also hears about rows written.
