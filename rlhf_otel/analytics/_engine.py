@@ -21,6 +21,7 @@ from rlhf_otel.analytics._views import (
     DUPLICATES_TABLE,
     FEEDBACK_KEYS_TABLE,
     FEEDBACK_ROWS_VIEW,
+    FEEDBACK_STORED_TABLE,
     FEEDBACK_VERSIONS_VIEW,
     FEEDBACK_VIEW,
     INTERACTIONS_VIEW,
@@ -119,6 +120,7 @@ class Engine:
             self.con = GuardedConnection(self.con, duckdb, memory, threads)
             self._attach(store)
             self.con.execute(INTERACTIONS_VIEW)
+            self.con.execute(FEEDBACK_STORED_TABLE)
             self.con.execute(FEEDBACK_ROWS_VIEW)
             self.con.execute(FEEDBACK_KEYS_TABLE)
             self.con.execute(DUPLICATES_TABLE)

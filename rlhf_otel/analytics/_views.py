@@ -10,6 +10,7 @@ __all__ = [
     "FEEDBACK_COLUMNS",
     "FEEDBACK_KEYS_TABLE",
     "FEEDBACK_ROWS_VIEW",
+    "FEEDBACK_STORED_TABLE",
     "FEEDBACK_VERSIONS_VIEW",
     "FEEDBACK_VIEW",
     "INTERACTION_COLUMNS",
@@ -108,19 +109,26 @@ WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
 
 
 # The stored feedback rows in the order they were written (a retried write may have stored
-# an id twice), before any rule; internal to the engine. The type test is a chain of ORs:
-# DuckDB plans an IN list (or list_contains) as a join, after which row_number() no longer
-# streams and buffers every row, payloads included, before the first one leaves.
-FEEDBACK_ROWS_VIEW: Final = """
-CREATE OR REPLACE VIEW feedback_rows AS
-SELECT row_number() OVER () AS seq, id, interaction_id, "type",
-       CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
+# an id twice), before any rule; internal to the engine. Read from the store once into a
+# table, in parallel: DuckDB keeps a scan's order when a query has no join (so its ``rowid``
+# is the write order), where row_number() over the scan would parse the lines on one thread.
+# The type test is a chain of ORs because DuckDB plans an IN list (or list_contains) as a join.
+FEEDBACK_STORED_TABLE: Final = """
+CREATE OR REPLACE TEMP TABLE feedback_stored AS
+SELECT id, interaction_id, "type", CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id,
+       session_id, source,
        CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
        supersedes, data, metadata, trace_id, span_id
 FROM raw_feedback
 WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
   AND ("type" = 'binary' OR "type" = 'rating' OR "type" = 'text'
        OR "type" = 'multi_dimensional' OR "type" = 'comparative')
+"""
+FEEDBACK_ROWS_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback_rows AS
+SELECT rowid + 1 AS seq, id, interaction_id, "type", "timestamp", user_id, session_id, source,
+       target_ids, supersedes, data, metadata, trace_id, span_id
+FROM feedback_stored
 """
 
 # What the counting rule (rlhf_otel.records.count_feedback) needs of each row, read from the
