@@ -96,7 +96,7 @@ class Engine:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
         self._ranged: dict[tuple[datetime | None, datetime | None], str] = {}
-        self._rule = {"duplicates": True, "supersedes": True}
+        self._duplicates = self._supersedes = True
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
         try:
@@ -127,8 +127,8 @@ class Engine:
             # the parts of the rule with nothing to find are left out of its SQL
             (dupes,) = self.con.execute("SELECT count(*) FROM feedback_duplicates").fetchall()[0]
             (named,) = self.con.execute(ANY_SUPERSEDES_SQL).fetchall()[0]
-            self._rule = {"duplicates": bool(dupes), "supersedes": bool(named)}
-            self.con.execute(uncounted_sql("feedback_uncounted", **self._rule))
+            self._duplicates, self._supersedes = bool(dupes), bool(named)
+            self.con.execute(self._uncounted("feedback_uncounted"))
             self.con.execute(FEEDBACK_VERSIONS_VIEW)
             self.con.execute(FEEDBACK_VIEW)
             self._report_duplicates(store)
@@ -192,6 +192,9 @@ class Engine:
             finally:
                 raw.unregister("_incoming")
 
+    def _uncounted(self, table: str, where: str = "") -> str:
+        return uncounted_sql(table, where, duplicates=self._duplicates, supersedes=self._supersedes)
+
     @property
     def out_of_memory_retries(self) -> int:
         """Statements retried with fewer threads after DuckDB ran out of memory."""
@@ -224,7 +227,7 @@ class Engine:
         if name is None:
             name = f"feedback_uncounted_{len(self._ranged) + 1}"
             w, params = _range(start, end)
-            self.con.execute(uncounted_sql(name, w, **self._rule), params)
+            self.con.execute(self._uncounted(name, w), params)
             self._ranged[key] = name
         w, params = _range(start, end)
         inner = (
