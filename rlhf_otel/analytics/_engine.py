@@ -1,7 +1,9 @@
 """The analytics engine: a DuckDB connection with the views ``interactions`` and ``feedback``.
 
 A JSONL store is read in place (every segment, plain or gzip, torn lines skipped); any other
-store is read once through Arrow batches into the engine's private database file.
+store is read once through Arrow batches into the engine's private database file. Feedback is
+read from either once, into a temporary table (within the memory limit, spilling to the
+private directory), which the counting rule and every feedback view read.
 """
 
 from __future__ import annotations
