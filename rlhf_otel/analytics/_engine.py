@@ -1,7 +1,9 @@
 """The analytics engine: a DuckDB connection with the views ``interactions`` and ``feedback``.
 
 A JSONL store is read in place (every segment, plain or gzip, torn lines skipped); any other
-store is read once through Arrow batches into the engine's private database file.
+store is read once through Arrow batches into the engine's private database file. Feedback is
+read from either once, into a temporary table (within the memory limit, spilling to the
+private directory), which the counting rule and every feedback view read.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any, Final
 from rlhf_otel._errors import ConfigurationError, RLHFError
 from rlhf_otel.analytics._limits import EngineConfig, GuardedConnection
 from rlhf_otel.analytics._views import (
+    ANY_SUPERSEDES_SQL,
     DUPLICATES_TABLE,
     FEEDBACK_KEYS_TABLE,
     FEEDBACK_ROWS_VIEW,
+    FEEDBACK_STORED_TABLE,
     FEEDBACK_VERSIONS_VIEW,
     FEEDBACK_VIEW,
     INTERACTIONS_VIEW,
@@ -94,6 +98,7 @@ class Engine:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
         self._ranged: dict[tuple[datetime | None, datetime | None], str] = {}
+        self._duplicates = self._supersedes = True
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
         try:
@@ -117,10 +122,15 @@ class Engine:
             self.con = GuardedConnection(self.con, duckdb, memory, threads)
             self._attach(store)
             self.con.execute(INTERACTIONS_VIEW)
+            self.con.execute(FEEDBACK_STORED_TABLE)
             self.con.execute(FEEDBACK_ROWS_VIEW)
             self.con.execute(FEEDBACK_KEYS_TABLE)
             self.con.execute(DUPLICATES_TABLE)
-            self.con.execute(uncounted_sql("feedback_uncounted"))
+            # the parts of the rule with nothing to find are left out of its SQL
+            (dupes,) = self.con.execute("SELECT count(*) FROM feedback_duplicates").fetchall()[0]
+            (named,) = self.con.execute(ANY_SUPERSEDES_SQL).fetchall()[0]
+            self._duplicates, self._supersedes = bool(dupes), bool(named)
+            self.con.execute(self._uncounted("feedback_uncounted"))
             self.con.execute(FEEDBACK_VERSIONS_VIEW)
             self.con.execute(FEEDBACK_VIEW)
             self._report_duplicates(store)
@@ -185,6 +195,9 @@ class Engine:
             finally:
                 raw.unregister("_incoming")
 
+    def _uncounted(self, table: str, where: str = "") -> str:
+        return uncounted_sql(table, where, duplicates=self._duplicates, supersedes=self._supersedes)
+
     @property
     def out_of_memory_retries(self) -> int:
         """Statements retried with fewer threads after DuckDB ran out of memory."""
@@ -217,7 +230,7 @@ class Engine:
         if name is None:
             name = f"feedback_uncounted_{len(self._ranged) + 1}"
             w, params = _range(start, end)
-            self.con.execute(uncounted_sql(name, w), params)
+            self.con.execute(self._uncounted(name, w), params)
             self._ranged[key] = name
         w, params = _range(start, end)
         inner = (

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ANY_SUPERSEDES_SQL",
     "DUPLICATES_TABLE",
     "FEEDBACK_COLUMNS",
     "FEEDBACK_KEYS_TABLE",
     "FEEDBACK_ROWS_VIEW",
+    "FEEDBACK_STORED_TABLE",
     "FEEDBACK_VERSIONS_VIEW",
     "FEEDBACK_VIEW",
     "INTERACTION_COLUMNS",
@@ -107,22 +109,32 @@ WHERE id IS NOT NULL AND "timestamp" IS NOT NULL
 
 
 # The stored feedback rows in the order they were written (a retried write may have stored
-# an id twice), before any rule; internal to the engine.
-FEEDBACK_ROWS_VIEW: Final = """
-CREATE OR REPLACE VIEW feedback_rows AS
-SELECT row_number() OVER () AS seq, id, interaction_id, "type",
-       CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id, session_id, source,
+# an id twice), before any rule; internal to the engine. Read from the store once into a
+# table, in parallel: DuckDB keeps a scan's order when a query has no join (so its ``rowid``
+# is the write order), where row_number() over the scan would parse the lines on one thread.
+# The type test is a chain of ORs because DuckDB plans an IN list (or list_contains) as a join.
+FEEDBACK_STORED_TABLE: Final = """
+CREATE OR REPLACE TEMP TABLE feedback_stored AS
+SELECT id, interaction_id, "type", CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", user_id,
+       session_id, source,
        CASE WHEN len(target_ids) > 0 THEN target_ids ELSE [interaction_id] END AS target_ids,
        supersedes, data, metadata, trace_id, span_id
 FROM raw_feedback
 WHERE id IS NOT NULL AND interaction_id IS NOT NULL AND "timestamp" IS NOT NULL
-  AND "type" IN ('binary', 'rating', 'text', 'multi_dimensional', 'comparative')
+  AND ("type" = 'binary' OR "type" = 'rating' OR "type" = 'text'
+       OR "type" = 'multi_dimensional' OR "type" = 'comparative')
+"""
+FEEDBACK_ROWS_VIEW: Final = """
+CREATE OR REPLACE VIEW feedback_rows AS
+SELECT rowid + 1 AS seq, id, interaction_id, "type", "timestamp", user_id, session_id, source,
+       target_ids, supersedes, data, metadata, trace_id, span_id
+FROM feedback_stored
 """
 
-# What the counting rule (rlhf_otel.records.count_feedback) needs of each row; a table in
-# the engine's database file, so the rule never re-reads the store.
+# What the counting rule (rlhf_otel.records.count_feedback) needs of each row, read from the
+# store once, so the rule never re-reads it.
 FEEDBACK_KEYS_TABLE: Final = """
-CREATE OR REPLACE TABLE feedback_keys AS
+CREATE OR REPLACE TEMP TABLE feedback_keys AS
 SELECT seq, id, "type", user_id, supersedes, "timestamp",
        CASE WHEN "type" = 'text' OR user_id IS NULL THEN NULL
             WHEN len(target_ids) = 1 AND target_ids[1] = interaction_id THEN interaction_id
@@ -137,31 +149,53 @@ FROM feedback_rows
 
 # Later copies of an id (rule 1: the first stored copy wins).
 DUPLICATES_TABLE: Final = """
-CREATE OR REPLACE TABLE feedback_duplicates AS
+CREATE OR REPLACE TEMP TABLE feedback_duplicates AS
 SELECT k.seq, k.id FROM feedback_keys AS k
 JOIN (SELECT id, min(seq) AS first FROM feedback_keys GROUP BY id HAVING count(*) > 1) AS d
   ON d.id = k.id AND k.seq > d.first
 """
 
+# Whether any stored record names another in ``supersedes`` (rule 2 has work to do).
+ANY_SUPERSEDES_SQL: Final = """
+SELECT EXISTS (SELECT 1 FROM feedback_keys WHERE supersedes IS NOT NULL AND supersedes <> id)
+"""
 
-def uncounted_sql(table: str, where: str = "") -> str:
+
+def uncounted_sql(
+    table: str, where: str = "", *, duplicates: bool = True, supersedes: bool = True
+) -> str:
     """``CREATE TABLE {table}``: the ``seq`` of every stored row that does not count.
 
     Rules 2 and 3 of ``rlhf_otel.records.count_feedback`` apply among the rows that pass
     ``where`` (a condition on ``"timestamp"``), after rule 1 over the whole store.
+    ``duplicates=False`` (``feedback_duplicates`` is empty) and ``supersedes=False`` (no
+    stored record names another) leave out the parts of the rule that would find nothing.
     """
-    cond = f"AND {where}" if where else ""
-    return f"""
-CREATE OR REPLACE TEMP TABLE {table} AS
-WITH c AS (
-  SELECT * FROM feedback_keys
-  WHERE seq NOT IN (SELECT seq FROM feedback_duplicates) {cond}
-), gone AS (
+    conds = [c for c in (
+        "seq NOT IN (SELECT seq FROM feedback_duplicates)" if duplicates else "", where
+    ) if c]  # fmt: skip
+    c_where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    gone = (
+        """, gone AS (
   SELECT c.seq FROM c
   WHERE c.id IN (SELECT supersedes FROM c AS s
                  WHERE s.supersedes IS NOT NULL AND s.supersedes <> s.id)
-), live AS (
-  SELECT * FROM c WHERE targets IS NOT NULL AND seq NOT IN (SELECT seq FROM gone)
+)"""
+        if supersedes
+        else ""
+    )
+    not_gone = " AND seq NOT IN (SELECT seq FROM gone)" if supersedes else ""
+    parts = ["SELECT seq FROM replaced"]
+    if supersedes:
+        parts.insert(0, "SELECT seq FROM gone")
+    if duplicates:
+        parts.insert(0, "SELECT seq FROM feedback_duplicates")
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
+WITH c AS (
+  SELECT * FROM feedback_keys {c_where}
+){gone}, live AS (
+  SELECT * FROM c WHERE targets IS NOT NULL{not_gone}
 ), shared AS (
   SELECT targets, "type", user_id FROM live GROUP BY ALL HAVING count(*) > 1
 ), replaced AS (
@@ -173,8 +207,7 @@ WITH c AS (
          AND shared.user_id = live.user_id
   ) WHERE n > 1
 )
-SELECT seq FROM feedback_duplicates
-UNION ALL SELECT seq FROM gone UNION ALL SELECT seq FROM replaced
+{" UNION ALL ".join(parts)}
 """
 
 

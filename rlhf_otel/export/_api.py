@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any, overload
 
 from rlhf_otel._errors import ValidationError
@@ -164,11 +165,32 @@ def _run_training(
         else:
             with text_sink(out, holder) as tfh:
                 write = tfh.write
+                encode = _row_encoder(fmt)
                 for row in rows:
-                    write(dumps(row) + "\n")
+                    write(encode(row) + "\n")
     finally:
         rows.close()
     return rows.report
+
+
+def _row_encoder(fmt: ExportFormat) -> Callable[[dict[str, Any]], str]:
+    """``dumps`` for one training row, by orjson where it writes the same text: rows of
+    strings and booleans (orjson writes floats differently: reward rows keep ``dumps``)."""
+    try:
+        import orjson
+    except ImportError:
+        return dumps
+    if fmt is ExportFormat.REWARD:
+        return dumps
+    fast = orjson.dumps
+
+    def encode(row: dict[str, Any]) -> str:
+        try:
+            return fast(row).decode()
+        except TypeError:  # a lone surrogate (or any odd value): dumps takes anything
+            return dumps(row)
+
+    return encode
 
 
 def _tell(fh: IO[bytes]) -> int | None:

@@ -62,16 +62,20 @@ def prepare(comparative: bool) -> list[str]:
         SELECT id FROM sig UNION SELECT id FROM fix
         UNION SELECT pref FROM cmp WHERE pref <> other
         UNION SELECT other FROM cmp WHERE pref <> other""",
-        # one pass over the interactions: every id (for the count), digests of the needed
+        # one pass over the interactions: every id (for the count), digests and texts of
+        # the needed (the texts stay within the memory limit, spilling to disk beyond it)
         """CREATE OR REPLACE TEMP TABLE allr AS
         SELECT seq AS fseq, id, ctx IS NOT NULL AS has_ctx,
                CASE WHEN needed THEN md5_number(prompt || chr(0) || coalesce(ctx, '')) END
                  AS pkey,
-               CASE WHEN needed THEN md5_number(response) END AS rhash, needed
-        FROM (SELECT seq, id, prompt, response, id IN (SELECT id FROM needed) AS needed,
-                     CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
+               CASE WHEN needed THEN md5_number(response) END AS rhash, needed,
+               CASE WHEN needed THEN prompt END AS prompt, ctx,
+               CASE WHEN needed THEN response END AS response
+        FROM (SELECT seq, id, prompt, response, needed,
+                     CASE WHEN needed AND json_type(context) = 'ARRAY'
+                               AND json_array_length(context) > 0
                           THEN CAST(context AS VARCHAR) END AS ctx
-              FROM interactions)""",
+              FROM (SELECT *, id IN (SELECT id FROM needed) AS needed FROM interactions))""",
         """CREATE OR REPLACE TEMP TABLE resp AS
         SELECT fseq, id, has_ctx, pkey, rhash FROM allr WHERE needed""",
     ]
@@ -210,34 +214,28 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
 
 
 def texts(pairs: bool, limit: int | None, evaluator: str = "NULL") -> str:
-    """The rows written, in order, with their texts read from the interactions view.
+    """The rows written, in order, with their texts (kept in ``allr`` by write order).
 
-    Only the texts of rows written are read (a second pass over the interactions), so the
-    engine never holds every response. ``evaluator`` is the SQL of the last column (over the
-    events row ``e``).
+    ``evaluator`` is the SQL of the last column (over the events row ``e``).
     """
     window = "" if limit is None else f" LIMIT {int(limit)}"
-    ctx = """CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
-                  THEN CAST(context AS VARCHAR) END"""
     if pairs:
         return f"""
-        WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-        t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
-              WHERE id IN (SELECT win FROM e UNION SELECT lose FROM e))
+        WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+        e AS (SELECT r.*, ra.fseq AS sa, rb.fseq AS sb
+              FROM r JOIN resp AS ra ON ra.id = r.win JOIN resp AS rb ON rb.id = r.lose)
         SELECT a.prompt, a.ctx,
                CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END,
                b.response, e.margin, {evaluator}
-        FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
-               JOIN resp AS rb ON rb.id = e.lose JOIN t AS b ON b.id = rb.id AND b.seq = rb.fseq
+        FROM e JOIN allr AS a ON a.fseq = e.sa JOIN allr AS b ON b.fseq = e.sb
                LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
         ORDER BY e.ord"""
     return f"""
-    WITH e AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-    t AS (SELECT id, seq, prompt, {ctx} AS ctx, response FROM interactions
-          WHERE id IN (SELECT win FROM e))
+    WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+    e AS (SELECT r.*, ra.fseq AS sa FROM r JOIN resp AS ra ON ra.id = r.win)
     SELECT a.prompt, a.ctx,
            CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label,
            {evaluator}
-    FROM e JOIN resp AS ra ON ra.id = e.win JOIN t AS a ON a.id = ra.id AND a.seq = ra.fseq
+    FROM e JOIN allr AS a ON a.fseq = e.sa
            LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
     ORDER BY e.ord"""
