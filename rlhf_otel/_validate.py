@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import replace_surrogates
