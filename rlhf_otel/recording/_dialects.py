@@ -7,9 +7,8 @@ markers it carries reads what it can into a :class:`Fields`; the results are mer
 field in precedence order (the current ``gen_ai.*`` conventions first, then the others by
 ``rank``), so a span carrying two dialects gets each field from the best one that has it.
 A span that a dialect recognises but that is not a generation (an embedding, a retriever, a
-tool call) is skipped with a reason such as ``openinference:retriever``; a span whose shape
-no dialect can read is skipped as ``unknown_shape``. Skips are counted by the caller (the
-exporter's ``delivery()["foreign_skipped"]``, ``collect``'s stats), never guessed at.
+tool call) is skipped with a reason such as ``openinference:retriever``, one no dialect can
+read as ``unknown_shape``; the caller counts skips (``delivery()["foreign_skipped"]``).
 
 How to add a dialect (e.g. the Vercel AI SDK's ``ai.*``):
 
