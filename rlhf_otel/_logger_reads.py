@@ -10,6 +10,7 @@ from typing import Any
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import ContentPolicy
+from rlhf_otel.analytics import store_stats
 from rlhf_otel.pipeline import OTLPSpanProcessor, RecordQueue, RecordSpanProcessor
 from rlhf_otel.records import (
     Feedback,
@@ -21,7 +22,7 @@ from rlhf_otel.records import (
     as_utc,
     validate_id,
 )
-from rlhf_otel.stores import Store, feedback_stats, store_purge
+from rlhf_otel.stores import Store, store_purge
 
 __all__ = ["StoreReader"]
 
@@ -135,7 +136,7 @@ class StoreReader:
     def stats(self, start: datetime | None, end: datetime | None) -> FeedbackStats:
         """Statistics of the records in ``[start, end]``."""
         self.sync()
-        return feedback_stats(self.store, start, end)
+        return store_stats(self.store, start, end)
 
     def export(self, format: str, options: Mapping[str, Any]) -> str | bytes:
         """An export of the store (see ``rlhf_otel.export.export_feedback``)."""

@@ -64,6 +64,7 @@ SURFACES: dict[str, list[str]] = {
         "open_engine",
         "require_duckdb",
         "select_scope",
+        "store_stats",
     ],
     "rlhf_otel.export": [
         "AnalyticsResult",
@@ -243,6 +244,7 @@ SURFACES: dict[str, list[str]] = {
     "rlhf_otel.review": [
         "Guide",
         "Item",
+        "JudgeAgreement",
         "Lease",
         "LeaseBook",
         "LeaseConflict",
@@ -259,6 +261,7 @@ SURFACES: dict[str, list[str]] = {
         "default_queue",
         "describe_funnel",
         "item_key",
+        "judge_agreement",
         "judgements",
         "load_queue",
         "mint_reviewer_token",

@@ -166,19 +166,9 @@ def _package(module: str) -> str:
     return module if parts[0] == "rlhf_otel" else parts[0]
 
 
-# Package cycles that only deferred imports (inside functions) close; each is a known debt,
-# listed so that no new one appears and a fixed one is taken off this list.
-KNOWN_DEFERRED_CYCLES = {
-    # JsonlStore.compute_stats asks the analytics engine, which reads stores.
-    frozenset({"rlhf_otel.analytics", "rlhf_otel.stores"}),
-    # the review app shows judge agreement; judges build on review's agreement figures.
-    frozenset({"rlhf_otel.judges", "rlhf_otel.review"}),
-}
-
-
 def test_no_package_cycles_through_deferred_imports() -> None:
     """Counting imports inside functions and importlib calls too, no two packages need each
-    other, except the listed known cycles."""
+    other."""
     packages: dict[str, set[str]] = {}
     for module in MODULES:
         for dep, _ in _imports(module, module_level_only=False):
@@ -202,7 +192,7 @@ def test_no_package_cycles_through_deferred_imports() -> None:
         for b in seen
         if a != b and a in reachable.get(b, set())
     }
-    assert found == KNOWN_DEFERRED_CYCLES
+    assert found == set()
 
 
 def _public_home(module: str, name: str) -> str | None:

@@ -8,7 +8,7 @@ They run on one engine, DuckDB (``pip install 'rlhf-otel[analytics]'``), whose v
 from __future__ import annotations
 
 from rlhf_otel.analytics._agree import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from rlhf_otel.analytics._compute import engine_stats, get_analytics
+from rlhf_otel.analytics._compute import engine_stats, get_analytics, store_stats
 from rlhf_otel.analytics._engine import (
     AnalyticsUnavailableError,
     Engine,
@@ -54,4 +54,5 @@ __all__ = [
     "open_engine",
     "require_duckdb",
     "select_scope",
+    "store_stats",
 ]

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ValidationError
 from rlhf_otel.analytics._agree_sql import agreement
-from rlhf_otel.analytics._engine import Engine, EngineConfig
+from rlhf_otel.analytics._engine import AnalyticsUnavailableError, Engine, EngineConfig
 from rlhf_otel.analytics._figures import (
     feedback_stats,
     group_stats,
@@ -30,10 +30,11 @@ from rlhf_otel.analytics._types import (
     LatencyBin,
     Trends,
 )
-from rlhf_otel.records import FeedbackFilter, FeedbackStats, InteractionFilter, utc_now
-from rlhf_otel.stores import Store
+from rlhf_otel.records import FeedbackFilter, FeedbackStats, InteractionFilter, as_utc, utc_now
+from rlhf_otel.stores import Store, store_segment_files
+from rlhf_otel.stores import feedback_stats as store_own_stats
 
-__all__ = ["bucket_start", "engine_stats", "get_analytics"]
+__all__ = ["bucket_start", "engine_stats", "get_analytics", "store_stats"]
 
 MAX_FILLED_BUCKETS: Final = 5000
 LOW_RATING: Final = 0.25
@@ -182,6 +183,29 @@ def engine_stats(
                                                       "confidence_level"],
         )  # fmt: skip
         return feedback_stats(eng, start, end)
+
+
+def store_stats(
+    store: Store,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    engine: EngineConfig | None = None,
+) -> FeedbackStats:
+    """``get_feedback_stats`` of any store by its fastest path: the engine's figures
+    (:func:`engine_stats`) when the store keeps its records in files the engine reads in
+    place (the JSONL store) and the engine is installed; otherwise the store's own path
+    (``rlhf_otel.stores.feedback_stats``). Both paths give the same figures.
+
+    ``end`` defaults to now; naive times are local time.
+    """
+    start, end = as_utc(start), as_utc(end) or utc_now()
+    if store_segment_files(store, "feedback") is not None:
+        try:
+            return engine_stats(store, start, end, engine=engine)
+        except AnalyticsUnavailableError:
+            pass
+    return store_own_stats(store, start, end)
 
 
 def _latency_bins(eng: Engine, bins: int = 10) -> list[LatencyBin]:

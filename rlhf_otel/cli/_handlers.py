@@ -9,7 +9,7 @@ import sys
 from dataclasses import replace
 from typing import IO, Any
 
-from rlhf_otel.analytics import get_analytics
+from rlhf_otel.analytics import get_analytics, store_stats
 from rlhf_otel.cli._output import Progress, table
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback
 from rlhf_otel.judges import judge_agreement
@@ -32,7 +32,7 @@ from rlhf_otel.report import (
     write_report,
 )
 from rlhf_otel.review import review_summary
-from rlhf_otel.stores import Store, feedback_stats
+from rlhf_otel.stores import Store
 
 __all__ = ["cmd_export", "cmd_query", "cmd_report", "cmd_stats"]
 
@@ -112,7 +112,7 @@ def cmd_stats(args: argparse.Namespace, store: Store) -> int:
         stats = result.stats
     else:
         result = None
-        stats = feedback_stats(store, args.since, args.until)
+        stats = store_stats(store, args.since, args.until)
     scales = rating_scales(store, _filter(args)) if stats.rating else []
     if args.json:
         out = result.to_dict() if result and args.full else stats.to_dict()

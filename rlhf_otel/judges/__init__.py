@@ -18,7 +18,6 @@ cost and confidence in ``metadata``. Spec format, pairwise storage and agreement
 
 from __future__ import annotations
 
-from rlhf_otel.judges._agreement import JudgeAgreement, judge_agreement
 from rlhf_otel.judges._run import (
     MODEL_SOURCE,
     JudgeRunResult,
@@ -27,6 +26,7 @@ from rlhf_otel.judges._run import (
     run_judge,
 )
 from rlhf_otel.judges._spec import PLACEHOLDERS, JudgeSpec, load_judge, parse_judge
+from rlhf_otel.review import JudgeAgreement, judge_agreement
 
 __all__ = [
     "JudgeAgreement",

@@ -34,6 +34,7 @@ from rlhf_otel.review._build import (
     queue_funnel,
     select_items,
 )
+from rlhf_otel.review._judge_agreement import JudgeAgreement, judge_agreement
 from rlhf_otel.review._judged import pair_verdict
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._service import ReviewService
@@ -53,6 +54,7 @@ from rlhf_otel.review._summary import agreement_of, judgements, queue_summary, r
 __all__ = [
     "Guide",
     "Item",
+    "JudgeAgreement",
     "Lease",
     "LeaseBook",
     "LeaseConflict",
@@ -69,6 +71,7 @@ __all__ = [
     "default_queue",
     "describe_funnel",
     "item_key",
+    "judge_agreement",
     "judgements",
     "load_queue",
     "mint_reviewer_token",

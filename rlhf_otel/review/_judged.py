@@ -3,9 +3,6 @@ where a judge is unsure, and what only a judge has seen."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Hashable, Mapping
 from typing import Any, Final
 
@@ -14,10 +11,8 @@ from rlhf_otel.records import Feedback, FeedbackType, satisfaction
 from rlhf_otel.review._spec import Selection
 from rlhf_otel.stores import Store
 
-__all__ = ["DISAGREEMENT", "JudgeFigures", "judge_matches", "pair_verdict", "satisfaction_of"]
+__all__ = ["DISAGREEMENT", "judge_matches", "pair_verdict", "satisfaction_of"]
 
-_log = logging.getLogger("rlhf_otel.review")
-REFRESH_SECONDS: Final = 60.0
 DISAGREEMENT: Final = 0.5
 """Judge and people disagree when their mean satisfaction (0..1) differs by at least this."""
 
@@ -111,49 +106,3 @@ def judge_matches(store: Store, sel: Selection, review_source: str) -> set[str]:
                 differ.update(ids)
         out &= differ
     return out
-
-
-class JudgeFigures:
-    """Judge-vs-people agreement over a store for the review app
-    (``rlhf_otel.judges.judge_agreement``): computed on first use, then refreshed in the
-    background at most once a minute, so a progress request never waits for a rescan."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._cached: tuple[float, list[dict[str, Any]]] | None = None
-        self._lock = threading.Lock()
-        self._refreshing = False
-
-    def _compute(self) -> list[dict[str, Any]]:
-        # imported here: rlhf_otel.judges builds on this package
-        from rlhf_otel.judges import judge_agreement
-
-        return [a.to_dict() for a in judge_agreement(self.store, resamples=200)]
-
-    def _refresh(self) -> None:
-        try:
-            found = self._compute()
-            with self._lock:
-                self._cached = (time.monotonic(), found)
-        except Exception:  # a failed refresh keeps the last figures; the next one retries
-            _log.warning("judge figures could not be refreshed", exc_info=True)
-        finally:
-            with self._lock:
-                self._refreshing = False
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The figures as plain dicts, one per judge and rubric item."""
-        with self._lock:
-            cached = self._cached
-            stale = cached is not None and time.monotonic() - cached[0] >= REFRESH_SECONDS
-            start = stale and not self._refreshing
-            if start:
-                self._refreshing = True
-        if cached is None:
-            found = self._compute()
-            with self._lock:
-                self._cached = (time.monotonic(), found)
-            return found
-        if start:
-            threading.Thread(target=self._refresh, name="judge-figures", daemon=True).start()
-        return cached[1]

@@ -19,7 +19,7 @@ from rlhf_otel.review._access import REVIEWER_NAME, ReviewerTokens
 from rlhf_otel.review._actions import MAX_REASON_CHARS, SkipLog, find_items
 from rlhf_otel.review._answers import plan_answers
 from rlhf_otel.review._build import REVIEW_SOURCE, Item, build_queue, queue_funnel
-from rlhf_otel.review._judged import JudgeFigures
+from rlhf_otel.review._judge_agreement import JudgeFigures
 from rlhf_otel.review._leases import Lease, LeaseBook, LeaseConflict
 from rlhf_otel.review._spec import QueueSpec
 from rlhf_otel.review._summary import queue_summary

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_otel.analytics import store_stats
 from rlhf_otel.records import (
     FeedbackFilter,
     feedback_from_dict,
@@ -100,14 +101,14 @@ def test_hundred_thousand_records(synthetic: tuple[Path, SyntheticStore]) -> Non
     tracemalloc.stop()
     assert peak < 1_000_000  # a lookup never loads the history into memory
 
-    stats = store.compute_stats(None, syn.last_timestamp)
+    stats = store_stats(store, None, syn.last_timestamp)
     counted = _counted_by_type(data)
     assert (stats.total_interactions, stats.total_feedback) == (
         N_INTERACTIONS,
         sum(counted.values()),
     )
     assert dict(stats.by_type) == counted
-    assert store.compute_stats(None, syn.last_timestamp) == stats
+    assert store_stats(store, None, syn.last_timestamp) == stats
 
     expected = Counter()
     for name, lines in raw_lines(data).items():
@@ -125,7 +126,7 @@ def test_hundred_thousand_records_compressed(synthetic: tuple[Path, SyntheticSto
     """After compression every record is still found and the stats are unchanged."""
     data, syn = synthetic
     with JsonlStore(data) as plain:
-        before = plain.compute_stats(None, syn.last_timestamp)
+        before = store_stats(plain, None, syn.last_timestamp)
     store = JsonlStore(data, compress=True)
     deadline = time.monotonic() + 120
     while any(n.endswith(".jsonl") for n in os.listdir(data)):
@@ -135,5 +136,5 @@ def test_hundred_thousand_records_compressed(synthetic: tuple[Path, SyntheticSto
         assert store.get_interaction(rid) is not None
     for rid in syn.feedback_ids[::7]:
         assert store.get_feedback(rid) is not None
-    assert store.compute_stats(None, syn.last_timestamp) == before
+    assert store_stats(store, None, syn.last_timestamp) == before
     store.close()

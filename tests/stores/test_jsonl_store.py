@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rlhf_otel import ConfigurationError, ValidationError
+from rlhf_otel.analytics import store_stats
 from rlhf_otel.records import (
     FeedbackFilter,
     FeedbackType,
@@ -92,7 +93,7 @@ def test_reads_see_active_rotated_and_compressed_segments(tmp_path: Path) -> Non
         for n in (0, 1, 150, 299):
             assert s.get_interaction(f"i{n}") == interaction(n)
             assert s.get_feedback(f"f{n}") == feedback(n, f"i{n}")
-        stats = s.compute_stats(None, T0 + timedelta(days=1))
+        stats = store_stats(s, None, T0 + timedelta(days=1))
         assert (stats.total_interactions, stats.total_feedback) == (300, 300)
         s.close()
     assert not any(n.endswith(".active.jsonl") for n in os.listdir(data))
@@ -154,7 +155,7 @@ def test_stats_equal_record_by_record(tmp_path: Path) -> None:
             for fb in store.scan_feedback(FeedbackFilter(start_time=start, end_time=end)):
                 acc.add_feedback(fb)
             expected = acc.result(start, end)
-            assert store.compute_stats(start, end) == expected
+            assert store_stats(store, start, end) == expected
     store.close()
 
 
@@ -308,7 +309,7 @@ def test_naive_end_is_read_as_utc(store: JsonlStore) -> None:
     _fill(store, 10)
     cet = timezone(timedelta(hours=1))
     start = datetime(2026, 1, 1, 1, 0, 3, tzinfo=cet)
-    assert store.compute_stats(start, T0 + timedelta(seconds=5)).total_interactions == 3
+    assert store_stats(store, start, T0 + timedelta(seconds=5)).total_interactions == 3
 
 
 def test_concurrent_reads_see_each_segment_once(tmp_path: Path) -> None:

@@ -15,10 +15,8 @@ from rlhf_otel._errors import ConfigurationError, StoreError, ValidationError
 from rlhf_otel.records import (
     Feedback,
     FeedbackFilter,
-    FeedbackStats,
     Interaction,
     InteractionFilter,
-    compute_stats,
     feedback_from_dict,
     feedback_to_dict,
     format_timestamp,
@@ -358,18 +356,6 @@ class JsonlStore:
             record = _parse(parse, d)
             if record is not None:
                 yield record
-
-    def compute_stats(self, start: datetime | None, end: datetime | None) -> FeedbackStats:
-        """Feedback statistics over ``[start, end]``: the analytics engine's figures (the
-        same as ``get_analytics().stats``) when it is installed, else one pass over the
-        scans (``rlhf_otel.records.compute_stats``)."""
-        self._check_open()
-        from rlhf_otel.analytics import AnalyticsUnavailableError, engine_stats
-
-        try:
-            return engine_stats(self, start, end)
-        except AnalyticsUnavailableError:
-            return compute_stats(self, start, end)
 
     def note_duplicates(self, kind: str, copies: Sequence[tuple[str, int]]) -> None:
         """Count ids a reader found stored more than once (``(id, later copies)``) in

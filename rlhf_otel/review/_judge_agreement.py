@@ -7,7 +7,10 @@ the same items and adds bootstrap intervals, a confusion matrix and the bias fig
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
+import time
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,12 +19,16 @@ from typing import Any, Final
 from rlhf_otel.analytics import AgreementStats, cohen_kappa, krippendorff_alpha
 from rlhf_otel.recording import evaluator_type
 from rlhf_otel.records import Feedback, FeedbackFilter, FeedbackType, normalized_rating
-from rlhf_otel.review import agreement_of, pair_verdict
+from rlhf_otel.review._judged import pair_verdict
+from rlhf_otel.review._summary import agreement_of
 from rlhf_otel.stores import Store
 
-__all__ = ["JudgeAgreement", "judge_agreement", "judge_agreement_of"]
+__all__ = ["JudgeAgreement", "JudgeFigures", "judge_agreement", "judge_agreement_of"]
 
+_log = logging.getLogger("rlhf_otel.review")
 MODEL_SOURCE: Final = "model"
+REFRESH_SECONDS: Final = 60.0
+"""How old the review app's judge figures may get before a background refresh."""
 
 RESAMPLES: Final = 500
 _NUMERIC: Final = ("rating",)
@@ -274,3 +281,46 @@ def _with_bias(ag: JudgeAgreement, pairs_judged: int, inconsistent: int) -> Judg
     d = {f: getattr(ag, f) for f in ag.__dataclass_fields__}
     d.update(pairs_judged=pairs_judged, inconsistent_pairs=inconsistent)
     return JudgeAgreement(**d)
+
+
+class JudgeFigures:
+    """Judge-vs-people agreement over a store for the review app
+    (:func:`judge_agreement`): computed on first use, then refreshed in the
+    background at most once a minute, so a progress request never waits for a rescan."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cached: tuple[float, list[dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+        self._refreshing = False
+
+    def _compute(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in judge_agreement(self.store, resamples=200)]
+
+    def _refresh(self) -> None:
+        try:
+            found = self._compute()
+            with self._lock:
+                self._cached = (time.monotonic(), found)
+        except Exception:  # a failed refresh keeps the last figures; the next one retries
+            _log.warning("judge figures could not be refreshed", exc_info=True)
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The figures as plain dicts, one per judge and rubric item."""
+        with self._lock:
+            cached = self._cached
+            stale = cached is not None and time.monotonic() - cached[0] >= REFRESH_SECONDS
+            start = stale and not self._refreshing
+            if start:
+                self._refreshing = True
+        if cached is None:
+            found = self._compute()
+            with self._lock:
+                self._cached = (time.monotonic(), found)
+            return found
+        if start:
+            threading.Thread(target=self._refresh, name="judge-figures", daemon=True).start()
+        return cached[1]
