@@ -1,6 +1,7 @@
 """The analytics engine: a DuckDB connection with the views ``interactions`` and ``feedback``.
 
-A JSONL store is read in place (every segment, plain or gzip, torn lines skipped); any other
+A JSONL store is read in place (every segment, plain or gzip, torn lines skipped, through
+hard links that outlive the store's compression and retention); any other
 store is read once through Arrow batches into the engine's private database file. Feedback is
 read from either once, into a temporary table (within the memory limit, spilling to the
 private directory), which the counting rule and every feedback view read.
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 from rlhf_otel._errors import ConfigurationError, RLHFError
 from rlhf_otel.analytics._limits import EngineConfig, GuardedConnection
+from rlhf_otel.analytics._snapshot import KINDS, snapshot_segments
 from rlhf_otel.analytics._views import (
     ANY_SUPERSEDES_SQL,
     DUPLICATES_TABLE,
@@ -34,7 +36,7 @@ from rlhf_otel.analytics._views import (
 )
 from rlhf_otel.records import Feedback, Interaction, format_timestamp, json_default
 from rlhf_otel.stores import Store, store_flush, store_segment_files
-from rlhf_otel.stores.jsonl import StoreFiles
+from rlhf_otel.stores.jsonl import StoreFiles, list_store_files
 
 __all__ = [
     "AnalyticsUnavailableError",
@@ -98,6 +100,9 @@ class Engine:
         duckdb = require_duckdb()
         memory, threads, parent = (config or EngineConfig()).resolved()
         self._ranged: dict[tuple[datetime | None, datetime | None], str] = {}
+        self.files: list[str] = []
+        """The files the views read (links to the store's segments that stay readable while
+        the store compresses or deletes them; empty for a store read through its scans)."""
         self._duplicates = self._supersedes = True
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
@@ -139,15 +144,21 @@ class Engine:
             raise
 
     def _attach(self, store: Store | StoreFiles) -> None:
+        given: list[StoreFiles] = []
         if isinstance(store, StoreFiles):
-            listed: dict[str, list[str] | None] = {
-                kind: store.segment_files(kind) for kind in ("interactions", "feedback")
-            }
+            given.append(store)
         else:
             store_flush(store)
-            listed = {  # the store says whether it has files to read
-                kind: store_segment_files(store, kind) for kind in ("interactions", "feedback")
-            }
+
+        def list_files() -> dict[str, list[str] | None]:
+            if isinstance(store, StoreFiles):
+                # the listing given first, then fresh ones when a file moved before its link
+                now = given.pop() if given else list_store_files(store.data_dir) or store
+                return {kind: now.segment_files(kind) for kind in KINDS}
+            return {kind: store_segment_files(store, kind) for kind in KINDS}
+
+        listed = snapshot_segments(list_files, os.path.join(self._dir, "segments"))
+        self.files = [f for kind in KINDS for f in listed[kind] or ()]
         if listed["interactions"] is not None and listed["feedback"] is not None:
             for kind, cols in (("interactions", RAW_INTERACTIONS), ("feedback", RAW_FEEDBACK)):
                 files = listed[kind]

@@ -191,17 +191,16 @@ class _Views:
             source: Store | StoreFiles
             if self._opener is None:
                 source = _store_files(Path(args.data_dir))
-                files = source.all_files()
             else:
                 try:
                     store = self._opener(args)
                 except (OSError, StoreError, ValueError) as exc:
                     raise CLIError(f"cannot read store at {args.data_dir}: {exc}") from exc
                 self._close.append(store.close)
-                source, files = store, []
+                source = store
             engine = open_engine(source, _engine_config(args), on_connect=self._watch.attach)
             self._close.append(engine.close)
-            return engine.con, files
+            return engine.con, engine.files
         except BaseException:
             self.__exit__()
             raise
