@@ -8,7 +8,7 @@ Target: the store at >= 0.5x the floor's records/s.
 
 Read: a synthetic store of 1,000,000 interactions and 1,000,000 feedback (written in the
 schema by ``write_synthetic_store``), then open, lookup by id (first lookup of a segment
-builds its index; then steady state), ``compute_stats`` (the analytics engine over every
+builds its index; then steady state), ``store_stats`` (the analytics engine over every
 segment, each run) and a filtered query. Baselines: reading every byte of the store once
 (for open, stats and the query) and finding one id by scanning all files (for lookups).
 Target: lookup < 5 ms.
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from rlhf_otel.analytics import store_stats  # noqa: E402
 from rlhf_otel.records._model import (  # noqa: E402
     Feedback,
     FeedbackFilter,
@@ -249,10 +250,10 @@ def _bench_read(tmp: Path, n: int) -> None:
     rss_lookups = _rss_mb() - rss_before
     end = syn.last_timestamp + timedelta(days=1)
     started = time.perf_counter()
-    cold = store.compute_stats(None, end)
+    cold = store_stats(store, None, end)
     stats_cold = time.perf_counter() - started
     started = time.perf_counter()
-    warm = store.compute_stats(None, end)
+    warm = store_stats(store, None, end)
     stats_warm = time.perf_counter() - started
     assert warm == cold
     assert cold.total_interactions == n
@@ -267,7 +268,7 @@ def _bench_read(tmp: Path, n: int) -> None:
     with JsonlStore(data) as again:
         reopened = time.perf_counter() - started
         started = time.perf_counter()
-        again.compute_stats(None, end)
+        store_stats(again, None, end)
         stats_reopened = time.perf_counter() - started
     _table(
         [
@@ -352,7 +353,7 @@ def _bench_written(tmp: Path, n: int) -> None:
         assert store.get_interaction(rid) is not None
         times.append(time.perf_counter() - t)
     started = time.perf_counter()
-    stats = store.compute_stats(None, datetime(2030, 1, 1, tzinfo=timezone.utc))
+    stats = store_stats(store, None, datetime(2030, 1, 1, tzinfo=timezone.utc))
     first_stats = time.perf_counter() - started
     assert (stats.total_interactions, stats.total_feedback) == (n, n)
     store.close()
