@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from rlhf_otel._checks import finite_number, optional_str
 from rlhf_otel._errors import ValidationError
 from rlhf_otel._redact import replace_surrogates
 from rlhf_otel.records import (
@@ -39,28 +39,6 @@ MAX_METADATA_DEPTH = 32
 """Deepest nesting of mappings and lists accepted in metadata."""
 MAX_METADATA_CHARS = 65_536
 """Most characters of keys and strings accepted in one record's metadata, in all."""
-
-
-def finite_number(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite int or float (``bool`` is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(
-            f"{name} must be a finite number; got {type(value).__name__} {value!r}"
-        )
-    if not math.isfinite(value):
-        raise ValidationError(f"{name} must be a finite number; got {value!r}")
-    return float(value)
-
-
-def optional_str(name: str, value: object, *, allow_empty: bool = False) -> str | None:
-    """``value`` if it is ``None`` or a string (non-empty unless ``allow_empty``)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string or None; got {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise ValidationError(f"{name} must not be empty or only whitespace")
-    return replace_surrogates(value)
 
 
 def identifier(name: str, value: object) -> str | None:

@@ -7,7 +7,7 @@ import math
 from typing import Any, Final, TypeAlias
 
 from rlhf_otel import attributes as A
-from rlhf_otel._errors import ValidationError
+from rlhf_otel._checks import finite_number, optional_str
 from rlhf_otel._redact import replace_surrogates
 from rlhf_otel.records._schema import json_default
 
@@ -58,28 +58,6 @@ def explain(out: Attrs, text: str | None) -> None:
         out[A.GEN_AI_EVALUATION_EXPLANATION] = text
 
 
-def finite_number(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite int or float (``bool`` is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(
-            f"{name} must be a finite number; got {type(value).__name__} {value!r}"
-        )
-    if not math.isfinite(value):
-        raise ValidationError(f"{name} must be a finite number; got {value!r}")
-    return float(value)
-
-
 def clean_number(value: float) -> int | float:
     """A whole float as an int (stored as ``4``, not ``4.0``)."""
     return int(value) if value.is_integer() else value
-
-
-def optional_str(name: str, value: object, *, allow_empty: bool = False) -> str | None:
-    """``value`` if it is ``None`` or a string (non-empty unless ``allow_empty``)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string or None; got {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise ValidationError(f"{name} must not be empty or only whitespace")
-    return replace_surrogates(value)
