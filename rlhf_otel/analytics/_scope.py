@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Final
 
 from rlhf_otel.analytics._engine import Engine
-from rlhf_otel.records import FeedbackFilter, InteractionFilter
+from rlhf_otel.records import FeedbackFilter, FilterCondition, InteractionFilter
 
 __all__ = [
     "NORM_SQL",
@@ -67,50 +66,23 @@ class Where:
         return "WHERE " + " AND ".join(self.parts) if self.parts else ""
 
 
-def _time(w: Where, start: datetime | None, end: datetime | None) -> None:
-    if start is not None:
-        w.add('"timestamp" >= ?', start)
-    if end is not None:
-        w.add('"timestamp" <= ?', end)
-
-
 def interaction_where(flt: InteractionFilter) -> Where:
-    """Conditions equal to ``flt.matches``."""
-    w = Where()
-    _time(w, flt.start_time, flt.end_time)
-    if flt.user_id is not None:
-        w.add("user_id = ?", flt.user_id)
-    if flt.session_id is not None:
-        w.add("session_id = ?", flt.session_id)
-    if flt.model is not None:
-        w.add("model = ?", flt.model)
-    if flt.ids is not None:
-        w.add("list_contains(?, id)", list(flt.ids))
-    return w
+    """Conditions equal to ``flt.matches`` (the meaning of each field is in
+    ``rlhf_otel.records.INTERACTION_FILTER_FIELDS``)."""
+    return _where(flt.conditions())
 
 
 def feedback_where(flt: FeedbackFilter) -> Where:
-    """Conditions equal to ``flt.matches``."""
+    """Conditions equal to ``flt.matches`` (the meaning of each field is in
+    ``rlhf_otel.records.FEEDBACK_FILTER_FIELDS``)."""
+    return _where(flt.conditions())
+
+
+def _where(conditions: Sequence[FilterCondition]) -> Where:
     w = Where()
-    _time(w, flt.start_time, flt.end_time)
-    if flt.types is not None:
-        w.add('list_contains(?, "type")', [t.value for t in flt.types])
-    if flt.user_id is not None:
-        w.add("user_id = ?", flt.user_id)
-    if flt.session_id is not None:
-        w.add("session_id = ?", flt.session_id)
-    if flt.source is not None:
-        w.add("source = ?", flt.source)
-    if flt.interaction_ids is not None:
-        ids = list(flt.interaction_ids)
-        w.add("(list_contains(?, interaction_id) OR len(list_intersect(?, target_ids)) > 0)",
-              ids, ids)  # fmt: skip
-    if flt.min_rating is not None or flt.max_rating is not None:
-        w.add("\"type\" = 'rating'")
-        if flt.min_rating is not None:
-            w.add("rating >= ?", flt.min_rating)
-        if flt.max_rating is not None:
-            w.add("rating <= ?", flt.max_rating)
+    for cond in conditions:
+        sql, params = cond.sql()
+        w.add(sql, *params)
     return w
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -13,15 +13,21 @@ __all__ = [
     "BinaryFeedback",
     "ExportFormat",
     "Feedback",
+    "FEEDBACK_FILTER_FIELDS",
     "FeedbackFilter",
     "FeedbackSession",
     "FeedbackType",
     "Interaction",
+    "INTERACTION_FILTER_FIELDS",
+    "FilterCondition",
+    "FilterField",
     "InteractionFilter",
     "Sentiment",
     "StorageBackend",
     "TokenUsage",
     "as_utc",
+    "format_timestamp",
+    "merge_mongo",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -155,6 +161,13 @@ class FeedbackSession:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def format_timestamp(ts: datetime) -> str:
+    """UTC ISO-8601 with microseconds and a ``Z``: ``2026-01-02T03:04:05.000006Z``."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return ts.isoformat(timespec="microseconds") + "Z"
+
+
 def as_utc(ts: datetime | None) -> datetime | None:
     """``ts`` as an aware UTC datetime; a naive ``ts`` is local time (as ``datetime.now()``)."""
     if ts is None or ts.tzinfo is timezone.utc:
@@ -167,10 +180,6 @@ def _utc_range(flt: FeedbackFilter | InteractionFilter) -> None:
         value = getattr(flt, name)
         if value is not None and value.tzinfo is not timezone.utc:
             object.__setattr__(flt, name, as_utc(value))
-
-
-def _in_range(ts: datetime, start: datetime | None, end: datetime | None) -> bool:
-    return (start is None or ts >= start) and (end is None or ts <= end)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,30 +208,15 @@ class FeedbackFilter:
 
     def matches(self, fb: Feedback) -> bool:
         """Whether ``fb`` passes every field except ``limit`` and ``offset``."""
-        if not _in_range(fb.timestamp, self.start_time, self.end_time):
-            return False
-        if self.types is not None and fb.type not in self.types:
-            return False
-        if self.user_id is not None and fb.user_id != self.user_id:
-            return False
-        if self.session_id is not None and fb.session_id != self.session_id:
-            return False
-        if self.source is not None and fb.source != self.source:
-            return False
-        if self.interaction_ids is not None and not (
-            fb.interaction_id in self.interaction_ids
-            or any(t in self.interaction_ids for t in fb.target_ids)
-        ):
-            return False
-        if self.min_rating is not None or self.max_rating is not None:
-            if fb.type is not FeedbackType.RATING:
-                return False
-            rating = float(fb.data["rating"])
-            if self.min_rating is not None and rating < self.min_rating:
-                return False
-            if self.max_rating is not None and rating > self.max_rating:
+        for f in FEEDBACK_FILTER_FIELDS:
+            value = getattr(self, f.name)
+            if value is not None and not f.test(fb, value):
                 return False
         return True
+
+    def conditions(self) -> list[FilterCondition]:
+        """The set fields (not ``limit``/``offset``), each with its meaning and value."""
+        return _conditions(self, FEEDBACK_FILTER_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,15 +240,169 @@ class InteractionFilter:
 
     def matches(self, it: Interaction) -> bool:
         """Whether ``it`` passes every field except ``limit`` and ``offset``."""
-        return (
-            _in_range(it.timestamp, self.start_time, self.end_time)
-            and (self.user_id is None or it.user_id == self.user_id)
-            and (self.session_id is None or it.session_id == self.session_id)
-            and (self.model is None or it.model == self.model)
-            and (self.ids is None or it.id in self.ids)
-        )
+        for f in INTERACTION_FILTER_FIELDS:
+            value = getattr(self, f.name)
+            if value is not None and not f.test(it, value):
+                return False
+        return True
+
+    def conditions(self) -> list[FilterCondition]:
+        """The set fields (not ``limit``/``offset``), each with its meaning and value."""
+        return _conditions(self, INTERACTION_FILTER_FIELDS)
 
 
 def utc_now() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)
+
+
+# -- the meaning of each filter field, once ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FilterField:
+    """One filter field's meaning in each form a reader needs: a test on a record (the
+    memory and JSONL stores), a condition over the analytics engine's views (``?`` per
+    parameter; the exports and analytics) and a MongoDB-style condition over a store
+    server's row columns (the ZeroDB store)."""
+
+    name: str
+    test: Callable[[Any, Any], bool]
+    sql: str
+    params: Callable[[Any], list[Any]]
+    mongo: Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterCondition:
+    """A set filter field and its value."""
+
+    field: FilterField
+    value: Any
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters."""
+        return self.field.sql, self.field.params(self.value)
+
+    def mongo(self) -> dict[str, Any]:
+        """The MongoDB-style condition (merge several with :func:`merge_mongo`)."""
+        return self.field.mongo(self.value)
+
+
+def _conditions(flt: object, fields: Sequence[FilterField]) -> list[FilterCondition]:
+    return [
+        FilterCondition(f, value) for f in fields if (value := getattr(flt, f.name)) is not None
+    ]
+
+
+def merge_mongo(conditions: Sequence[FilterCondition], base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` and every condition as one MongoDB-style filter (all must hold): operators on
+    the same column are combined, two ``$in`` lists intersected."""
+    q = dict(base)
+    for cond in conditions:
+        for column, wanted in cond.mongo().items():
+            have = q.get(column)
+            if not isinstance(have, dict) or not isinstance(wanted, dict):
+                q[column] = wanted
+                continue
+            merged = dict(have)
+            for op, value in wanted.items():
+                if op == "$in" and "$in" in merged:
+                    value = [v for v in merged["$in"] if v in value]
+                merged[op] = value
+            q[column] = merged
+    return q
+
+
+def _one(value: Any) -> list[Any]:
+    return [value]
+
+
+def _rating(fb: Feedback) -> float | None:
+    return float(fb.data["rating"]) if fb.type is FeedbackType.RATING else None
+
+
+def _has_target(fb: Feedback, ids: Sequence[str]) -> bool:
+    return fb.interaction_id in ids or any(t in ids for t in fb.target_ids)
+
+
+def _equal(name: str, column: str | None = None) -> FilterField:
+    col = column or name
+    return FilterField(
+        name,
+        lambda r, v: getattr(r, name) == v,
+        f"{col} = ?",
+        _one,
+        lambda v: {col: v},
+    )
+
+
+_START = FilterField(
+    "start_time",
+    lambda r, v: r.timestamp >= v,
+    '"timestamp" >= ?',
+    _one,
+    lambda v: {"timestamp": {"$gte": format_timestamp(v)}},
+)
+_END = FilterField(
+    "end_time",
+    lambda r, v: r.timestamp <= v,
+    '"timestamp" <= ?',
+    _one,
+    lambda v: {"timestamp": {"$lte": format_timestamp(v)}},
+)
+
+FEEDBACK_FILTER_FIELDS: Final[tuple[FilterField, ...]] = (
+    _START,
+    _END,
+    FilterField(
+        "types",
+        lambda fb, v: fb.type in v,
+        'list_contains(?, "type")',
+        lambda v: [[t.value for t in v]],
+        lambda v: {"feedback_type": {"$in": [t.value for t in v]}},
+    ),
+    _equal("user_id"),
+    _equal("session_id"),
+    _equal("source"),
+    FilterField(
+        "interaction_ids",
+        _has_target,
+        "(list_contains(?, interaction_id) OR len(list_intersect(?, target_ids)) > 0)",
+        lambda v: [list(v), list(v)],
+        # the rows' target_ids always hold the main target
+        lambda v: {"target_ids": {"$in": list(v)}},
+    ),
+    # a rating bound selects rating feedback only, compared by its raw rating
+    FilterField(
+        "min_rating",
+        lambda fb, v: (r := _rating(fb)) is not None and r >= v,
+        "(\"type\" = 'rating' AND rating >= ?)",
+        _one,
+        lambda v: {"feedback_type": {"$in": ["rating"]}, "rating": {"$gte": v}},
+    ),
+    FilterField(
+        "max_rating",
+        lambda fb, v: (r := _rating(fb)) is not None and r <= v,
+        "(\"type\" = 'rating' AND rating <= ?)",
+        _one,
+        lambda v: {"feedback_type": {"$in": ["rating"]}, "rating": {"$lte": v}},
+    ),
+)
+"""What each :class:`FeedbackFilter` field means (see :class:`FilterField`)."""
+
+INTERACTION_FILTER_FIELDS: Final[tuple[FilterField, ...]] = (
+    _START,
+    _END,
+    _equal("user_id"),
+    _equal("session_id"),
+    _equal("model"),
+    FilterField(
+        "ids",
+        lambda it, v: it.id in v,
+        "list_contains(?, id)",
+        lambda v: [list(v)],
+        lambda v: {"id": {"$in": list(v)}},
+    ),
+)
+"""What each :class:`InteractionFilter` field means (see :class:`FilterField`)."""

@@ -9,7 +9,14 @@ from typing import Any
 from uuid import UUID
 
 from rlhf_otel._errors import ValidationError
-from rlhf_otel.records._model import SCHEMA_VERSION, Feedback, FeedbackType, Interaction, TokenUsage
+from rlhf_otel.records._model import (
+    SCHEMA_VERSION,
+    Feedback,
+    FeedbackType,
+    Interaction,
+    TokenUsage,
+    format_timestamp,
+)
 
 __all__ = [
     "json_default",
@@ -21,13 +28,6 @@ __all__ = [
     "parse_timestamp",
     "record_from_dict",
 ]
-
-
-def format_timestamp(ts: datetime) -> str:
-    """UTC ISO-8601 with microseconds and a ``Z``: ``2026-01-02T03:04:05.000006Z``."""
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
-    return ts.isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(value: str) -> datetime:

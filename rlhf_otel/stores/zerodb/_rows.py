@@ -15,9 +15,9 @@ from rlhf_otel.records import (
     Interaction,
     InteractionFilter,
     feedback_to_dict,
-    format_timestamp,
     interaction_to_dict,
     json_default,
+    merge_mongo,
     record_from_dict,
 )
 
@@ -168,57 +168,17 @@ def record_from_row(row: Mapping[str, Any]) -> Interaction | Feedback:
     return record_from_dict(json.loads(payload) if isinstance(payload, str) else payload)
 
 
-def _time_range(start: Any, end: Any) -> dict[str, str] | None:
-    cond: dict[str, str] = {}
-    if start is not None:
-        cond["$gte"] = format_timestamp(start)
-    if end is not None:
-        cond["$lte"] = format_timestamp(end)
-    return cond or None
-
-
 def interaction_query(flt: InteractionFilter | None) -> dict[str, Any]:
-    """The interactions ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side
-    of the one filter meaning (the exports' ``interaction_query`` is the engine's side);
-    ``limit``/``offset`` are applied by paging."""
-    q: dict[str, Any] = {"type": "interaction"}
-    if flt is None:
-        return q
-    if (ts := _time_range(flt.start_time, flt.end_time)) is not None:
-        q["timestamp"] = ts
-    for name in ("user_id", "session_id", "model"):
-        value = getattr(flt, name)
-        if value is not None:
-            q[name] = value
-    if flt.ids is not None:
-        q["id"] = {"$in": list(flt.ids)}
-    return q
+    """The interactions ``flt`` selects, as ZeroDB's MongoDB-style filter (each field's
+    meaning is in ``rlhf_otel.records.INTERACTION_FILTER_FIELDS``); ``limit``/``offset``
+    are applied by paging."""
+    base = {"type": "interaction"}
+    return base if flt is None else merge_mongo(flt.conditions(), base)
 
 
 def feedback_query(flt: FeedbackFilter | None) -> dict[str, Any]:
-    """The feedback ``flt`` selects, as ZeroDB's MongoDB-style filter: this store's side of
-    the one filter meaning (the exports' ``feedback_query`` is the engine's side);
-    ``limit``/``offset`` are applied by paging."""
-    q: dict[str, Any] = {"type": "feedback"}
-    if flt is None:
-        return q
-    if (ts := _time_range(flt.start_time, flt.end_time)) is not None:
-        q["timestamp"] = ts
-    for name in ("user_id", "session_id", "source"):
-        value = getattr(flt, name)
-        if value is not None:
-            q[name] = value
-    if flt.interaction_ids is not None:
-        q["target_ids"] = {"$in": list(flt.interaction_ids)}
-    types = None if flt.types is None else [t.value for t in flt.types]
-    if flt.min_rating is not None or flt.max_rating is not None:
-        types = [t for t in (types or ["rating"]) if t == "rating"]
-        rating: dict[str, float] = {}
-        if flt.min_rating is not None:
-            rating["$gte"] = flt.min_rating
-        if flt.max_rating is not None:
-            rating["$lte"] = flt.max_rating
-        q["rating"] = rating
-    if types is not None:
-        q["feedback_type"] = {"$in": types}
-    return q
+    """The feedback ``flt`` selects, as ZeroDB's MongoDB-style filter (each field's meaning
+    is in ``rlhf_otel.records.FEEDBACK_FILTER_FIELDS``); ``limit``/``offset`` are applied
+    by paging."""
+    base = {"type": "feedback"}
+    return base if flt is None else merge_mongo(flt.conditions(), base)
