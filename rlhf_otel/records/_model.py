@@ -208,11 +208,7 @@ class FeedbackFilter:
 
     def matches(self, fb: Feedback) -> bool:
         """Whether ``fb`` passes every field except ``limit`` and ``offset``."""
-        for f in FEEDBACK_FILTER_FIELDS:
-            value = getattr(self, f.name)
-            if value is not None and not f.test(fb, value):
-                return False
-        return True
+        return _matches(self, FEEDBACK_FILTER_FIELDS, fb)
 
     def conditions(self) -> list[FilterCondition]:
         """The set fields (not ``limit``/``offset``), each with its meaning and value."""
@@ -240,11 +236,7 @@ class InteractionFilter:
 
     def matches(self, it: Interaction) -> bool:
         """Whether ``it`` passes every field except ``limit`` and ``offset``."""
-        for f in INTERACTION_FILTER_FIELDS:
-            value = getattr(self, f.name)
-            if value is not None and not f.test(it, value):
-                return False
-        return True
+        return _matches(self, INTERACTION_FILTER_FIELDS, it)
 
     def conditions(self) -> list[FilterCondition]:
         """The set fields (not ``limit``/``offset``), each with its meaning and value."""
@@ -287,6 +279,14 @@ class FilterCondition:
     def mongo(self) -> dict[str, Any]:
         """The MongoDB-style condition (merge several with :func:`merge_mongo`)."""
         return self.field.mongo(self.value)
+
+
+def _matches(flt: object, fields: Sequence[FilterField], record: object) -> bool:
+    for f in fields:
+        value = getattr(flt, f.name)
+        if value is not None and not f.test(record, value):
+            return False
+    return True
 
 
 def _conditions(flt: object, fields: Sequence[FilterField]) -> list[FilterCondition]:
