@@ -121,11 +121,18 @@ def _sizes(quick: bool) -> list[int]:
 
 
 def _store(tmp: str, n: int) -> str:
-    from rlhf_otel.stores.jsonl._synth import write_synthetic_store
-
     data = os.path.join(tmp, f"store-{n}")
     t0 = time.perf_counter()
-    write_synthetic_store(data, interactions=n, feedback=n, seed=7, users=1000, realistic=True)
+    # In a process of its own: Linux keeps a process's peak RSS across fork and exec, so a
+    # step started by a runner that had grown while writing the data would report the
+    # runner's peak (1.2 GB at 10M + 10M) instead of its own.
+    code = (
+        "import sys; from rlhf_otel.stores.jsonl._synth import write_synthetic_store; "
+        "write_synthetic_store(sys.argv[1], interactions=int(sys.argv[2]), "
+        "feedback=int(sys.argv[2]), seed=7, users=1000, realistic=True)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code, data, str(n)], check=True, env=env)
     print(f"wrote {n:,} + {n:,} records in {time.perf_counter() - t0:.0f} s", flush=True)
     return data
 
