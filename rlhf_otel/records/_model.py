@@ -326,14 +326,14 @@ def _has_target(fb: Feedback, ids: Sequence[str]) -> bool:
     return fb.interaction_id in ids or any(t in ids for t in fb.target_ids)
 
 
-def _equal(name: str, column: str | None = None) -> FilterField:
-    col = column or name
+def _equal(name: str) -> FilterField:
+    """A field equal to the record's attribute, view column and row column of that name."""
     return FilterField(
         name,
         lambda r, v: getattr(r, name) == v,
-        f"{col} = ?",
+        f"{name} = ?",
         _one,
-        lambda v: {col: v},
+        lambda v: {name: v},
     )
 
 
