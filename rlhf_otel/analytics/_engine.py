@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -104,10 +105,17 @@ class Engine:
         """The files the views read (links to the store's segments that stay readable while
         the store compresses or deletes them; empty for a store read through its scans)."""
         self._duplicates = self._supersedes = True
+        if parent is not None:
+            os.makedirs(parent, mode=0o700, exist_ok=True)  # as DuckDB does with its own
         self._dir = tempfile.mkdtemp(prefix="rlhf-otel-analytics-", dir=parent)
         os.chmod(self._dir, 0o700)
+        # An engine dropped without close() (a half-read TrainingRows, say) must not keep
+        # its links: they hold deleted segments' disk space for as long as they exist.
+        opened: list[Any] = []
+        self._release = weakref.finalize(self, _release, opened, self._dir)
         try:
             self.con: Any = duckdb.connect(os.path.join(self._dir, "engine.duckdb"))
+            opened.append(self.con)
             if on_connect is not None:
                 on_connect(self.con)
             self.limits = (memory, threads)
@@ -259,12 +267,10 @@ class Engine:
         return self.con.sql(query, params=params or None)
 
     def close(self) -> None:
-        """Close the connection and remove the private directory."""
-        con = getattr(self, "con", None)
-        if con is not None:
-            con.close()
-            self.con = None
-        shutil.rmtree(self._dir, ignore_errors=True)
+        """Close the connection and remove the private directory (also done when the
+        engine is garbage-collected or the interpreter exits without this call)."""
+        self.con = None
+        self._release()
 
     def __enter__(self) -> Engine:
         return self
@@ -415,3 +421,11 @@ def _batch(pa: Any, schema: Any, rows: list[tuple[Any, ...]]) -> Any:
         [pa.array(list(c), type=f.type) for c, f in zip(columns, schema, strict=True)],
         schema=schema,
     )
+
+
+def _release(opened: list[Any], directory: str) -> None:
+    """Close the connection in ``opened`` (if any) and remove ``directory``."""
+    for con in opened:
+        con.close()
+    opened.clear()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -220,3 +221,40 @@ def test_views_outlive_compression_of_listed_segments(tmp_path: Path) -> None:
         got = eng.sql("SELECT count(*), count(DISTINCT id) FROM interactions").fetchall()
         assert got == [(600, 600)]
         assert eng.sql("SELECT sum(rating) FROM feedback").fetchall() == [(1800.0,)]
+
+
+def test_engine_dropped_without_close_removes_its_directory(tmp_path: Path) -> None:
+    """An engine garbage-collected without close() leaves no links or files behind."""
+    store = _store_with_segments(tmp_path / "store")
+    (tmp_path / "tmp").mkdir()
+    try:
+        eng = open_engine(store, EngineConfig(temp_dir=str(tmp_path / "tmp")))
+        (private,) = os.listdir(tmp_path / "tmp")
+        links = os.listdir(tmp_path / "tmp" / private / "segments")
+        assert any(n.startswith("interactions-") for n in links)
+        assert eng.sql("SELECT count(*) FROM interactions").fetchall() == [(600,)]
+        del eng
+        gc.collect()
+        assert os.listdir(tmp_path / "tmp") == []
+    finally:
+        store.close()
+
+
+def test_engine_closed_twice_or_collected_after_close_is_quiet(tmp_path: Path) -> None:
+    """close() is idempotent and the collector finds nothing left to do after it."""
+    eng = open_engine(MemoryStore(), EngineConfig(temp_dir=str(tmp_path)))
+    eng.close()
+    eng.close()
+    assert os.listdir(tmp_path) == []
+    del eng
+    gc.collect()
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_temp_dir_is_created_owner_only(tmp_path: Path) -> None:
+    """A temp_dir that does not exist yet is made (0700) instead of failing the command."""
+    wanted = tmp_path / "spill" / "here"
+    with open_engine(MemoryStore(), EngineConfig(temp_dir=str(wanted))) as eng:
+        assert eng.sql("SELECT 1").fetchall() == [(1,)]
+        assert stat.S_IMODE(os.stat(wanted).st_mode) == 0o700
+    assert os.listdir(wanted) == []

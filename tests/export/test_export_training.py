@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,16 @@ def test_bad_training_options_are_refused() -> None:
         iter_training_rows(MemoryStore(), "csv")
     with pytest.raises(ValueError, match="container applies to training formats"):
         export_feedback(MemoryStore(), "csv", container="parquet")
+
+
+def test_half_read_rows_dropped_without_close_leave_no_engine_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows read part-way and then dropped release the engine's private directory."""
+    monkeypatch.setenv("RLHF_OTEL_ANALYTICS_TEMP_DIR", str(tmp_path))
+    rows = iter_training_rows(_store(), "dpo", None)
+    next(rows)
+    assert len(os.listdir(tmp_path)) == 1
+    del rows
+    gc.collect()
+    assert os.listdir(tmp_path) == []
