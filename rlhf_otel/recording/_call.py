@@ -137,15 +137,17 @@ class LLMCall:
 def split_messages(
     messages: Sequence[Mapping[str, Any]],
 ) -> tuple[list[Mapping[str, Any]] | None, str, list[dict[str, Any]]]:
-    """The messages in order (``None`` when there are none), the prompt and the context."""
+    """The messages in the order they were sent when that order is not context-then-prompt
+    (else ``None``: the prompt and the context say it all), the prompt and the context."""
     if not messages:
         return None, "", []
     index = prompt_index(messages)
     if index is None:
-        return list(messages), "", [dict(m) for m in messages]
+        return None, "", [dict(m) for m in messages]
     prompt = messages[index].get("content")
     context = [dict(m) for i, m in enumerate(messages) if i != index]
-    return list(messages), prompt if isinstance(prompt, str) else "", context
+    ordered = None if index == len(messages) - 1 else list(messages)
+    return ordered, prompt if isinstance(prompt, str) else "", context
 
 
 def reorder(

@@ -76,6 +76,9 @@ def extract_messages(
     """The conversation a call sends, in order: ``messages=``, a prompt-like parameter
     (as one user message), or the first string argument. ``names`` are the function's
     positional parameter names."""
+    if not kwargs and len(args) == 1 and isinstance(args[0], str):
+        # The commonest call, and every rule below gives this for it.
+        return [{"role": "user", "content": args[0]}]
     bound: dict[str, Any] = dict(zip(names, args, strict=False))
     bound.update(kwargs)
     messages = bound.get("messages")

@@ -288,8 +288,10 @@ class RecordingHandler:
             if not call.named and not call.model:
                 span.update_name(interaction_span_name(response.model, call.operation))
         # Set at span start already; sparing the SDK a second validation of each.
-        started = call.started
-        span.set_attributes({k: v for k, v in attrs.items() if k not in started or started[k] != v})
+        for key, value in call.started.items():
+            if attrs.get(key) == value:
+                del attrs[key]
+        span.set_attributes(attrs)
         if self.queue is not None:
             interaction_id = call.interaction_id  # "<32 hex trace id>-<16 hex span id>"
             self.queue.put(
