@@ -258,3 +258,20 @@ def test_missing_temp_dir_is_created_owner_only(tmp_path: Path) -> None:
         assert eng.sql("SELECT 1").fetchall() == [(1,)]
         assert stat.S_IMODE(os.stat(wanted).st_mode) == 0o700
     assert os.listdir(wanted) == []
+
+
+def test_engine_still_open_at_interpreter_exit_removes_its_directory(tmp_path: Path) -> None:
+    """A process that exits with an engine open (never closed, still referenced) leaves none."""
+    code = (
+        "import sys\n"
+        "from rlhf_otel.analytics import EngineConfig, open_engine\n"
+        "from rlhf_otel.stores import MemoryStore\n"
+        "KEPT = open_engine(MemoryStore(), EngineConfig(temp_dir=sys.argv[1]))\n"
+        "print(KEPT.sql('SELECT 42').fetchall()[0][0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+    assert os.listdir(tmp_path) == []
