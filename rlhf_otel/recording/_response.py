@@ -56,8 +56,20 @@ class ChunkAccumulator(Protocol):
         """Everything seen so far (a stream read half-way gives the half it read)."""
 
 
+_MAPPING_TYPES: dict[type, bool] = {}
+_MAX_TYPES: Final = 512
+
+
 def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
+    # The abstract-class check is the dearest step of a chunk's dozen reads: ask it once
+    # per type (a response has a handful of them).
+    cls = type(obj)
+    mapping = _MAPPING_TYPES.get(cls)
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_MAPPING_TYPES) < _MAX_TYPES:
+            _MAPPING_TYPES[cls] = mapping
+    if mapping:
         return obj.get(name)
     return getattr(obj, name, None)
 

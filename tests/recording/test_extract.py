@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
+from typing import Any
 
 from rlhf_otel import TokenUsage
 from rlhf_otel.recording import StreamAccumulator, extract_prompt, read_response
@@ -69,3 +71,42 @@ def test_chunks_accumulate() -> None:
     for delta in ("x", "y"):
         events.add(SimpleNamespace(type="response.output_text.delta", delta=delta))
     assert events.result().text == "xy"
+
+
+def test_stream_reads_mappings_and_objects_alike_in_any_order() -> None:
+    """Dicts, other mappings and attribute objects are each read their own way, mixed freely."""
+
+    class Chunk:  # an object with a ``get`` method is still read by attribute
+        def __init__(self, text: str, reason: str | None = None) -> None:
+            self.id, self.model = "c1", "m-1"
+            self.choices = [
+                SimpleNamespace(index=0, delta=SimpleNamespace(content=text), finish_reason=reason)
+            ]
+            self.usage = None
+
+        def get(self, name: str) -> str:
+            return "wrong"
+
+    class Frozen(Mapping[str, Any]):  # a mapping that is not a dict
+        def __init__(self, **data: Any) -> None:
+            self._data = data
+
+        def __getitem__(self, key: str) -> Any:
+            return self._data[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self._data)
+
+        def __len__(self) -> int:
+            return len(self._data)
+
+    usage = Frozen(prompt_tokens=3, completion_tokens=2)
+    for _ in range(2):  # the second pass reads with what the first learnt about each type
+        acc = StreamAccumulator()
+        acc.add(Chunk("Hel"))
+        acc.add({"id": "c1", "choices": [Frozen(index=0, delta={"content": "lo"})]})
+        acc.add(Chunk("!", "stop"))
+        acc.add({"id": "c1", "choices": [], "usage": usage})
+        got = acc.result()
+        assert (got.text, got.model, got.finish_reasons) == ("Hello!", "m-1", ("stop",))
+        assert got.usage == TokenUsage(3, 2, 5)

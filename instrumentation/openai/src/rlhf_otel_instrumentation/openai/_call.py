@@ -225,10 +225,6 @@ class Call:
         self._detach()
         self.end(None, error=exc)
 
-    def chunk(self, item: Any) -> None:
-        """A streamed chunk arrived."""
-        self.llm.chunk(item)
-
     def end(
         self,
         response: ResponseInfo | None,

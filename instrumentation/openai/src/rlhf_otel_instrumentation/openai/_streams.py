@@ -19,6 +19,7 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
     def __init__(self, wrapped: Any, call: Call) -> None:
         super().__init__(wrapped)
         self._self_call = call
+        self._self_chunk = call.llm.chunk  # per chunk: one call, not three
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -32,7 +33,7 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
         except BaseException as exc:
             self._self_call.fail(exc)
             raise
-        self._self_call.chunk(item)
+        self._self_chunk(item)
         return item
 
     def __enter__(self) -> StreamProxy:
@@ -64,6 +65,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     def __init__(self, wrapped: Any, call: Call) -> None:
         super().__init__(wrapped)
         self._self_call = call
+        self._self_chunk = call.llm.chunk  # per chunk: one call, not three
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -77,7 +79,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
         except BaseException as exc:
             self._self_call.fail(exc)
             raise
-        self._self_call.chunk(item)
+        self._self_chunk(item)
         return item
 
     async def __aenter__(self) -> AsyncStreamProxy:
