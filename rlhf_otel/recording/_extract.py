@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from rlhf_otel.recording._response import tool_call
+from rlhf_otel.recording._response import _get, tool_call
 
 __all__ = ["PROMPT_NAMES", "extract_messages", "extract_prompt"]
 
@@ -21,12 +21,6 @@ PROMPT_NAMES: Final = (
     "text",
     "content",
 )
-
-
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _content_text(content: Any) -> str:
