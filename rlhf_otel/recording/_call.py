@@ -136,9 +136,9 @@ class LLMCall:
 
 def split_messages(
     messages: Sequence[Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]] | None, str, list[dict[str, Any]]]:
-    """The messages in the order they were sent when that order is not context-then-prompt
-    (else ``None``: the prompt and the context say it all), the prompt and the context."""
+) -> tuple[int | None, str, list[dict[str, Any]]]:
+    """Where the prompt was among the messages sent when that is not last (else ``None``:
+    context-then-prompt is the order they were sent in), the prompt and the context."""
     if not messages:
         return None, "", []
     index = prompt_index(messages)
@@ -146,20 +146,17 @@ def split_messages(
         return None, "", [dict(m) for m in messages]
     prompt = messages[index].get("content")
     context = [dict(m) for i, m in enumerate(messages) if i != index]
-    ordered = None if index == len(messages) - 1 else list(messages)
-    return ordered, prompt if isinstance(prompt, str) else "", context
+    at = None if index == len(messages) - 1 else index
+    return at, prompt if isinstance(prompt, str) else "", context
 
 
 def reorder(
-    ordered: list[Mapping[str, Any]] | None, prompt: str, context: list[dict[str, Any]]
+    at: int | None, prompt: str, context: list[dict[str, Any]]
 ) -> list[Mapping[str, Any]] | None:
-    """The (redacted) messages in the order they were sent, if that order is known."""
-    if ordered is None:
+    """The (redacted) messages in the order they were sent, the prompt back at ``at`` (what
+    :func:`split_messages` gave), or ``None`` when context-then-prompt is that order."""
+    if at is None:
         return None
-    index = prompt_index(ordered)
-    if index is None or index == len(ordered) - 1:
-        return None  # context-then-prompt is the order they were sent in
     out: list[Mapping[str, Any]] = list(context)
-    if index is not None:
-        out.insert(index, {"role": "user", "content": prompt})
+    out.insert(at, {"role": "user", "content": prompt})
     return out

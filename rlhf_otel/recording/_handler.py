@@ -242,16 +242,16 @@ class RecordingHandler:
         capture = capture and self.capture_content
         session = call.session
         policy = self.policy
-        ordered, prompt, context = split_messages(messages or ())
+        at, prompt, context = split_messages(messages or ())
         text = response.text
         if policy is not None:
             prompt, text = policy.prompt(prompt), policy.response(text)
             limited = policy.context(context)
             if len(limited) != len(context):
-                ordered = None  # some messages were cut: the order can no longer be kept
+                at = None  # some messages were cut: the order can no longer be kept
             context = limited
         if not capture:
-            prompt, text, context, ordered = "", "", [], None
+            prompt, text, context, at = "", "", [], None
         provider = call.provider
         if provider == UNKNOWN_PROVIDER and response.model:
             provider = infer_provider(response.model)
@@ -279,7 +279,7 @@ class RecordingHandler:
             draft,
             capture_content=capture,
             operation=call.operation,
-            ordered=reorder(ordered, prompt, context) if capture else None,
+            ordered=reorder(at, prompt, context) if capture else None,
             tool_calls=response.tool_calls if capture and response.tool_calls else None,
         )
         attrs[A.RLHF_INTERACTION_ID] = call.interaction_id
