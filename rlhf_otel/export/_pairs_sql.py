@@ -27,8 +27,17 @@ _MEAN: Final = {
 }
 
 
+# The texts of the ``interactions`` view (its rows, in its order; ``ctx`` is the context
+# as JSON text when it holds messages).
+TEXTS_SQL: Final = """SELECT id, coalesce(prompt, '') AS prompt, coalesce(response, '') AS response,
+       CASE WHEN json_type(context) = 'ARRAY' AND json_array_length(context) > 0
+            THEN CAST(context AS VARCHAR) END AS ctx
+FROM raw_interactions WHERE id IS NOT NULL AND "timestamp" IS NOT NULL"""
+
+
 def prepare(comparative: bool) -> list[str]:
-    """Statements creating ``sig`` (per-interaction sums), ``cmp``, ``needed`` and ``resp``."""
+    """Statements creating ``sig`` (per-interaction sums), ``cmp``, ``fix``, ``needed``,
+    ``allr`` (every interaction's digests) and ``resp`` (the needed ones, with ``fseq``)."""
     cmp = (
         """CREATE OR REPLACE TEMP TABLE cmp AS
         SELECT seq, pos, pref, other, conf, res FROM (
@@ -62,22 +71,19 @@ def prepare(comparative: bool) -> list[str]:
         SELECT id FROM sig UNION SELECT id FROM fix
         UNION SELECT pref FROM cmp WHERE pref <> other
         UNION SELECT other FROM cmp WHERE pref <> other""",
-        # one pass over the interactions: every id (for the count), digests and texts of
-        # the needed (the texts stay within the memory limit, spilling to disk beyond it)
-        """CREATE OR REPLACE TEMP TABLE allr AS
-        SELECT seq AS fseq, id, ctx IS NOT NULL AS has_ctx,
-               CASE WHEN needed THEN md5_number(prompt || chr(0) || coalesce(ctx, '')) END
-                 AS pkey,
-               CASE WHEN needed THEN md5_number(response) END AS rhash, needed,
-               CASE WHEN needed THEN prompt END AS prompt, ctx,
-               CASE WHEN needed THEN response END AS response
-        FROM (SELECT seq, id, prompt, response, needed,
-                     CASE WHEN needed AND json_type(context) = 'ARRAY'
-                               AND json_array_length(context) > 0
-                          THEN CAST(context AS VARCHAR) END AS ctx
-              FROM (SELECT *, id IN (SELECT id FROM needed) AS needed FROM interactions))""",
+        # one scan of the interactions, no join and no window, so the table keeps the
+        # write order (its rowid + 1 is the ``interactions`` view's seq): every id with the
+        # digests of its prompt and response. Texts are read again for the rows written
+        # only: carrying them through here (or through the view's row_number) costs more
+        # than the second read, and grows faster than the data once it spills.
+        f"""CREATE OR REPLACE TEMP TABLE allr AS
+        SELECT id, ctx IS NOT NULL AS has_ctx,
+               md5_number(prompt || chr(0) || coalesce(ctx, '')) AS pkey,
+               md5_number(response) AS rhash
+        FROM ({TEXTS_SQL})""",
         """CREATE OR REPLACE TEMP TABLE resp AS
-        SELECT fseq, id, has_ctx, pkey, rhash FROM allr WHERE needed""",
+        SELECT rowid + 1 AS fseq, id, has_ctx, pkey, rhash FROM allr
+        WHERE id IN (SELECT id FROM needed)""",
     ]
 
 
@@ -213,29 +219,46 @@ def member_events(kto: bool, positive: float, negative: float) -> list[str]:
     ]
 
 
-def texts(pairs: bool, limit: int | None, evaluator: str = "NULL") -> str:
-    """The rows written, in order, with their texts (kept in ``allr`` by write order).
+def texts(pairs: bool, limit: int | None, evaluator: str = "NULL", *, unique: bool = True) -> str:
+    """The rows written, in order, with their texts.
 
+    The texts are read again from the interactions, for the ids written only. ``unique``:
+    no id among them is stored twice; otherwise, of an id stored twice, the copy whose
+    digests are those in ``resp`` is read (its first copy's: equal digests, equal texts).
     ``evaluator`` is the SQL of the last column (over the events row ``e``).
     """
     window = "" if limit is None else f" LIMIT {int(limit)}"
+    lose = "r.lose" if pairs else "NULL"
+    if unique:
+        # a mark join inside coalesce stays one: as a semi join the optimizer would build
+        # its hash table from the interactions (it cannot tell how many rows JSON holds)
+        t = f"""SELECT id, prompt, ctx, response FROM ({TEXTS_SQL})
+          WHERE coalesce(id IN (SELECT id FROM w), false)"""
+    else:
+        t = f"""SELECT s.id, any_value(s.prompt) AS prompt, any_value(s.ctx) AS ctx,
+                 any_value(s.response) AS response
+          FROM (SELECT * FROM ({TEXTS_SQL}) WHERE coalesce(id IN (SELECT id FROM w), false))
+            AS s JOIN w ON s.id = w.id
+          WHERE md5_number(s.prompt || chr(0) || coalesce(s.ctx, '')) = w.pkey
+            AND md5_number(s.response) = w.rhash
+          GROUP BY s.id"""
+    wanted = f"""
+    WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
+    w AS (SELECT id, pkey, rhash FROM resp
+          WHERE id IN (SELECT win FROM r UNION ALL SELECT {lose} FROM r)),
+    t AS MATERIALIZED ({t})"""
     if pairs:
-        return f"""
-        WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-        e AS (SELECT r.*, ra.fseq AS sa, rb.fseq AS sb
-              FROM r JOIN resp AS ra ON ra.id = r.win JOIN resp AS rb ON rb.id = r.lose)
+        return f"""{wanted}
         SELECT a.prompt, a.ctx,
                CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END,
                b.response, e.margin, {evaluator}
-        FROM e JOIN allr AS a ON a.fseq = e.sa JOIN allr AS b ON b.fseq = e.sb
+        FROM r AS e JOIN t AS a ON a.id = e.win JOIN t AS b ON b.id = e.lose
                LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
         ORDER BY e.ord"""
-    return f"""
-    WITH r AS (SELECT * FROM events WHERE outcome = 'row' ORDER BY ord{window}),
-    e AS (SELECT r.*, ra.fseq AS sa FROM r JOIN resp AS ra ON ra.id = r.win)
+    return f"""{wanted}
     SELECT a.prompt, a.ctx,
            CASE WHEN e.kind = 'correction' THEN f.correction ELSE a.response END, NULL, e.label,
            {evaluator}
-    FROM e JOIN allr AS a ON a.fseq = e.sa
+    FROM r AS e JOIN t AS a ON a.id = e.win
            LEFT JOIN fix AS f ON e.kind = 'correction' AND f.id = e.win
     ORDER BY e.ord"""

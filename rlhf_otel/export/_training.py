@@ -85,6 +85,7 @@ class TrainingRows:
         self._rows: Iterator[dict[str, Any]] | None = None
         self._conversational: bool | None = None
         self._engine: Engine | None = None
+        self._unique = True  # no interaction id the rows need is stored twice
 
     def __iter__(self) -> TrainingRows:
         return self
@@ -178,6 +179,7 @@ class TrainingRows:
             (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM resp").fetchall()[0]
             if dupes:
                 con.execute(DEDUPE_RESP)
+                self._unique = False
         if self._progress is not None:
             self._progress(report.interactions + report.feedback)
         mode = opts.training.conversational
@@ -235,7 +237,8 @@ class TrainingRows:
         conv = bool(self._conversational)
         pairs = self.format in (ExportFormat.DPO, ExportFormat.REWARD)
         by_evaluator = self._opts.evaluators != "human"
-        cur = con.execute(texts(pairs, limit, ROW_EVALUATOR_SQL if by_evaluator else "NULL"))
+        evaluator = ROW_EVALUATOR_SQL if by_evaluator else "NULL"
+        cur = con.execute(texts(pairs, limit, evaluator, unique=self._unique))
         reward = self.format is ExportFormat.REWARD
         # A progress object with a ``rows`` method also hears about rows written.
         on_rows = getattr(self._progress, "rows", None)

@@ -226,3 +226,31 @@ def test_half_read_rows_dropped_without_close_leave_no_engine_files(
     del rows
     gc.collect()
     assert os.listdir(tmp_path) == []
+
+
+def test_interaction_stored_twice_gives_its_first_copy_texts(tmp_path: Path) -> None:
+    """An interaction id stored twice (a retried write) gives the first copy's texts to
+    DPO, KTO and SFT rows, once, whatever the later copy says."""
+    from rlhf_otel.stores import JsonlStore
+
+    with JsonlStore(tmp_path / "store") as store:
+        store.write(
+            [interaction("a1", "What is 2+2?", "4", T0), interaction("a2", "What is 2+2?", "5", T0),
+             interaction("c1", "Say hi", "hi", T0)],
+            [rating("r1", "a1", 5, T0, user_id="bob"), rating("r2", "a2", 1, T0, user_id="bob"),
+             rating("r3", "c1", 5, T0, user_id="bob")],
+        )  # fmt: skip
+        store.write(
+            [interaction("a1", "What is 3+3?", "6", T0), interaction("c1", "Say bye", "bye", T0)],
+            [],
+        )
+        dpo = list(iter_training_rows(store, "dpo"))
+        kto = list(iter_training_rows(store, "kto"))
+        sft = list(iter_training_rows(store, "sft"))
+    assert dpo == [{"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"}]
+    assert kto == [
+        {"prompt": "What is 2+2?", "completion": "4", "label": True},
+        {"prompt": "What is 2+2?", "completion": "5", "label": False},
+        {"prompt": "Say hi", "completion": "hi", "label": True},
+    ]
+    assert [r["messages"][-1]["content"] for r in sft] == ["4", "hi"]
