@@ -73,9 +73,10 @@ def prepare(comparative: bool) -> list[str]:
         UNION SELECT other FROM cmp WHERE pref <> other""",
         # one scan of the interactions, no join and no window, so the table keeps the
         # write order (its rowid + 1 is the ``interactions`` view's seq): every id with the
-        # digests of its prompt and response. Texts are read again for the rows written
-        # only: carrying them through here (or through the view's row_number) costs more
-        # than the second read, and grows faster than the data once it spills.
+        # digests of its prompt and response (of every row: picking the needed ones here
+        # would take a join, which need not keep that order). Texts are read again for the
+        # rows written only: carrying them through here (or through the view's row_number)
+        # costs more than the second read, and grows faster than the data once it spills.
         f"""CREATE OR REPLACE TEMP TABLE allr AS
         SELECT id, ctx IS NOT NULL AS has_ctx,
                md5_number(prompt || chr(0) || coalesce(ctx, '')) AS pkey,
@@ -235,6 +236,7 @@ def texts(pairs: bool, limit: int | None, evaluator: str = "NULL", *, unique: bo
         t = f"""SELECT id, prompt, ctx, response FROM ({TEXTS_SQL})
           WHERE coalesce(id IN (SELECT id FROM w), false)"""
     else:
+        # the same mark join first (for the same reason), then the digests pick the copy
         t = f"""SELECT s.id, any_value(s.prompt) AS prompt, any_value(s.ctx) AS ctx,
                  any_value(s.response) AS response
           FROM (SELECT * FROM ({TEXTS_SQL}) WHERE coalesce(id IN (SELECT id FROM w), false))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rlhf_otel.export import ExportOptions, TrainingOptions, export_feedback, iter_training_rows
-from rlhf_otel.stores import MemoryStore
+from rlhf_otel.stores import JsonlStore, MemoryStore
 from tests.feedback_data import T0, compare, interaction, multi, rating, thumbs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -229,10 +229,7 @@ def test_half_read_rows_dropped_without_close_leave_no_engine_files(
 
 
 def test_interaction_stored_twice_gives_its_first_copy_texts(tmp_path: Path) -> None:
-    """An interaction id stored twice (a retried write) gives the first copy's texts to
-    DPO, KTO and SFT rows, once, whatever the later copy says."""
-    from rlhf_otel.stores import JsonlStore
-
+    """An interaction id stored twice gives DPO, KTO and SFT rows its first copy's texts, once."""
     with JsonlStore(tmp_path / "store") as store:
         store.write(
             [interaction("a1", "What is 2+2?", "4", T0), interaction("a2", "What is 2+2?", "5", T0),
