@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Final
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -44,6 +45,10 @@ class RecordSpanProcessor(SpanProcessor):
         queue: where the records go.
         policy: redaction for the texts of foreign GenAI spans (default: none).
     """
+
+    ignores_recorded_spans: Final = True
+    """It ignores every span whose record a queue of this process took, so a handler whose
+    spans only such processors see need not make them (``recording/_unseen.py``)."""
 
     def __init__(self, queue: RecordQueue, policy: ContentPolicy | None = None) -> None:
         self.queue = queue

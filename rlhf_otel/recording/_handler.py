@@ -26,6 +26,7 @@ from rlhf_otel.recording._encode import (
 )
 from rlhf_otel.recording._providers import UNKNOWN_PROVIDER, infer_provider
 from rlhf_otel.recording._response import ResponseInfo
+from rlhf_otel.recording._unseen import UnseenSpans
 from rlhf_otel.records import Feedback, FeedbackSession, FeedbackType, Interaction
 
 __all__ = ["LLMCall", "RecordSink", "RecordingHandler", "prompt_index"]
@@ -96,6 +97,7 @@ class RecordingHandler:
         self.queue = queue
         self._mark: dict[str, Any] = {} if queue is None else {A.RLHF_RECORD_QUEUE: queue.token}
         self._shapes: dict[tuple[str | None, ...], tuple[str, dict[str, Any], str]] = {}
+        self._unseen = UnseenSpans(self.tracer) if queue is not None else None
 
     def _shape(
         self, model: str | None, provider: str | None, operation: str, name: str | None
@@ -328,21 +330,23 @@ class RecordingHandler:
             attrs[A.RLHF_INTERACTION_ID] = draft.id
         if self._mark:
             attrs.update(self._mark)
-        span = self.tracer.start_span(
-            interaction_span_name(draft.model),
-            kind=SpanKind.CLIENT,
-            attributes=attrs,
-            start_time=start_ns,
-        )
-        ctx = span.get_span_context()
-        trace_hex, span_hex = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+        name = interaction_span_name(draft.model)
+        unseen = self._unseen.ids(name, SpanKind.CLIENT, attrs) if self._unseen else None
+        span: Span | None = None
+        if unseen is None:
+            span = made = self.tracer.start_span(
+                name, kind=SpanKind.CLIENT, attributes=attrs, start_time=start_ns
+            )
+            ctx = made.get_span_context()
+            trace_id, span_id, recording = ctx.trace_id, ctx.span_id, made.is_recording()
+        else:
+            trace_id, span_id, recording = unseen
+        trace_hex, span_hex = f"{trace_id:032x}", f"{span_id:016x}"
         interaction_id = draft.id or trace_hex + "-" + span_hex
-        if not draft.id:
-            span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
         queue = self.queue
         if queue is None:
             pass
-        elif span.is_recording():
+        elif recording:
             queue.put(
                 build_interaction(
                     draft,
@@ -355,7 +359,10 @@ class RecordingHandler:
             )
         else:
             queue.refuse(_NOT_RECORDED)
-        span.end(end_ns)
+        if span is not None:
+            if not draft.id:
+                span.set_attribute(A.RLHF_INTERACTION_ID, interaction_id)
+            span.end(end_ns)
         if session is not None:
             session.interaction_ids.append(interaction_id)
         set_last_interaction_id(interaction_id)
@@ -379,34 +386,41 @@ class RecordingHandler:
             )
             if host is not None:
                 if queue is not None:
-                    self._put_feedback(draft, host, start_ns)
+                    ctx = host.get_span_context()
+                    self._put_feedback(draft, ctx.trace_id, ctx.span_id, start_ns)
                 return draft.id
         if self._mark:
             attrs.update(self._mark)
+        name, links = _FEEDBACK_SPAN_NAMES[draft.type], feedback_links(draft)
+        unseen = self._unseen.ids(name, SpanKind.INTERNAL, attrs, links) if self._unseen else None
+        if unseen is not None:
+            if unseen.recording:
+                self._put_feedback(draft, unseen.trace_id, unseen.span_id, start_ns)
+            else:
+                queue.refuse(_NOT_RECORDED)  # type: ignore[union-attr]
+            return draft.id
         span = self.tracer.start_span(
-            _FEEDBACK_SPAN_NAMES[draft.type],
-            kind=SpanKind.INTERNAL,
-            attributes=attrs,
-            links=feedback_links(draft),
-            start_time=start_ns,
+            name, kind=SpanKind.INTERNAL, attributes=attrs, links=links, start_time=start_ns
         )
         if queue is None:
             pass
         elif span.is_recording():
-            self._put_feedback(draft, span, start_ns)
+            ctx = span.get_span_context()
+            self._put_feedback(draft, ctx.trace_id, ctx.span_id, start_ns)
         else:
             queue.refuse(_NOT_RECORDED)
         span.end()
         return draft.id
 
-    def _put_feedback(self, draft: FeedbackDraft, span: Span, start_ns: int) -> None:
+    def _put_feedback(
+        self, draft: FeedbackDraft, trace_id: int, span_id: int, start_ns: int
+    ) -> None:
         assert self.queue is not None
-        ctx = span.get_span_context()
         self.queue.put(
             build_feedback(
                 draft,
                 start_ns=start_ns,
-                trace_hex=f"{ctx.trace_id:032x}",
-                span_hex=f"{ctx.span_id:016x}",
+                trace_hex=f"{trace_id:032x}",
+                span_hex=f"{span_id:016x}",
             )
         )

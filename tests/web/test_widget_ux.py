@@ -39,10 +39,14 @@ def test_vote_queued_offline_is_sent_on_the_next_page_load(
     page.wait_for_function(
         "() => document.querySelector('rlhf-feedback').dataset.state === 'queued'"
     )
-    # Chromium's offline emulation does not always hold back the beacon a page sends while
-    # it unloads (a CI run saw it arrive), where a device really offline loses it: the
-    # beacon fails here as it would there, so only the next visit can deliver the vote.
-    page.evaluate("() => { navigator.sendBeacon = () => false; }")
+    # Chromium's offline emulation does not always hold back the beacon, or the keepalive
+    # retry, a page sends while it unloads (CI runs saw each arrive), where a device really
+    # offline loses them: both fail here as they would there, so only the next visit can
+    # deliver the vote.
+    page.evaluate(
+        "() => { navigator.sendBeacon = () => false;"
+        " window.fetch = () => Promise.reject(new TypeError('offline')); }"
+    )
     page.close()
     assert logger.query_feedback() == []
     browser_context.set_offline(False)
