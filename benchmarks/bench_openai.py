@@ -1,22 +1,27 @@
 """Per-call overhead of OpenAI instrumentations, and span loss at full speed.
 
-Every figure comes from one run: a sync ``chat.completions.create`` (plain and streamed)
+Every figure comes from one run: sync ``chat.completions.create`` calls (plain and streamed)
 through the real ``openai`` client over an in-process ``httpx2.MockTransport`` (no network
-noise), uninstrumented, then with rlhf-otel, the official OpenTelemetry instrumentation
+noise), making the same 40 production-shaped exchanges in each timed batch (2-3 models per
+prompt, a third with earlier turns, log-normal prompt and answer sizes, one streamed chunk
+per word), uninstrumented, then with rlhf-otel, the official OpenTelemetry instrumentation
 (``opentelemetry-instrumentation-openai-v2``), OpenInference's and Langfuse's wrapper where
 they are installed. Content capture is on for all of them. Each instrumentation exports to
 the same in-memory span pipeline; rounds interleave the configurations so drift hits all
 alike. Langfuse patches ``openai`` on import for good, so it runs in a child process with
-its own baseline.
+its own baseline (the function it wrapped, interleaved with it).
 
 Run: ``python benchmarks/bench_openai.py [--quick]``.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
+import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -44,73 +49,80 @@ from opentelemetry.sdk.trace.export import (  # noqa: E402
     SpanExportResult,
 )
 
-MESSAGES = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Give me three tips for writing clear commit messages."},
-]
-ANSWER = "1. Use the imperative mood. 2. Keep the subject short. 3. Explain why, not how."
-_COMPLETION = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-bench",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": ANSWER},
+_WORDS = (
+    "the", "model", "answer", "code", "python", "error", "table", "query", "cache", "retry",
+    "token", "latency", "format", "json", "list", "context", "example", "docs", "install",
+)  # fmt: skip
+_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini")
+
+
+def _words(rng: random.Random, median: float, sigma: float, cap: int) -> list[str]:
+    n = max(1, min(cap, int(rng.lognormvariate(math.log(median), sigma))))
+    return [rng.choice(_WORDS) for _ in range(n)]
+
+
+def _chunk(model: str, choices: list[Any], usage: dict[str, int] | None = None) -> str:
+    body: dict[str, Any] = {"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+                            "created": 1, "model": model, "choices": choices}  # fmt: skip
+    if usage is not None:
+        body["usage"] = usage
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def _cases(n: int = 40, seed: int = 11) -> list[tuple[str, list[dict[str, str]], bytes, bytes]]:
+    """``n`` production-shaped exchanges: (model, messages, completion body, SSE body).
+
+    Each prompt goes to 2-3 models; a third of them carry earlier turns; prompt and answer
+    sizes are log-normal with a long tail; a streamed answer comes one word per chunk (as
+    tokens do), then the finish reason and the usage.
+    """
+    rng = random.Random(seed)
+    cases: list[tuple[str, list[dict[str, str]], bytes, bytes]] = []
+    while len(cases) < n:
+        messages = [{"role": "system", "content": "You are a helpful assistant."}]
+        if rng.random() < 0.33:
+            for _ in range(rng.randint(1, 3)):
+                messages.append({"role": "user", "content": " ".join(_words(rng, 20, 0.9, 800))})
+                messages.append(
+                    {"role": "assistant", "content": " ".join(_words(rng, 60, 0.8, 1500))}
+                )
+        messages.append({"role": "user", "content": " ".join(_words(rng, 18, 0.9, 800)) + "?"})
+        for model in rng.sample(_MODELS, rng.choice((2, 3))):
+            words = _words(rng, 60, 0.8, 1500)
+            usage = {
+                "prompt_tokens": sum(len(m["content"].split()) for m in messages),
+                "completion_tokens": len(words),
             }
-        ],
-        "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50},
-    }
-).encode()
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            answer = " ".join(words)
+            completion = json.dumps(
+                {"id": "chatcmpl-bench", "object": "chat.completion", "created": 1,
+                 "model": model, "usage": usage,
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": answer}}]}
+            )  # fmt: skip
+            sse = [
+                _chunk(model, [{"index": 0, "delta": {"content": w if k == 0 else " " + w},
+                                "finish_reason": None}])
+                for k, w in enumerate(words)
+            ]  # fmt: skip
+            sse.append(_chunk(model, [{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+            sse.append(_chunk(model, [], usage))
+            sse.append("data: [DONE]\n\n")
+            cases.append((model, list(messages), completion.encode(), "".join(sse).encode()))
+    return cases[:n]
 
 
-def _sse() -> bytes:
-    out = []
-    words = ANSWER.split(" ")
-    for i, word in enumerate(words):
-        delta = {"content": word if i == 0 else " " + word}
-        out.append(
-            {
-                "id": "chatcmpl-bench",
-                "object": "chat.completion.chunk",
-                "created": 1,
-                "model": "gpt-bench",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
-            }
-        )
-    out.append(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "gpt-bench",
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-        }
-    )
-    out.append(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "gpt-bench",
-            "choices": [],
-            "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50},
-        }
-    )
-    body = "".join(f"data: {json.dumps(c)}\n\n" for c in out) + "data: [DONE]\n\n"
-    return body.encode()
-
-
-_STREAM = _sse()
+_CASES = _cases()
+CHUNKS = statistics.mean(len(c[3].split(b"\n\n")) - 1 for c in _CASES)
+_next = 0
 
 
 def _handler(request: httpx2.Request) -> httpx2.Response:
+    model, _, completion, sse = _CASES[int(request.headers["x-bench-case"])]
     if b'"stream":true' in request.content or b'"stream": true' in request.content:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=_STREAM)
-    return httpx2.Response(200, headers={"content-type": "application/json"}, content=_COMPLETION)
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=sse)
+    return httpx2.Response(200, headers={"content-type": "application/json"}, content=completion)
 
 
 def make_client() -> openai.OpenAI:
@@ -134,17 +146,25 @@ class CountingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def _call(client: openai.OpenAI, stream: bool) -> None:
+def _call(client: openai.OpenAI, stream: bool, create: Callable[..., Any] | None = None) -> None:
+    """The next exchange of the workload (every configuration makes the same sequence),
+    through ``create`` (default: ``client.chat.completions.create``)."""
+    global _next
+    k, _next = _next, (_next + 1) % len(_CASES)
+    model, messages, _, _ = _CASES[k]
+    create = create or client.chat.completions.create
+    headers = {"x-bench-case": str(k)}
     if stream:
-        for _ in client.chat.completions.create(
-            model="gpt-bench",
-            messages=MESSAGES,
+        for _ in create(
+            model=model,
+            messages=messages,
             stream=True,
             stream_options={"include_usage": True},
+            extra_headers=headers,
         ):
             pass
     else:
-        client.chat.completions.create(model="gpt-bench", messages=MESSAGES, temperature=0.2)
+        create(model=model, messages=messages, temperature=0.2, extra_headers=headers)
 
 
 # ------------------------------------------------------------------ configurations
@@ -214,12 +234,16 @@ def _instrumented(setup: Setup | None, processor: Any) -> Iterator[TracerProvide
         provider.shutdown()
 
 
-def _per_call_us(client: openai.OpenAI, stream: bool, calls: int) -> float:
+def _per_call_us(
+    client: openai.OpenAI, stream: bool, calls: int, create: Callable[..., Any] | None = None
+) -> float:
     # CPU time of this process, not wall time: the benchmark machine is shared, and other
     # processes' load would otherwise swamp differences of tens of microseconds.
+    global _next
+    _next = 0  # each timed batch makes the same exchanges, whatever it measures
     start = time.process_time()
     for _ in range(calls):
-        _call(client, stream)
+        _call(client, stream, create)
     return (time.process_time() - start) / calls * 1e6
 
 
@@ -307,19 +331,13 @@ def _langfuse_child(quick: bool) -> dict[str, Any] | None:
 
 
 def langfuse_child_main(quick: bool) -> None:
-    """In the child: baseline and Langfuse-wrapped calls, printed as one JSON line."""
+    """In the child: baseline and Langfuse-wrapped calls, printed as one JSON line.
+
+    Langfuse patches ``Completions.create`` for the whole process, so the baseline calls
+    the function it wrapped (``__wrapped__``) on the same client: rounds of the two then
+    interleave, as the other configurations' do, and drift hits both alike.
+    """
     rounds, calls = (3, 20) if quick else (25, 40)
-    client = make_client()
-
-    def timed(c: openai.OpenAI, s: bool) -> float:
-        gc.collect()
-        gc.disable()
-        try:
-            return _per_call_us(c, s, calls)
-        finally:
-            gc.enable()
-
-    base = {s: [timed(client, s) for _ in range(rounds)] for s in (False, True)}
     from langfuse import Langfuse
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -332,6 +350,7 @@ def langfuse_child_main(quick: bool) -> None:
         span_exporter=exporter,
     )
     from langfuse.openai import openai as lf_openai
+    from openai.resources.chat.completions import Completions
 
     lf_client = lf_openai.OpenAI(
         api_key="bench",
@@ -339,15 +358,28 @@ def langfuse_child_main(quick: bool) -> None:
         max_retries=0,
         http_client=httpx2.Client(transport=httpx2.MockTransport(_handler)),
     )
-    wrapped = {s: [timed(lf_client, s) for _ in range(rounds)] for s in (False, True)}
-    print(
-        json.dumps(
-            {
-                "plain": [statistics.median(base[False]), statistics.median(wrapped[False])],
-                "stream": [statistics.median(base[True]), statistics.median(wrapped[True])],
-            }
-        )
-    )
+    original = Completions.create.__wrapped__
+    plain_create = functools.partial(original, lf_client.chat.completions)
+
+    def timed(stream: bool, create: Callable[..., Any] | None) -> float:
+        gc.collect()
+        gc.disable()
+        try:
+            return _per_call_us(lf_client, stream, calls, create)
+        finally:
+            gc.enable()
+
+    out: dict[str, list[float]] = {}
+    for stream, kind in ((False, "plain"), (True, "stream")):
+        timed(stream, None)  # warm-up
+        base: list[float] = []
+        wrapped: list[float] = []
+        for _ in range(rounds):
+            base.append(timed(stream, plain_create))
+            wrapped.append(timed(stream, None))
+            exporter.clear()
+        out[kind] = [statistics.median(base), statistics.median(wrapped)]
+    print(json.dumps(out))
 
 
 def _table(title: str, results: dict[str, tuple[float, float]]) -> None:
@@ -380,7 +412,9 @@ def main(quick: bool = False) -> None:
     for stream in (False, True):
         results = measure(configs, stream, rounds, calls)
         _table(
-            "streamed chat call (14 chunks + usage)" if stream else "non-streamed chat call",
+            f"streamed chat call ({CHUNKS:.0f} chunks on average)"
+            if stream
+            else "non-streamed chat call",
             results,
         )
     lf = _langfuse_child(quick)

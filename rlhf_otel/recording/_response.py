@@ -287,14 +287,50 @@ class _ChoiceChunkAccumulator:
         return self.info
 
 
+_SDK_CHUNK_MODULE: Final = "openai.types.chat.chat_completion_chunk"
+
+
 class ChatChunkAccumulator(_ChoiceChunkAccumulator):
     """Folds ``ChatCompletionChunk`` s (first choice's content, refusal and tool calls)."""
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "_sdk_type")
 
     def __init__(self) -> None:
         super().__init__()
         self._calls: dict[int, dict[str, Any]] = {}
+        self._sdk_type: type | None = None
+
+    def add(self, chunk: Any) -> None:
+        """Take one chunk into account."""
+        # A stream yields chunks of one type, a long answer hundreds of them. The openai
+        # SDK's chunk type holds its own types all the way down (never mappings), so its
+        # chunks are read by attribute alone, sparing each read its type dispatch.
+        cls = type(chunk)
+        if cls is not self._sdk_type:
+            if self._sdk_type is not None or cls.__module__ != _SDK_CHUNK_MODULE:
+                super().add(chunk)
+                return
+            self._sdk_type = cls
+        info = self.info
+        if info.response_id is None:
+            info.response_id = _str(chunk.id)
+        if info.model is None:
+            info.model = _str(chunk.model)
+        for choice in chunk.choices or ():
+            index = choice.index or 0
+            if choice.finish_reason is not None:
+                self._reasons[index] = str(choice.finish_reason)
+            delta = choice.delta
+            if index == 0 and delta is not None:
+                content = delta.content or getattr(delta, "refusal", None)  # openai < 1.40
+                if isinstance(content, str) and content:
+                    self._texts.append(content)
+                if delta.tool_calls:
+                    self._take_calls(delta.tool_calls)
+        if chunk.usage is not None:
+            usage = read_usage(chunk.usage)
+            if usage is not None:
+                info.usage = usage
 
     def _take_first(self, choice: Any) -> None:
         delta = _get(choice, "delta")
@@ -303,7 +339,10 @@ class ChatChunkAccumulator(_ChoiceChunkAccumulator):
         content = _get(delta, "content") or _get(delta, "refusal")
         if isinstance(content, str) and content:
             self._texts.append(content)
-        for call in _get(delta, "tool_calls") or ():
+        self._take_calls(_get(delta, "tool_calls") or ())
+
+    def _take_calls(self, calls: Any) -> None:
+        for call in calls:
             slot = self._calls.setdefault(_get(call, "index") or 0, {"arguments": []})
             if _get(call, "id"):
                 slot["id"] = _get(call, "id")

@@ -232,6 +232,40 @@ def test_chat_chunks_fold_text_tool_calls_and_final_usage() -> None:
     assert info.usage == TokenUsage(5, 7, 12)
 
 
+def test_sdk_chunks_and_mappings_fold_to_the_same_response() -> None:
+    """The openai SDK's chunk objects (its read-by-attribute path), the same chunks as
+    mappings, and a stream that mixes the two fold to the same response."""
+    base = {"id": "c2", "object": "chat.completion.chunk", "created": 1, "model": "m-2"}
+    bodies = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}},
+                             {"index": 1, "delta": {"content": "other"}}]},
+        {**base, "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": None}]},
+        {**base, "choices": [{"index": 0, "delta": {"refusal": " no"}}]},
+        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 1, "id": "call_2", "function": {"name": "f", "arguments": "{}"}}]}}]},
+        {**base, "choices": [{"index": 1, "delta": {}, "finish_reason": "length"},
+                             {"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**base, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}},
+    ]  # fmt: skip
+
+    def fold(chunks: list[object]) -> ResponseInfo:
+        acc = ChatChunkAccumulator()
+        for chunk in chunks:
+            acc.add(chunk)
+        return acc.result()
+
+    sdk = [ChatCompletionChunk.construct(**b) for b in bodies]  # as the SDK's stream builds them
+    validated = [ChatCompletionChunk.model_validate(b) for b in bodies]
+    mixed: list[object] = [bodies[0], *validated[1:3], bodies[3], *validated[4:]]
+    expected = fold(list(bodies))
+    assert expected.text == "Hello no"
+    assert expected.tool_calls == [{"id": "call_2", "name": "f", "arguments": {}}]
+    assert expected.finish_reasons == ("stop", "length")
+    assert expected.usage == TokenUsage(3, 4, 7)
+    assert fold(validated) == fold(mixed) == expected
+    assert fold(sdk) == expected
+
+
 def test_completion_chunks_fold() -> None:
     """Legacy completion chunks fold into text and finish reason; no usage chunk, no usage."""
     acc = CompletionChunkAccumulator()
